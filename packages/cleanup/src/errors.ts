@@ -1,0 +1,29 @@
+/** CleanupErrorCode names every way a cleanup run can refuse or fail; stable for scripts. */
+export type CleanupErrorCode =
+  | 'INVALID_ARGUMENT' // bad flag, duration or option combination
+  | 'DOCKER_UNSUPPORTED' // DOCKER_HOST is not a unix socket (we only talk to the local daemon)
+  | 'DOCKER_UNAVAILABLE' // the Docker Engine API did not answer
+  | 'STORE_UNAVAILABLE'; // etcd did not answer (the store's UNAVAILABLE, translated)
+
+/** CleanupErrorKind groups codes the way every package here does (see STYLE.md). */
+export type CleanupErrorKind = 'invalid' | 'unavailable';
+
+const kinds: Record<CleanupErrorCode, CleanupErrorKind> = {
+  INVALID_ARGUMENT: 'invalid',
+  DOCKER_UNSUPPORTED: 'invalid',
+  DOCKER_UNAVAILABLE: 'unavailable',
+  STORE_UNAVAILABLE: 'unavailable',
+};
+
+/** CleanupError is the one error class this package throws; `code` is stable, `kind` groups it. */
+export class CleanupError extends Error {
+  override readonly name = 'CleanupError';
+  readonly code: CleanupErrorCode;
+  readonly kind: CleanupErrorKind;
+
+  constructor(code: CleanupErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.kind = kinds[code];
+  }
+}
