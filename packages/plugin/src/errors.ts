@@ -1,0 +1,110 @@
+/**
+ * The plugin's error class and the ONE table that turns any error (ours, the store's, the
+ * cidr package's) into an HTTP status and the `Err` text Docker shows the user.
+ */
+import { CidrError } from '@kontena-ipam/cidr';
+import type { ErrorKind } from '@kontena-ipam/store';
+import { StoreError } from '@kontena-ipam/store';
+
+/** PluginErrorCode names every failure the plugin itself raises. */
+export type PluginErrorCode =
+  | 'INVALID_REQUEST' // body parsed but a field is wrong (invalid)
+  | 'BAD_JSON' // body is not JSON / not UTF-8 (invalid)
+  | 'ROUTE_NOT_FOUND' // no such RPC (not-found)
+  | 'METHOD_NOT_ALLOWED' // RPCs are POST, /health is GET (method)
+  | 'BODY_TOO_LARGE' // over bodyLimitBytes (too-large)
+  | 'TIMEOUT' // the store did not answer within callTimeoutMs (unavailable)
+  | 'SOCKET_IN_USE' // listen(): a live process serves the socket path (conflict)
+  | 'SOCKET_PATH_INVALID' // listen(): the path exists and is not a socket (invalid)
+  | 'INTERNAL'; // a bug: never shown in detail to Docker (internal)
+
+/**
+ * PluginErrorKind extends the store's kinds with the HTTP-only ones (413, 405) and
+ * `internal` for anything unrecognised.
+ */
+export type PluginErrorKind = ErrorKind | 'too-large' | 'method' | 'internal';
+
+/** PluginError is every error the plugin raises, with a stable `code` and `kind`. */
+export class PluginError extends Error {
+  override readonly name = 'PluginError';
+  readonly code: PluginErrorCode;
+  readonly kind: PluginErrorKind;
+
+  constructor(
+    code: PluginErrorCode,
+    kind: PluginErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.kind = kind;
+  }
+}
+
+/** STATUS_BY_KIND is the one mapping from error kind to HTTP status. */
+const STATUS_BY_KIND: Readonly<Record<PluginErrorKind, number>> = {
+  invalid: 400, // the caller's mistake: Docker shows the message, the user fixes the command
+  'not-found': 404, // unknown pool (or route)
+  method: 405,
+  conflict: 409, // subnet overlap, address in use, pool re-requested on a holding host
+  'too-large': 413,
+  internal: 500,
+  unavailable: 503, // etcd unreachable or too slow: retrying later can succeed
+  exhausted: 507, // no free subnet / address: capacity, not the caller's mistake
+};
+
+/** INTERNAL_ERR is the only text Docker sees for an unrecognised error; the cause goes to the log. */
+export const INTERNAL_ERR = 'internal error in the kontena-ipam plugin (see its log)';
+
+/** ErrorReply is what the edge answers for one error. */
+export interface ErrorReply {
+  status: number;
+  err: string;
+  code: string;
+  kind: PluginErrorKind;
+  /** true when the error was not recognised and its cause must be logged. */
+  unexpected: boolean;
+}
+
+/** errorReply translates any thrown value into status + `Err` text, via STATUS_BY_KIND. */
+export function errorReply(error: unknown): ErrorReply {
+  const known = classify(error);
+  if (!known) {
+    return {
+      status: STATUS_BY_KIND.internal,
+      err: INTERNAL_ERR,
+      code: 'INTERNAL',
+      kind: 'internal',
+      unexpected: true,
+    };
+  }
+  return {
+    status: STATUS_BY_KIND[known.kind],
+    err: known.message,
+    code: known.code,
+    kind: known.kind,
+    unexpected: false,
+  };
+}
+
+function classify(
+  error: unknown,
+): { code: string; kind: PluginErrorKind; message: string } | undefined {
+  if (error instanceof PluginError) {
+    if (error.kind === 'internal') return undefined;
+    return { code: error.code, kind: error.kind, message: error.message };
+  }
+  if (error instanceof StoreError)
+    return { code: error.code, kind: error.kind, message: error.message };
+  // The plugin validates addresses before calling the store, so a CidrError here means
+  // the store passed one through; it is still the caller's input at fault.
+  if (error instanceof CidrError)
+    return { code: error.code, kind: 'invalid', message: error.message };
+  return undefined;
+}
+
+/** invalid builds the 400 error for a request field; `message` names the field and value. */
+export function invalid(message: string): PluginError {
+  return new PluginError('INVALID_REQUEST', 'invalid', message);
+}

@@ -1,0 +1,276 @@
+/**
+ * The bare HTTP handler: route lookup, body limit, JSON decoding, the per-call deadline, the
+ * error table at the edge, one log line and one RequestEvent per request. Nothing here
+ * knows sockets (server.ts) or pools (routes.ts, the store).
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { HandlerOptions, RequestEvent } from './contract.js';
+import { errorReply, PluginError } from './errors.js';
+import { HEALTH_PATH, type HealthResponse, PLUGIN_CONTENT_TYPE } from './protocol.js';
+import { decodeBody } from './requests.js';
+import { type RequestFields, type RouteContext, routeTable } from './routes.js';
+
+/** DEFAULT_CALL_TIMEOUT_MS bounds each RPC: Docker has no timeout of its own on plugin calls. */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+/** DEFAULT_BODY_LIMIT_BYTES: Docker's largest body is a few hundred bytes. */
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+// Bodies longer than this are logged shortened at debug level.
+const MAX_LOGGED_BODY = 4096;
+
+interface Outcome {
+  status: number;
+  body: object;
+  code?: string;
+  /** Close the connection after replying (the rest of an oversized body is not read). */
+  close?: boolean;
+}
+
+/** createHandler gives the bare (req, res) handler for embedding / benchmarks. */
+export function createHandler(options: HandlerOptions): RequestListener {
+  const routes = routeTable();
+  const timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const endpoint = options.endpoint ?? 'the configured endpoint';
+  const log = options.logger;
+
+  const timeoutError = (): PluginError =>
+    new PluginError(
+      'TIMEOUT',
+      'unavailable',
+      `etcd unavailable at ${endpoint}: the store did not answer within ${timeoutMs} ms`,
+    );
+
+  function context(route: string, fields: RequestFields): RouteContext {
+    return {
+      backend: options.backend,
+      node: options.node,
+      v6Dynamic: options.v6Dynamic ?? false,
+      fields,
+      call: (operation) =>
+        withDeadline(operation, timeoutMs, timeoutError, (late) => {
+          // The store finished after Docker got a 503: say what it did, cleanup frees any leak.
+          log.warn(
+            { route, ...fields, node: options.node, late },
+            'store answered after the deadline',
+          );
+        }),
+    };
+  }
+
+  async function health(): Promise<Outcome> {
+    try {
+      await withDeadline(() => options.backend.ping(), timeoutMs, timeoutError);
+      const body: HealthResponse = { Status: 'ok', Etcd: 'reachable' };
+      return { status: 200, body };
+    } catch (error) {
+      const reply = errorReply(error);
+      const body: HealthResponse = { Status: 'unavailable', Etcd: 'unreachable', Err: reply.err };
+      return { status: 503, body, code: reply.code };
+    }
+  }
+
+  async function dispatch(
+    req: IncomingMessage,
+    path: string,
+    fields: RequestFields,
+  ): Promise<Outcome> {
+    if (path === HEALTH_PATH) {
+      if (req.method !== 'GET') throw methodNotAllowed(req.method, path, 'GET');
+      return await health();
+    }
+    const route = routes.get(path);
+    if (!route) {
+      throw new PluginError(
+        'ROUTE_NOT_FOUND',
+        'not-found',
+        `unknown route ${quotePath(path)}: this is a Docker IPAM plugin`,
+      );
+    }
+    if (req.method !== 'POST') throw methodNotAllowed(req.method, path, 'POST');
+    const bytes = await readBody(req, bodyLimit);
+    if (log.isLevelEnabled('debug'))
+      log.debug({ route: path, body: shorten(bytes.toString('utf8')) }, 'request body');
+    const body = await route.handle(decodeBody(bytes), context(path, fields));
+    return { status: 200, body };
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const fields: RequestFields = {};
+    let outcome: Outcome;
+    try {
+      outcome = await dispatch(req, path, fields);
+    } catch (error) {
+      const reply = errorReply(error);
+      if (reply.unexpected) log.error({ route: path, ...fields, err: error }, 'unexpected error');
+      outcome = {
+        status: reply.status,
+        body: { Err: reply.err },
+        code: reply.code,
+        close: reply.kind === 'too-large',
+      };
+    }
+    send(res, outcome);
+    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const ok = outcome.status < 400;
+    const line = {
+      route: path,
+      pool: fields.pool,
+      address: fields.address,
+      node: options.node,
+      outcome: ok ? 'ok' : 'error',
+      status: outcome.status,
+      code: outcome.code,
+      result: fields.result,
+      err: ok ? undefined : (outcome.body as { Err?: string }).Err,
+      durationMs,
+    };
+    if (outcome.status >= 500) log.error(line, 'request');
+    else if (outcome.status >= 400) log.warn(line, 'request');
+    else log.info(line, 'request');
+    if (log.isLevelEnabled('debug')) log.debug({ route: path, reply: outcome.body }, 'reply body');
+    if (options.onRequest) {
+      const event: RequestEvent = {
+        route: path,
+        status: outcome.status,
+        outcome: ok ? 'ok' : 'error',
+        durationMs,
+      };
+      if (outcome.code) event.code = outcome.code;
+      try {
+        options.onRequest(event);
+      } catch (error) {
+        // A metrics bug must not cost Docker its reply (already sent) nor the process.
+        log.error({ err: error }, 'onRequest callback failed');
+      }
+    }
+  }
+
+  return (req, res) => {
+    serve(req, res).catch((error: unknown) => {
+      // serve() catches everything; this is the last net so nothing a client sends crashes the process.
+      log.error({ err: error }, 'request handling failed');
+      if (!res.headersSent && !res.destroyed)
+        send(res, { status: 500, body: { Err: 'internal error' } });
+    });
+  };
+}
+
+function send(res: ServerResponse, outcome: Outcome): void {
+  if (res.destroyed || res.headersSent) return;
+  // go-plugins-helpers (Docker's own SDK) also ends replies with a newline.
+  const text = `${JSON.stringify(outcome.body)}\n`;
+  const headers: Record<string, string | number> = {
+    'Content-Type': PLUGIN_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(text),
+  };
+  if (outcome.close) headers.Connection = 'close';
+  res.writeHead(outcome.status, headers);
+  res.end(text);
+}
+
+function methodNotAllowed(method: string | undefined, path: string, allowed: string): PluginError {
+  return new PluginError(
+    'METHOD_NOT_ALLOWED',
+    'method',
+    `${quotePath(path)} takes ${allowed}, not ${method ?? 'no method'}`,
+  );
+}
+
+function quotePath(path: string): string {
+  const text = JSON.stringify(path);
+  return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
+}
+
+function shorten(text: string): string {
+  return text.length > MAX_LOGGED_BODY ? `${text.slice(0, MAX_LOGGED_BODY)}...` : text;
+}
+
+function tooLarge(size: number, limit: number): PluginError {
+  return new PluginError(
+    'BODY_TOO_LARGE',
+    'too-large',
+    `request body of ${size} bytes or more is over the ${limit}-byte limit`,
+  );
+}
+
+/** readBody collects the body up to `limit` bytes; over it, stops collecting and throws 413. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit)
+    return Promise.reject(tooLarge(declared, limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        // Keep draining (not buffering) so the 413 reply can still be read by the client.
+        req.resume();
+        reject(tooLarge(size, limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/**
+ * withDeadline runs `operation`, rejecting with `timeout()` after `ms`. The operation cannot
+ * be cancelled (etcd may still commit); `onLate` hears how it ended after the deadline.
+ */
+function withDeadline<T>(
+  operation: () => Promise<T>,
+  ms: number,
+  timeout: () => Error,
+  onLate?: (late: string) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(timeout());
+    }, ms);
+    const settle = (late: string): void => {
+      if (timedOut) onLate?.(late);
+      clearTimeout(timer);
+    };
+    let promise: Promise<T>;
+    try {
+      promise = operation();
+    } catch (error) {
+      settle('threw');
+      reject(error);
+      return;
+    }
+    promise.then(
+      (value) => {
+        settle('succeeded');
+        resolve(value);
+      },
+      (error: unknown) => {
+        settle(`failed: ${error instanceof Error ? error.message : String(error)}`);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * One handler per RPC: validate (requests.ts), make one backend call, shape Docker's reply.
+ * No allocation logic lives here; the store decides everything about pools and addresses.
+ */
+import { formatAddress, formatAddressWithPrefix, formatSubnet } from '@kontena-ipam/cidr';
+import type { NodeId } from '@kontena-ipam/store';
+import type { IpamBackend } from './contract.js';
+import { invalid } from './errors.js';
+import {
+  type ActivateResponse,
+  type AddressSpacesResponse,
+  type CapabilitiesResponse,
+  type EmptyResponse,
+  GATEWAY_LABEL,
+  type RequestAddressResponse,
+  type RequestPoolResponse,
+  ROUTES,
+} from './protocol.js';
+import {
+  parseHandshake,
+  parseReleaseAddress,
+  parseReleasePool,
+  parseRequestAddress,
+  parseRequestPool,
+} from './requests.js';
+
+/**
+ * CAPABILITIES: why each flag (the README says more).
+ * - RequiresMACAddress: true. Docker then sends each container's MAC with its RequestAddress,
+ *   while `--aux-address` requests keep `Options: null`: that is how a static `--ip`
+ *   (exclusive) is told apart from an aux address (shared by every host that creates the
+ *   network). The MAC is also recorded for cleanup and operators.
+ * - RequiresRequestReplay: false. Our state lives in etcd and survives daemon and plugin
+ *   restarts; with replay, every daemon restart re-sends RequestPool for each network (see
+ *   fakeipam2 capture), adding a hold that no ReleasePool ever takes back, so the pool would
+ *   never be freed.
+ */
+export const CAPABILITIES: CapabilitiesResponse = {
+  RequiresMACAddress: true,
+  RequiresRequestReplay: false,
+};
+
+/** ADDRESS_SPACES: names only; pools are cluster-wide whatever space Docker asks in. */
+export const ADDRESS_SPACES: AddressSpacesResponse = {
+  LocalDefaultAddressSpace: 'local',
+  GlobalDefaultAddressSpace: 'global',
+};
+
+/** RequestFields are what one request is about, filled in as it is understood, for its log line. */
+export interface RequestFields {
+  pool?: string;
+  address?: string;
+  /** What happened beyond the status, e.g. "nothing to release". */
+  result?: string;
+}
+
+/** RouteContext is what a handler gets besides the decoded body. */
+export interface RouteContext {
+  backend: IpamBackend;
+  node: NodeId;
+  v6Dynamic: boolean;
+  fields: RequestFields;
+  /** call runs one backend call under the per-call deadline. */
+  call<T>(operation: () => Promise<T>): Promise<T>;
+}
+
+/** Route is one RPC: `handle` gets the JSON-decoded body (undefined when empty). */
+export interface Route {
+  readonly path: string;
+  handle(input: unknown, ctx: RouteContext): Promise<object>;
+}
+
+const activate: Route = {
+  path: ROUTES.activate,
+  async handle(input): Promise<ActivateResponse> {
+    parseHandshake(input);
+    return { Implements: ['IpamDriver'] };
+  },
+};
+
+const capabilities: Route = {
+  path: ROUTES.capabilities,
+  async handle(input): Promise<CapabilitiesResponse> {
+    parseHandshake(input);
+    return CAPABILITIES;
+  },
+};
+
+const addressSpaces: Route = {
+  path: ROUTES.addressSpaces,
+  async handle(input): Promise<AddressSpacesResponse> {
+    parseHandshake(input);
+    return ADDRESS_SPACES;
+  },
+};
+
+const requestPool: Route = {
+  path: ROUTES.requestPool,
+  async handle(input, ctx): Promise<RequestPoolResponse> {
+    const req = parseRequestPool(input);
+    ctx.fields.pool = req.network;
+    if (req.v6 && !req.subnet && !ctx.v6Dynamic) {
+      throw invalid(
+        'V6 is true but Pool is empty: dynamic IPv6 pools need an IPv6 supernet configured on the plugin; give the network an IPv6 --subnet instead',
+      );
+    }
+    const pool = await ctx.call(() =>
+      ctx.backend.requestPool({
+        network: req.network,
+        node: ctx.node,
+        subnet: req.subnet,
+        ipRange: req.ipRange,
+        v6: req.v6,
+      }),
+    );
+    ctx.fields.pool = pool.id;
+    ctx.fields.address = formatSubnet(pool.subnet);
+    return {
+      PoolID: pool.id,
+      Pool: formatSubnet(pool.subnet),
+      // Docker takes this gateway instead of asking for one, so every host uses the same.
+      Data: { [GATEWAY_LABEL]: formatAddressWithPrefix(pool.gateway, pool.subnet.prefix) },
+    };
+  },
+};
+
+const releasePool: Route = {
+  path: ROUTES.releasePool,
+  async handle(input, ctx): Promise<EmptyResponse> {
+    const req = parseReleasePool(input);
+    ctx.fields.pool = req.pool;
+    const result = await ctx.call(() =>
+      ctx.backend.releasePool({ pool: req.pool, node: ctx.node }),
+    );
+    // Docker never retries a release: an unknown pool is answered {} and only logged.
+    ctx.fields.result = result.removed
+      ? 'pool removed'
+      : result.released
+        ? 'hold released'
+        : 'nothing to release';
+    return {};
+  },
+};
+
+const requestAddress: Route = {
+  path: ROUTES.requestAddress,
+  async handle(input, ctx): Promise<RequestAddressResponse> {
+    const req = parseRequestAddress(input);
+    ctx.fields.pool = req.pool;
+    if (req.address) ctx.fields.address = formatAddress(req.address);
+    const allocation = await ctx.call(() =>
+      ctx.backend.requestAddress({
+        pool: req.pool,
+        node: ctx.node,
+        address: req.address,
+        kind: req.kind,
+        attrs: req.attrs,
+      }),
+    );
+    ctx.fields.address = formatAddress(allocation.address);
+    ctx.fields.result = allocation.kind;
+    return {
+      Address: formatAddressWithPrefix(allocation.address, allocation.subnet.prefix),
+      Data: {},
+    };
+  },
+};
+
+const releaseAddress: Route = {
+  path: ROUTES.releaseAddress,
+  async handle(input, ctx): Promise<EmptyResponse> {
+    const req = parseReleaseAddress(input);
+    ctx.fields.pool = req.pool;
+    ctx.fields.address = formatAddress(req.address);
+    const result = await ctx.call(() =>
+      ctx.backend.releaseAddress({ pool: req.pool, address: req.address, node: ctx.node }),
+    );
+    ctx.fields.result = result.released ? 'released' : 'nothing to release';
+    return {};
+  },
+};
+
+/** routeTable maps each RPC path to its handler. */
+export function routeTable(): ReadonlyMap<string, Route> {
+  const routes = [
+    activate,
+    capabilities,
+    addressSpaces,
+    requestPool,
+    releasePool,
+    requestAddress,
+    releaseAddress,
+  ];
+  return new Map(routes.map((route) => [route.path, route]));
+}
