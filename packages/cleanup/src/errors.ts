@@ -3,16 +3,18 @@ export type CleanupErrorCode =
   | 'INVALID_ARGUMENT' // bad flag, duration or option combination
   | 'DOCKER_UNSUPPORTED' // DOCKER_HOST is not a unix socket (we only talk to the local daemon)
   | 'DOCKER_UNAVAILABLE' // the Docker Engine API did not answer
-  | 'STORE_UNAVAILABLE'; // etcd did not answer (the store's UNAVAILABLE, translated)
+  | 'STORE_UNAVAILABLE' // etcd did not answer (the store's UNAVAILABLE, translated)
+  | 'STORE_FAILED'; // any other store error (a bug or a corrupt record), with its cause
 
 /** CleanupErrorKind groups codes the way every package here does (see STYLE.md). */
-export type CleanupErrorKind = 'invalid' | 'unavailable';
+export type CleanupErrorKind = 'invalid' | 'unavailable' | 'internal';
 
 const kinds: Record<CleanupErrorCode, CleanupErrorKind> = {
   INVALID_ARGUMENT: 'invalid',
   DOCKER_UNSUPPORTED: 'invalid',
   DOCKER_UNAVAILABLE: 'unavailable',
   STORE_UNAVAILABLE: 'unavailable',
+  STORE_FAILED: 'internal',
 };
 
 /** CleanupError is the one error class this package throws; `code` is stable, `kind` groups it. */

@@ -1,3 +1,17 @@
+export type { CleanupCliDeps } from './cli.js';
+export { CLEANUP_USAGE, EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCleanupCli } from './cli.js';
+export type {
+  CleanupAction,
+  CleanupActionKind,
+  CleanupLogger,
+  CleanupOptions,
+  CleanupOutcome,
+  CleanupReport,
+  CleanupStore,
+} from './contract.js';
+export { DEFAULT_GRACE_MS, DEFAULT_IPAM_DRIVER } from './contract.js';
+export type { DockerUsage } from './docker-usage.js';
+export { dockerUsage } from './docker-usage.js';
 export type {
   DockerEndpoint,
   DockerIpamConfig,
@@ -10,3 +24,8 @@ export { createDockerView, DEFAULT_DOCKER_SOCKET, resolveDockerSocket } from './
 export { formatDuration, parseDuration } from './duration.js';
 export type { CleanupErrorCode, CleanupErrorKind } from './errors.js';
 export { CleanupError } from './errors.js';
+export type { Plan, PlanInput, PlannedStep } from './plan.js';
+export { planCleanup } from './plan.js';
+export { runCleanup } from './reconcile.js';
+export type { CleanupReportJson } from './report.js';
+export { formatAction, formatReport, formatSummary, reportToJson } from './report.js';

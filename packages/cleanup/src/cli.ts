@@ -1,0 +1,271 @@
+/**
+ * runCleanupCli: the command line behind the app's `kontena-ipam-cleanup` bin. It parses
+ * flags, builds the Docker view, runs runCleanup once or every --interval, prints, and
+ * returns the exit code. The app hands it a ready store factory, so nothing here knows etcd.
+ */
+import { basename } from 'node:path';
+import type { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { type IpamStore, type NodeId, parseNodeId, StoreError } from '@kontena-ipam/store';
+import { type CleanupLogger, DEFAULT_GRACE_MS, DEFAULT_IPAM_DRIVER } from './contract.js';
+import { createDockerView, type DockerView } from './docker-view.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { CleanupError } from './errors.js';
+import { runCleanup } from './reconcile.js';
+import { formatAction, formatSummary, reportToJson } from './report.js';
+
+/** EXIT_OK: clean, or cleaned (also lost races: the concurrent change won, as it should). */
+export const EXIT_OK = 0;
+/** EXIT_FAILED: Docker or etcd could not be reached, or the store failed; message on stderr. */
+export const EXIT_FAILED = 1;
+/** EXIT_USAGE: bad flags. */
+export const EXIT_USAGE = 2;
+
+/** CleanupCliDeps is what the app passes in: a store factory, this host, streams, logger. */
+export interface CleanupCliDeps {
+  /** Builds the store (called once; again on the next --interval tick if it threw). */
+  store: () => Promise<IpamStore>;
+  /** This host (NODE_ID). */
+  node: NodeId;
+  /** Environment: DOCKER_HOST, KONTENA_IPAM_SOCKET (its base name is the driver name). */
+  env: NodeJS.ProcessEnv;
+  stdout: Writable;
+  stderr: Writable;
+  logger: CleanupLogger;
+  /** Use this Docker view instead of the Engine API one (embedding; tests use the real one). */
+  docker?: DockerView;
+  /** Stops an --interval loop; default: SIGTERM or SIGINT. */
+  signal?: AbortSignal;
+  /** Clock for the grace period; default Date.now. */
+  now?: () => number;
+}
+
+/** CLEANUP_USAGE is the --help text. */
+export const CLEANUP_USAGE = `Usage: kontena-ipam-cleanup [options]
+
+Frees addresses and pools in etcd that Docker on this host no longer uses.
+Never frees an address written after the run started, one younger than --grace,
+a live network's gateway or aux address, or another host's address (unless
+--node NAME --forget-node).
+
+Options:
+  --dry-run               report what would be freed; write nothing
+  --grace DURATION        never free addresses younger than this (default ${formatDuration(DEFAULT_GRACE_MS)})
+  --interval DURATION     run every DURATION until SIGTERM (survives outages between runs)
+  --node NAME --forget-node
+                          host NAME is gone for good: release its holds and addresses
+  --docker-socket PATH    Docker Engine API socket (default: DOCKER_HOST unix://…,
+                          else /var/run/docker.sock)
+  --ipam-driver NAME      IPAM driver name of our networks (default: base name of
+                          KONTENA_IPAM_SOCKET, else ${DEFAULT_IPAM_DRIVER})
+  --json                  print the report as JSON (one object per run)
+  -h, --help              show this text
+
+Durations: 250ms, 30s, 5m, 1h30m. Exit: 0 clean or cleaned, 1 Docker/etcd unreachable, 2 bad flags.
+`;
+
+interface CliConfig {
+  dryRun: boolean;
+  json: boolean;
+  graceMs: number;
+  intervalMs: number | undefined;
+  forgetNode: NodeId | undefined;
+  dockerSocket: string | undefined;
+  ipamDriver: string;
+}
+
+function usageError(message: string): CleanupError {
+  return new CleanupError('INVALID_ARGUMENT', message);
+}
+
+function driverFromEnv(env: NodeJS.ProcessEnv): string {
+  // Docker names a socket plugin after its file: /run/docker/plugins/NAME.sock → NAME.
+  const socket = env.KONTENA_IPAM_SOCKET?.trim();
+  if (socket?.endsWith('.sock')) return basename(socket, '.sock');
+  return DEFAULT_IPAM_DRIVER;
+}
+
+/** parseCleanupArgs turns argv into a config or throws CleanupError INVALID_ARGUMENT. */
+function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfig | 'help' {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(argv).values;
+  } catch (error) {
+    throw usageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  if (values['forget-node'] !== Boolean(values.node)) {
+    throw usageError(
+      '--node NAME and --forget-node go together: name the host that is gone for good, and confirm it',
+    );
+  }
+  let forgetNode: NodeId | undefined;
+  if (values.node) {
+    try {
+      forgetNode = parseNodeId(values.node);
+    } catch (error) {
+      throw usageError(`--node: ${(error as Error).message}`);
+    }
+    if (forgetNode === deps.node) {
+      throw usageError(
+        `--node ${forgetNode} is this host (NODE_ID): a live host is cleaned without --forget-node`,
+      );
+    }
+  }
+  const intervalMs =
+    values.interval === undefined ? undefined : parseDuration(values.interval, '--interval');
+  if (intervalMs !== undefined && intervalMs < 1000) {
+    throw usageError(`--interval ${values.interval} is shorter than 1s`);
+  }
+  return {
+    dryRun: values['dry-run'] ?? false,
+    json: values.json ?? false,
+    graceMs: values.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(values.grace, '--grace'),
+    intervalMs,
+    forgetNode,
+    dockerSocket: values['docker-socket'],
+    ipamDriver: values['ipam-driver'] ?? driverFromEnv(deps.env),
+  };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      'dry-run': { type: 'boolean' },
+      grace: { type: 'string' },
+      interval: { type: 'string' },
+      node: { type: 'string' },
+      'forget-node': { type: 'boolean' },
+      'docker-socket': { type: 'string' },
+      'ipam-driver': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function errorMessage(error: unknown): { code: string; kind: string; message: string } {
+  if (error instanceof CleanupError || error instanceof StoreError) {
+    return { code: error.code, kind: error.kind, message: error.message };
+  }
+  return {
+    code: 'INTERNAL',
+    kind: 'internal',
+    message: String((error as Error)?.message ?? error),
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * runCleanupCli runs the command and returns its exit code (0 clean or cleaned, 1 Docker or
+ * etcd unreachable or the store failed, 2 bad flags). It closes the store it built; the app
+ * closes the etcd client.
+ */
+export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promise<number> {
+  const { stdout, stderr } = deps;
+  let config: CliConfig | 'help';
+  let docker: DockerView;
+  try {
+    config = parseCleanupArgs(argv, deps);
+    if (config === 'help') {
+      stdout.write(CLEANUP_USAGE);
+      return EXIT_OK;
+    }
+    docker =
+      deps.docker ??
+      createDockerView({
+        ...(config.dockerSocket ? { socketPath: config.dockerSocket } : {}),
+        env: deps.env,
+      });
+  } catch (error) {
+    stderr.write(`kontena-ipam-cleanup: ${errorMessage(error).message}\n`);
+    stderr.write('Run kontena-ipam-cleanup --help for the options.\n');
+    return EXIT_USAGE;
+  }
+  const cfg = config;
+
+  let store: IpamStore | undefined;
+  const runOnce = async (): Promise<number> => {
+    try {
+      store ??= await deps.store();
+      const report = await runCleanup({
+        store,
+        docker,
+        node: deps.node,
+        graceMs: cfg.graceMs,
+        dryRun: cfg.dryRun,
+        forgetNode: cfg.forgetNode,
+        logger: deps.logger,
+        ipamDriver: cfg.ipamDriver,
+        ...(deps.now ? { now: deps.now } : {}),
+        // Lines go out as actions happen, so a failure later in the run loses none.
+        ...(cfg.json ? {} : { onAction: (action) => stdout.write(`${formatAction(action)}\n`) }),
+      });
+      if (cfg.json) {
+        stdout.write(`${JSON.stringify(reportToJson(report))}\n`);
+      } else {
+        if (report.actions.length === 0) stdout.write('nothing to do: the store matches Docker\n');
+        stdout.write(`${formatSummary(report)}\n`);
+      }
+      return EXIT_OK;
+    } catch (error) {
+      const info = errorMessage(error);
+      stderr.write(`kontena-ipam-cleanup: ${info.message}\n`);
+      if (cfg.json) stdout.write(`${JSON.stringify({ error: info })}\n`);
+      deps.logger.warn({ err: info }, 'cleanup run failed');
+      return EXIT_FAILED;
+    }
+  };
+
+  try {
+    if (cfg.intervalMs === undefined) return await runOnce();
+    return await loop(cfg.intervalMs, runOnce, deps);
+  } finally {
+    await store?.close().catch(() => undefined);
+  }
+}
+
+/** loop runs every intervalMs until the signal; a failed run is reported and retried next time. */
+async function loop(
+  intervalMs: number,
+  runOnce: () => Promise<number>,
+  deps: CleanupCliDeps,
+): Promise<number> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  const signal = deps.signal ?? controller.signal;
+  if (!deps.signal) {
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  }
+  try {
+    deps.logger.info({ intervalMs }, 'cleanup: running periodically until SIGTERM');
+    while (!signal.aborted) {
+      const code = await runOnce();
+      if (code !== EXIT_OK) {
+        deps.logger.warn({ intervalMs }, 'cleanup: run failed; trying again next interval');
+      }
+      await sleep(intervalMs, signal);
+    }
+    deps.logger.info({}, 'cleanup: stopped');
+    return EXIT_OK;
+  } finally {
+    process.removeListener('SIGTERM', stop);
+    process.removeListener('SIGINT', stop);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The decisions of one run, as a pure function of what was read: the fence, the clock,
+ * Docker's snapshot and the store's pools and addresses. No I/O here, so every safety rule
+ * can be checked on its own (test/plan.test.ts) before reconcile.ts carries it out.
+ */
+import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
+import type { AddressRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
+import { addressKey, type DockerUsage } from './docker-usage.js';
+import { formatDuration } from './duration.js';
+
+/** PlanInput is everything a run read before deciding. */
+export interface PlanInput {
+  fence: bigint;
+  nowMs: number;
+  graceMs: number;
+  /** This host. */
+  node: NodeId;
+  /** Set when the operator declared that host gone; then only it is considered. */
+  forgetNode: NodeId | undefined;
+  pools: readonly PoolStatus[];
+  /** The target host's address records per pool id (listAddresses with its node). */
+  addresses: ReadonlyMap<string, readonly AddressRecord[]>;
+  usage: DockerUsage;
+}
+
+/** PlannedStep is one decision; reconcile.ts turns each into an action. */
+export type PlannedStep =
+  | { kind: 'free-address'; pool: PoolStatus; record: AddressRecord; reason: string }
+  | { kind: 'skip-address'; pool: PoolStatus; record: AddressRecord; reason: string }
+  | { kind: 'drop-hold'; pool: PoolStatus; node: NodeId; reason: string }
+  | { kind: 'remove-pool'; pool: PoolStatus; reason: string }
+  | { kind: 'keep-pool'; pool: PoolStatus; reason: string };
+
+/** Plan is the steps in the order to carry them out, and what was kept without a step. */
+export interface Plan {
+  steps: PlannedStep[];
+  /** Target-host addresses kept because Docker uses them or they are shared (gateway, aux). */
+  kept: number;
+}
+
+function heldBy(pool: PoolStatus, node: NodeId): boolean {
+  return (pool.holds[node] ?? 0) > 0;
+}
+
+/**
+ * addressVerdict decides one address of the target host: keep (in use or shared), skip
+ * (too young to judge) or free. The checks run from "certainly live" to "maybe live".
+ */
+function addressVerdict(
+  record: AddressRecord,
+  input: PlanInput,
+): { verdict: 'keep' } | { verdict: 'skip' | 'free'; reason: string } {
+  // The gateway and aux addresses are shared by every host of the pool and go with it.
+  if (record.kind !== 'endpoint') return { verdict: 'keep' };
+  if (input.usage.liveAddresses.has(addressKey(record.address))) return { verdict: 'keep' };
+  if (record.createRevision > input.fence || record.modRevision > input.fence) {
+    return { verdict: 'skip', reason: `written after the fence (revision ${input.fence})` };
+  }
+  const takenMs = Date.parse(record.at);
+  if (Number.isNaN(takenMs)) {
+    return { verdict: 'skip', reason: `unknown age (taken "${record.at}")` };
+  }
+  const ageMs = input.nowMs - takenMs;
+  if (ageMs < input.graceMs) {
+    return {
+      verdict: 'skip',
+      reason: `younger than the grace period ${formatDuration(input.graceMs)} (taken ${record.at})`,
+    };
+  }
+  return {
+    verdict: 'free',
+    reason: `no local Docker endpoint has it (taken ${record.at}, ${formatDuration(Math.floor(ageMs / 1000) * 1000)} ago)`,
+  };
+}
+
+/** planCleanup decides every step of one run; see README "What one run does". */
+export function planCleanup(input: PlanInput): Plan {
+  const target = input.forgetNode ?? input.node;
+  const steps: PlannedStep[] = [];
+  let kept = 0;
+  for (const pool of input.pools) {
+    const subnet = formatSubnet(pool.subnet);
+    for (const record of input.addresses.get(pool.id) ?? []) {
+      // listAddresses was asked for the target only; check anyway, another host's addresses are never ours to free.
+      if (record.node !== target) continue;
+      const decision = addressVerdict(record, input);
+      if (decision.verdict === 'keep') kept++;
+      else if (decision.verdict === 'skip') {
+        steps.push({ kind: 'skip-address', pool, record, reason: decision.reason });
+      } else {
+        steps.push({ kind: 'free-address', pool, record, reason: decision.reason });
+      }
+    }
+
+    const users = input.usage.networksUsing(pool);
+    const holders = Object.keys(pool.holds).filter((n) => (pool.holds[n] ?? 0) > 0);
+    if (heldBy(pool, target)) {
+      const others = holders.filter((n) => n !== target);
+      const fate =
+        others.length > 0
+          ? `still held by ${others.join(', ')}, so its addresses stay`
+          : `last hold: pool ${subnet} goes with it`;
+      if (!input.forgetNode && users.length > 0) {
+        // Used locally: this host's hold is live.
+      } else if (pool.modRevision > input.fence) {
+        steps.push({
+          kind: 'keep-pool',
+          pool,
+          reason: `holds changed after the fence (revision ${input.fence})`,
+        });
+      } else if (input.forgetNode) {
+        steps.push({
+          kind: 'drop-hold',
+          pool,
+          node: target,
+          reason: `host ${target} was declared gone (--forget-node); ${fate}`,
+        });
+      } else {
+        steps.push({
+          kind: 'drop-hold',
+          pool,
+          node: target,
+          reason: `no local Docker network uses it; ${fate}`,
+        });
+      }
+    } else if (holders.length === 0) {
+      if (users.length > 0) {
+        steps.push({
+          kind: 'keep-pool',
+          pool,
+          reason: `nobody holds it, but local network ${users.join(', ')} uses it`,
+        });
+      } else if (pool.modRevision > input.fence) {
+        steps.push({
+          kind: 'keep-pool',
+          pool,
+          reason: `nobody holds it, but it changed after the fence (revision ${input.fence})`,
+        });
+      } else {
+        steps.push({ kind: 'remove-pool', pool, reason: `nobody holds it (subnet ${subnet})` });
+      }
+    }
+  }
+  return { steps, kept };
+}
+
+/** describeAddress is the canonical text of a record's address, for report lines. */
+export function describeAddress(record: AddressRecord): string {
+  return formatAddress(record.address);
+}
