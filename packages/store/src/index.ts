@@ -1,1 +1,28 @@
-export {};
+/**
+ * @kontena-ipam/store: the etcd v3 compare-and-swap store behind kontena-ipam. Pools, subnet
+ * reservations and addresses, each state change one etcd transaction.
+ */
+
+export type { ErrorKind, StoreErrorCode } from './errors.js';
+export { isStoreError, StoreError } from './errors.js';
+export { DEFAULT_PREFIX, KeyLayout } from './keys.js';
+export { IpamStore } from './store.js';
+export type {
+  AddressAttrs,
+  AddressKind,
+  AddressRecord,
+  AddressRelease,
+  AddressRequest,
+  Allocation,
+  NodeId,
+  Pool,
+  PoolId,
+  PoolRelease,
+  PoolRequest,
+  PoolStatus,
+  ReleasePoolResult,
+  Reservation,
+  StoreLogger,
+  StoreOptions,
+} from './types.js';
+export { parseNodeId, parsePoolId } from './types.js';

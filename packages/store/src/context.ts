@@ -1,0 +1,64 @@
+/**
+ * StoreContext: the resolved options and shared parts every store module works with, plus the
+ * two small things each transition needs (a fresh token, a pause between CAS attempts).
+ */
+import { randomBytes } from 'node:crypto';
+import { parseSubnet, type Subnet } from '@kontena-ipam/cidr';
+import type { Etcd3 } from 'etcd3';
+import { EtcdCalls } from './etcd-call.js';
+import { KeyLayout } from './keys.js';
+import type { StoreLogger, StoreOptions } from './types.js';
+
+/** StoreContext is what IpamStore hands its parts: one per store instance. */
+export interface StoreContext {
+  readonly client: Etcd3;
+  readonly calls: EtcdCalls;
+  readonly keys: KeyLayout;
+  readonly supernet: Subnet;
+  readonly subnetLength: number;
+  readonly supernet6: Subnet | undefined;
+  readonly subnetLength6: number;
+  readonly maxAttempts: number;
+  readonly logger: StoreLogger;
+}
+
+const silent: StoreLogger = { debug() {}, info() {}, warn() {} };
+
+/** createContext fills in StoreOptions' defaults. */
+export function createContext(options: StoreOptions): StoreContext {
+  const deadlineMs = options.deadlineMs ?? 5000;
+  return {
+    client: options.client,
+    calls: new EtcdCalls(
+      options.client,
+      deadlineMs,
+      options.endpoint ?? 'the configured endpoints',
+    ),
+    keys: new KeyLayout(options.prefix),
+    supernet: options.supernet ?? parseSubnet('10.80.0.0/12'),
+    subnetLength: options.subnetLength ?? 24,
+    supernet6: options.supernet6,
+    subnetLength6: options.subnetLength6 ?? 64,
+    maxAttempts: Math.max(1, options.maxAttempts ?? 16),
+    logger: options.logger ?? silent,
+  };
+}
+
+/** newToken is the random per-request token every written record carries. */
+export function newToken(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** nowIso is the time stamp written into records. */
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+/**
+ * backoff pauses a little after a lost compare-and-swap, growing with the attempt and
+ * jittered, so hosts that collided do not collide again in lock step.
+ */
+export function backoff(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(50, 2 * attempt);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

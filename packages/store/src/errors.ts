@@ -1,0 +1,53 @@
+/**
+ * The store's one error class. Callers (the plugin, cleanup) switch on `kind` to pick an HTTP
+ * status and on `code` for finer handling; nothing from etcd3 or gRPC leaks past this class.
+ */
+
+/** StoreErrorCode names every way a store call can fail; stable across releases. */
+export type StoreErrorCode =
+  | 'INVALID'
+  | 'POOL_MISMATCH'
+  | 'POOL_NOT_FOUND'
+  | 'OUT_OF_RANGE'
+  | 'SUBNET_OVERLAP'
+  | 'ALREADY_HELD'
+  | 'ADDRESS_IN_USE'
+  | 'POOL_EXHAUSTED'
+  | 'SUPERNET_EXHAUSTED'
+  | 'CONFLICT'
+  | 'UNAVAILABLE';
+
+/** ErrorKind groups codes by what the caller should do about them. */
+export type ErrorKind = 'invalid' | 'conflict' | 'exhausted' | 'not-found' | 'unavailable';
+
+const kindOf: Readonly<Record<StoreErrorCode, ErrorKind>> = {
+  INVALID: 'invalid',
+  POOL_MISMATCH: 'invalid',
+  POOL_NOT_FOUND: 'not-found',
+  OUT_OF_RANGE: 'invalid',
+  SUBNET_OVERLAP: 'conflict',
+  ALREADY_HELD: 'conflict',
+  ADDRESS_IN_USE: 'conflict',
+  POOL_EXHAUSTED: 'exhausted',
+  SUPERNET_EXHAUSTED: 'exhausted',
+  CONFLICT: 'conflict',
+  UNAVAILABLE: 'unavailable',
+};
+
+/** StoreError is thrown by every store call; `code` is stable, `kind` follows from it. */
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+  readonly kind: ErrorKind;
+
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.code = code;
+    this.kind = kindOf[code];
+  }
+}
+
+/** isStoreError tells a StoreError (optionally of one code) from anything else. */
+export function isStoreError(error: unknown, code?: StoreErrorCode): error is StoreError {
+  return error instanceof StoreError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,156 @@
+/**
+ * Every etcd call the store makes goes through EtcdCalls: it gets a deadline (a hung etcd
+ * must not hang Docker, which has no timeout of its own), and etcd3/gRPC errors come out as
+ * StoreError UNAVAILABLE naming the endpoint. Also the small op/response helpers the
+ * transactions are written with.
+ *
+ * Retries: etcd3 1.1 retries a failed call (up to 3 attempts, on "recoverable" gRPC errors)
+ * through a cockatiel policy that is fixed when the client is built (`faultHandling.global`);
+ * there is no per-call switch (node_modules/etcd3/lib/connection-pool.js `exec`). The client
+ * belongs to the app, so the store cannot turn retries off for its transactions. Instead every
+ * write carries a random token, and a transaction whose compare failed reads back what is
+ * there: finding our own token means an earlier attempt of this very call committed.
+ */
+import type { ComparatorBuilder, Etcd3, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { StoreError } from './errors.js';
+import { prefixEnd } from './keys.js';
+
+/** CallOptions are the gRPC options every call gets: an absolute deadline. */
+export interface CallOptions {
+  deadline: Date;
+}
+
+function looksLikeEtcdFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // etcd3 error classes (GRPC*Error, Etcd*Error, ClientClosedError, …) and cockatiel's
+  // open-circuit error: all mean "etcd did not do it", so all become UNAVAILABLE.
+  const name = error.constructor.name;
+  return (
+    name.startsWith('GRPC') ||
+    name.startsWith('Etcd') ||
+    name.startsWith('Client') ||
+    'isBrokenCircuitError' in error ||
+    name === 'TaskCancelledError'
+  );
+}
+
+/** EtcdCalls runs etcd calls with a deadline and error translation. */
+export class EtcdCalls {
+  readonly client: Etcd3;
+  readonly deadlineMs: number;
+  readonly endpoint: string;
+
+  constructor(client: Etcd3, deadlineMs: number, endpoint: string) {
+    this.client = client;
+    this.deadlineMs = deadlineMs;
+    this.endpoint = endpoint;
+  }
+
+  /** unavailable builds the one message shape operators grep for. */
+  unavailable(what: string, detail: string, cause?: unknown): StoreError {
+    return new StoreError(
+      'UNAVAILABLE',
+      `etcd unavailable at ${this.endpoint}: ${what}: ${detail}`,
+      {
+        cause,
+      },
+    );
+  }
+
+  /**
+   * run gives `call` a gRPC deadline and also races it against a timer of the same length:
+   * the gRPC deadline stops the request on the wire, the timer covers time spent before the
+   * request is sent (auth, circuit breaker, reconnect).
+   */
+  async run<T>(what: string, call: (options: CallOptions) => Promise<T>): Promise<T> {
+    const deadline = new Date(Date.now() + this.deadlineMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(this.unavailable(what, `no answer within ${this.deadlineMs} ms`)),
+        this.deadlineMs,
+      );
+    });
+    const attempt = call({ deadline });
+    // After a timeout nobody awaits the attempt; its late failure must not go unhandled.
+    attempt.catch(() => undefined);
+    try {
+      return await Promise.race([attempt, timeout]);
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      if (looksLikeEtcdFailure(error)) {
+        throw this.unavailable(what, (error as Error).message, error);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** txn commits a transaction built by `build` (which must not call commit itself). */
+  txn(what: string, build: (client: Etcd3) => ComparatorBuilder): Promise<ITxnResponse> {
+    // Always .commit(): the builder has a `then` method, so awaiting it would never settle.
+    return this.run(what, (options) => build(this.client).options(options).commit());
+  }
+
+  /**
+   * read runs `ops` in one compare-less transaction: several gets at one revision in one
+   * round trip. The builder needs a compare, so this goes to the KV client directly.
+   */
+  read(what: string, ops: IRequestOp[]): Promise<ITxnResponse> {
+    return this.run(what, (options) =>
+      this.client.kv.txn({ compare: [], success: ops, failure: [] }, options),
+    );
+  }
+}
+
+/** getOp reads one key. */
+export function getOp(key: string): IRequestOp {
+  return { request_range: { key: Buffer.from(key) } };
+}
+
+/** rangeOp reads every key under a prefix (or only counts them). */
+export function rangeOp(
+  prefix: string,
+  options: { countOnly?: boolean; keysOnly?: boolean; revision?: bigint } = {},
+): IRequestOp {
+  return {
+    request_range: {
+      key: Buffer.from(prefix),
+      range_end: prefixEnd(prefix),
+      ...(options.countOnly ? { count_only: true } : {}),
+      ...(options.keysOnly ? { keys_only: true } : {}),
+      ...(options.revision !== undefined ? { revision: options.revision.toString() } : {}),
+    },
+  };
+}
+
+/** putOp writes one key. */
+export function putOp(key: string, value: string): IRequestOp {
+  return { request_put: { key: Buffer.from(key), value: Buffer.from(value) } };
+}
+
+/** deleteOp deletes one key. */
+export function deleteOp(key: string): IRequestOp {
+  return { request_delete_range: { key: Buffer.from(key) } };
+}
+
+/** deletePrefixOp deletes every key under a prefix. */
+export function deletePrefixOp(prefix: string): IRequestOp {
+  return { request_delete_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } };
+}
+
+/** kvsAt returns the key-values of the i-th response of a transaction (a range op). */
+export function kvsAt(res: ITxnResponse, i: number): IKeyValue[] {
+  return res.responses[i]?.response_range?.kvs ?? [];
+}
+
+/** countAt returns the count of the i-th response of a transaction (a range op). */
+export function countAt(res: ITxnResponse, i: number): number {
+  return Number(res.responses[i]?.response_range?.count ?? 0);
+}
+
+/** revisionOf is the store revision a response was served at. */
+export function revisionOf(res: ITxnResponse): bigint {
+  return BigInt(res.header.revision);
+}

@@ -1,0 +1,169 @@
+/**
+ * PoolView: this node's local picture of which addresses of one pool are taken, so that a
+ * dynamic allocation can pick a candidate without reading the pool's addresses from etcd.
+ *
+ * It is an AddressBitmap over the pool's dynamic window (the ip-range, else the subnet; capped
+ * at 2^53-1 offsets so an IPv6 /64 costs no more than its taken addresses), loaded with one
+ * range read at revision R and then kept current by a watch from R+1. The view is only a hint:
+ * the allocation transaction's compare is the judge, so a stale view costs a retry, never a
+ * duplicate. On any watch trouble (disconnect, compaction, cancel) the view marks itself stale
+ * and the next request reloads it, rather than trusting etcd3's resume point (which it moves to
+ * the create response's revision before the catch-up events have arrived).
+ */
+import {
+  AddressBitmap,
+  addressAt,
+  hostRange,
+  type IpAddress,
+  offsetOf,
+  parseAddress,
+  type Subnet,
+  subnetContains,
+  subnetSize,
+} from '@kontena-ipam/cidr';
+import type { IKeyValue, Watcher } from 'etcd3';
+import type { StoreContext } from './context.js';
+import { getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
+import { decodePool, type PoolState } from './records.js';
+import type { NodeId, PoolId } from './types.js';
+
+const MAX_OFFSETS = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** startOffset spreads hosts over the window: FNV-1a of the node id, scaled to the size. */
+export function startOffset(node: NodeId, size: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < node.length; i++) {
+    hash ^= node.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return Math.floor((hash / 2 ** 32) * size);
+}
+
+/** PoolView is one pool's taken-address bitmap, kept current by a watch. */
+export class PoolView {
+  readonly pool: PoolState;
+  /** window is where dynamic addresses come from: the ip-range, else the subnet. */
+  readonly window: Subnet;
+  private readonly bitmap: AddressBitmap;
+  /** Addresses this node is writing right now: a lagging delete event must not free them. */
+  private readonly pending: ReadonlySet<bigint>;
+  private readonly ctx: StoreContext;
+  private watcher: Watcher | undefined;
+  /** stale: the watch broke; reload before trusting this view again. */
+  stale = false;
+
+  private constructor(ctx: StoreContext, pool: PoolState, pending: ReadonlySet<bigint>) {
+    this.ctx = ctx;
+    this.pool = pool;
+    this.pending = pending;
+    this.window = pool.ipRange ?? pool.subnet;
+    const size = subnetSize(this.window);
+    this.bitmap = new AddressBitmap(Number(size < MAX_OFFSETS ? size : MAX_OFFSETS));
+    // Network / broadcast (or IPv6 subnet-router anycast) are not hosts: never hand them out.
+    const hosts = hostRange(this.window);
+    const first = Number(offsetOf(this.window, hosts.first));
+    for (let o = 0; o < first && o < this.bitmap.size; o++) this.bitmap.allocate(o);
+    const last = offsetOf(this.window, hosts.last);
+    for (let o = last + 1n; o < BigInt(this.bitmap.size); o++) this.bitmap.allocate(Number(o));
+    this.mark(pool.gateway, true);
+    for (const value of pending) this.markValue(value, true);
+  }
+
+  /**
+   * load reads the pool record and its address keys at one revision and starts the watch
+   * from the next revision. Undefined when the pool does not exist.
+   */
+  static async load(
+    ctx: StoreContext,
+    id: PoolId,
+    node: NodeId,
+    pending: ReadonlySet<bigint>,
+  ): Promise<PoolView | undefined> {
+    const prefix = ctx.keys.addresses(id);
+    const res = await ctx.calls.read('load pool', [
+      getOp(ctx.keys.pool(id)),
+      rangeOp(prefix, { keysOnly: true }),
+    ]);
+    const poolKv = kvsAt(res, 0)[0];
+    if (!poolKv) return undefined;
+    const view = new PoolView(ctx, decodePool(id, poolKv), pending);
+    for (const kv of kvsAt(res, 1)) view.onKey(kv, true);
+    view.bitmap.setCursor(startOffset(node, view.bitmap.size));
+    view.watch(prefix, revisionOf(res) + 1n);
+    return view;
+  }
+
+  private watch(prefix: string, from: bigint): void {
+    const watcher = this.ctx.client.watch().prefix(prefix).startRevision(from.toString()).watcher();
+    this.watcher = watcher;
+    watcher
+      .on('put', (kv) => this.onKey(kv, true))
+      .on('delete', (kv) => this.onKey(kv, false))
+      .on('disconnected', () => this.invalidate('watch disconnected'))
+      // Compaction past our revision or a cancel by etcd arrive as 'error'.
+      .on('error', (error) => this.invalidate(String(error)));
+  }
+
+  private onKey(kv: IKeyValue, taken: boolean): void {
+    const text = kv.key.toString().slice(this.ctx.keys.addresses(this.pool.id).length);
+    let address: IpAddress;
+    try {
+      address = parseAddress(text);
+    } catch {
+      return; // not an address key: nothing to mark
+    }
+    if (!taken && this.pending.has(address.value)) return;
+    this.mark(address, taken);
+  }
+
+  /** mark records an address as taken or free (no-op outside the window). */
+  mark(address: IpAddress, taken: boolean): void {
+    if (address.family !== this.window.family || !subnetContains(this.window, address)) return;
+    this.markValue(address.value, taken);
+  }
+
+  private markValue(value: bigint, taken: boolean): void {
+    const offset = value - this.window.network;
+    if (offset < 0n || offset >= BigInt(this.bitmap.size)) return;
+    if (taken) this.bitmap.allocate(Number(offset));
+    else if (!this.isReserved(Number(offset))) this.bitmap.free(Number(offset));
+  }
+
+  /** The window's non-host offsets and the gateway stay taken whatever the watch says. */
+  private isReserved(offset: number): boolean {
+    const hosts = hostRange(this.window);
+    const address = addressAt(this.window, BigInt(offset));
+    return (
+      address.value < hosts.first.value ||
+      address.value > hosts.last.value ||
+      address.value === this.pool.gateway.value
+    );
+  }
+
+  /** take returns the next free candidate (marking it taken locally), or undefined when full. */
+  take(): IpAddress | undefined {
+    const offset = this.bitmap.allocateNextFree();
+    return offset < 0 ? undefined : addressAt(this.window, BigInt(offset));
+  }
+
+  /** invalidate marks the view stale and stops its watch; the next request reloads. */
+  invalidate(why: string): void {
+    if (this.stale) return;
+    this.stale = true;
+    this.ctx.logger.debug({ pool: this.pool.id, why }, 'pool view stale');
+    void this.close();
+  }
+
+  /** close stops the watch; bounded by the deadline because a cancel can wait on a dead etcd. */
+  async close(): Promise<void> {
+    this.stale = true;
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    if (!watcher) return;
+    watcher.removeAllListeners('put').removeAllListeners('delete');
+    await Promise.race([
+      watcher.cancel().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, this.ctx.calls.deadlineMs).unref()),
+    ]);
+  }
+}

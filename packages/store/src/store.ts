@@ -1,0 +1,169 @@
+/**
+ * IpamStore: the one object the plugin and cleanup use. It validates nothing Docker-specific
+ * and owns no HTTP; it maps each request onto the pool or address transitions and keeps this
+ * node's local pool views.
+ */
+import { hostRange, type IpAddress } from '@kontena-ipam/cidr';
+import { AddressStore } from './address-store.js';
+import { createContext, type StoreContext } from './context.js';
+import { StoreError } from './errors.js';
+import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
+import { PoolStore, toPool } from './pool-store.js';
+import { decodePool, type PoolState } from './records.js';
+import type {
+  AddressRecord,
+  AddressRelease,
+  AddressRequest,
+  Allocation,
+  NodeId,
+  Pool,
+  PoolId,
+  PoolRelease,
+  PoolRequest,
+  PoolStatus,
+  ReleasePoolResult,
+  Reservation,
+  StoreOptions,
+} from './types.js';
+
+// etcd refuses transactions with more than 128 operations by default (--max-txn-ops).
+const COUNTS_PER_READ = 100;
+
+const kinds = new Set(['gateway', 'aux', 'endpoint']);
+
+function status(pool: PoolState, used: number): PoolStatus {
+  return {
+    ...toPool(pool),
+    total: hostRange(pool.ipRange ?? pool.subnet).count,
+    used,
+    createRevision: pool.createRevision,
+    modRevision: pool.modRevision,
+  };
+}
+
+/** IpamStore keeps pools, subnet reservations and addresses in etcd, race-free across hosts. */
+export class IpamStore {
+  private readonly ctx: StoreContext;
+  private readonly pools: PoolStore;
+  /** One AddressStore per node id: each keeps its own views (start offsets differ by node). */
+  private readonly addresses = new Map<NodeId, AddressStore>();
+
+  constructor(options: StoreOptions) {
+    this.ctx = createContext(options);
+    this.pools = new PoolStore(this.ctx, (pool) => {
+      for (const store of this.addresses.values()) store.forget(pool);
+    });
+  }
+
+  private addressStore(node: NodeId): AddressStore {
+    let store = this.addresses.get(node);
+    if (!store) {
+      store = new AddressStore(this.ctx, node);
+      this.addresses.set(node, store);
+    }
+    return store;
+  }
+
+  /** requestPool joins the network's pool (adding one hold for `node`) or creates it. */
+  requestPool(req: PoolRequest): Promise<Pool> {
+    return this.pools.requestPool(req);
+  }
+
+  /** releasePool drops one of `node`'s holds; the last hold removes the pool with everything in it. */
+  releasePool(req: PoolRelease): Promise<ReleasePoolResult> {
+    return this.pools.release(req, false);
+  }
+
+  /** requestAddress takes the given address, or the next free one of the pool's range. */
+  requestAddress(req: AddressRequest): Promise<Allocation> {
+    if (!kinds.has(req.kind)) {
+      return Promise.reject(
+        new StoreError('INVALID', `address kind "${String(req.kind)}" is unknown`),
+      );
+    }
+    return this.addressStore(req.node).request(req);
+  }
+
+  /** releaseAddress frees `node`'s endpoint address; gateway, aux and unknown ones are no-ops. */
+  releaseAddress(req: AddressRelease): Promise<{ released: boolean }> {
+    return this.addressStore(req.node).release(req);
+  }
+
+  /** getPool returns a pool with counts and revisions, or undefined. */
+  async getPool(pool: PoolId): Promise<PoolStatus | undefined> {
+    const { keys, calls } = this.ctx;
+    const res = await calls.read('get pool', [
+      getOp(keys.pool(pool)),
+      rangeOp(keys.addresses(pool), { countOnly: true }),
+    ]);
+    const kv = kvsAt(res, 0)[0];
+    return kv ? status(decodePool(pool, kv), countAt(res, 1)) : undefined;
+  }
+
+  /** listPools returns every pool with counts, all read at one revision, sorted by id. */
+  async listPools(): Promise<PoolStatus[]> {
+    const { keys, calls } = this.ctx;
+    const res = await calls.read('list pools', [rangeOp(keys.poolsPrefix)]);
+    const revision = revisionOf(res);
+    const pools = kvsAt(res, 0).map((kv) =>
+      decodePool(keys.poolIdOf(kv.key.toString()) as PoolId, kv),
+    );
+    const out: PoolStatus[] = [];
+    for (let i = 0; i < pools.length; i += COUNTS_PER_READ) {
+      const chunk = pools.slice(i, i + COUNTS_PER_READ);
+      const counts = await calls.read(
+        'list pools',
+        chunk.map((p) => rangeOp(keys.addresses(p.id), { countOnly: true, revision })),
+      );
+      for (const [j, p] of chunk.entries()) out.push(status(p, countAt(counts, j)));
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** listAddresses returns a pool's address records (optionally one node's); [] for no pool. */
+  listAddresses(req: { pool: PoolId; node?: NodeId }): Promise<AddressRecord[]> {
+    return this.addressStore((req.node ?? '') as NodeId).list(req);
+  }
+
+  /** listReservations returns every reserved subnet with its pool, sorted by subnet. */
+  listReservations(): Promise<Reservation[]> {
+    return this.pools.listReservations();
+  }
+
+  /** revision is etcd's current revision: cleanup fences on it. */
+  async revision(): Promise<bigint> {
+    const res = await this.ctx.calls.read('revision', [getOp(this.ctx.keys.guard)]);
+    return revisionOf(res);
+  }
+
+  /** releaseAddressIfUnchanged deletes an address only if its mod revision is still `modRevision`. */
+  releaseAddressIfUnchanged(req: {
+    pool: PoolId;
+    address: IpAddress;
+    modRevision: bigint;
+  }): Promise<boolean> {
+    return this.addressStore('' as NodeId).releaseIfUnchanged(req);
+  }
+
+  /** dropHold removes all of `node`'s holds on `pool`; the pool goes with its last hold. */
+  dropHold(req: PoolRelease): Promise<ReleasePoolResult> {
+    return this.pools.release(req, true);
+  }
+
+  /** removePoolIfUnheld removes a pool nobody holds, if unchanged since `modRevision`. */
+  removePoolIfUnheld(req: { pool: PoolId; modRevision: bigint }): Promise<boolean> {
+    return this.pools.removeIfUnheld(req);
+  }
+
+  /** ping makes one cheap etcd call within the deadline; UNAVAILABLE if it fails. */
+  async ping(): Promise<void> {
+    await this.revision();
+  }
+
+  /** close stops this store's watches. The etcd client stays open: it is the caller's. */
+  async close(): Promise<void> {
+    const stores = [...this.addresses.values()];
+    this.addresses.clear();
+    await Promise.all(stores.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * What the store offers, as types: identifiers, records handed to callers, options and
+ * request shapes. Everything else in the package imports from here, never the reverse.
+ */
+import type { IpAddress, Subnet } from '@kontena-ipam/cidr';
+import type { Etcd3 } from 'etcd3';
+import { StoreError } from './errors.js';
+
+/** PoolId is Docker's PoolID: the `--ipam-opt network=NAME` value. */
+export type PoolId = string & { readonly __brand: 'PoolId' };
+/** NodeId names one Docker host (NODE_ID). */
+export type NodeId = string & { readonly __brand: 'NodeId' };
+
+// Both end up inside etcd keys, so no '/' and nothing that sorts oddly.
+const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function parseName(what: string, text: string, max: number): string {
+  if (typeof text !== 'string' || text.length === 0) {
+    throw new StoreError('INVALID', `${what} must not be empty`);
+  }
+  if (text.length > max) {
+    throw new StoreError('INVALID', `${what} "${text.slice(0, 40)}…" is longer than ${max} chars`);
+  }
+  if (!namePattern.test(text)) {
+    throw new StoreError(
+      'INVALID',
+      `${what} "${text}" must start with a letter or digit and hold only letters, digits, '_', '.', '-'`,
+    );
+  }
+  return text;
+}
+
+/** parsePoolId checks a network name: 1..128 chars of [A-Za-z0-9_.-], starting alphanumeric. */
+export function parsePoolId(text: string): PoolId {
+  return parseName('network name', text, 128) as PoolId;
+}
+
+/** parseNodeId checks a host id: 1..253 chars of [A-Za-z0-9_.-], starting alphanumeric. */
+export function parseNodeId(text: string): NodeId {
+  return parseName('node id', text, 253) as NodeId;
+}
+
+/** AddressKind says why an address is taken: the pool's gateway, an aux address, or an endpoint. */
+export type AddressKind = 'gateway' | 'aux' | 'endpoint';
+
+/** AddressAttrs keeps what Docker told us about an address (MAC, endpoint name). */
+export interface AddressAttrs {
+  mac?: string;
+  endpoint?: string;
+}
+
+/** Pool is one network's address pool as stored in etcd. */
+export interface Pool {
+  id: PoolId;
+  subnet: Subnet;
+  /** SubPool (`--ip-range`), inside subnet; dynamic addresses come from here when set. */
+  ipRange: Subnet | undefined;
+  gateway: IpAddress;
+  /** True when the subnet was chosen from the supernet. */
+  dynamic: boolean;
+  createdAt: string;
+  /** NodeId → reference count (> 0). */
+  holds: Readonly<Record<string, number>>;
+}
+
+/** Allocation is one taken address as handed to a caller. */
+export interface Allocation {
+  pool: PoolId;
+  address: IpAddress;
+  /** The pool's subnet, for "A.B.C.D/len" replies. */
+  subnet: Subnet;
+  node: NodeId;
+  kind: AddressKind;
+  attrs: AddressAttrs;
+  /** ISO time the address was taken. */
+  at: string;
+}
+
+/** AddressRecord is an Allocation with its etcd revisions (cleanup fences on them). */
+export interface AddressRecord extends Allocation {
+  createRevision: bigint;
+  modRevision: bigint;
+}
+
+/** PoolStatus is a Pool with counts and etcd revisions, for operators and cleanup. */
+export interface PoolStatus extends Pool {
+  /** Allocatable addresses: host addresses of the ip-range, else of the subnet. */
+  total: bigint;
+  /** Address records in etcd (gateway and aux included). */
+  used: number;
+  createRevision: bigint;
+  modRevision: bigint;
+}
+
+/** StoreLogger is the pino-compatible subset the store logs through. */
+export interface StoreLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** StoreOptions configures an IpamStore; only `client` is required. */
+export interface StoreOptions {
+  /** An etcd3 client; endpoints, TLS and auth are the caller's options. Not closed by the store. */
+  client: Etcd3;
+  /** Key prefix, default '/kontena/ipam/'; keys live under `${prefix}v1/`. */
+  prefix?: string;
+  /** Where dynamic IPv4 subnets come from, default 10.80.0.0/12. */
+  supernet?: Subnet;
+  /** Prefix length of dynamic IPv4 subnets, default 24. */
+  subnetLength?: number;
+  /** Where dynamic IPv6 subnets come from; without it dynamic IPv6 requests are INVALID. */
+  supernet6?: Subnet;
+  /** Prefix length of dynamic IPv6 subnets, default 64. */
+  subnetLength6?: number;
+  /** Deadline of each etcd call in ms, default 5000. */
+  deadlineMs?: number;
+  /** Named in UNAVAILABLE messages ("etcd unavailable at <endpoint>"). */
+  endpoint?: string;
+  logger?: StoreLogger;
+  /** Compare-and-swap attempts per request before CONFLICT, default 16. */
+  maxAttempts?: number;
+}
+
+/** PoolRequest is RequestPool: a network name, the asking host, and what Docker passed. */
+export interface PoolRequest {
+  network: PoolId;
+  node: NodeId;
+  subnet?: Subnet;
+  ipRange?: Subnet;
+  gateway?: IpAddress;
+  v6?: boolean;
+}
+
+/** PoolRelease is ReleasePool (and dropHold): which pool, which host. */
+export interface PoolRelease {
+  pool: PoolId;
+  node: NodeId;
+}
+
+/** ReleasePoolResult: `released` when a hold was dropped, `removed` when the pool went with it. */
+export interface ReleasePoolResult {
+  removed: boolean;
+  released: boolean;
+}
+
+/** AddressRequest is RequestAddress: a static `address`, or none for the next free one. */
+export interface AddressRequest {
+  pool: PoolId;
+  node: NodeId;
+  address?: IpAddress;
+  kind: AddressKind;
+  attrs?: AddressAttrs;
+}
+
+/** AddressRelease is ReleaseAddress (address is a bare IP). */
+export interface AddressRelease {
+  pool: PoolId;
+  address: IpAddress;
+  node: NodeId;
+}
+
+/** Reservation is one reserved subnet and the pool that holds it. */
+export interface Reservation {
+  subnet: Subnet;
+  pool: string;
+}
