@@ -1,0 +1,423 @@
+import { formatAddress } from '@kontena-ipam/cidr';
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  dumpKeys,
+  type Env,
+  ip,
+  keysOf,
+  net,
+  node,
+  pool,
+  rejectsWith,
+  startEnv,
+  uniquePrefix,
+} from './harness.js';
+
+let env: Env;
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const A = node('node-a');
+const B = node('node-b');
+const K = pool('kontena');
+
+function setup(options: Parameters<Env['store']>[0] = {}) {
+  const prefix = uniquePrefix();
+  const store = env.store({ prefix, ...options });
+  return {
+    prefix,
+    store,
+    keys: () => keysOf(env.client, prefix),
+    dump: () => dumpKeys(env.client, prefix),
+  };
+}
+
+describe('dynamic addresses', () => {
+  test('come from the ip-range, each recorded with owner, kind, attrs and time', async () => {
+    const { store, dump } = setup();
+    await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('10.81.0.0/16'),
+      ipRange: net('10.81.128.0/30'),
+    });
+    const a = await store.requestAddress({
+      pool: K,
+      node: A,
+      kind: 'endpoint',
+      attrs: { mac: '02:42:0a:51:80:01', endpoint: 'web-1' },
+    });
+    const b = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    // /30 range: .0 (network) and .3 (broadcast) are not hosts.
+    expect([a, b].map((x) => formatAddress(x.address)).sort()).toEqual([
+      '10.81.128.1',
+      '10.81.128.2',
+    ]);
+    expect(a).toMatchObject({
+      pool: 'kontena',
+      node: 'node-a',
+      kind: 'endpoint',
+      subnet: net('10.81.0.0/16'),
+    });
+    expect(a.attrs).toEqual({ mac: '02:42:0a:51:80:01', endpoint: 'web-1' });
+    expect(Number.isNaN(Date.parse(a.at))).toBe(false);
+    const before = await dump();
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint' }),
+      'POOL_EXHAUSTED',
+    );
+    expect(await dump()).toEqual(before);
+    expect(before[`addresses/kontena/${formatAddress(a.address)}`]).toMatchObject({
+      node: 'node-a',
+      kind: 'endpoint',
+      attrs: { mac: '02:42:0a:51:80:01', endpoint: 'web-1' },
+      at: a.at,
+    });
+  });
+
+  test('skip network, broadcast and gateway; a full pool → POOL_EXHAUSTED; a release frees one', async () => {
+    const { store, keys } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.3.0.0/29') });
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      got.push(
+        formatAddress(
+          (await store.requestAddress({ pool: K, node: i % 2 ? A : B, kind: 'endpoint' })).address,
+        ),
+      );
+    }
+    expect(got.sort()).toEqual(['10.3.0.2', '10.3.0.3', '10.3.0.4', '10.3.0.5', '10.3.0.6']);
+    const msg = await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint' }),
+      'POOL_EXHAUSTED',
+    );
+    expect(msg).toContain('10.3.0.0/29');
+    expect(await keys()).toHaveLength(3 + 6);
+    const owned = (await store.listAddresses({ pool: K, node: A })).find(
+      (r) => r.kind === 'endpoint',
+    );
+    expect(owned).toBeDefined();
+    if (!owned) return;
+    expect(await store.releaseAddress({ pool: K, node: A, address: owned.address })).toEqual({
+      released: true,
+    });
+    const again = await store.requestAddress({ pool: K, node: B, kind: 'endpoint' });
+    expect(again.address).toEqual(owned.address);
+  });
+
+  test('hosts start at different offsets, so they spread over the pool', async () => {
+    const { store } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.4.0.0/16') });
+    const a = await store.requestAddress({ pool: K, node: node('host-1'), kind: 'endpoint' });
+    const b = await store.requestAddress({ pool: K, node: node('host-2'), kind: 'endpoint' });
+    expect(a.address).not.toEqual(b.address);
+  });
+
+  test('IPv6 /64: allocation works without memory in proportion to the pool', async () => {
+    const { store, keys } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('fd00:9::/64') });
+    const a = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    expect(a.address.family).toBe(6);
+    expect(formatAddress(a.address).startsWith('fd00:9::')).toBe(true);
+    const fixed = await store.requestAddress({
+      pool: K,
+      node: A,
+      kind: 'endpoint',
+      address: ip('fd00:9::ffff:1'),
+    });
+    expect(formatAddress(fixed.address)).toBe('fd00:9::ffff:1');
+    expect(await keys()).toHaveLength(3 + 3);
+  });
+
+  test('unknown pool → POOL_NOT_FOUND, nothing written', async () => {
+    const { store, keys } = setup();
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint' }),
+      'POOL_NOT_FOUND',
+    );
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: ip('10.0.0.5') }),
+      'POOL_NOT_FOUND',
+    );
+    expect(await keys()).toEqual([]);
+  });
+
+  test('a pool re-created with another subnet under a live view: the new pool is used', async () => {
+    const { prefix, store } = setup();
+    const other = env.store({ prefix, client: env.newClient() });
+    await store.requestPool({ network: K, node: A, subnet: net('10.10.0.0/24') });
+    await store.requestAddress({ pool: K, node: A, kind: 'endpoint' }); // view loaded
+    await other.releasePool({ pool: K, node: A });
+    await other.requestPool({ network: K, node: B, subnet: net('10.11.0.0/24') });
+    const x = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    expect(x.subnet).toEqual(net('10.11.0.0/24'));
+    expect(formatAddress(x.address).startsWith('10.11.0.')).toBe(true);
+    // And once it is gone for good, POOL_NOT_FOUND.
+    await other.releasePool({ pool: K, node: B });
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint' }),
+      'POOL_NOT_FOUND',
+    );
+    expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
+  });
+});
+
+describe('static addresses, gateway, aux', () => {
+  test('a static endpoint address anywhere in the subnet; taken → ADDRESS_IN_USE; outside → OUT_OF_RANGE', async () => {
+    const { store, dump } = setup();
+    await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('10.81.0.0/16'),
+      ipRange: net('10.81.128.0/17'),
+    });
+    const s = await store.requestAddress({
+      pool: K,
+      node: A,
+      kind: 'endpoint',
+      address: ip('10.81.0.20'),
+    });
+    expect(formatAddress(s.address)).toBe('10.81.0.20');
+    const before = await dump();
+    const msg = await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'endpoint', address: ip('10.81.0.20') }),
+      'ADDRESS_IN_USE',
+    );
+    expect(msg).toContain('10.81.0.20');
+    expect(msg).toContain('node-a');
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: ip('10.81.0.20') }),
+      'ADDRESS_IN_USE',
+    );
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'endpoint', address: ip('10.81.0.1') }),
+      'ADDRESS_IN_USE',
+    );
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'endpoint', address: ip('10.82.0.1') }),
+      'OUT_OF_RANGE',
+    );
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'endpoint', address: ip('fd00::1') }),
+      'OUT_OF_RANGE',
+    );
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'bogus' as 'endpoint' }),
+      'INVALID',
+    );
+    expect(await dump()).toEqual(before);
+  });
+
+  test('the gateway is returned on every host without conflict; releasing it is a no-op', async () => {
+    const { store, dump } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.20.0.0/24') });
+    const before = await dump();
+    const g1 = await store.requestAddress({ pool: K, node: A, kind: 'gateway' });
+    const g2 = await store.requestAddress({
+      pool: K,
+      node: B,
+      kind: 'gateway',
+      address: ip('10.20.0.1'),
+    });
+    expect(formatAddress(g1.address)).toBe('10.20.0.1');
+    expect(g2.address).toEqual(g1.address);
+    expect(g2).toMatchObject({ kind: 'gateway', node: 'node-a' });
+    const msg = await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'gateway', address: ip('10.20.0.2') }),
+      'POOL_MISMATCH',
+    );
+    expect(msg).toContain('10.20.0.1');
+    expect(msg).toContain('10.20.0.2');
+    expect(await store.releaseAddress({ pool: K, node: A, address: ip('10.20.0.1') })).toEqual({
+      released: false,
+    });
+    expect(await dump()).toEqual(before);
+  });
+
+  test('aux addresses are shared across hosts and freed only with the pool', async () => {
+    const { store, keys } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.21.0.0/24') });
+    const x1 = await store.requestAddress({
+      pool: K,
+      node: A,
+      kind: 'aux',
+      address: ip('10.21.0.5'),
+    });
+    const x2 = await store.requestAddress({
+      pool: K,
+      node: B,
+      kind: 'aux',
+      address: ip('10.21.0.5'),
+    });
+    expect(x2).toMatchObject({ node: 'node-a', kind: 'aux' });
+    expect(x2.address).toEqual(x1.address);
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'endpoint', address: ip('10.21.0.5') }),
+      'ADDRESS_IN_USE',
+    );
+    expect(await store.releaseAddress({ pool: K, node: A, address: ip('10.21.0.5') })).toEqual({
+      released: false,
+    });
+    // Dynamic allocation never hands out the aux address.
+    const seen = new Set<string>();
+    for (let i = 0; i < 252; i++) {
+      seen.add(
+        formatAddress((await store.requestAddress({ pool: K, node: B, kind: 'endpoint' })).address),
+      );
+    }
+    expect(seen.has('10.21.0.5')).toBe(false);
+    expect(seen.has('10.21.0.1')).toBe(false);
+    expect(seen.size).toBe(252);
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'endpoint' }),
+      'POOL_EXHAUSTED',
+    );
+    expect(await store.releasePool({ pool: K, node: A })).toEqual({
+      removed: true,
+      released: true,
+    });
+    expect(await keys()).toEqual(['guard/subnets']);
+  });
+});
+
+describe('release and listing', () => {
+  test('releaseAddress frees the owner’s endpoint only; unknown pool or address → released:false', async () => {
+    const { store, keys } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.22.0.0/24') });
+    const a = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    expect(await store.releaseAddress({ pool: K, node: B, address: a.address })).toEqual({
+      released: false,
+    });
+    expect(await keys()).toContain(`addresses/kontena/${formatAddress(a.address)}`);
+    expect(await store.releaseAddress({ pool: K, node: A, address: a.address })).toEqual({
+      released: true,
+    });
+    expect(await store.releaseAddress({ pool: K, node: A, address: a.address })).toEqual({
+      released: false,
+    });
+    expect(await store.releaseAddress({ pool: pool('nope'), node: A, address: a.address })).toEqual(
+      { released: false },
+    );
+    expect(await keys()).toEqual([
+      'addresses/kontena/10.22.0.1',
+      'guard/subnets',
+      'pools/kontena',
+      'subnets/10.22.0.0/24',
+    ]);
+  });
+
+  test('listAddresses (all or one node) with revisions; releaseAddressIfUnchanged fences on them', async () => {
+    const { store, keys } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.23.0.0/24') });
+    const a = await store.requestAddress({
+      pool: K,
+      node: A,
+      kind: 'endpoint',
+      address: ip('10.23.0.10'),
+    });
+    await store.requestAddress({ pool: K, node: B, kind: 'endpoint', address: ip('10.23.0.9') });
+    const all = await store.listAddresses({ pool: K });
+    expect(all.map((r) => [formatAddress(r.address), r.node, r.kind])).toEqual([
+      ['10.23.0.1', 'node-a', 'gateway'],
+      ['10.23.0.9', 'node-b', 'endpoint'],
+      ['10.23.0.10', 'node-a', 'endpoint'],
+    ]);
+    const mine = await store.listAddresses({ pool: K, node: B });
+    expect(mine.map((r) => formatAddress(r.address))).toEqual(['10.23.0.9']);
+    expect(await store.listAddresses({ pool: pool('nope') })).toEqual([]);
+    const rec = all[2];
+    if (!rec) throw new Error('missing record');
+    expect(rec.modRevision).toBeGreaterThan(0n);
+    expect(rec.createRevision).toBe(rec.modRevision);
+    expect(
+      await store.releaseAddressIfUnchanged({
+        pool: K,
+        address: a.address,
+        modRevision: rec.modRevision + 1n,
+      }),
+    ).toBe(false);
+    expect(await keys()).toContain('addresses/kontena/10.23.0.10');
+    expect(
+      await store.releaseAddressIfUnchanged({
+        pool: K,
+        address: a.address,
+        modRevision: rec.modRevision,
+      }),
+    ).toBe(true);
+    expect(await keys()).not.toContain('addresses/kontena/10.23.0.10');
+    // Re-taken after cleanup looked: the old revision no longer matches, nothing is freed.
+    await store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: ip('10.23.0.10') });
+    expect(
+      await store.releaseAddressIfUnchanged({
+        pool: K,
+        address: a.address,
+        modRevision: rec.modRevision,
+      }),
+    ).toBe(false);
+    expect(await keys()).toContain('addresses/kontena/10.23.0.10');
+  });
+});
+
+describe('retry safety', () => {
+  test('a client that sends every call twice (etcd3 re-sending a committed call) counts each request once', async () => {
+    // etcd3 re-runs a call through its `faultHandling.global` policy after a lost reply; this
+    // policy runs every call twice, so each committed transaction is re-sent and fails its compare.
+    const twice = {
+      async execute<T>(fn: (ctx: unknown) => Promise<T>): Promise<T> {
+        await fn({});
+        return fn({});
+      },
+    };
+    const client = new Etcd3({
+      hosts: env.etcd.endpoint,
+      faultHandling: { global: twice as never },
+    });
+    env.clients.push(client);
+    const prefix = uniquePrefix();
+    const store = env.store({ prefix, client });
+    const p = await store.requestPool({ network: K, node: A, subnet: net('10.30.0.0/24') });
+    expect(p.holds).toEqual({ 'node-a': 1 });
+    expect(
+      (await store.requestPool({ network: K, node: B, subnet: net('10.30.0.0/24') })).holds,
+    ).toEqual({
+      'node-a': 1,
+      'node-b': 1,
+    });
+    const got = [];
+    for (let i = 0; i < 5; i++)
+      got.push(await store.requestAddress({ pool: K, node: A, kind: 'endpoint' }));
+    const fixed = await store.requestAddress({
+      pool: K,
+      node: A,
+      kind: 'endpoint',
+      address: ip('10.30.0.200'),
+    });
+    expect(formatAddress(fixed.address)).toBe('10.30.0.200');
+    const dump = await dumpKeys(env.client, prefix);
+    expect(Object.keys(dump).filter((k) => k.startsWith('addresses/'))).toHaveLength(1 + 5 + 1);
+    expect((dump['pools/kontena'] as { holds: unknown }).holds).toEqual({
+      'node-a': 1,
+      'node-b': 1,
+    });
+    expect(await store.releaseAddress({ pool: K, node: A, address: fixed.address })).toEqual({
+      released: true,
+    });
+    expect(await store.releasePool({ pool: K, node: B })).toEqual({
+      removed: false,
+      released: true,
+    });
+    expect(
+      ((await dumpKeys(env.client, prefix))['pools/kontena'] as { holds: unknown }).holds,
+    ).toEqual({ 'node-a': 1 });
+    expect(await store.releasePool({ pool: K, node: A })).toEqual({
+      removed: true,
+      released: true,
+    });
+    expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
+  });
+});

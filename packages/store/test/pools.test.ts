@@ -1,0 +1,395 @@
+import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseNodeId, parsePoolId } from '../src/index.js';
+import {
+  dumpKeys,
+  type Env,
+  ip,
+  keysOf,
+  net,
+  node,
+  pool,
+  rejectsWith,
+  startEnv,
+  uniquePrefix,
+} from './harness.js';
+
+let env: Env;
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const A = node('node-a');
+const B = node('node-b');
+const K = pool('kontena');
+
+function setup(options: Parameters<Env['store']>[0] = {}) {
+  const prefix = uniquePrefix();
+  const store = env.store({ prefix, ...options });
+  return {
+    prefix,
+    store,
+    keys: () => keysOf(env.client, prefix),
+    dump: () => dumpKeys(env.client, prefix),
+  };
+}
+
+describe('ids', () => {
+  test('parsePoolId / parseNodeId accept names and reject the rest with INVALID', async () => {
+    expect(parsePoolId('kontena.net_1-x')).toBe('kontena.net_1-x');
+    expect(parseNodeId('host-1.example')).toBe('host-1.example');
+    for (const bad of ['', '-x', 'a/b', 'a b', 'ä', 'x'.repeat(129)]) {
+      await rejectsWith(
+        Promise.resolve().then(() => parsePoolId(bad)),
+        'INVALID',
+      );
+    }
+    expect(parseNodeId('n'.repeat(253))).toHaveLength(253);
+    await rejectsWith(
+      Promise.resolve().then(() => parseNodeId('n'.repeat(254))),
+      'INVALID',
+    );
+  });
+});
+
+describe('static pools', () => {
+  test('creating writes pool, subnet, guard and gateway in one go, nothing else', async () => {
+    const { store, dump } = setup();
+    const p = await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('10.81.0.0/16'),
+      ipRange: net('10.81.128.0/17'),
+    });
+    expect(formatSubnet(p.subnet)).toBe('10.81.0.0/16');
+    expect(p.ipRange && formatSubnet(p.ipRange)).toBe('10.81.128.0/17');
+    expect(formatAddress(p.gateway)).toBe('10.81.0.1');
+    expect(p.dynamic).toBe(false);
+    expect(p.holds).toEqual({ 'node-a': 1 });
+    const keys = await dump();
+    expect(Object.keys(keys).sort()).toEqual([
+      'addresses/kontena/10.81.0.1',
+      'guard/subnets',
+      'pools/kontena',
+      'subnets/10.81.0.0/16',
+    ]);
+    expect(keys['pools/kontena']).toMatchObject({
+      subnet: '10.81.0.0/16',
+      ipRange: '10.81.128.0/17',
+      gateway: '10.81.0.1',
+      dynamic: false,
+      holds: { 'node-a': 1 },
+    });
+    expect(keys['subnets/10.81.0.0/16']).toEqual({ pool: 'kontena' });
+    expect(keys['addresses/kontena/10.81.0.1']).toMatchObject({ node: 'node-a', kind: 'gateway' });
+  });
+
+  test('a requested gateway is kept', async () => {
+    const { store, keys } = setup();
+    const p = await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('10.2.0.0/24'),
+      gateway: ip('10.2.0.254'),
+    });
+    expect(formatAddress(p.gateway)).toBe('10.2.0.254');
+    expect(await keys()).toContain('addresses/kontena/10.2.0.254');
+  });
+
+  test('same network from many hosts: one pool, holds counted per host, last release removes all', async () => {
+    const { store, keys, dump } = setup();
+    const subnet = net('10.81.0.0/16');
+    await store.requestPool({ network: K, node: A, subnet });
+    await store.requestPool({ network: K, node: B, subnet });
+    const again = await store.requestPool({ network: K, node: A, subnet }); // static re-request adds 1
+    expect(again.holds).toEqual({ 'node-a': 2, 'node-b': 1 });
+    await store.requestAddress({ pool: K, node: B, kind: 'endpoint' });
+    expect(await store.releasePool({ pool: K, node: A })).toEqual({
+      removed: false,
+      released: true,
+    });
+    expect(((await dump())['pools/kontena'] as { holds: unknown }).holds).toEqual({
+      'node-a': 1,
+      'node-b': 1,
+    });
+    expect(await store.releasePool({ pool: K, node: A })).toEqual({
+      removed: false,
+      released: true,
+    });
+    expect(await store.releasePool({ pool: K, node: A })).toEqual({
+      removed: false,
+      released: false,
+    });
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-b': 1 });
+    expect(await store.releasePool({ pool: K, node: B })).toEqual({
+      removed: true,
+      released: true,
+    });
+    expect(await keys()).toEqual(['guard/subnets']);
+    expect(await store.releasePool({ pool: K, node: B })).toEqual({
+      removed: false,
+      released: false,
+    });
+    expect(await store.getPool(K)).toBeUndefined();
+  });
+
+  test('overlapping static subnet → SUBNET_OVERLAP naming the other pool, nothing written', async () => {
+    const { store, keys } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.81.0.0/16') });
+    const before = await keys();
+    const msg = await rejectsWith(
+      store.requestPool({ network: pool('other'), node: B, subnet: net('10.81.4.0/24') }),
+      'SUBNET_OVERLAP',
+    );
+    expect(msg).toContain('10.81.0.0/16');
+    expect(msg).toContain('kontena');
+    expect(await keys()).toEqual(before);
+  });
+
+  test('a request contradicting the pool → POOL_MISMATCH naming both values, nothing written', async () => {
+    const { store, dump } = setup();
+    await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('10.81.0.0/16'),
+      ipRange: net('10.81.1.0/24'),
+    });
+    const before = await dump();
+    const cases: Array<[Parameters<typeof store.requestPool>[0], string[]]> = [
+      [{ network: K, node: B, subnet: net('10.82.0.0/16') }, ['10.81.0.0/16', '10.82.0.0/16']],
+      [
+        { network: K, node: B, subnet: net('10.81.0.0/16'), ipRange: net('10.81.2.0/24') },
+        ['10.81.1.0/24', '10.81.2.0/24'],
+      ],
+      [
+        { network: K, node: B, subnet: net('10.81.0.0/16'), gateway: ip('10.81.0.9') },
+        ['10.81.0.1', '10.81.0.9'],
+      ],
+      [{ network: K, node: B, v6: true }, ['IPv4']],
+    ];
+    for (const [req, words] of cases) {
+      const msg = await rejectsWith(store.requestPool(req), 'POOL_MISMATCH');
+      for (const w of words) expect(msg).toContain(w);
+    }
+    expect(await dump()).toEqual(before);
+  });
+
+  test('bad input → INVALID / OUT_OF_RANGE, nothing written', async () => {
+    const { store, keys } = setup();
+    await rejectsWith(
+      store.requestPool({ network: K, node: A, ipRange: net('10.1.0.0/24') }),
+      'INVALID',
+    );
+    await rejectsWith(
+      store.requestPool({
+        network: K,
+        node: A,
+        subnet: net('10.1.0.0/24'),
+        ipRange: net('10.2.0.0/25'),
+      }),
+      'INVALID',
+    );
+    await rejectsWith(
+      store.requestPool({
+        network: K,
+        node: A,
+        subnet: net('10.1.0.0/24'),
+        ipRange: net('10.1.0.0/23'),
+      }),
+      'INVALID',
+    );
+    await rejectsWith(
+      store.requestPool({
+        network: K,
+        node: A,
+        subnet: net('10.1.0.0/24'),
+        gateway: ip('10.1.1.1'),
+      }),
+      'OUT_OF_RANGE',
+    );
+    await rejectsWith(
+      store.requestPool({ network: K, node: A, gateway: ip('10.1.1.1') }),
+      'INVALID',
+    );
+    await rejectsWith(
+      store.requestPool({ network: K, node: A, subnet: net('fd00::/64'), v6: false }),
+      'INVALID',
+    );
+    await rejectsWith(store.requestPool({ network: K, node: A, v6: true }), 'INVALID'); // no supernet6
+    expect(await keys()).toEqual([]);
+  });
+});
+
+describe('dynamic pools', () => {
+  test('first free subnet of the supernet, skipping static reservations inside it', async () => {
+    const { store, dump } = setup();
+    // A static /16 inside the default supernet 10.80.0.0/12 at its very start.
+    await store.requestPool({ network: pool('static'), node: A, subnet: net('10.80.0.0/16') });
+    const d1 = await store.requestPool({ network: pool('d1'), node: A });
+    const d2 = await store.requestPool({ network: pool('d2'), node: A });
+    expect(formatSubnet(d1.subnet)).toBe('10.81.0.0/24');
+    expect(formatSubnet(d2.subnet)).toBe('10.81.1.0/24');
+    expect(d1.dynamic).toBe(true);
+    expect(formatAddress(d1.gateway)).toBe('10.81.0.1');
+    const keys = await dump();
+    expect(Object.keys(keys).sort()).toEqual([
+      'addresses/d1/10.81.0.1',
+      'addresses/d2/10.81.1.1',
+      'addresses/static/10.80.0.1',
+      'guard/subnets',
+      'pools/d1',
+      'pools/d2',
+      'pools/static',
+      'subnets/10.80.0.0/16',
+      'subnets/10.81.0.0/24',
+      'subnets/10.81.1.0/24',
+    ]);
+    expect(await store.listReservations()).toEqual([
+      { subnet: net('10.80.0.0/16'), pool: 'static' },
+      { subnet: net('10.81.0.0/24'), pool: 'd1' },
+      { subnet: net('10.81.1.0/24'), pool: 'd2' },
+    ]);
+    // A released dynamic subnet is free again for the next one.
+    await store.releasePool({ pool: pool('d1'), node: A });
+    expect(formatSubnet((await store.requestPool({ network: pool('d3'), node: B })).subnet)).toBe(
+      '10.81.0.0/24',
+    );
+  });
+
+  test('the same host asking again (no subnet) → ALREADY_HELD naming the subnet; other hosts join', async () => {
+    const { store, dump } = setup();
+    const p = await store.requestPool({ network: K, node: A });
+    const before = await dump();
+    const msg = await rejectsWith(store.requestPool({ network: K, node: A }), 'ALREADY_HELD');
+    expect(msg).toContain(formatSubnet(p.subnet));
+    expect(await dump()).toEqual(before);
+    const joined = await store.requestPool({ network: K, node: B });
+    expect(joined.subnet).toEqual(p.subnet);
+    expect(joined.holds).toEqual({ 'node-a': 1, 'node-b': 1 });
+  });
+
+  test('a dynamic request for an existing static pool from another host returns that pool', async () => {
+    const { store } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('192.168.7.0/24') });
+    const p = await store.requestPool({ network: K, node: B });
+    expect(formatSubnet(p.subnet)).toBe('192.168.7.0/24');
+    expect(p.dynamic).toBe(false);
+  });
+
+  test('supernet full → SUPERNET_EXHAUSTED, nothing written', async () => {
+    const { store, keys } = setup({ supernet: net('10.99.0.0/23'), subnetLength: 24 });
+    await store.requestPool({ network: pool('n1'), node: A });
+    await store.requestPool({ network: pool('n2'), node: A });
+    const before = await keys();
+    const msg = await rejectsWith(
+      store.requestPool({ network: pool('n3'), node: A }),
+      'SUPERNET_EXHAUSTED',
+    );
+    expect(msg).toContain('10.99.0.0/23');
+    expect(await keys()).toEqual(before);
+  });
+
+  test('IPv6 dynamic pools come from supernet6', async () => {
+    const { store, keys } = setup({ supernet6: net('fd00:1::/48'), subnetLength6: 64 });
+    const p = await store.requestPool({ network: K, node: A, v6: true });
+    expect(formatSubnet(p.subnet)).toBe('fd00:1::/64');
+    expect(formatAddress(p.gateway)).toBe('fd00:1::1');
+    expect(await keys()).toEqual([
+      'addresses/kontena/fd00:1::1',
+      'guard/subnets',
+      'pools/kontena',
+      'subnets/fd00:1::/64',
+    ]);
+  });
+});
+
+describe('reads and cleanup helpers', () => {
+  test('getPool / listPools report counts and revisions; revision() moves forward', async () => {
+    const { store } = setup();
+    const r0 = await store.revision();
+    await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('10.5.0.0/24'),
+      ipRange: net('10.5.0.128/25'),
+    });
+    await store.requestPool({ network: pool('b'), node: B, subnet: net('10.6.0.0/29') });
+    await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    const k = await store.getPool(K);
+    expect(k).toMatchObject({ id: 'kontena', used: 2, total: 126n, holds: { 'node-a': 1 } });
+    expect(k && k.createRevision > r0).toBe(true);
+    expect(k && k.modRevision >= k.createRevision).toBe(true);
+    const all = await store.listPools();
+    expect(all.map((p) => [p.id, p.used, p.total])).toEqual([
+      ['b', 1, 6n],
+      ['kontena', 2, 126n],
+    ]);
+    expect(await store.revision()).toBeGreaterThan(r0);
+    await store.ping();
+  });
+
+  test('dropHold removes all of a host’s holds; the pool goes with the last one', async () => {
+    const { store, keys } = setup();
+    const subnet = net('10.7.0.0/24');
+    await store.requestPool({ network: K, node: A, subnet });
+    await store.requestPool({ network: K, node: A, subnet });
+    await store.requestPool({ network: K, node: B, subnet });
+    expect(await store.dropHold({ pool: K, node: A })).toEqual({ removed: false, released: true });
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-b': 1 });
+    expect(await store.dropHold({ pool: K, node: A })).toEqual({ removed: false, released: false });
+    await store.requestAddress({ pool: K, node: B, kind: 'endpoint' });
+    expect(await store.dropHold({ pool: K, node: B })).toEqual({ removed: true, released: true });
+    expect(await keys()).toEqual(['guard/subnets']);
+  });
+
+  test('removePoolIfUnheld removes an unheld pool only when unchanged', async () => {
+    const { prefix, store, keys } = setup();
+    // An unheld pool can only come from an older writer or a crash; write one directly.
+    const root = `${prefix}v1/`;
+    const record = {
+      subnet: '10.9.0.0/24',
+      gateway: '10.9.0.1',
+      dynamic: false,
+      createdAt: 'x',
+      holds: {},
+    };
+    await env.client.put(`${root}pools/orphan`).value(JSON.stringify(record));
+    await env.client.put(`${root}subnets/10.9.0.0/24`).value(JSON.stringify({ pool: 'orphan' }));
+    await env.client
+      .put(`${root}addresses/orphan/10.9.0.1`)
+      .value(JSON.stringify({ node: 'x', kind: 'gateway', attrs: {}, at: 'x' }));
+    const seen = await store.getPool(pool('orphan'));
+    expect(seen).toMatchObject({ holds: {}, used: 1 });
+    expect(
+      await store.removePoolIfUnheld({
+        pool: pool('orphan'),
+        modRevision: (seen?.modRevision ?? 0n) - 1n,
+      }),
+    ).toBe(false);
+    expect(await keys()).toHaveLength(3);
+    expect(
+      await store.removePoolIfUnheld({
+        pool: pool('orphan'),
+        modRevision: seen?.modRevision ?? 0n,
+      }),
+    ).toBe(true);
+    expect(await keys()).toEqual([]);
+    // A held pool is never removed this way.
+    await store.requestPool({ network: K, node: A, subnet: net('10.9.0.0/24') });
+    const held = await store.getPool(K);
+    expect(await store.removePoolIfUnheld({ pool: K, modRevision: held?.modRevision ?? 0n })).toBe(
+      false,
+    );
+    expect(await store.getPool(K)).toBeDefined();
+  });
+
+  test('an unreadable pool record fails loudly with the key named', async () => {
+    const { prefix, store } = setup();
+    await env.client.put(`${prefix}v1/pools/kontena`).value('{"subnet":"nonsense"}');
+    const msg = await rejectsWith(store.getPool(K), 'UNAVAILABLE');
+    expect(msg).toContain(`${prefix}v1/pools/kontena`);
+  });
+});
