@@ -3,6 +3,8 @@
  * reservations and addresses, each state change one etcd transaction.
  */
 
+export type { ConsistencyReport, ConsistencyRequest, Finding, FindingKind } from './consistency.js';
+export { checkConsistency } from './consistency.js';
 export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
 export { DEFAULT_PREFIX, KeyLayout } from './keys.js';

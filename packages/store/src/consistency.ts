@@ -1,0 +1,291 @@
+/**
+ * checkConsistency reads everything under `${prefix}v1/` at one revision and reports what the
+ * store's transactions should never leave behind: overlapping subnets, a pool without its
+ * subnet reservation or the reverse, addresses of no pool or outside their pool's subnet,
+ * records that do not decode, and holds by nodes that own no address at all. Read-only: it
+ * writes nothing, and it reuses the store's key layout and record decoders so that "unreadable"
+ * means exactly what the store itself would refuse.
+ */
+import {
+  compareSubnets,
+  formatAddress,
+  formatSubnet,
+  type IpAddress,
+  lastAddress,
+  parseAddress,
+  type Subnet,
+  subnetContains,
+  subnetEquals,
+} from '@kontena-ipam/cidr';
+import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
+import { StoreError } from './errors.js';
+import { EtcdCalls, kvsAt, revisionOf } from './etcd-call.js';
+import { KeyLayout, prefixEnd } from './keys.js';
+import { decodeAddress, decodePool, decodeReservation, type PoolState } from './records.js';
+import { parsePoolId } from './types.js';
+
+/** FindingKind names each kind of inconsistency checkConsistency reports; stable across releases. */
+export type FindingKind =
+  | 'overlapping-subnets'
+  | 'pool-without-reservation'
+  | 'reservation-without-pool'
+  | 'address-without-pool'
+  | 'address-outside-pool'
+  | 'idle-hold'
+  | 'unreadable-record'
+  | 'unknown-key';
+
+/** Finding is one inconsistency: its kind, the etcd key it is about, and a one-line message. */
+export interface Finding {
+  kind: FindingKind;
+  /** key is the full etcd key at fault (for overlaps: the second of the two). */
+  key: string;
+  /** message is one line for operators, naming the pool, subnet, address or node involved. */
+  message: string;
+  pool?: string;
+  subnet?: string;
+  address?: string;
+  node?: string;
+  /** other names the second record of a pair (overlapping subnets). */
+  other?: string;
+}
+
+/** ConsistencyReport is what checkConsistency read and what it found, at one etcd revision. */
+export interface ConsistencyReport {
+  revision: bigint;
+  pools: number;
+  reservations: number;
+  addresses: number;
+  findings: Finding[];
+}
+
+/** ConsistencyRequest: the client and prefix the store uses; deadline and endpoint as in StoreOptions. */
+export interface ConsistencyRequest {
+  client: Etcd3;
+  /** Key prefix, default '/kontena/ipam/'. */
+  prefix?: string;
+  /** Deadline of each etcd call in ms, default 5000. */
+  deadlineMs?: number;
+  /** Named in UNAVAILABLE messages. */
+  endpoint?: string;
+}
+
+// Keys per read: bounded so a big IPv6 cluster never exceeds gRPC's 4 MiB reply limit.
+const PAGE = 1000;
+
+/** readAll pages through every key under `root`, all pages at the first page's revision. */
+async function readAll(
+  calls: EtcdCalls,
+  root: string,
+): Promise<{ revision: bigint; kvs: IKeyValue[] }> {
+  const end = prefixEnd(root);
+  const kvs: IKeyValue[] = [];
+  let from = Buffer.from(root);
+  let revision: bigint | undefined;
+  for (;;) {
+    const op: IRequestOp = {
+      request_range: {
+        key: from,
+        range_end: end,
+        limit: String(PAGE),
+        ...(revision !== undefined ? { revision: revision.toString() } : {}),
+      },
+    };
+    const res = await calls.read('check consistency', [op]);
+    revision ??= revisionOf(res);
+    const page = kvsAt(res, 0);
+    kvs.push(...page);
+    const more = res.responses[0]?.response_range?.more ?? false;
+    const last = page[page.length - 1];
+    if (!more || !last) return { revision, kvs };
+    // The next page starts right after the last key read: key + "\0".
+    from = Buffer.concat([last.key, Buffer.from([0])]);
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof StoreError) return error.message.replace(/^etcd holds an /, 'an ');
+  return (error as Error).message;
+}
+
+interface Located<T> {
+  key: string;
+  value: T;
+}
+
+/** Overlap sweep over subnets sorted by family then network: each is compared with its successors while they start inside it. */
+function overlaps(entries: Array<Located<{ subnet: Subnet; owner: string }>>): Finding[] {
+  const sorted = [...entries].sort((a, b) => compareSubnets(a.value.subnet, b.value.subnet));
+  const out: Finding[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const a = sorted[i] as (typeof sorted)[number];
+    const aEnd = lastAddress(a.value.subnet);
+    for (let j = i + 1; j < sorted.length; j++) {
+      const b = sorted[j] as (typeof sorted)[number];
+      if (b.value.subnet.family !== a.value.subnet.family || b.value.subnet.network > aEnd.value) {
+        break;
+      }
+      const as = formatSubnet(a.value.subnet);
+      const bs = formatSubnet(b.value.subnet);
+      out.push({
+        kind: 'overlapping-subnets',
+        key: b.key,
+        subnet: bs,
+        other: as,
+        pool: b.value.owner,
+        message: `subnet ${bs} (pool ${b.value.owner}) overlaps ${as} (pool ${a.value.owner})`,
+      });
+    }
+  }
+  return out;
+}
+
+/** checkConsistency reads the whole key space of one store and lists every inconsistency found. */
+export async function checkConsistency(req: ConsistencyRequest): Promise<ConsistencyReport> {
+  const keys = new KeyLayout(req.prefix);
+  const calls = new EtcdCalls(
+    req.client,
+    req.deadlineMs ?? 5000,
+    req.endpoint ?? 'the configured endpoints',
+  );
+  const { revision, kvs } = await readAll(calls, keys.root);
+  const findings: Finding[] = [];
+  const unreadable = (key: string, error: unknown) =>
+    findings.push({ kind: 'unreadable-record', key, message: `${key}: ${reasonOf(error)}` });
+
+  const pools = new Map<string, PoolState>();
+  const reservations: Array<Located<{ subnet: Subnet; pool: string }>> = [];
+  const addresses: Array<Located<{ pool: string; address: IpAddress; node: string }>> = [];
+
+  for (const kv of kvs) {
+    const key = kv.key.toString();
+    try {
+      if (key.startsWith(keys.poolsPrefix)) {
+        const id = parsePoolId(keys.poolIdOf(key));
+        pools.set(id, decodePool(id, kv));
+      } else if (key.startsWith(keys.subnetsPrefix)) {
+        const r = decodeReservation(key.slice(keys.subnetsPrefix.length), kv);
+        reservations.push({ key, value: r });
+      } else if (key.startsWith(keys.addressesRoot)) {
+        const rest = key.slice(keys.addressesRoot.length);
+        const slash = rest.indexOf('/');
+        if (slash < 0) throw new Error('an address key needs <pool>/<address>');
+        const pool = parsePoolId(rest.slice(0, slash));
+        const text = rest.slice(slash + 1);
+        let address: IpAddress;
+        try {
+          address = parseAddress(text);
+        } catch {
+          throw new Error(`"${text}" is not an address`);
+        }
+        const rec = decodeAddress(kv);
+        addresses.push({ key, value: { pool, address, node: rec.node } });
+      } else if (key !== keys.guard) {
+        findings.push({
+          kind: 'unknown-key',
+          key,
+          message: `${key}: not a key this store writes`,
+        });
+      }
+    } catch (error) {
+      unreadable(key, error);
+    }
+  }
+
+  // A reservation is keyed by its subnet, so each pool must find its own subnet's key naming it.
+  const bySubnet = new Map(reservations.map((r) => [formatSubnet(r.value.subnet), r.value]));
+  for (const pool of pools.values()) {
+    const subnet = formatSubnet(pool.subnet);
+    const r = bySubnet.get(subnet);
+    if (r?.pool === pool.id) continue;
+    findings.push({
+      kind: 'pool-without-reservation',
+      key: keys.pool(pool.id),
+      pool: pool.id,
+      subnet,
+      message: r
+        ? `pool ${pool.id}: its subnet ${subnet} is reserved for pool ${r.pool}`
+        : `pool ${pool.id}: no reservation for its subnet ${subnet}`,
+    });
+  }
+  for (const { key, value } of reservations) {
+    const pool = pools.get(value.pool);
+    if (pool && subnetEquals(pool.subnet, value.subnet)) continue;
+    const subnet = formatSubnet(value.subnet);
+    findings.push({
+      kind: 'reservation-without-pool',
+      key,
+      pool: value.pool,
+      subnet,
+      message: pool
+        ? `reservation ${subnet} names pool ${value.pool}, whose subnet is ${formatSubnet(pool.subnet)}`
+        : `reservation ${subnet} names pool ${value.pool}, which does not exist`,
+    });
+  }
+
+  // Overlaps among reservations, plus pools whose subnet has no reservation of its own.
+  const reservedFor = new Set(
+    reservations.map((r) => `${formatSubnet(r.value.subnet)} ${r.value.pool}`),
+  );
+  findings.push(
+    ...overlaps([
+      ...reservations.map((r) => ({
+        key: r.key,
+        value: { subnet: r.value.subnet, owner: r.value.pool },
+      })),
+      ...[...pools.values()]
+        .filter((p) => !reservedFor.has(`${formatSubnet(p.subnet)} ${p.id}`))
+        .map((p) => ({ key: keys.pool(p.id), value: { subnet: p.subnet, owner: p.id as string } })),
+    ]),
+  );
+
+  const owners = new Set<string>();
+  for (const { key, value } of addresses) {
+    owners.add(value.node);
+    const pool = pools.get(value.pool);
+    const address = formatAddress(value.address);
+    if (!pool) {
+      findings.push({
+        kind: 'address-without-pool',
+        key,
+        pool: value.pool,
+        address,
+        node: value.node,
+        message: `address ${address} (node ${value.node}) belongs to pool ${value.pool}, which does not exist`,
+      });
+    } else if (!subnetContains(pool.subnet, value.address)) {
+      findings.push({
+        kind: 'address-outside-pool',
+        key,
+        pool: value.pool,
+        address,
+        node: value.node,
+        subnet: formatSubnet(pool.subnet),
+        message: `address ${address} (node ${value.node}) lies outside pool ${value.pool}'s subnet ${formatSubnet(pool.subnet)}`,
+      });
+    }
+  }
+
+  // A node that holds pools but owns no address anywhere is often a host that is gone (cleanup's
+  // --forget-node), or one with networks but no containers: reported, for an operator to judge.
+  for (const pool of pools.values()) {
+    for (const node of Object.keys(pool.holds).sort()) {
+      if (owners.has(node)) continue;
+      findings.push({
+        kind: 'idle-hold',
+        key: keys.pool(pool.id),
+        pool: pool.id,
+        node,
+        message: `pool ${pool.id}: held by node ${node}, which owns no address in any pool`,
+      });
+    }
+  }
+
+  return {
+    revision,
+    pools: pools.size,
+    reservations: reservations.length,
+    addresses: addresses.length,
+    findings,
+  };
+}
