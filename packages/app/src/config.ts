@@ -1,0 +1,351 @@
+/**
+ * The environment, read once at start into a typed Config. Every bad value gets its own
+ * message naming the variable and what it accepts; the bins print them all and exit 2.
+ */
+import { accessSync, constants } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
+import { type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { z } from 'zod';
+
+/** LogLevel is a pino level name (or silent). */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** EtcdConfig says how to reach etcd. */
+export interface EtcdConfig {
+  /** endpoints are the client URLs, used whole (the client balances and fails over). */
+  endpoints: string[];
+  /** explicit is true when ETCD_ENDPOINT was set (false = the default, single-host mode may apply). */
+  explicit: boolean;
+  caFile: string | undefined;
+  certFile: string | undefined;
+  keyFile: string | undefined;
+  username: string | undefined;
+  password: string | undefined;
+  /** prefix of every key (the store adds `v1/`). */
+  prefix: string;
+  /** timeoutMs bounds each etcd call. */
+  timeoutMs: number;
+}
+
+/** Config is everything the bins read from the environment. */
+export interface Config {
+  logLevel: LogLevel;
+  /** logFormat: undefined = pretty on a terminal, JSON otherwise. */
+  logFormat: 'json' | 'pretty' | undefined;
+  nodeId: NodeId;
+  etcd: EtcdConfig;
+  supernet: Subnet;
+  subnetLength: number;
+  supernet6: Subnet | undefined;
+  subnetLength6: number;
+  socketPath: string;
+  stateDir: string;
+  /** localEtcd: `auto` starts a local etcd when none is configured or answering; `off` never. */
+  localEtcd: 'auto' | 'off';
+}
+
+/** DEFAULT_ETCD_ENDPOINT is the seed's default. */
+export const DEFAULT_ETCD_ENDPOINT = 'http://localhost:2379';
+/** DEFAULT_SOCKET_PATH is where Docker looks for a plugin named kontena-ipam. */
+export const DEFAULT_SOCKET_PATH = '/run/docker/plugins/kontena-ipam.sock';
+/** DEFAULT_STATE_DIR holds the single-host etcd's data. */
+export const DEFAULT_STATE_DIR = '/var/lib/kontena-ipam';
+
+/** ConfigError lists every bad environment value, one message each. */
+export class ConfigError extends Error {
+  readonly code = 'INVALID_CONFIG';
+  readonly kind = 'invalid';
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** The seed's numeric levels (Ruby Logger: 0 = DEBUG … 5 = UNKNOWN) mapped to pino's. */
+const NUMERIC_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const LEVEL_NAMES: readonly string[] = [
+  'trace',
+  'debug',
+  'info',
+  'warn',
+  'error',
+  'fatal',
+  'silent',
+];
+
+function fail(ctx: z.RefinementCtx, message: string): never {
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+}
+
+const logLevel = z.string().transform((text, ctx): LogLevel => {
+  const value = text.trim().toLowerCase();
+  if (/^\d$/.test(value)) {
+    const level = NUMERIC_LEVELS[Number(value)];
+    if (level) return level;
+  }
+  const name = value === 'warning' ? 'warn' : value;
+  if (LEVEL_NAMES.includes(name)) return name as LogLevel;
+  return fail(
+    ctx,
+    `must be 0-5 (0 = debug, 1 = info, 2 = warn, 3 = error, 4 = fatal) or one of ${LEVEL_NAMES.join(', ')}`,
+  );
+});
+
+const logFormat = z.enum(['json', 'pretty'], { error: 'must be json or pretty' });
+
+const nodeId = z.string().transform((text, ctx) => {
+  try {
+    return parseNodeId(text.trim());
+  } catch (error) {
+    return fail(
+      ctx,
+      `must be 1-253 characters of letters, digits, '.', '_' or '-' starting with a letter or digit (${(error as Error).message})`,
+    );
+  }
+});
+
+function subnetOf(family: 4 | 6) {
+  return z.string().transform((text, ctx): Subnet => {
+    let subnet: Subnet;
+    try {
+      subnet = parseSubnet(text.trim());
+    } catch (error) {
+      if (error instanceof CidrError)
+        return fail(ctx, `must be an IPv${family} subnet in CIDR form: ${error.message}`);
+      throw error;
+    }
+    if (subnet.family !== family) return fail(ctx, `must be an IPv${family} subnet`);
+    return subnet;
+  });
+}
+
+function wholeNumber(min: number, max: number, unit = '') {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: `must be a whole number from ${min} to ${max}${unit}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be a whole number from ${min} to ${max}${unit}` })
+        .max(max, { error: `must be a whole number from ${min} to ${max}${unit}` }),
+    );
+}
+
+const endpoints = z.string().transform((text, ctx): string[] => {
+  const list = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  if (list.length === 0) return fail(ctx, 'must list at least one http:// or https:// URL');
+  for (const entry of list) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      return fail(
+        ctx,
+        `${JSON.stringify(entry)} is not a URL (expected e.g. http://127.0.0.1:2379)`,
+      );
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return fail(ctx, `${JSON.stringify(entry)} must use http:// or https://`);
+    }
+    if (
+      !url.hostname ||
+      (url.pathname !== '/' && url.pathname !== '') ||
+      url.search ||
+      url.username
+    ) {
+      return fail(
+        ctx,
+        `${JSON.stringify(entry)} must be scheme://host[:port] with nothing after it`,
+      );
+    }
+  }
+  const schemes = new Set(list.map((e) => new URL(e).protocol));
+  if (schemes.size > 1) return fail(ctx, 'must not mix http:// and https:// endpoints');
+  return list.map((e) => e.replace(/\/$/, ''));
+});
+
+const readableFile = z.string().transform((text, ctx) => {
+  const path = text.trim();
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    return fail(ctx, `cannot read ${path}`);
+  }
+  return path;
+});
+
+const absolutePath = (max: number) =>
+  z
+    .string()
+    .trim()
+    .refine((p) => isAbsolute(p), { error: 'must be an absolute path' })
+    .refine((p) => Buffer.byteLength(p) <= max, { error: `must be at most ${max} bytes` });
+
+const prefix = z
+  .string()
+  .trim()
+  .regex(/^\/([A-Za-z0-9_.-]+\/)*$/, {
+    error: "must start and end with '/' and hold only letters, digits, '.', '_', '-' and '/'",
+  });
+
+const localEtcd = z.enum(['auto', 'off'], { error: 'must be auto or off' });
+
+/** ENV_VARS names every variable loadConfig reads (the README's table documents each). */
+export const ENV_VARS = [
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+  'NODE_ID',
+  'ETCD_ENDPOINT',
+  'ETCD_CA_FILE',
+  'ETCD_CERT_FILE',
+  'ETCD_KEY_FILE',
+  'ETCD_USERNAME',
+  'ETCD_PASSWORD',
+  'KONTENA_IPAM_ETCD_PREFIX',
+  'KONTENA_IPAM_ETCD_TIMEOUT',
+  'KONTENA_IPAM_SUPERNET',
+  'KONTENA_IPAM_SUBNET_LENGTH',
+  'KONTENA_IPAM_SUPERNET6',
+  'KONTENA_IPAM_SUBNET_LENGTH6',
+  'KONTENA_IPAM_SOCKET',
+  'KONTENA_IPAM_STATE_DIR',
+  'KONTENA_IPAM_LOCAL_ETCD',
+] as const;
+
+// Unix socket paths are limited to 108 bytes including the terminating NUL.
+const SOCKET_PATH_MAX = 107;
+
+const schema = z.object({
+  LOG_LEVEL: logLevel.optional(),
+  LOG_FORMAT: logFormat.optional(),
+  NODE_ID: nodeId.optional(),
+  ETCD_ENDPOINT: endpoints.optional(),
+  ETCD_CA_FILE: readableFile.optional(),
+  ETCD_CERT_FILE: readableFile.optional(),
+  ETCD_KEY_FILE: readableFile.optional(),
+  ETCD_USERNAME: z.string().optional(),
+  ETCD_PASSWORD: z.string().optional(),
+  KONTENA_IPAM_ETCD_PREFIX: prefix.optional(),
+  KONTENA_IPAM_ETCD_TIMEOUT: wholeNumber(100, 600_000, ' (milliseconds)').optional(),
+  KONTENA_IPAM_SUPERNET: subnetOf(4).optional(),
+  KONTENA_IPAM_SUBNET_LENGTH: wholeNumber(1, 30).optional(),
+  KONTENA_IPAM_SUPERNET6: subnetOf(6).optional(),
+  KONTENA_IPAM_SUBNET_LENGTH6: wholeNumber(1, 126).optional(),
+  KONTENA_IPAM_SOCKET: absolutePath(SOCKET_PATH_MAX).optional(),
+  KONTENA_IPAM_STATE_DIR: absolutePath(4096).optional(),
+  KONTENA_IPAM_LOCAL_ETCD: localEtcd.optional(),
+});
+
+function show(value: string | undefined): string {
+  return value === undefined ? '(unset)' : JSON.stringify(value);
+}
+
+/**
+ * loadConfig reads the environment (empty values count as unset, as in the seed's
+ * `LOG_LEVEL=`) and returns the config, or throws ConfigError listing every bad value.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, string | undefined> = {};
+  for (const name of ENV_VARS) {
+    const value = env[name];
+    raw[name] = value === undefined || value.trim() === '' ? undefined : value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '');
+      const secret = name === 'ETCD_PASSWORD';
+      return `${name}=${secret ? '(hidden)' : show(raw[name])}: ${issue.message}`;
+    });
+    throw new ConfigError(issues);
+  }
+  const v = parsed.data;
+  const issues: string[] = [];
+
+  const supernet = v.KONTENA_IPAM_SUPERNET ?? parseSubnet('10.80.0.0/12');
+  const subnetLength = v.KONTENA_IPAM_SUBNET_LENGTH ?? 24;
+  if (subnetLength < supernet.prefix) {
+    issues.push(
+      `KONTENA_IPAM_SUBNET_LENGTH=${show(raw.KONTENA_IPAM_SUBNET_LENGTH ?? '24')}: must be at least the supernet's prefix length ${supernet.prefix} (KONTENA_IPAM_SUPERNET=${show(raw.KONTENA_IPAM_SUPERNET ?? '10.80.0.0/12')})`,
+    );
+  }
+  const subnetLength6 = v.KONTENA_IPAM_SUBNET_LENGTH6 ?? 64;
+  if (v.KONTENA_IPAM_SUPERNET6 && subnetLength6 < v.KONTENA_IPAM_SUPERNET6.prefix) {
+    issues.push(
+      `KONTENA_IPAM_SUBNET_LENGTH6=${show(raw.KONTENA_IPAM_SUBNET_LENGTH6 ?? '64')}: must be at least the IPv6 supernet's prefix length ${v.KONTENA_IPAM_SUPERNET6.prefix}`,
+    );
+  }
+  if (!v.KONTENA_IPAM_SUPERNET6 && raw.KONTENA_IPAM_SUBNET_LENGTH6 !== undefined) {
+    issues.push(
+      `KONTENA_IPAM_SUBNET_LENGTH6=${show(raw.KONTENA_IPAM_SUBNET_LENGTH6)}: needs KONTENA_IPAM_SUPERNET6`,
+    );
+  }
+
+  const endpointList = v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT];
+  const tls = endpointList.every((e) => e.startsWith('https://'));
+  for (const name of ['ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'] as const) {
+    if (raw[name] !== undefined && !tls) {
+      issues.push(`${name}=${show(raw[name])}: needs https:// endpoints in ETCD_ENDPOINT`);
+    }
+  }
+  if ((v.ETCD_CERT_FILE === undefined) !== (v.ETCD_KEY_FILE === undefined)) {
+    issues.push(
+      `${v.ETCD_CERT_FILE ? 'ETCD_CERT_FILE' : 'ETCD_KEY_FILE'}: ETCD_CERT_FILE and ETCD_KEY_FILE go together (a client certificate and its key)`,
+    );
+  }
+  if (v.ETCD_CERT_FILE && !v.ETCD_CA_FILE) {
+    issues.push(
+      `ETCD_CA_FILE=(unset): a client certificate needs the CA that signed the etcd server's certificate`,
+    );
+  }
+  if ((v.ETCD_USERNAME === undefined) !== (v.ETCD_PASSWORD === undefined)) {
+    issues.push(
+      `${v.ETCD_USERNAME ? 'ETCD_PASSWORD' : 'ETCD_USERNAME'}=(unset): ETCD_USERNAME and ETCD_PASSWORD go together`,
+    );
+  }
+  let node = v.NODE_ID;
+  if (node === undefined) {
+    try {
+      node = parseNodeId(hostname());
+    } catch {
+      issues.push(
+        `NODE_ID=(unset): the hostname ${JSON.stringify(hostname())} is not a valid node id; set NODE_ID`,
+      );
+    }
+  }
+  if (issues.length > 0 || node === undefined) throw new ConfigError(issues);
+
+  return {
+    logLevel: v.LOG_LEVEL ?? 'info',
+    logFormat: v.LOG_FORMAT,
+    nodeId: node,
+    etcd: {
+      endpoints: endpointList,
+      explicit: v.ETCD_ENDPOINT !== undefined,
+      caFile: v.ETCD_CA_FILE,
+      certFile: v.ETCD_CERT_FILE,
+      keyFile: v.ETCD_KEY_FILE,
+      username: v.ETCD_USERNAME,
+      password: v.ETCD_PASSWORD,
+      prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? '/kontena/ipam/',
+      timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? 5000,
+    },
+    supernet,
+    subnetLength,
+    supernet6: v.KONTENA_IPAM_SUPERNET6,
+    subnetLength6,
+    socketPath: v.KONTENA_IPAM_SOCKET ?? DEFAULT_SOCKET_PATH,
+    stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
+    localEtcd: v.KONTENA_IPAM_LOCAL_ETCD ?? 'auto',
+  };
+}

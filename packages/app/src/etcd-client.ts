@@ -1,0 +1,35 @@
+/**
+ * The etcd3 client options, from the config: endpoints used whole, TLS from files, user
+ * and password, a dial timeout and a deadline on every unary call. The store also puts a
+ * deadline on each of its calls; this one is the backstop for anything else (auth).
+ */
+import { readFileSync } from 'node:fs';
+import { Etcd3, type IOptions } from 'etcd3';
+import type { EtcdConfig } from './config.js';
+
+/** etcdClientOptions turns the etcd config into etcd3's options (reads the TLS files). */
+export function etcdClientOptions(etcd: EtcdConfig, endpoints = etcd.endpoints): IOptions {
+  const options: IOptions = {
+    hosts: endpoints,
+    dialTimeout: etcd.timeoutMs,
+    // Streams (watches) live long; only unary calls get the deadline.
+    defaultCallOptions: (context) =>
+      context.isStream ? {} : { deadline: new Date(Date.now() + etcd.timeoutMs) },
+  };
+  if (etcd.caFile) {
+    options.credentials = {
+      rootCertificate: readFileSync(etcd.caFile),
+      ...(etcd.keyFile ? { privateKey: readFileSync(etcd.keyFile) } : {}),
+      ...(etcd.certFile ? { certChain: readFileSync(etcd.certFile) } : {}),
+    };
+  }
+  if (etcd.username !== undefined && etcd.password !== undefined) {
+    options.auth = { username: etcd.username, password: etcd.password };
+  }
+  return options;
+}
+
+/** createEtcdClient makes the client; it connects lazily, so it never fails while etcd is down. */
+export function createEtcdClient(etcd: EtcdConfig, endpoints = etcd.endpoints): Etcd3 {
+  return new Etcd3(etcdClientOptions(etcd, endpoints));
+}

@@ -1,0 +1,49 @@
+/**
+ * openStore builds the etcd client and the IpamStore from the config, for every command
+ * that needs the store (serve, cleanup, operator tools), so they all read etcd alike.
+ */
+import { IpamStore } from '@kontena-ipam/store';
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createEtcdClient } from './etcd-client.js';
+
+/** OpenStore is a store with the client it owns; close() closes both. */
+export interface OpenStore {
+  readonly store: IpamStore;
+  readonly client: Etcd3;
+  /** endpoint names the etcd endpoints, comma-joined, for messages. */
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+/** openStore makes the client and store; it does not touch etcd (both are lazy). */
+export function openStore(
+  config: Config,
+  options: { logger: Logger; endpoints?: string[] },
+): OpenStore {
+  const endpoints = options.endpoints ?? config.etcd.endpoints;
+  const endpoint = endpoints.join(',');
+  const client = createEtcdClient(config.etcd, endpoints);
+  const store = new IpamStore({
+    client,
+    prefix: config.etcd.prefix,
+    supernet: config.supernet,
+    subnetLength: config.subnetLength,
+    ...(config.supernet6
+      ? { supernet6: config.supernet6, subnetLength6: config.subnetLength6 }
+      : {}),
+    deadlineMs: config.etcd.timeoutMs,
+    endpoint,
+    logger: options.logger.child({ component: 'store' }),
+  });
+  return {
+    store,
+    client,
+    endpoint,
+    async close() {
+      await store.close();
+      client.close();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * serve wires config → etcd client → IpamStore → PluginServer. It starts even when etcd is
+ * down (kontena/kontena#1811: the original crash-looped): the socket answers Activate and
+ * every store call returns a clear error until etcd is back, and a watcher logs each change.
+ */
+import { formatSubnet } from '@kontena-ipam/cidr';
+import { PluginServer } from '@kontena-ipam/plugin';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { answers, type LocalEtcd, LocalEtcdError, startLocalEtcd } from './local-etcd.js';
+import { type OpenStore, openStore } from './open-store.js';
+
+/** Serving is a running plugin; close() shuts it down gracefully. */
+export interface Serving {
+  readonly socketPath: string;
+  /** endpoint is the etcd endpoint(s) in use, comma-joined. */
+  readonly endpoint: string;
+  /** mode is `single-host` when this process started its own etcd. */
+  readonly mode: 'single-host' | 'multi-host';
+  close(): Promise<void>;
+}
+
+/** ServeOptions: the config and logger; the timings are for tests. */
+export interface ServeOptions {
+  config: Config;
+  logger: Logger;
+  /** How often to ping etcd while it is down (ms, default 2000) and while it is up (default 15000). */
+  retryMs?: number;
+  healthyPollMs?: number;
+  /** graceMs bounds how long close() waits for in-flight requests (default 5000). */
+  graceMs?: number;
+}
+
+async function chooseEtcd(
+  config: Config,
+  logger: Logger,
+): Promise<{ endpoints: string[]; local: LocalEtcd | undefined }> {
+  const { etcd } = config;
+  if (etcd.explicit || config.localEtcd === 'off') {
+    logger.info({ endpoint: etcd.endpoints.join(',') }, 'using the configured etcd');
+    return { endpoints: etcd.endpoints, local: undefined };
+  }
+  const [defaultEndpoint] = etcd.endpoints;
+  if (defaultEndpoint && (await answers(defaultEndpoint))) {
+    logger.info(
+      { endpoint: defaultEndpoint },
+      'using the etcd that answers on the default endpoint',
+    );
+    return { endpoints: etcd.endpoints, local: undefined };
+  }
+  try {
+    const local = await startLocalEtcd({ stateDir: config.stateDir, logger });
+    return { endpoints: [local.endpoint], local };
+  } catch (error) {
+    if (!(error instanceof LocalEtcdError)) throw error;
+    // Without a local etcd the plugin still serves, with errors, until one appears.
+    logger.error(
+      { err: error, endpoint: etcd.endpoints.join(',') },
+      'could not start a local etcd; serving anyway and waiting for etcd on the default endpoint',
+    );
+    return { endpoints: etcd.endpoints, local: undefined };
+  }
+}
+
+/** watchEtcd pings etcd in the background and logs when it goes down or comes back. */
+function watchEtcd(
+  opened: OpenStore,
+  logger: Logger,
+  timing: { retryMs: number; healthyPollMs: number },
+): () => void {
+  let up: boolean | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const check = async (): Promise<void> => {
+    try {
+      await opened.store.ping();
+      if (up !== true) logger.info({ endpoint: opened.endpoint }, 'etcd is reachable');
+      up = true;
+    } catch (error) {
+      if (up !== false) {
+        logger.warn(
+          { endpoint: opened.endpoint, err: error },
+          'etcd is unavailable; answering Docker with errors and retrying until it is back',
+        );
+      }
+      up = false;
+    }
+    if (!stopped) {
+      timer = setTimeout(check, up ? timing.healthyPollMs : timing.retryMs);
+      timer.unref();
+    }
+  };
+  void check();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/** serve starts the plugin on the configured socket and returns once it listens. */
+export async function serve(options: ServeOptions): Promise<Serving> {
+  const { config, logger } = options;
+  logger.info(
+    {
+      node: config.nodeId,
+      socket: config.socketPath,
+      supernet: formatSubnet(config.supernet),
+      subnetLength: config.subnetLength,
+    },
+    'kontena-ipam starting',
+  );
+  const { endpoints, local } = await chooseEtcd(config, logger);
+  const opened = openStore(config, { logger, endpoints });
+  const server = new PluginServer({
+    backend: opened.store,
+    node: config.nodeId,
+    socketPath: config.socketPath,
+    logger: logger.child({ component: 'plugin' }),
+    endpoint: opened.endpoint,
+    v6Dynamic: config.supernet6 !== undefined,
+  });
+  try {
+    await server.listen();
+  } catch (error) {
+    await opened.close().catch(() => undefined);
+    await local?.stop();
+    throw error;
+  }
+  const stopWatching = watchEtcd(opened, logger, {
+    retryMs: options.retryMs ?? 2000,
+    healthyPollMs: options.healthyPollMs ?? 15_000,
+  });
+  const mode = local ? 'single-host' : 'multi-host';
+  logger.info(
+    { socket: server.socketPath, endpoint: opened.endpoint, node: config.nodeId, mode },
+    'kontena-ipam is serving Docker',
+  );
+  let closing: Promise<void> | undefined;
+  return {
+    socketPath: server.socketPath,
+    endpoint: opened.endpoint,
+    mode,
+    close() {
+      closing ??= (async () => {
+        stopWatching();
+        await server.close(options.graceMs ?? 5000);
+        await opened.close();
+        await local?.stop();
+        logger.info('kontena-ipam stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,203 @@
+/**
+ * Two Docker hosts on one machine (each dockerd in its own network and mount namespace, each
+ * with its own kontena-ipam and NODE_ID) sharing one etcd (issue 5, scenario 5), and Docker's
+ * host-route overlap check (shared DESIGN.md, "Dynamic pools and host routes").
+ */
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
+import { type Host, startHost } from '../support/docker-host.js';
+import { addressKeys, poolRecord, subnetKeys } from '../support/etcd-keys.js';
+
+let etcd: EtcdCluster & { endpoint: string };
+let client: Etcd3;
+let a: Host | undefined;
+let b: Host | undefined;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  client = new Etcd3({ hosts: etcd.endpoint });
+  [a, b] = await Promise.all([
+    startHost({ node: 'host-a', etcdEndpoint: etcd.endpoint }),
+    startHost({ node: 'host-b', etcdEndpoint: etcd.endpoint }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([a?.stop(), b?.stop()]);
+  client?.close();
+  await etcd?.stop();
+});
+
+function hosts(): [Host, Host] {
+  if (!a || !b) throw new Error('hosts did not start');
+  return [a, b];
+}
+
+async function subnetOf(host: Host, network: string): Promise<string | undefined> {
+  return await host.docker(
+    'network',
+    'inspect',
+    '--format',
+    '{{(index .IPAM.Config 0).Subnet}}',
+    network,
+  );
+}
+
+async function addressOn(host: Host, container: string, network: string): Promise<string> {
+  return await host.docker(
+    'container',
+    'inspect',
+    '--format',
+    `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+    container,
+  );
+}
+
+async function runContainers(host: Host, network: string, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    ids.push(
+      await host.docker(
+        'run',
+        '-d',
+        '--stop-timeout',
+        '0',
+        '--network',
+        network,
+        host.image,
+        'sleep',
+        '600',
+      ),
+    );
+  }
+  return ids;
+}
+
+describe('5. two hosts sharing etcd', () => {
+  it('the same static network=kontena on both hosts is one pool with distinct container addresses', async () => {
+    const [hostA, hostB] = hosts();
+    const create = (host: Host) =>
+      host.docker(
+        'network',
+        'create',
+        '--ipam-driver',
+        'kontena-ipam',
+        '--ipam-opt',
+        'network=kontena',
+        '--subnet',
+        '10.81.0.0/16',
+        '--ip-range',
+        '10.81.128.0/17',
+        'kontena',
+      );
+    await Promise.all([create(hostA), create(hostB)]);
+    expect(await subnetOf(hostA, 'kontena')).toBe('10.81.0.0/16');
+    expect(await subnetOf(hostB, 'kontena')).toBe('10.81.0.0/16');
+    expect((await poolRecord(client, 'kontena'))?.holds).toEqual({ 'host-a': 1, 'host-b': 1 });
+
+    const [idsA, idsB] = await Promise.all([
+      runContainers(hostA, 'kontena', 4),
+      runContainers(hostB, 'kontena', 4),
+    ]);
+    const onA = await Promise.all(idsA.map((id) => addressOn(hostA, id, 'kontena')));
+    const onB = await Promise.all(idsB.map((id) => addressOn(hostB, id, 'kontena')));
+    const all = [...onA, ...onB];
+    expect(new Set(all).size).toBe(8);
+    const records = await addressKeys(client, 'kontena');
+    for (const ip of onA) expect(records[ip]).toMatchObject({ node: 'host-a', kind: 'endpoint' });
+    for (const ip of onB) expect(records[ip]).toMatchObject({ node: 'host-b', kind: 'endpoint' });
+
+    await hostA.docker('rm', '-f', ...idsA);
+    await hostA.docker('network', 'rm', 'kontena');
+    // host-b still holds the pool: it stays, with only host-b's addresses.
+    expect((await poolRecord(client, 'kontena'))?.holds).toEqual({ 'host-b': 1 });
+    const left = Object.entries(await addressKeys(client, 'kontena')).filter(
+      ([, v]) => v.kind === 'endpoint',
+    );
+    expect(left.map(([ip]) => ip).sort()).toEqual([...onB].sort());
+    await hostB.docker('rm', '-f', ...idsB);
+    await hostB.docker('network', 'rm', 'kontena');
+    expect(await poolRecord(client, 'kontena')).toBeUndefined();
+    expect(await subnetKeys(client)).toEqual({});
+  });
+
+  it('the same dynamic network created on both hosts at once gets one subnet', async () => {
+    const [hostA, hostB] = hosts();
+    const create = (host: Host) =>
+      host.docker(
+        'network',
+        'create',
+        '--ipam-driver',
+        'kontena-ipam',
+        '--ipam-opt',
+        'network=shared0',
+        'shared0',
+      );
+    await Promise.all([create(hostA), create(hostB)]);
+    const subnetA = await subnetOf(hostA, 'shared0');
+    expect(subnetA).toBe('10.80.0.0/24');
+    expect(await subnetOf(hostB, 'shared0')).toBe(subnetA);
+    expect(await subnetKeys(client)).toEqual({ '10.80.0.0/24': 'shared0' });
+    const [idA] = await runContainers(hostA, 'shared0', 1);
+    const [idB] = await runContainers(hostB, 'shared0', 1);
+    const ipA = await addressOn(hostA, idA as string, 'shared0');
+    const ipB = await addressOn(hostB, idB as string, 'shared0');
+    expect(ipA).not.toBe(ipB);
+    expect(ipA.startsWith('10.80.0.')).toBe(true);
+    expect(ipB.startsWith('10.80.0.')).toBe(true);
+    await hostA.docker('rm', '-f', idA as string);
+    await hostB.docker('rm', '-f', idB as string);
+  });
+
+  it('a host route overlapping the next dynamic subnet: network create returns promptly, never spins', async () => {
+    const [hostA] = hosts();
+    // shared0 holds 10.80.0.0/24, so the next dynamic subnet is 10.80.1.0/24: route it on host A.
+    const route = await hostA.daemon.inNetns(['ip', 'route', 'add', '10.80.1.0/24', 'dev', 'lo']);
+    expect(route.stderr).toBe('');
+    const result = await hostA.daemon.docker(
+      [
+        'network',
+        'create',
+        '--ipam-driver',
+        'kontena-ipam',
+        '--ipam-opt',
+        'network=routed',
+        'routed',
+      ],
+      { timeoutMs: 30_000 },
+    );
+    expect(result.stderr).not.toContain('killed after');
+    // The store answers Docker's repeated request with an error naming the overlapping subnet
+    // (DESIGN.md); Docker then releases the first answer, so nothing stays reserved.
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('IpamDriver.RequestPool');
+    expect(result.stderr).toContain('10.80.1.0/24');
+    expect(await poolRecord(client, 'routed')).toBeUndefined();
+    expect(await subnetKeys(client)).toEqual({ '10.80.0.0/24': 'shared0' });
+    await hostA.daemon.inNetns(['ip', 'route', 'del', '10.80.1.0/24', 'dev', 'lo']);
+    // Host B has no such route: it gets 10.80.1.0/24, so the failed attempt leaked nothing.
+    const [, hostB] = hosts();
+    await hostB.docker(
+      'network',
+      'create',
+      '--ipam-driver',
+      'kontena-ipam',
+      '--ipam-opt',
+      'network=routed',
+      'routed',
+    );
+    expect(await subnetOf(hostB, 'routed')).toBe('10.80.1.0/24');
+    await hostB.docker('network', 'rm', 'routed');
+    expect(await poolRecord(client, 'routed')).toBeUndefined();
+  });
+
+  it('after removing the network on both hosts, etcd is empty', async () => {
+    const [hostA, hostB] = hosts();
+    await hostA.docker('network', 'rm', 'shared0');
+    expect((await poolRecord(client, 'shared0'))?.holds).toEqual({ 'host-b': 1 });
+    await hostB.docker('network', 'rm', 'shared0');
+    expect(await poolRecord(client, 'shared0')).toBeUndefined();
+    expect(await subnetKeys(client)).toEqual({});
+  });
+});

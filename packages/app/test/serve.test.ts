@@ -1,0 +1,95 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EtcdCluster, startEtcdCluster } from '../../../testing/etcd.js';
+import { callPlugin, type PluginProcess, runBin, startPlugin } from './support/plugin-process.js';
+
+const dynamicRequest = {
+  AddressSpace: 'GlobalDefault',
+  Pool: '',
+  SubPool: '',
+  Options: { network: 'kontena0' },
+  V6: false,
+};
+
+describe('kontena-ipam serving while etcd is down (kontena/kontena#1811)', () => {
+  let etcd: EtcdCluster;
+  let plugin: PluginProcess | undefined;
+  let dir: string;
+  let socket: string;
+  let endpoint: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-serve-'));
+    socket = join(dir, 'plugins', 'kontena-ipam.sock');
+    etcd = await startEtcdCluster(1);
+    endpoint = etcd.endpoints[0] as string;
+    await etcd.stopMember('m0');
+    plugin = await startPlugin({
+      socket,
+      env: { ETCD_ENDPOINT: endpoint, NODE_ID: 'node-a', KONTENA_IPAM_ETCD_TIMEOUT: '1000' },
+    });
+  });
+  afterAll(async () => {
+    await plugin?.stop('SIGKILL');
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers Plugin.Activate without etcd', async () => {
+    const reply = await callPlugin(socket, 'Plugin.Activate', undefined);
+    expect(reply).toEqual({ status: 200, body: { Implements: ['IpamDriver'] } });
+  });
+
+  it('answers a store call with a clear error naming the endpoint, and keeps running', async () => {
+    const reply = await callPlugin(socket, 'IpamDriver.RequestPool', dynamicRequest);
+    expect(reply.status).toBeGreaterThanOrEqual(500);
+    expect(String(reply.body.Err)).toMatch(/unavailable/i);
+    expect(String(reply.body.Err)).toContain(endpoint);
+    expect(plugin?.child.exitCode).toBeNull();
+    // The background watcher logs the outage once its own ping times out.
+    for (let i = 0; i < 100 && !plugin?.output().includes('etcd is unavailable'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(plugin?.output()).toContain('etcd is unavailable');
+  });
+
+  it('the healthcheck command passes while it serves', async () => {
+    const result = await runBin(['healthcheck'], { KONTENA_IPAM_SOCKET: socket });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`ok: ${socket} answers Plugin.Activate\n`);
+  });
+
+  it('refuses to start a second plugin on a live socket (exit 1), leaving the first alone', async () => {
+    const second = await runBin([], {
+      KONTENA_IPAM_SOCKET: socket,
+      ETCD_ENDPOINT: endpoint,
+      LOG_FORMAT: 'json',
+    });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('could not start');
+    expect((await callPlugin(socket, 'Plugin.Activate', undefined)).status).toBe(200);
+  });
+
+  it('serves pools once etcd is back, without a restart', async () => {
+    await etcd.startMember('m0');
+    let reply = await callPlugin(socket, 'IpamDriver.RequestPool', dynamicRequest);
+    for (let i = 0; i < 100 && reply.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      reply = await callPlugin(socket, 'IpamDriver.RequestPool', dynamicRequest);
+    }
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({ PoolID: 'kontena0', Pool: '10.80.0.0/24' });
+  });
+
+  it('SIGTERM shuts down cleanly: exit 0, socket removed, healthcheck fails', async () => {
+    const code = await plugin?.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(existsSync(socket)).toBe(false);
+    expect(plugin?.output()).toContain('kontena-ipam stopped');
+    const health = await runBin(['healthcheck'], { KONTENA_IPAM_SOCKET: socket });
+    expect(health.code).toBe(1);
+    expect(health.stderr).toContain(socket);
+  });
+});
