@@ -88,17 +88,21 @@ export class AddressStore {
   private async view(pool: PoolId, outdated?: PoolView): Promise<PoolView> {
     const slot = this.slot(pool);
     const seen = slot.view;
-    const current = seen ? await seen.catch(() => undefined) : undefined;
-    // Only replace what we looked at: if another caller started a load meanwhile, share it.
-    if (slot.view === seen && (!current || current.stale || current === outdated)) {
+    // A failed load rejects everyone who waited on it: its error (UNAVAILABLE) is theirs too.
+    const current = seen ? await seen : undefined;
+    // Replace only what we looked at: if another caller started a load meanwhile, share it.
+    const replace = slot.view === seen && (!current || current.stale || current === outdated);
+    let target = slot.view;
+    if (replace || target === undefined) {
       const loading = PoolView.load(this.ctx, pool, this.node, slot.pending);
+      target = loading;
       slot.view = loading;
       loading.catch(() => {
         if (slot.view === loading) slot.view = undefined;
       });
-      void current?.close();
+      if (replace && current) void current.close();
     }
-    const view = await slot.view;
+    const view = await target;
     if (!view) {
       this.forget(pool);
       throw notFound(pool);
@@ -133,6 +137,7 @@ export class AddressStore {
     };
     const pending = this.slot(req.pool).pending;
     let reloadedWhenFull = false;
+    let conflicts = 0;
     for (let attempt = 1; attempt <= this.ctx.maxAttempts; ) {
       if (view.stale) view = await this.view(req.pool, view);
       if (req.address) this.checkStatic(view.pool, req.address);
@@ -181,7 +186,9 @@ export class AddressStore {
       }
       view.mark(address, true);
       if (req.address) return this.staticTaken(view.pool, address, req, txn);
-      if (attempt > 3) await backoff(attempt);
+      conflicts++;
+      if (conflicts >= 2) view.jump();
+      if (conflicts >= 3) await backoff(attempt);
     }
     throw new StoreError(
       'CONFLICT',

@@ -29,14 +29,22 @@ import type { NodeId, PoolId } from './types.js';
 
 const MAX_OFFSETS = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** startOffset spreads hosts over the window: FNV-1a of the node id, scaled to the size. */
+/**
+ * startOffset spreads hosts over the window: FNV-1a of the node id, then murmur3's finalizer
+ * (FNV alone maps "host-1" and "host-2" a few offsets apart), scaled to the size.
+ */
 export function startOffset(node: NodeId, size: number): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < node.length; i++) {
     hash ^= node.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+    hash = Math.imul(hash, 0x01000193);
   }
-  return Math.floor((hash / 2 ** 32) * size);
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return Math.floor(((hash >>> 0) / 2 ** 32) * size);
 }
 
 /** PoolView is one pool's taken-address bitmap, kept current by a watch. */
@@ -144,6 +152,14 @@ export class PoolView {
   take(): IpAddress | undefined {
     const offset = this.bitmap.allocateNextFree();
     return offset < 0 ? undefined : addressAt(this.window, BigInt(offset));
+  }
+
+  /**
+   * jump moves the search to a random place: after repeated conflicts another host is
+   * allocating right ahead of us (our view lags theirs), so step out of its way.
+   */
+  jump(): void {
+    this.bitmap.setCursor(Math.floor(Math.random() * this.bitmap.size));
   }
 
   /** invalidate marks the view stale and stops its watch; the next request reloads. */

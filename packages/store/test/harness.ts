@@ -2,7 +2,7 @@
  * Test harness for the store: a real etcd per test file, a fresh key prefix per test, and a
  * dump of every key under that prefix so each scenario can assert exactly what it left behind.
  */
-import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
+import { parseAddress, parseSubnet, type Subnet, subnetsOverlap } from '@kontena-ipam/cidr';
 import { Etcd3 } from 'etcd3';
 import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
@@ -92,4 +92,63 @@ export async function rejectsWith(promise: Promise<unknown>, code: string): Prom
     return e.message ?? '';
   }
   throw new Error(`expected StoreError ${code}, but the call succeeded`);
+}
+
+/** inFlight runs `total` calls of `fn` with at most `limit` running at once; results in order. */
+export async function inFlight<T>(
+  total: number,
+  limit: number,
+  fn: (i: number) => Promise<T>,
+): Promise<T[]> {
+  const results: T[] = new Array(total);
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      results[i] = await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, total) }, worker));
+  return results;
+}
+
+/**
+ * invariantProblems checks a key dump for half-written state: every pool has its reservation
+ * and gateway record, every reservation and address has its pool, no two reservations overlap.
+ */
+export function invariantProblems(dump: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const pools = new Map<string, { subnet: string; gateway: string }>();
+  for (const [key, value] of Object.entries(dump)) {
+    if (key.startsWith('pools/'))
+      pools.set(key.slice(6), value as { subnet: string; gateway: string });
+  }
+  const subnets: string[] = [];
+  for (const [key, value] of Object.entries(dump)) {
+    if (key.startsWith('subnets/')) {
+      const subnet = key.slice(8);
+      subnets.push(subnet);
+      const owner = (value as { pool: string }).pool;
+      if (pools.get(owner)?.subnet !== subnet)
+        problems.push(`reservation ${subnet} without pool ${owner}`);
+    } else if (key.startsWith('addresses/')) {
+      const id = key.split('/')[1] ?? '';
+      if (!pools.has(id)) problems.push(`address ${key} without its pool`);
+    }
+  }
+  for (const [id, p] of pools) {
+    if (!(`subnets/${p.subnet}` in dump))
+      problems.push(`pool ${id} without reservation ${p.subnet}`);
+    if (!(`addresses/${id}/${p.gateway}` in dump))
+      problems.push(`pool ${id} without gateway record`);
+  }
+  const parsed = subnets.map((s) => net(s));
+  for (let i = 0; i < parsed.length; i++) {
+    for (let j = i + 1; j < parsed.length; j++) {
+      if (subnetsOverlap(parsed[i] as Subnet, parsed[j] as Subnet)) {
+        problems.push(`reservations ${subnets[i]} and ${subnets[j]} overlap`);
+      }
+    }
+  }
+  return problems;
 }

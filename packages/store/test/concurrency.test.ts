@@ -1,0 +1,155 @@
+import { formatAddress, formatSubnet, subnetsOverlap } from '@kontena-ipam/cidr';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { Allocation, IpamStore } from '../src/index.js';
+import {
+  dumpKeys,
+  type Env,
+  inFlight,
+  invariantProblems,
+  keysOf,
+  net,
+  node,
+  pool,
+  rejectsWith,
+  startEnv,
+  uniquePrefix,
+} from './harness.js';
+
+let env: Env;
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const K = pool('kontena');
+
+/** hosts builds n stores, each with its own etcd client, as n plugin processes would. */
+function hosts(n: number, prefix: string, options: Parameters<Env['store']>[0] = {}): IpamStore[] {
+  return Array.from({ length: n }, () =>
+    env.store({ prefix, client: env.newClient(), ...options }),
+  );
+}
+
+test('3 hosts × 300 addresses, 64 in flight each, one /22: all unique, counts exact, then POOL_EXHAUSTED', async () => {
+  const prefix = uniquePrefix();
+  const stores = hosts(3, prefix);
+  await stores[0]?.requestPool({ network: K, node: node('host-0'), subnet: net('10.40.0.0/22') });
+  const grants = await Promise.all(
+    stores.map((store, h) =>
+      inFlight(300, 64, () =>
+        store.requestAddress({ pool: K, node: node(`host-${h}`), kind: 'endpoint' }),
+      ),
+    ),
+  );
+  const all = grants.flat();
+  expect(all).toHaveLength(900);
+  const texts = all.map((a) => formatAddress(a.address));
+  expect(new Set(texts).size).toBe(900);
+  for (const t of texts) expect(t).toMatch(/^10\.40\.[0-3]\.\d+$/);
+  expect(texts).not.toContain('10.40.0.0');
+  expect(texts).not.toContain('10.40.0.1');
+  expect(texts).not.toContain('10.40.3.255');
+  const dump = await dumpKeys(env.client, prefix);
+  const addressKeys = Object.keys(dump).filter((k) => k.startsWith('addresses/kontena/'));
+  expect(addressKeys).toHaveLength(901);
+  for (const [h, list] of grants.entries()) {
+    for (const a of list)
+      expect(dump[`addresses/kontena/${formatAddress(a.address)}`]).toMatchObject({
+        node: `host-${h}`,
+      });
+  }
+  // Fill the rest of the /22 (1021 allocatable: 1024 − network − broadcast − gateway) from all hosts.
+  const rest: Array<Allocation | string> = await Promise.all(
+    stores.map((store, h) =>
+      inFlight(60, 16, () =>
+        store
+          .requestAddress({ pool: K, node: node(`host-${h}`), kind: 'endpoint' })
+          .catch((e: { code: string }) => e.code),
+      ),
+    ),
+  ).then((r) => r.flat());
+  const won = rest.filter((r): r is Allocation => typeof r !== 'string');
+  expect(won).toHaveLength(121);
+  expect(rest.filter((r) => r === 'POOL_EXHAUSTED')).toHaveLength(180 - 121);
+  expect(new Set([...texts, ...won.map((a) => formatAddress(a.address))]).size).toBe(1021);
+  for (const store of stores) {
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: node('late'), kind: 'endpoint' }),
+      'POOL_EXHAUSTED',
+    );
+  }
+  expect((await stores[0]?.getPool(K))?.used).toBe(1022);
+  expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
+});
+
+test('8 hosts create the same static network at once: all succeed, one pool, 8 holds', async () => {
+  const prefix = uniquePrefix();
+  const stores = hosts(8, prefix);
+  const pools = await Promise.all(
+    stores.map((s, i) =>
+      s.requestPool({ network: K, node: node(`host-${i}`), subnet: net('10.50.0.0/16') }),
+    ),
+  );
+  for (const p of pools) expect(formatSubnet(p.subnet)).toBe('10.50.0.0/16');
+  const dump = await dumpKeys(env.client, prefix);
+  expect(Object.keys(dump).sort()).toEqual([
+    'addresses/kontena/10.50.0.1',
+    'guard/subnets',
+    'pools/kontena',
+    'subnets/10.50.0.0/16',
+  ]);
+  expect((dump['pools/kontena'] as { holds: unknown }).holds).toEqual(
+    Object.fromEntries(stores.map((_, i) => [`host-${i}`, 1])),
+  );
+});
+
+test('8 hosts create 8 dynamic networks at once: 8 distinct, non-overlapping subnets', async () => {
+  const prefix = uniquePrefix();
+  const stores = hosts(8, prefix);
+  const pools = await Promise.all(
+    stores.map((s, i) => s.requestPool({ network: pool(`net-${i}`), node: node(`host-${i}`) })),
+  );
+  const subnets = pools.map((p) => p.subnet);
+  for (let i = 0; i < subnets.length; i++) {
+    for (let j = i + 1; j < subnets.length; j++) {
+      expect(subnetsOverlap(subnets[i]!, subnets[j]!)).toBe(false);
+    }
+  }
+  expect(subnets.map(formatSubnet).sort()).toEqual(
+    Array.from({ length: 8 }, (_, i) => `10.80.${i}.0/24`).sort(),
+  );
+  const keys = await keysOf(env.client, prefix);
+  expect(keys).toHaveLength(1 + 8 * 3);
+  expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
+});
+
+test('release/request races on one pool never leave a pool without its subnet or the reverse', async () => {
+  const prefix = uniquePrefix();
+  const [a, b, c] = hosts(3, prefix) as [IpamStore, IpamStore, IpamStore];
+  const A = node('host-a');
+  const B = node('host-b');
+  const C = node('host-c');
+  for (let round = 0; round < 40; round++) {
+    await a.requestPool({ network: K, node: A });
+    const results = await Promise.allSettled([
+      a.releasePool({ pool: K, node: A }),
+      b.requestPool({ network: K, node: B }),
+      c.requestAddress({ pool: K, node: C, kind: 'endpoint' }),
+      c.requestAddress({ pool: K, node: C, kind: 'endpoint' }),
+    ]);
+    for (const r of results) {
+      if (r.status === 'rejected')
+        expect((r.reason as { code: string }).code).toBe('POOL_NOT_FOUND');
+    }
+    const dump = await dumpKeys(env.client, prefix);
+    expect(invariantProblems(dump)).toEqual([]);
+    // B's request succeeded, so the pool exists now with exactly B's hold.
+    expect(results[1].status).toBe('fulfilled');
+    expect((dump['pools/kontena'] as { holds: unknown }).holds).toEqual({ 'host-b': 1 });
+    const removed = await b.releasePool({ pool: K, node: B });
+    expect(removed).toEqual({ removed: true, released: true });
+    expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
+  }
+});

@@ -1,0 +1,171 @@
+import { formatAddress } from '@kontena-ipam/cidr';
+import { Etcd3 } from 'etcd3';
+import { afterAll, describe, expect, test } from 'vitest';
+import { startEtcd, startEtcdCluster } from '../../../testing/etcd.js';
+import { type Allocation, IpamStore } from '../src/index.js';
+import {
+  dumpKeys,
+  inFlight,
+  invariantProblems,
+  net,
+  node,
+  pool,
+  rejectsWith,
+  uniquePrefix,
+} from './harness.js';
+
+const K = pool('kontena');
+const A = node('node-a');
+const cleanups: Array<() => Promise<void> | void> = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** settlesWithin resolves to 'hung' if `p` has not settled after `ms` (a liveness check). */
+function settlesWithin<T>(p: Promise<T>, ms: number): Promise<T | 'hung'> {
+  return Promise.race([p, new Promise<'hung'>((r) => setTimeout(() => r('hung'), ms))]);
+}
+
+async function eventually(what: string, fn: () => Promise<unknown>, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      await fn();
+      return;
+    } catch (error) {
+      last = error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`${what} did not succeed within ${ms} ms: ${String(last)}`);
+}
+
+describe('etcd stopped and restarted', () => {
+  test('every call fails with UNAVAILABLE naming the endpoint, then works again with the same store', async () => {
+    const etcd = await startEtcd();
+    const client = new Etcd3({ hosts: etcd.endpoint });
+    cleanups.push(
+      () => etcd.stop(),
+      () => client.close(),
+    );
+    const deadlineMs = 800;
+    const prefix = uniquePrefix();
+    const store = new IpamStore({ client, prefix, deadlineMs, endpoint: etcd.endpoint });
+    cleanups.push(() => store.close());
+    await store.requestPool({ network: K, node: A, subnet: net('10.60.0.0/24') });
+    const before = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+
+    await etcd.stopMember('m0');
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['requestAddress', () => store.requestAddress({ pool: K, node: A, kind: 'endpoint' })],
+      ['requestPool', () => store.requestPool({ network: pool('other'), node: A })],
+      ['releaseAddress', () => store.releaseAddress({ pool: K, node: A, address: before.address })],
+      ['releasePool', () => store.releasePool({ pool: K, node: A })],
+      ['getPool', () => store.getPool(K)],
+      ['listPools', () => store.listPools()],
+      ['listAddresses', () => store.listAddresses({ pool: K })],
+      ['ping', () => store.ping()],
+    ];
+    for (const [name, call] of calls) {
+      const outcome = await settlesWithin(
+        rejectsWith(call(), 'UNAVAILABLE').then((msg) => ({ msg })),
+        deadlineMs * 4,
+      );
+      expect(outcome, name).not.toBe('hung');
+      if (outcome !== 'hung')
+        expect(outcome.msg, name).toContain(`etcd unavailable at ${etcd.endpoint}`);
+    }
+
+    // Concurrent first requests on a store without a view share one failed load: all of them
+    // must say UNAVAILABLE (a failed load is not a missing pool).
+    const fresh = new IpamStore({ client, prefix, deadlineMs, endpoint: etcd.endpoint });
+    cleanups.push(() => fresh.close());
+    const codes = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        fresh.requestAddress({ pool: K, node: A, kind: 'endpoint' }).then(
+          () => 'ok',
+          (e: { code?: string }) => e.code,
+        ),
+      ),
+    );
+    expect(codes).toEqual(Array(5).fill('UNAVAILABLE'));
+
+    await etcd.startMember('m0');
+    // etcd3's circuit breaker keeps a failed host closed for a few seconds: wait it out.
+    await eventually('ping after restart', () => store.ping());
+    const after: Allocation[] = [];
+    await eventually('allocate after restart', async () => {
+      after.push(await store.requestAddress({ pool: K, node: A, kind: 'endpoint' }));
+    });
+    after.push(await store.requestAddress({ pool: K, node: A, kind: 'endpoint' }));
+    const texts = [before, ...after].map((a) => formatAddress(a.address));
+    expect(new Set(texts).size).toBe(texts.length);
+    const dump = await dumpKeys(client, prefix);
+    for (const t of texts) expect(dump[`addresses/kontena/${t}`]).toMatchObject({ node: 'node-a' });
+    expect(invariantProblems(dump)).toEqual([]);
+  });
+});
+
+describe('3-member cluster', () => {
+  test('killing the leader during concurrent allocation: no duplicates, every success is in etcd', async () => {
+    const cluster = await startEtcdCluster(3);
+    cleanups.push(() => cluster.stop());
+    const prefix = uniquePrefix();
+    const stores = [0, 1, 2].map((i) => {
+      const client = new Etcd3({ hosts: cluster.endpoints });
+      cleanups.push(() => client.close());
+      const store = new IpamStore({
+        client,
+        prefix,
+        deadlineMs: 2000,
+        endpoint: cluster.endpoints.join(','),
+      });
+      cleanups.push(() => store.close());
+      return { store, client, node: node(`host-${i}`) };
+    });
+    const first = stores[0]!;
+    await first.store.requestPool({ network: K, node: first.node, subnet: net('10.70.0.0/22') });
+
+    const granted: Array<{ node: string; address: string }> = [];
+    const failures: string[] = [];
+    let killed: Promise<void> | undefined;
+    const run = Promise.all(
+      stores.map(({ store, node: n }) =>
+        inFlight(250, 16, async () => {
+          try {
+            const a = await store.requestAddress({ pool: K, node: n, kind: 'endpoint' });
+            granted.push({ node: n, address: formatAddress(a.address) });
+          } catch (error) {
+            failures.push((error as { code?: string }).code ?? String(error));
+          }
+          if (!killed && granted.length >= 150) {
+            killed = (async () => {
+              const leader = await cluster.leader();
+              if (!leader) throw new Error('no leader found');
+              await cluster.stopMember(leader);
+            })();
+          }
+        }),
+      ),
+    );
+    await run;
+    await killed;
+    expect(killed).toBeDefined();
+    // Failures are allowed only as UNAVAILABLE (a call whose fate etcd could not tell us).
+    for (const f of failures) expect(f).toBe('UNAVAILABLE');
+    expect(granted.length).toBeGreaterThan(150);
+    const texts = granted.map((g) => g.address);
+    expect(new Set(texts).size).toBe(texts.length);
+
+    const reader = stores.find(() => true)!;
+    let dump: Record<string, unknown> = {};
+    await eventually('read back', async () => {
+      dump = await dumpKeys(reader.client, prefix);
+    });
+    for (const g of granted) {
+      expect(dump[`addresses/kontena/${g.address}`], g.address).toMatchObject({ node: g.node });
+    }
+    expect(invariantProblems(dump)).toEqual([]);
+  });
+});
