@@ -79,7 +79,8 @@ export function quote(value: unknown): string {
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
-    text = String(value);
+    // Too deep to print (a hostile body): say what it is instead; String() would recurse too.
+    text = Array.isArray(value) ? 'a deeply nested array' : 'a deeply nested object';
   }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

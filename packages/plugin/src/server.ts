@@ -36,6 +36,11 @@ export class PluginServer {
     this.#server.requestTimeout = (options.callTimeoutMs ?? 10_000) + 30_000;
   }
 
+  /** inFlight is how many requests are being handled right now (close() waits for them). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
   /** listen creates the socket folder, replaces a stale socket, refuses a live one (PluginError SOCKET_IN_USE). */
   async listen(): Promise<void> {
     const path = this.socketPath;
@@ -80,6 +85,8 @@ export class PluginServer {
   }
 
   async #removeSocket(): Promise<void> {
+    // libuv already unlinks a pipe's path when the server closes; this covers runtimes that do
+    // not, and never removes a file that is not the socket this server made.
     const current = await stat(this.socketPath).catch(() => undefined);
     if (current && current.ino === this.#inode) {
       await unlink(this.socketPath).catch(() => undefined);

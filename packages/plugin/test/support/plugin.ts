@@ -1,0 +1,111 @@
+/**
+ * Test harness: a real IpamStore on a real etcd, served by a real PluginServer on a unix
+ * socket in a temp dir. Every instance gets its own key prefix, so tests sharing one etcd
+ * never see each other's keys.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseSubnet, type Subnet } from '@kontena-ipam/cidr';
+import { IpamStore, type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { Etcd3 } from 'etcd3';
+import { PluginServer, type PluginServerOptions } from '../../src/index.js';
+import { type CapturedLogger, captureLogs } from './logs.js';
+
+let counter = 0;
+
+/** tempDir makes a private folder for sockets; remove() deletes it. */
+export function tempDir(): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), 'kontena-ipam-plugin-'));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** StoreSetup is one store plus the raw etcd client that tests use to read keys. */
+export interface StoreSetup {
+  store: IpamStore;
+  client: Etcd3;
+  prefix: string;
+  /** Every key under the store's prefix, with the prefix cut off, values parsed as JSON. */
+  keys(): Promise<Record<string, unknown>>;
+  /** The etcd revision now (unchanged revision = nothing written). */
+  revision(): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+/** storeOptions are the knobs tests turn on the store. */
+export interface StoreKnobs {
+  prefix?: string;
+  supernet?: string;
+  subnetLength?: number;
+  supernet6?: string;
+  deadlineMs?: number;
+}
+
+/** openStore builds a real IpamStore on `endpoint` with its own prefix unless one is given. */
+export function openStore(endpoint: string, knobs: StoreKnobs = {}): StoreSetup {
+  counter += 1;
+  const prefix = knobs.prefix ?? `/test-plugin/${process.pid}-${Date.now()}-${counter}/`;
+  // Short deadline and no client retries beyond the store's own: tests of outages stay short.
+  const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
+  const supernet: Subnet | undefined = knobs.supernet ? parseSubnet(knobs.supernet) : undefined;
+  const store = new IpamStore({
+    client,
+    prefix,
+    supernet,
+    subnetLength: knobs.subnetLength,
+    supernet6: knobs.supernet6 ? parseSubnet(knobs.supernet6) : undefined,
+    deadlineMs: knobs.deadlineMs ?? 2000,
+    endpoint,
+  });
+  return {
+    store,
+    client,
+    prefix,
+    async keys() {
+      const all = await client.getAll().prefix(`${prefix}v1/`).strings();
+      const out: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(all))
+        out[key.slice(`${prefix}v1/`.length)] = JSON.parse(value);
+      return out;
+    },
+    async revision() {
+      const res = await client.get('/revision-probe').exec();
+      return BigInt(res.header.revision);
+    },
+    async close() {
+      await store.close();
+      client.close();
+    },
+  };
+}
+
+/** RunningPlugin is a listening server and what tests need around it. */
+export interface RunningPlugin {
+  server: PluginServer;
+  socketPath: string;
+  node: NodeId;
+  logs: CapturedLogger;
+  close(): Promise<void>;
+}
+
+/** startPlugin serves `store` on a fresh socket in `dir` as node `node`. */
+export async function startPlugin(
+  dir: string,
+  store: PluginServerOptions['backend'],
+  extra: Partial<Omit<PluginServerOptions, 'node'>> & { node?: string } = {},
+): Promise<RunningPlugin> {
+  counter += 1;
+  const node = parseNodeId(extra.node ?? 'node-a');
+  const logs = captureLogs();
+  const socketPath = extra.socketPath ?? join(dir, `plugin-${counter}.sock`);
+  const server = new PluginServer({
+    callTimeoutMs: 8000,
+    ...extra,
+    backend: store,
+    node,
+    socketPath,
+    logger: logs.logger,
+  });
+  await server.listen();
+  return { server, socketPath, node, logs, close: () => server.close(1000) };
+}

@@ -1,0 +1,372 @@
+/**
+ * The seed README's walkthrough at protocol level, plus each RPC's rules and errors, over a
+ * real unix socket against a real store on a real etcd.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
+import { CAPABILITIES, PLUGIN_CONTENT_TYPE, ROUTES } from '../src/index.js';
+import { call, send } from './support/client.js';
+import {
+  openStore,
+  type RunningPlugin,
+  type StoreSetup,
+  startPlugin,
+  tempDir,
+} from './support/plugin.js';
+
+const GW = 'com.docker.network.gateway';
+const MAC = 'com.docker.network.endpoint.macaddress';
+
+let etcd: EtcdCluster & { endpoint: string };
+let dir: ReturnType<typeof tempDir>;
+let setup: StoreSetup;
+let plugin: RunningPlugin;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  dir = tempDir();
+  // The seed's defaults: dynamic /24s from 10.80.0.0/12.
+  setup = openStore(etcd.endpoint, { supernet: '10.80.0.0/12', subnetLength: 24 });
+  plugin = await startPlugin(dir.path, setup.store, { node: 'node-a', endpoint: etcd.endpoint });
+});
+
+afterAll(async () => {
+  await plugin?.close();
+  await setup?.close();
+  await etcd?.stop();
+  dir?.remove();
+});
+
+const pool = (body: Record<string, unknown>) =>
+  call(plugin.socketPath, ROUTES.requestPool, {
+    AddressSpace: 'local',
+    Pool: '',
+    SubPool: '',
+    Options: {},
+    V6: false,
+    ...body,
+  });
+const address = (body: Record<string, unknown>) =>
+  call(plugin.socketPath, ROUTES.requestAddress, { Address: '', Options: null, ...body });
+
+describe('the seed walkthrough', () => {
+  it('serves a static pool with an ip-range: addresses from the range, written as /16', async () => {
+    const created = await pool({
+      Pool: '10.81.0.0/16',
+      SubPool: '10.81.128.0/17',
+      Options: { network: 'kontena' },
+    });
+    expect(created.status).toBe(200);
+    expect(created.json).toEqual({
+      PoolID: 'kontena',
+      Pool: '10.81.0.0/16',
+      Data: { [GW]: '10.81.0.1/16' },
+    });
+
+    const container = await address({ PoolID: 'kontena', Options: { [MAC]: '02:42:0a:51:80:19' } });
+    expect(container.status).toBe(200);
+    const reply = container.json as { Address: string; Data: object };
+    expect(reply.Address).toMatch(/^10\.81\.(1(2[89]|[3-9]\d)|2[0-5]\d)\.\d+\/16$/);
+    expect(reply.Data).toEqual({});
+
+    const keys = await setup.keys();
+    expect(keys['pools/kontena']).toMatchObject({
+      subnet: '10.81.0.0/16',
+      ipRange: '10.81.128.0/17',
+      gateway: '10.81.0.1',
+      dynamic: false,
+      holds: { 'node-a': 1 },
+    });
+    const ip = reply.Address.split('/')[0];
+    expect(keys[`addresses/kontena/${ip}`]).toMatchObject({
+      node: 'node-a',
+      kind: 'endpoint',
+      attrs: { mac: '02:42:0a:51:80:19' },
+    });
+  });
+
+  it('gives a dynamic pool the first /24 of the supernet, gateway in Data', async () => {
+    const created = await pool({ Options: { network: 'kontena0' } });
+    expect(created.status).toBe(200);
+    expect(created.json).toEqual({
+      PoolID: 'kontena0',
+      Pool: '10.80.0.0/24',
+      Data: { [GW]: '10.80.0.1/24' },
+    });
+  });
+
+  it('gives a second dynamic pool the next /24', async () => {
+    const created = await pool({ Options: { network: 'kontena1' } });
+    expect(created.json).toEqual({
+      PoolID: 'kontena1',
+      Pool: '10.80.1.0/24',
+      Data: { [GW]: '10.80.1.1/24' },
+    });
+  });
+
+  it('answers the gateway request with the pool gateway, and the first container with the next address', async () => {
+    const gateway = await address({ PoolID: 'kontena1', Options: { RequestAddressType: GW } });
+    expect(gateway.json).toEqual({ Address: '10.80.1.1/24', Data: {} });
+    const first = await address({ PoolID: 'kontena1', Options: { [MAC]: '02:42:00:00:00:01' } });
+    // Which free address is the store's choice (it spreads hosts over the range); never the gateway.
+    expect((first.json as { Address: string }).Address).toMatch(/^10\.80\.1\.\d+\/24$/);
+    expect((first.json as { Address: string }).Address).not.toBe('10.80.1.1/24');
+  });
+});
+
+describe('RequestPool', () => {
+  it('refuses a request without --ipam-opt network=NAME and writes nothing', async () => {
+    const before = await setup.revision();
+    const reply = await pool({ Options: {} });
+    expect(reply.status).toBe(400);
+    expect((reply.json as { Err: string }).Err).toContain('--ipam-opt network=NAME');
+    const nullOptions = await pool({ Options: null });
+    expect(nullOptions.status).toBe(400);
+    expect((nullOptions.json as { Err: string }).Err).toContain('Options.network is missing');
+    expect(await setup.revision()).toBe(before);
+  });
+
+  it('refuses a SubPool without a Pool, naming it', async () => {
+    const reply = await pool({ SubPool: '10.82.0.0/24', Options: { network: 'nopool' } });
+    expect(reply.status).toBe(400);
+    expect((reply.json as { Err: string }).Err).toMatch(/SubPool "10\.82\.0\.0\/24" needs a Pool/);
+  });
+
+  it('refuses a SubPool outside the Pool, and a malformed Pool, naming the values', async () => {
+    const outside = await pool({
+      Pool: '10.83.0.0/16',
+      SubPool: '10.84.0.0/17',
+      Options: { network: 'outside' },
+    });
+    expect(outside.status).toBe(400);
+    expect((outside.json as { Err: string }).Err).toContain(
+      'SubPool "10.84.0.0/17" is not inside Pool "10.83.0.0/16"',
+    );
+    const malformed = await pool({ Pool: '10.83.0.0/33', Options: { network: 'malformed' } });
+    expect(malformed.status).toBe(400);
+    expect((malformed.json as { Err: string }).Err).toContain(
+      'Pool "10.83.0.0/33" is not a valid CIDR subnet',
+    );
+    expect(await setup.keys()).not.toHaveProperty('pools/outside');
+  });
+
+  it('refuses a bad pool name, naming the option', async () => {
+    const reply = await pool({ Options: { network: '../etc' } });
+    expect(reply.status).toBe(400);
+    expect((reply.json as { Err: string }).Err).toContain(
+      'Options.network "../etc" is not a valid pool name',
+    );
+  });
+
+  it('refuses a dynamic IPv6 pool when no IPv6 supernet is configured, and serves a static one', async () => {
+    const dynamic = await pool({ V6: true, Options: { network: 'six' } });
+    expect(dynamic.status).toBe(400);
+    expect((dynamic.json as { Err: string }).Err).toContain(
+      'dynamic IPv6 pools need an IPv6 supernet',
+    );
+    const mixed = await pool({ V6: true, Pool: '10.85.0.0/16', Options: { network: 'six' } });
+    expect(mixed.status).toBe(400);
+    expect((mixed.json as { Err: string }).Err).toContain('is an IPv4 subnet but V6 is true');
+    const fixed = await pool({ V6: true, Pool: 'fd00:81::/64', Options: { network: 'six' } });
+    expect(fixed.status).toBe(200);
+    expect(fixed.json).toMatchObject({ Pool: 'fd00:81::/64', Data: { [GW]: 'fd00:81::1/64' } });
+    const id = (fixed.json as { PoolID: string }).PoolID;
+    const one = await address({ PoolID: id, Options: { [MAC]: '02:42:00:00:00:06' } });
+    expect(one.status).toBe(200);
+    expect((one.json as { Address: string }).Address).toMatch(/^fd00:81::[0-9a-f:]+\/64$/);
+    expect((one.json as { Address: string }).Address).not.toBe('fd00:81::1/64');
+  });
+
+  it('answers a repeated dynamic request from a holding host with an error naming the subnet', async () => {
+    // Docker asks again when the pool overlaps a host route; the same pool again would loop forever.
+    const again = await pool({ Options: { network: 'kontena0' } });
+    expect(again.status).toBe(409);
+    expect((again.json as { Err: string }).Err).toContain('10.80.0.0/24');
+  });
+
+  it('refuses a static subnet overlapping another pool with 409 and writes nothing', async () => {
+    const before = await setup.revision();
+    const reply = await pool({ Pool: '10.81.5.0/24', Options: { network: 'overlapping' } });
+    expect(reply.status).toBe(409);
+    expect((reply.json as { Err: string }).Err).toContain('10.81.0.0/16');
+    expect(await setup.revision()).toBe(before);
+  });
+});
+
+describe('RequestAddress', () => {
+  it('shares an aux address (Options null) but keeps a container --ip (with MAC) exclusive', async () => {
+    const aux = await address({ PoolID: 'kontena', Address: '10.81.0.10' });
+    expect(aux.json).toEqual({ Address: '10.81.0.10/16', Data: {} });
+    // The same network created on another host asks for the same aux address: fine.
+    const auxAgain = await address({ PoolID: 'kontena', Address: '10.81.0.10' });
+    expect(auxAgain.status).toBe(200);
+    expect((await setup.keys())['addresses/kontena/10.81.0.10']).toMatchObject({ kind: 'aux' });
+
+    const ip = await address({
+      PoolID: 'kontena',
+      Address: '10.81.200.1',
+      Options: { [MAC]: '02:42:aa:bb:cc:01' },
+    });
+    expect(ip.json).toEqual({ Address: '10.81.200.1/16', Data: {} });
+    const taken = await address({
+      PoolID: 'kontena',
+      Address: '10.81.200.1',
+      Options: { [MAC]: '02:42:aa:bb:cc:02' },
+    });
+    expect(taken.status).toBe(409);
+    expect((taken.json as { Err: string }).Err).toContain('10.81.200.1');
+  });
+
+  it('keeps the endpoint name (Docker 29+) with the MAC', async () => {
+    const reply = await address({
+      PoolID: 'kontena',
+      Options: {
+        [MAC]: '02:42:aa:bb:cc:03',
+        'com.docker.network.endpoint.name': 'furious_hypatia',
+      },
+    });
+    const ip = (reply.json as { Address: string }).Address.split('/')[0];
+    expect((await setup.keys())[`addresses/kontena/${ip}`]).toMatchObject({
+      kind: 'endpoint',
+      attrs: { mac: '02:42:aa:bb:cc:03', endpoint: 'furious_hypatia' },
+    });
+  });
+
+  it('refuses an unknown pool with 404, an address outside the pool and a prefixed address with 400', async () => {
+    const unknown = await address({ PoolID: 'nosuchpool' });
+    expect(unknown.status).toBe(404);
+    expect((unknown.json as { Err: string }).Err).toContain('nosuchpool');
+    const outside = await address({
+      PoolID: 'kontena',
+      Address: '10.99.0.1',
+      Options: { [MAC]: '02:42:aa:bb:cc:04' },
+    });
+    expect(outside.status).toBe(400);
+    expect((outside.json as { Err: string }).Err).toContain('10.99.0.1');
+    const prefixed = await address({ PoolID: 'kontena', Address: '10.81.0.5/16' });
+    expect(prefixed.status).toBe(400);
+    expect((prefixed.json as { Err: string }).Err).toContain(
+      'Address "10.81.0.5/16" must be a bare IP address',
+    );
+  });
+
+  it('names every field at fault at once', async () => {
+    const reply = await call(plugin.socketPath, ROUTES.requestAddress, {
+      PoolID: 5,
+      Address: 'x',
+      Options: { RequestAddressType: 'weird' },
+    });
+    expect(reply.status).toBe(400);
+    const err = (reply.json as { Err: string }).Err;
+    expect(err).toContain('PoolID must be a string, got 5');
+  });
+});
+
+describe('releases', () => {
+  it('release an address, and answer {} again for the same or an unknown one', async () => {
+    const taken = await address({ PoolID: 'kontena1', Options: { [MAC]: '02:42:00:00:00:09' } });
+    const ip = (taken.json as { Address: string }).Address.split('/')[0] as string;
+    expect((await setup.keys())[`addresses/kontena1/${ip}`]).toBeDefined();
+    for (let i = 0; i < 2; i++) {
+      const reply = await call(plugin.socketPath, ROUTES.releaseAddress, {
+        PoolID: 'kontena1',
+        Address: ip,
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.json).toEqual({});
+    }
+    expect((await setup.keys())[`addresses/kontena1/${ip}`]).toBeUndefined();
+    const unknown = await call(plugin.socketPath, ROUTES.releaseAddress, {
+      PoolID: 'nosuchpool',
+      Address: '10.1.1.1',
+    });
+    expect(unknown.json).toEqual({});
+    const line = plugin.logs.lines
+      .filter((l) => l.msg === 'request' && l.route === ROUTES.releaseAddress)
+      .at(-1);
+    expect(line).toMatchObject({
+      pool: 'nosuchpool',
+      address: '10.1.1.1',
+      result: 'nothing to release',
+      status: 200,
+    });
+  });
+
+  it('remove the pool and its subnet on the last ReleasePool, then answer {} for it again', async () => {
+    const reply = await call(plugin.socketPath, ROUTES.releasePool, { PoolID: 'kontena1' });
+    expect(reply.json).toEqual({});
+    const keys = await setup.keys();
+    expect(keys['pools/kontena1']).toBeUndefined();
+    expect(keys['subnets/10.80.1.0/24']).toBeUndefined();
+    expect(Object.keys(keys).filter((k) => k.startsWith('addresses/kontena1/'))).toEqual([]);
+    const again = await call(plugin.socketPath, ROUTES.releasePool, { PoolID: 'kontena1' });
+    expect(again.status).toBe(200);
+    expect(again.json).toEqual({});
+  });
+});
+
+describe('the wire', () => {
+  it('answers the handshake with empty bodies and Docker content type', async () => {
+    const activate = await send(plugin.socketPath, ROUTES.activate, '');
+    expect(activate.status).toBe(200);
+    expect(activate.headers['content-type']).toBe(PLUGIN_CONTENT_TYPE);
+    expect(activate.json).toEqual({ Implements: ['IpamDriver'] });
+    expect((await send(plugin.socketPath, ROUTES.capabilities)).json).toEqual(CAPABILITIES);
+    expect((await send(plugin.socketPath, ROUTES.addressSpaces)).json).toEqual({
+      LocalDefaultAddressSpace: 'local',
+      GlobalDefaultAddressSpace: 'global',
+    });
+  });
+
+  it('answers unknown routes 404, wrong methods 405, bad JSON 400, big bodies 413, all with Err', async () => {
+    const unknown = await send(plugin.socketPath, '/NetworkDriver.CreateNetwork', '{}\n');
+    expect(unknown.status).toBe(404);
+    expect(unknown.json).toEqual({ Err: expect.stringContaining('/NetworkDriver.CreateNetwork') });
+    const method = await send(plugin.socketPath, ROUTES.requestPool, '', { method: 'GET' });
+    expect(method.status).toBe(405);
+    expect(method.json).toEqual({ Err: expect.any(String) });
+    const bad = await send(plugin.socketPath, ROUTES.requestPool, '{"Pool":\n');
+    expect(bad.status).toBe(400);
+    expect((bad.json as { Err: string }).Err).toContain('not valid JSON');
+    const big = await send(
+      plugin.socketPath,
+      ROUTES.requestPool,
+      `{"Pool":"${'x'.repeat(1024 * 1024)}"}`,
+    );
+    expect(big.status).toBe(413);
+    expect(big.json).toEqual({ Err: expect.stringContaining('limit') });
+    const empty = await send(plugin.socketPath, ROUTES.requestPool, '\n');
+    expect(empty.status).toBe(400);
+    expect((empty.json as { Err: string }).Err).toContain('empty');
+  });
+
+  it('serves GET /health with etcd reachable', async () => {
+    const health = await send(plugin.socketPath, '/health', '', { method: 'GET' });
+    expect(health.status).toBe(200);
+    expect(health.json).toEqual({ Status: 'ok', Etcd: 'reachable' });
+  });
+
+  it('logs one line per request with route, pool, address, node, outcome, status and duration', async () => {
+    const before = plugin.logs.lines.length;
+    await address({ PoolID: 'kontena', Options: { [MAC]: '02:42:00:00:00:42' } });
+    const lines = plugin.logs.lines.slice(before);
+    const requestLines = lines.filter((l) => l.msg === 'request');
+    expect(requestLines).toHaveLength(1);
+    expect(requestLines[0]).toMatchObject({
+      route: ROUTES.requestAddress,
+      pool: 'kontena',
+      address: expect.stringMatching(/^10\.81\./),
+      node: 'node-a',
+      outcome: 'ok',
+      status: 200,
+      durationMs: expect.any(Number),
+    });
+    // debug level carries the bodies
+    expect(lines.find((l) => l.msg === 'request body')).toMatchObject({
+      body: expect.stringContaining('02:42:00:00:00:42'),
+    });
+    expect(lines.find((l) => l.msg === 'reply body')).toMatchObject({
+      reply: { Address: expect.any(String) },
+    });
+  });
+});
