@@ -65,10 +65,26 @@ export class BitsetContainer {
 
   /** fullExcept builds a container with every offset below `capacity` set but `low`. */
   static fullExcept(capacity: number, low: number): BitsetContainer {
-    const bits = new Uint32Array(TOTAL);
+    const bitset = new BitsetContainer(new Uint32Array(TOTAL), 0);
+    bitset.resetFullExcept(capacity, low);
+    return bitset;
+  }
+
+  /**
+   * resetFullExcept makes this container hold every offset below `capacity` but `low`, writing
+   * the one summary bit directly: a full chunk losing one address costs two fills, no allocation
+   * and no summary rebuild (first-free churn hits full chunks all the time).
+   */
+  resetFullExcept(capacity: number, low: number): this {
+    const bits = this.bits;
     bits.fill(ALL, 0, WORDS);
-    bits[low >>> 5]! &= ~(1 << (low & 31));
-    return new BitsetContainer(bits, capacity - 1);
+    bits.fill(0, WORDS, TOTAL);
+    const w = low >>> 5;
+    bits[w] = ~(1 << (low & 31)) >>> 0;
+    bits[L1 + (w >>> 5)] = 1 << (w & 31);
+    bits[L2 + (w >>> 10)] = 1 << ((w >>> 5) & 31);
+    this.count = capacity - 1;
+    return this;
   }
 
   /** padPastCapacity sets the bits at and past `capacity` so they are never found free. */

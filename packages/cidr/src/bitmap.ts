@@ -15,6 +15,9 @@ export class AddressBitmap {
   private set: ChunkedSet;
   // Where allocateNextFree starts searching: one past the cursor, wrapped.
   private next = 0;
+  // Every offset below `low` is allocated, so first-free searches start here: filling a pool is
+  // then O(1) per address instead of re-walking the full chunks from 0 every time.
+  private low = 0;
 
   /** AddressBitmap makes an empty bitmap; INVALID_ARGUMENT unless size is an integer 1 .. 2^53-1. */
   constructor(size: number) {
@@ -64,19 +67,28 @@ export class AddressBitmap {
   /** free marks `offset` free; true if it was allocated. */
   free(offset: number): boolean {
     this.check(offset);
-    return this.set.remove(offset);
+    if (!this.set.remove(offset)) return false;
+    if (offset < this.low) this.low = offset;
+    return true;
   }
 
   private take(offset: number): number {
     this.set.add(offset);
+    if (offset === this.low) this.low = offset + 1;
     this.next = offset + 1 === this.size ? 0 : offset + 1;
     return offset;
   }
 
   /** allocateFirstFree allocates the lowest free offset and returns it (-1 when full). Sets the cursor. */
   allocateFirstFree(): number {
-    const offset = this.set.nextAbsent(0);
-    return offset < 0 ? -1 : this.take(offset);
+    if (this.low === this.size) return -1;
+    const offset = this.set.nextAbsent(this.low);
+    if (offset < 0) {
+      this.low = this.size;
+      return -1;
+    }
+    this.low = offset + 1;
+    return this.take(offset);
   }
 
   /**

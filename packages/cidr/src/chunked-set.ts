@@ -35,6 +35,9 @@ export class ChunkedSet {
   private readonly chunkCount: number;
   private readonly lastChunk: number;
   private readonly lastCapacity: number;
+  // The bitset of the chunk that last became full, kept for the next full chunk that loses an
+  // offset: churn on a nearly full pool then never allocates (one spare: O(1) memory).
+  private spare: BitsetContainer | undefined;
 
   constructor(size: number) {
     this.size = size;
@@ -74,7 +77,10 @@ export class ChunkedSet {
       else this.chunks.set(chunk, ArrayContainer.pair(slot, low));
     } else if (slot instanceof BitsetContainer) {
       if (!slot.add(low)) return false;
-      if (slot.count === capacity) this.markFull(chunk);
+      if (slot.count === capacity) {
+        this.spare = slot;
+        this.markFull(chunk);
+      }
     } else if (slot.count < ARRAY_MAX) {
       if (!slot.add(low)) return false;
       if (slot.count === capacity) this.markFull(chunk);
@@ -103,7 +109,14 @@ export class ChunkedSet {
         else if (capacity === 2) this.chunks.set(chunk, 1 - low);
         else if (capacity - 1 <= ARRAY_MAX)
           this.chunks.set(chunk, ArrayContainer.rangeExcept(capacity, low));
-        else this.chunks.set(chunk, BitsetContainer.fullExcept(capacity, low));
+        else {
+          const spare = this.spare;
+          this.spare = undefined;
+          this.chunks.set(
+            chunk,
+            spare?.resetFullExcept(capacity, low) ?? BitsetContainer.fullExcept(capacity, low),
+          );
+        }
         this.fullChunks?.remove(chunk);
       } else if (slot === low) {
         this.chunks.delete(chunk);
@@ -170,15 +183,17 @@ export class ChunkedSet {
   }
 
   /**
-   * memoryBytes estimates the bytes held: V8 Map entries (about 3 words plus bucket share, and a
-   * boxed number for keys beyond 2^31), containers with their typed arrays, and the levels above.
+   * memoryBytes estimates the bytes held: V8 Map entries (3 words each plus a bucket share and
+   * growth slack, about 30 bytes, and a 16-byte boxed number for keys beyond 2^31: what heap
+   * deltas after GC show on Node 20), containers with their typed arrays, and the levels above.
    */
   memoryBytes(): number {
     let bytes = 96;
     for (const [chunk, slot] of this.chunks) {
-      bytes += 40 + (chunk >= 2 ** 31 ? 16 : 0);
+      bytes += 30 + (chunk >= 2 ** 31 ? 16 : 0);
       if (typeof slot !== 'number') bytes += 120 + slot.byteLength;
     }
+    if (this.spare !== undefined) bytes += 120 + this.spare.byteLength;
     return bytes + (this.fullChunks?.memoryBytes() ?? 0);
   }
 }

@@ -85,7 +85,8 @@ describe('AddressBitmap', () => {
     const b = new AddressBitmap(65536);
     for (let i = 0; i < 65536; i++) b.allocateFirstFree();
     expect(b.freeCount).toBe(0);
-    expect(b.memoryBytes()).toBeLessThan(1024);
+    // A full chunk is a marker; one spare 8 KiB bitset is kept for the next full chunk to lose an offset.
+    expect(b.memoryBytes()).toBeLessThan(10_000);
     for (let i = 0; i < 65536; i += 2) b.free(i);
     expect(b.allocatedCount).toBe(32768);
     expect(b.findNextFree(1)).toBe(2);
