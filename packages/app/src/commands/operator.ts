@@ -1,0 +1,83 @@
+/**
+ * What the operator commands (status, show, check, release) share: the same env config and
+ * store wiring as serve, `--json`, colour only on a terminal, and one clear line when etcd
+ * cannot be reached (exit 1, naming the endpoint) instead of a stack trace.
+ */
+import { isStoreError, StoreError } from '@kontena-ipam/store';
+import type { Config, LogLevel } from '../config.js';
+import { createLogger } from '../logger.js';
+import { type OpenStore, openStore } from '../open-store.js';
+import { type Colors, colors, useColor } from '../render/table.js';
+import { type CommandIo, EXIT } from './command.js';
+import { configOrReport } from './config-or-exit.js';
+
+/** OperatorContext is what an operator command's body gets: config, open store, output style. */
+export interface OperatorContext {
+  config: Config;
+  opened: OpenStore;
+  colors: Colors;
+  io: CommandIo;
+}
+
+/** UsageError is a bad argument: the command prints it and exits 2. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+  readonly kind = 'invalid';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+// The store logs at info about things a one-shot command need not show; debug/trace still work.
+function toolLevel(level: LogLevel): LogLevel {
+  return level === 'info' ? 'warn' : level;
+}
+
+/**
+ * runWithStore loads the config, opens the store, runs `body`, and always closes the store.
+ * StoreErrors become one line on stderr (exit 1); UsageErrors exit 2.
+ */
+export async function runWithStore(
+  io: CommandIo,
+  name: string,
+  body: (ctx: OperatorContext) => Promise<number>,
+): Promise<number> {
+  const config = configOrReport(io);
+  if (!config) return EXIT.usage;
+  const logger = createLogger({ level: toolLevel(config.logLevel), format: config.logFormat });
+  const opened = openStore(config, { logger });
+  try {
+    return await body({
+      config,
+      opened,
+      colors: colors(useColor(io.stdout as { isTTY?: boolean }, io.env)),
+      io,
+    });
+  } catch (error) {
+    if (error instanceof UsageError || isStoreError(error, 'INVALID')) {
+      io.stderr.write(`kontena-ipam ${name}: ${(error as Error).message}\n`);
+      return EXIT.usage;
+    }
+    if (error instanceof StoreError) {
+      io.stderr.write(`kontena-ipam ${name}: ${error.message}\n`);
+      return EXIT.failure;
+    }
+    throw error;
+  } finally {
+    await opened.close().catch(() => undefined);
+  }
+}
+
+/** writeJson prints one JSON document; BigInts (totals, revisions) become decimal strings. */
+export function writeJson(io: CommandIo, value: unknown): void {
+  io.stdout.write(
+    `${JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+  );
+}
+
+/** usageFailure prints a bad-argument message and returns the usage exit code (2). */
+export function usageFailure(io: CommandIo, name: string, message: string): number {
+  io.stderr.write(`kontena-ipam ${name}: ${message}; see kontena-ipam ${name} --help\n`);
+  return EXIT.usage;
+}

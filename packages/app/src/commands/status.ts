@@ -1,0 +1,152 @@
+import { parseArgs } from 'node:util';
+import {
+  countFreeSubnets,
+  formatAddress,
+  formatSubnet,
+  type Subnet,
+  subnetContains,
+} from '@kontena-ipam/cidr';
+import type { PoolStatus, Reservation } from '@kontena-ipam/store';
+import { bar, NONE, percent, ratio } from '../render/cells.js';
+import { type Cell, type Colors, renderTable } from '../render/table.js';
+import { type Command, EXIT } from './command.js';
+import { runWithStore, writeJson } from './operator.js';
+
+const USAGE = `Usage: kontena-ipam status [--json]
+
+One row per pool: network, subnet, ip-range, gateway, holding nodes (with their hold count
+when above 1), addresses used / total, the percentage and a bar. Then, for the configured
+supernet(s), how many subnets of the configured length are used and still available.
+Reads etcd with the same environment as the server (ETCD_ENDPOINT, KONTENA_IPAM_*).
+`;
+
+/** SupernetUsage is one supernet's totals at the configured subnet length. */
+export interface SupernetUsage {
+  supernet: string;
+  subnetLength: number;
+  /** subnets of subnetLength the supernet holds. */
+  subnets: bigint;
+  /** how many of them overlap a reservation (a bigger static subnet blocks several). */
+  used: bigint;
+  available: bigint;
+  /** reservations that lie inside the supernet. */
+  pools: number;
+}
+
+/** supernetUsage counts the subnets of `length` in `supernet` left free by `reservations`. */
+export function supernetUsage(
+  supernet: Subnet,
+  length: number,
+  reservations: readonly Reservation[],
+): SupernetUsage {
+  const subnets = 1n << BigInt(length - supernet.prefix);
+  const available = countFreeSubnets(
+    supernet,
+    length,
+    reservations.map((r) => r.subnet),
+  );
+  return {
+    supernet: formatSubnet(supernet),
+    subnetLength: length,
+    subnets,
+    used: subnets - available,
+    available,
+    pools: reservations.filter((r) => subnetContains(supernet, r.subnet)).length,
+  };
+}
+
+function holders(pool: PoolStatus): string {
+  const names = Object.keys(pool.holds).sort();
+  if (names.length === 0) return NONE;
+  return names.map((n) => ((pool.holds[n] ?? 0) > 1 ? `${n}(${pool.holds[n]})` : n)).join(',');
+}
+
+function poolJson(pool: PoolStatus) {
+  const share = ratio(BigInt(pool.used), pool.total);
+  return {
+    network: pool.id,
+    subnet: formatSubnet(pool.subnet),
+    ipRange: pool.ipRange ? formatSubnet(pool.ipRange) : null,
+    gateway: formatAddress(pool.gateway),
+    dynamic: pool.dynamic,
+    holds: pool.holds,
+    used: pool.used,
+    total: pool.total,
+    utilisation: share,
+    createdAt: pool.createdAt,
+  };
+}
+
+function usageColor(c: Colors, share: number) {
+  return share >= 0.9 ? c.red : share >= 0.75 ? c.yellow : c.green;
+}
+
+function poolTable(pools: readonly PoolStatus[], c: Colors): string {
+  const rows: Cell[][] = pools.map((pool) => {
+    const share = ratio(BigInt(pool.used), pool.total);
+    const paint = usageColor(c, share);
+    return [
+      { text: pool.id, paint: c.cyan },
+      formatSubnet(pool.subnet),
+      pool.ipRange ? formatSubnet(pool.ipRange) : NONE,
+      formatAddress(pool.gateway),
+      holders(pool),
+      `${pool.used}/${pool.total}`,
+      { text: percent(share), paint },
+      { text: bar(share), paint },
+    ];
+  });
+  return renderTable(
+    [
+      { header: 'NETWORK' },
+      { header: 'SUBNET' },
+      { header: 'IP-RANGE' },
+      { header: 'GATEWAY' },
+      { header: 'HOLDERS' },
+      { header: 'USED/TOTAL', align: 'right' },
+      { header: 'USE%', align: 'right' },
+      { header: '' },
+    ],
+    rows,
+    c,
+  );
+}
+
+function supernetLine(s: SupernetUsage, c: Colors): string {
+  const share = ratio(s.used, s.subnets);
+  return `supernet ${c.bold(s.supernet)}: ${s.used} of ${s.subnets} /${s.subnetLength} subnets used, ${usageColor(c, share)(`${s.available} available`)} (${s.pools} ${s.pools === 1 ? 'pool' : 'pools'} inside)\n`;
+}
+
+/** statusCommand prints every pool's use and the supernet totals. */
+export const statusCommand: Command = {
+  summary: 'show every pool (subnet, gateway, holders, addresses used) and supernet totals',
+  async run(io) {
+    const { values } = parseArgs({
+      args: io.argv,
+      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (values.help) {
+      io.stdout.write(USAGE);
+      return EXIT.ok;
+    }
+    return runWithStore(io, 'status', async ({ config, opened, colors: c }) => {
+      const [pools, reservations] = await Promise.all([
+        opened.store.listPools(),
+        opened.store.listReservations(),
+      ]);
+      const supernets = [supernetUsage(config.supernet, config.subnetLength, reservations)];
+      if (config.supernet6) {
+        supernets.push(supernetUsage(config.supernet6, config.subnetLength6, reservations));
+      }
+      if (values.json) {
+        writeJson(io, { pools: pools.map(poolJson), supernets });
+        return EXIT.ok;
+      }
+      io.stdout.write(pools.length > 0 ? poolTable(pools, c) : 'no pools\n');
+      io.stdout.write('\n');
+      for (const s of supernets) io.stdout.write(supernetLine(s, c));
+      return EXIT.ok;
+    });
+  },
+};
