@@ -3,13 +3,21 @@
  * show, check, release…), write a Command in its own file and add a line here.
  */
 import type { Command } from './command.js';
+import { checkCommand } from './check.js';
 import { healthcheckCommand } from './healthcheck.js';
+import { releaseCommand } from './release.js';
 import { serveCommand } from './serve.js';
+import { showCommand } from './show.js';
+import { statusCommand } from './status.js';
 
 /** COMMANDS maps each subcommand name to its Command; `serve` runs when none is given. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
   serve: serveCommand,
   healthcheck: healthcheckCommand,
+  status: statusCommand,
+  show: showCommand,
+  check: checkCommand,
+  release: releaseCommand,
 };
 
 /** DEFAULT_COMMAND runs when argv names no command. */
