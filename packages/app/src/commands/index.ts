@@ -2,8 +2,9 @@
  * COMMANDS is the one table of `kontena-ipam <command>` subcommands. To add one (status,
  * show, check, release…), write a Command in its own file and add a line here.
  */
-import type { Command } from './command.js';
+
 import { checkCommand } from './check.js';
+import type { Command } from './command.js';
 import { healthcheckCommand } from './healthcheck.js';
 import { releaseCommand } from './release.js';
 import { serveCommand } from './serve.js';
