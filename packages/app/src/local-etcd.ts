@@ -146,7 +146,7 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
     }
     if (await healthy(endpoint)) {
       options.logger.info(
-        { endpoint, dataDir, pid: child.pid, log: logFile },
+        { endpoint, dataDir, etcdPid: child.pid, log: logFile },
         'single-host mode: started a local etcd (set ETCD_ENDPOINT to use an etcd cluster for many hosts)',
       );
       return { endpoint, dataDir, pid: child.pid, stop };
