@@ -2,7 +2,7 @@
 import { chmod, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { PluginServerOptions } from './contract.js';
-import { createHandler } from './handler.js';
+import { createHandler, DEFAULT_CALL_TIMEOUT_MS } from './handler.js';
 import { claimSocketPath, socketInUse } from './socket.js';
 
 /** DEFAULT_SOCKET_MODE lets root (dockerd) and the socket's group in, nobody else. */
@@ -24,16 +24,19 @@ export class PluginServer {
     this.#options = options;
     this.socketPath = options.socketPath;
     const handler = createHandler(options);
-    this.#server = createServer((req, res) => {
-      this.#inFlight++;
-      res.once('close', () => {
-        this.#inFlight--;
-        if (this.#inFlight === 0) this.#idle?.();
-      });
-      handler(req, res);
-    });
-    // A client that trickles its body must not hold a connection forever.
-    this.#server.requestTimeout = (options.callTimeoutMs ?? 10_000) + 30_000;
+    // A client that trickles its headers or body must not hold a connection forever.
+    const requestTimeout = (options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS) + 30_000;
+    this.#server = createServer(
+      { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout) },
+      (req, res) => {
+        this.#inFlight++;
+        res.once('close', () => {
+          this.#inFlight--;
+          if (this.#inFlight === 0) this.#idle?.();
+        });
+        handler(req, res);
+      },
+    );
   }
 
   /** inFlight is how many requests are being handled right now (close() waits for them). */

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
-import { CAPABILITIES, PLUGIN_CONTENT_TYPE, ROUTES } from '../src/index.js';
+import { CAPABILITIES, PLUGIN_CONTENT_TYPE, type RequestEvent, ROUTES } from '../src/index.js';
 import { call, send } from './support/client.js';
 import {
   openStore,
@@ -177,6 +177,16 @@ describe('RequestPool', () => {
     expect((one.json as { Address: string }).Address).not.toBe('fd00:81::1/64');
   });
 
+  it('refuses a request contradicting the existing pool (a dual-stack network), naming both', async () => {
+    const before = await setup.revision();
+    const reply = await pool({ V6: true, Pool: 'fd00:99::/64', Options: { network: 'kontena' } });
+    expect(reply.status).toBe(400);
+    const err = (reply.json as { Err: string }).Err;
+    expect(err).toContain('10.81.0.0/16');
+    expect(err).toContain('fd00:99::/64');
+    expect(await setup.revision()).toBe(before);
+  });
+
   it('answers a repeated dynamic request from a holding host with an error naming the subnet', async () => {
     // Docker asks again when the pool overlaps a host route; the same pool again would loop forever.
     const again = await pool({ Options: { network: 'kontena0' } });
@@ -338,6 +348,54 @@ describe('the wire', () => {
     const empty = await send(plugin.socketPath, ROUTES.requestPool, '\n');
     expect(empty.status).toBe(400);
     expect((empty.json as { Err: string }).Err).toContain('empty');
+  });
+
+  it('answers 413 to an oversized body sent without Content-Length, and stays up', async () => {
+    const big = await send(
+      plugin.socketPath,
+      ROUTES.requestAddress,
+      `{"PoolID":"${'x'.repeat(2 * 1024 * 1024)}"}`,
+      {
+        chunked: true,
+      },
+    );
+    expect(big.status).toBe(413);
+    expect((await send(plugin.socketPath, ROUTES.activate)).status).toBe(200);
+  });
+
+  it('answers 400 to a deeply nested body (no 500, no crash)', async () => {
+    const deep = await send(
+      plugin.socketPath,
+      ROUTES.requestPool,
+      `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+    );
+    expect(deep.status).toBe(400);
+    expect((deep.json as { Err: string }).Err).toContain('request body must be a JSON object');
+  });
+
+  it('reports each request to onRequest for metrics', async () => {
+    const events: RequestEvent[] = [];
+    const counted = await startPlugin(dir.path, setup.store, { onRequest: (e) => events.push(e) });
+    try {
+      await send(counted.socketPath, ROUTES.activate);
+      await call(counted.socketPath, ROUTES.requestAddress, {
+        PoolID: 'nosuchpool',
+        Address: '',
+        Options: null,
+      });
+    } finally {
+      await counted.close();
+    }
+    expect(events).toEqual([
+      { route: ROUTES.activate, status: 200, outcome: 'ok', durationMs: expect.any(Number) },
+      {
+        route: ROUTES.requestAddress,
+        status: 404,
+        outcome: 'error',
+        code: 'POOL_NOT_FOUND',
+        durationMs: expect.any(Number),
+      },
+    ]);
   });
 
   it('serves GET /health with etcd reachable', async () => {

@@ -25,13 +25,13 @@ export function send(
   socketPath: string,
   path: string,
   body: string | Buffer = '',
-  options: { method?: string; headers?: Record<string, string> } = {},
+  options: { method?: string; headers?: Record<string, string>; chunked?: boolean } = {},
 ): Promise<RawReply> {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  const headers = {
-    ...(options.headers ?? DOCKER_HEADERS),
-    'content-length': String(bytes.length),
-  };
+  const headers: Record<string, string> = { ...(options.headers ?? DOCKER_HEADERS) };
+  // chunked: no Content-Length, so the server only learns the size while reading.
+  if (options.chunked) headers['transfer-encoding'] = 'chunked';
+  else headers['content-length'] = String(bytes.length);
   return new Promise((resolve, reject) => {
     const req = request(
       { socketPath, path, method: options.method ?? 'POST', headers, setHost: false, agent: false },
@@ -52,7 +52,13 @@ export function send(
       },
     );
     req.on('error', reject);
-    req.end(bytes);
+    if (options.chunked) {
+      for (let at = 0; at < bytes.length; at += 16 * 1024)
+        req.write(bytes.subarray(at, at + 16 * 1024));
+      req.end();
+    } else {
+      req.end(bytes);
+    }
   });
 }
 

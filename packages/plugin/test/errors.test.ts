@@ -1,0 +1,65 @@
+/** The one error table: every kind to its status, unknown errors to a bare 500. */
+import { CidrError } from '@kontena-ipam/cidr';
+import { StoreError, type StoreErrorCode } from '@kontena-ipam/store';
+import { describe, expect, it } from 'vitest';
+import { errorReply, INTERNAL_ERR, PluginError } from '../src/index.js';
+
+describe('errorReply', () => {
+  const storeCases: Array<[StoreErrorCode, number]> = [
+    ['INVALID', 400],
+    ['POOL_MISMATCH', 400],
+    ['OUT_OF_RANGE', 400],
+    ['POOL_NOT_FOUND', 404],
+    ['SUBNET_OVERLAP', 409],
+    ['ALREADY_HELD', 409],
+    ['ADDRESS_IN_USE', 409],
+    ['CONFLICT', 409],
+    ['POOL_EXHAUSTED', 507],
+    ['SUPERNET_EXHAUSTED', 507],
+    ['UNAVAILABLE', 503],
+  ];
+  for (const [code, status] of storeCases) {
+    it(`maps the store's ${code} to ${status}, keeping its message`, () => {
+      const reply = errorReply(new StoreError(code, `the store says ${code}`));
+      expect(reply).toMatchObject({
+        status,
+        err: `the store says ${code}`,
+        code,
+        unexpected: false,
+      });
+    });
+  }
+
+  it('maps a CidrError to 400 with its message', () => {
+    expect(errorReply(new CidrError('INVALID_SUBNET', 'bad subnet "x"', 'x'))).toMatchObject({
+      status: 400,
+      err: 'bad subnet "x"',
+      code: 'INVALID_SUBNET',
+    });
+  });
+
+  it("maps the plugin's own kinds, 413 and 405 included", () => {
+    expect(errorReply(new PluginError('BODY_TOO_LARGE', 'too-large', 'big')).status).toBe(413);
+    expect(errorReply(new PluginError('METHOD_NOT_ALLOWED', 'method', 'GET')).status).toBe(405);
+    expect(errorReply(new PluginError('ROUTE_NOT_FOUND', 'not-found', 'where')).status).toBe(404);
+    expect(errorReply(new PluginError('TIMEOUT', 'unavailable', 'slow')).status).toBe(503);
+  });
+
+  it('turns anything unknown into 500 "internal error" without leaking its text', () => {
+    for (const error of [
+      new Error('secret detail'),
+      new TypeError('x is undefined'),
+      'a string',
+      undefined,
+    ]) {
+      expect(errorReply(error)).toEqual({
+        status: 500,
+        err: INTERNAL_ERR,
+        code: 'INTERNAL',
+        kind: 'internal',
+        unexpected: true,
+      });
+    }
+    expect(errorReply(new PluginError('INTERNAL', 'internal', 'a bug')).err).toBe(INTERNAL_ERR);
+  });
+});
