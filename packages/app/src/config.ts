@@ -8,6 +8,7 @@ import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import { type NodeId, parseNodeId } from '@kontena-ipam/store';
 import { z } from 'zod';
+import { type ListenAddress, parseListenAddress } from './listen-address.js';
 
 /** LogLevel is a pino level name (or silent). */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -44,6 +45,8 @@ export interface Config {
   stateDir: string;
   /** localEtcd: `auto` starts a local etcd when none is configured or answering; `off` never. */
   localEtcd: 'auto' | 'off';
+  /** metrics: where to serve /metrics, /healthz, /readyz (KONTENA_IPAM_METRICS); undefined = off. */
+  metrics: ListenAddress | undefined;
 }
 
 /** DEFAULT_ETCD_ENDPOINT is the seed's default. */
@@ -200,6 +203,14 @@ const prefix = z
 
 const localEtcd = z.enum(['auto', 'off'], { error: 'must be auto or off' });
 
+const listenAddress = z.string().transform((text, ctx): ListenAddress => {
+  try {
+    return parseListenAddress(text.trim());
+  } catch (error) {
+    return fail(ctx, (error as Error).message);
+  }
+});
+
 /** ENV_VARS names every variable loadConfig reads (the README's table documents each). */
 export const ENV_VARS = [
   'LOG_LEVEL',
@@ -220,6 +231,8 @@ export const ENV_VARS = [
   'KONTENA_IPAM_SOCKET',
   'KONTENA_IPAM_STATE_DIR',
   'KONTENA_IPAM_LOCAL_ETCD',
+  'KONTENA_IPAM_METRICS',
+  'KONTENA_IPAM_METRICS_ALLOW_REMOTE',
 ] as const;
 
 // Unix socket paths are limited to 108 bytes including the terminating NUL.
@@ -244,6 +257,8 @@ const schema = z.object({
   KONTENA_IPAM_SOCKET: absolutePath(SOCKET_PATH_MAX).optional(),
   KONTENA_IPAM_STATE_DIR: absolutePath(4096).optional(),
   KONTENA_IPAM_LOCAL_ETCD: localEtcd.optional(),
+  KONTENA_IPAM_METRICS: listenAddress.optional(),
+  KONTENA_IPAM_METRICS_ALLOW_REMOTE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
 });
 
 function show(value: string | undefined): string {
@@ -323,6 +338,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
   }
+  // Metrics say how busy and how full every pool is: never on the network unless asked.
+  if (v.KONTENA_IPAM_METRICS && !v.KONTENA_IPAM_METRICS.loopback) {
+    if (v.KONTENA_IPAM_METRICS_ALLOW_REMOTE !== '1') {
+      issues.push(
+        `KONTENA_IPAM_METRICS=${show(raw.KONTENA_IPAM_METRICS)}: not a loopback address (localhost, 127.0.0.0/8, ::1); set KONTENA_IPAM_METRICS_ALLOW_REMOTE=1 to serve metrics on the network`,
+      );
+    }
+  }
   if (issues.length > 0 || node === undefined) throw new ConfigError(issues);
 
   return {
@@ -347,5 +370,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     socketPath: v.KONTENA_IPAM_SOCKET ?? DEFAULT_SOCKET_PATH,
     stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
     localEtcd: v.KONTENA_IPAM_LOCAL_ETCD ?? 'auto',
+    metrics: v.KONTENA_IPAM_METRICS,
   };
 }
