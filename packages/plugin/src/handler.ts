@@ -119,6 +119,7 @@ export function createHandler(options: HandlerOptions): RequestListener {
       route: path,
       pool: fields.pool,
       address: fields.address,
+      subnet: fields.subnet,
       node: options.node,
       outcome: ok ? 'ok' : 'error',
       status: outcome.status,

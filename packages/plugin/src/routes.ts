@@ -50,6 +50,8 @@ export const ADDRESS_SPACES: AddressSpacesResponse = {
 export interface RequestFields {
   pool?: string;
   address?: string;
+  /** The pool's subnet, for RequestPool. */
+  subnet?: string;
   /** What happened beyond the status, e.g. "nothing to release". */
   result?: string;
 }
@@ -114,7 +116,7 @@ const requestPool: Route = {
       }),
     );
     ctx.fields.pool = pool.id;
-    ctx.fields.address = formatSubnet(pool.subnet);
+    ctx.fields.subnet = formatSubnet(pool.subnet);
     return {
       PoolID: pool.id,
       Pool: formatSubnet(pool.subnet),

@@ -404,6 +404,27 @@ describe('the wire', () => {
     expect(health.json).toEqual({ Status: 'ok', Etcd: 'reachable' });
   });
 
+  it('logs the pool and its subnet for RequestPool, and the Err of a failure', async () => {
+    await pool({ Options: { network: 'logged' } });
+    await pool({ Options: {} });
+    const lines = plugin.logs.lines
+      .filter((l) => l.msg === 'request' && l.route === ROUTES.requestPool)
+      .slice(-2);
+    expect(lines[0]).toMatchObject({
+      pool: 'logged',
+      subnet: expect.stringMatching(/^10\.80\.\d+\.0\/24$/),
+      status: 200,
+      outcome: 'ok',
+    });
+    expect(lines[1]).toMatchObject({
+      status: 400,
+      outcome: 'error',
+      code: 'INVALID_REQUEST',
+      err: expect.stringContaining('network=NAME'),
+      level: 40,
+    });
+  });
+
   it('logs one line per request with route, pool, address, node, outcome, status and duration', async () => {
     const before = plugin.logs.lines.length;
     await address({ PoolID: 'kontena', Options: { [MAC]: '02:42:00:00:00:42' } });
