@@ -7,6 +7,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createEtcdClient } from './etcd-client.js';
+import type { MetricsStoreObserver } from './metrics.js';
 
 /** OpenStore is a store with the client it owns; close() closes both. */
 export interface OpenStore {
@@ -20,7 +21,7 @@ export interface OpenStore {
 /** openStore makes the client and store; it does not touch etcd (both are lazy). */
 export function openStore(
   config: Config,
-  options: { logger: Logger; endpoints?: string[] },
+  options: { logger: Logger; endpoints?: string[]; observer?: MetricsStoreObserver },
 ): OpenStore {
   const endpoints = options.endpoints ?? config.etcd.endpoints;
   const endpoint = endpoints.join(',');
@@ -36,6 +37,8 @@ export function openStore(
     deadlineMs: config.etcd.timeoutMs,
     endpoint,
     logger: options.logger.child({ component: 'store' }),
+    // StoreOptions.observer (store-api.md); a store without it ignores the extra option.
+    ...(options.observer ? { observer: options.observer } : {}),
   });
   return {
     store,
