@@ -8,6 +8,7 @@ import { PluginServer } from '@kontena-ipam/plugin';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { answers, type LocalEtcd, LocalEtcdError, startLocalEtcd } from './local-etcd.js';
+import { IpamMetrics, type MetricsServer, startMetricsServer } from './metrics.js';
 import { type OpenStore, openStore } from './open-store.js';
 
 /** Serving is a running plugin; close() shuts it down gracefully. */
@@ -110,7 +111,12 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     'kontena-ipam starting',
   );
   const { endpoints, local } = await chooseEtcd(config, logger);
-  const opened = openStore(config, { logger, endpoints });
+  const metrics = config.metrics ? new IpamMetrics() : undefined;
+  const opened = openStore(config, {
+    logger,
+    endpoints,
+    ...(metrics ? { observer: metrics.storeObserver } : {}),
+  });
   const server = new PluginServer({
     backend: opened.store,
     node: config.nodeId,
@@ -118,10 +124,21 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     logger: logger.child({ component: 'plugin' }),
     endpoint: opened.endpoint,
     v6Dynamic: config.supernet6 !== undefined,
+    ...(metrics ? { onRequest: metrics.onRequest } : {}),
   });
+  let metricsServer: MetricsServer | undefined;
   try {
+    if (metrics && config.metrics) {
+      metricsServer = await startMetricsServer({
+        metrics,
+        address: config.metrics,
+        store: opened.store,
+        logger: logger.child({ component: 'metrics' }),
+      });
+    }
     await server.listen();
   } catch (error) {
+    await metricsServer?.close();
     await opened.close().catch(() => undefined);
     await local?.stop();
     throw error;
@@ -144,6 +161,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       closing ??= (async () => {
         stopWatching();
         await server.close(options.graceMs ?? 5000);
+        await metricsServer?.close();
         await opened.close();
         await local?.stop();
         logger.info('kontena-ipam stopped');
