@@ -20,5 +20,5 @@ for (const row of rows) {
     row.docker && `Docker ${row.docker}`,
     row.note,
   ].filter(Boolean);
-  console.log(`${row.scenario.padEnd(58)} ${formatValue(row).padStart(16)}   ${extras.join('; ')}`);
+  console.log(`${row.scenario.padEnd(56)} ${formatValue(row).padStart(16)}   ${extras.join('; ')}`);
 }

@@ -88,3 +88,28 @@ describe('firstFreeSubnet / countFreeSubnets against brute force', () => {
     );
   });
 });
+
+describe('firstFreeSubnet / countFreeSubnets on supernets past 2^48 (BigInt sweep)', () => {
+  it('agrees with brute force inside fd00::/64', () => {
+    const supernet = parseSubnet('fd00::/64');
+    const reservedBig = fc
+      .record({ prefix: fc.integer({ min: 60, max: 90 }), k: fc.integer({ min: -40, max: 300 }) })
+      .map(({ prefix, k }): Subnet => {
+        const block = 1n << BigInt(128 - prefix);
+        const at = supernet.network + BigInt(k) * (1n << 56n) + (BigInt(k) % 3n) * (1n << 40n);
+        return { family: 6, network: (at / block) * block, prefix };
+      });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 64, max: 72 }),
+        fc.array(reservedBig, { maxLength: 12 }),
+        (prefix, reserved) => {
+          const expected = bruteForce(supernet, prefix, reserved);
+          expect(firstFreeSubnet(supernet, prefix, reserved)).toEqual(expected.first);
+          expect(countFreeSubnets(supernet, prefix, reserved)).toBe(expected.count);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
