@@ -1,0 +1,166 @@
+/**
+ * The capability choices against real Docker 20.10 daemons (two "hosts", each in its own
+ * network namespace, one etcd): with RequiresMACAddress a container's `--ip` arrives with its
+ * MAC and an `--aux-address` without, so aux addresses are shared by every host that creates
+ * the network while `--ip` stays exclusive; with RequiresRequestReplay off a daemon restart
+ * sends no RequestPool, so the host's hold on the pool stays at one.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
+import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
+import { ROUTES } from '../../src/index.js';
+import { openStore, type RunningPlugin, type StoreSetup, startPlugin } from '../support/plugin.js';
+
+interface Host {
+  daemon: Dockerd;
+  image: string;
+  setup: StoreSetup;
+  plugin: RunningPlugin;
+}
+
+let etcd: EtcdCluster & { endpoint: string };
+const hosts: Host[] = [];
+const prefix = `/test-plugin/e2e-${process.pid}-${Date.now()}/`;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  for (const node of ['cap-1', 'cap-2']) {
+    const daemon = await startDockerd({ label: node });
+    const image = await importBusybox(daemon);
+    const setup = openStore(etcd.endpoint, { prefix, supernet: '10.80.0.0/12' });
+    // The daemon sees its pluginDir as /run/docker/plugins: the driver is `kontena-ipam`.
+    const plugin = await startPlugin('', setup.store, {
+      node,
+      endpoint: etcd.endpoint,
+      socketPath: join(daemon.pluginDir, 'kontena-ipam.sock'),
+    });
+    hosts.push({ daemon, image, setup, plugin });
+  }
+}, 180_000);
+
+afterAll(async () => {
+  // Docker first (it releases through the plugin), then the plugins, stores and etcd.
+  for (const host of hosts) await host.daemon.stop().catch(() => undefined);
+  for (const host of hosts) {
+    await host.plugin.close();
+    await host.setup.close();
+  }
+  await etcd?.stop();
+}, 120_000);
+
+const host = (i: number) => hosts[i] as Host;
+const keys = () => host(0).setup.keys();
+const createNetwork = (i: number) =>
+  host(i).daemon.docker([
+    'network',
+    'create',
+    '--driver',
+    'bridge',
+    '--ipam-driver',
+    'kontena-ipam',
+    '--ipam-opt',
+    'network=capnet',
+    '--subnet',
+    '10.90.0.0/24',
+    '--aux-address',
+    'reserved=10.90.0.10',
+    'capnet',
+  ]);
+const runWithIp = (i: number, ip: string) =>
+  host(i).daemon.docker(
+    [
+      'run',
+      '-d',
+      '--stop-timeout',
+      '0',
+      '--network',
+      'capnet',
+      '--ip',
+      ip,
+      host(i).image,
+      'sleep',
+      '600',
+    ],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+
+it('shows our Err to the user when --ipam-opt network=NAME is missing', async () => {
+  const result = await host(0).daemon.docker([
+    'network',
+    'create',
+    '--ipam-driver',
+    'kontena-ipam',
+    'unnamed',
+  ]);
+  expect(result.code).not.toBe(0);
+  expect(result.stderr).toContain('IpamDriver.RequestPool: Options.network is missing');
+  expect(Object.keys(await keys()).filter((k) => k.startsWith('pools/'))).toEqual([]);
+});
+
+it('shares an --aux-address between the hosts that create the network', async () => {
+  for (const i of [0, 1]) {
+    const result = await createNetwork(i);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  }
+  const state = await keys();
+  expect(state['pools/capnet']).toMatchObject({
+    subnet: '10.90.0.0/24',
+    holds: { 'cap-1': 1, 'cap-2': 1 },
+  });
+  expect(state['addresses/capnet/10.90.0.10']).toMatchObject({ kind: 'aux' });
+});
+
+it("keeps a container's --ip exclusive across hosts and records its MAC", async () => {
+  const first = await runWithIp(0, '10.90.0.20');
+  expect(first.code).toBe(0);
+  const id = first.stdout.trim();
+  const mac = await host(0).daemon.dockerOk([
+    'inspect',
+    '--format',
+    '{{.NetworkSettings.Networks.capnet.MacAddress}}',
+    id,
+  ]);
+  expect((await keys())['addresses/capnet/10.90.0.20']).toMatchObject({
+    node: 'cap-1',
+    kind: 'endpoint',
+    attrs: { mac },
+  });
+
+  const second = await runWithIp(1, '10.90.0.20');
+  expect(second.code).not.toBe(0);
+  expect(second.stderr).toContain('10.90.0.20');
+});
+
+it('gets no RequestPool replay on a daemon restart: the hold stays at one', async () => {
+  const plugin = host(0).plugin;
+  const before = plugin.logs.lines.length;
+  await host(0).daemon.restart();
+  // The network still works after the restart.
+  const after = await host(0).daemon.docker(
+    ['run', '-d', '--stop-timeout', '0', '--network', 'capnet', host(0).image, 'sleep', '600'],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  expect(after.code).toBe(0);
+  const since = plugin.logs.lines.slice(before).filter((l) => l.msg === 'request');
+  expect(since.filter((l) => l.route === ROUTES.requestPool)).toEqual([]);
+  expect(since.filter((l) => l.route === ROUTES.capabilities).length).toBeGreaterThan(0);
+  expect(((await keys())['pools/capnet'] as { holds: Record<string, number> }).holds).toEqual({
+    'cap-1': 1,
+    'cap-2': 1,
+  });
+});
+
+it('removes the pool when both hosts remove the network', async () => {
+  for (const i of [0, 1]) {
+    const running = await host(i).daemon.dockerOk(['ps', '-aq']);
+    if (running) await host(i).daemon.dockerOk(['rm', '-f', ...running.split('\n')]);
+    await host(i).daemon.dockerOk(['network', 'rm', 'capnet']);
+  }
+  expect(Object.keys(await keys()).filter((k) => !k.startsWith('guard/'))).toEqual([]);
+});
