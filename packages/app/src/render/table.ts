@@ -77,6 +77,8 @@ export function renderTable(
         const last = i === columns.length - 1;
         const padded =
           col.align === 'right' ? text.padStart(width) : last ? text : text.padEnd(width);
+        // Blank cells stay unpainted so that trimEnd can drop trailing blanks.
+        if (padded.trim() === '') return padded;
         if (header) return c.bold(padded);
         return typeof cell === 'string' ? padded : cell.paint(padded);
       })
