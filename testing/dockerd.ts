@@ -107,6 +107,51 @@ function installExitHook(): void {
   });
 }
 
+/** An owner file in each temp dir lets a later run clean up after a test process that was killed. */
+const OWNER_FILE = 'owner.json';
+
+function writeOwner(instance: Instance): void {
+  const owner = { pid: process.pid, netns: instance.ownNetns ? instance.netns : undefined };
+  writeFileSync(join(instance.root, OWNER_FILE), `${JSON.stringify(owner)}\n`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * sweepOrphans removes what a killed test process left behind (its exit hook never ran):
+ * daemons and shims named by a /tmp/kipam-* dir whose owner process is gone, their network
+ * namespace and the dir. Dirs of live owners (other test runs) are left alone.
+ */
+function sweepOrphans(): void {
+  for (const entry of readdirSync('/tmp')) {
+    if (!entry.startsWith('kipam-')) continue;
+    const root = join('/tmp', entry);
+    let owner: { pid?: number; netns?: string };
+    try {
+      owner = JSON.parse(readFileSync(join(root, OWNER_FILE), 'utf8')) as typeof owner;
+    } catch {
+      continue; // not ours, or still being set up
+    }
+    if (typeof owner.pid !== 'number' || alive(owner.pid)) continue;
+    const orphan: Instance = {
+      root,
+      netns: owner.netns,
+      ownNetns: Boolean(owner.netns),
+      child: undefined,
+    };
+    killLeftovers(orphan);
+    if (owner.netns) spawnSync('ip', ['netns', 'del', owner.netns]);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 /** requireTools fails loudly, with the install command, when a real part is missing. */
 function requireTools(): { dockerd: string } {
   if (process.getuid?.() !== 0) {
@@ -267,9 +312,11 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
   installExitHook();
   const label = options.label ?? 'd';
   // Short paths: containerd's socket lives under the exec root and unix paths max out at 108.
+  sweepOrphans();
   const root = mkdtempSync(`/tmp/kipam-${label}-`);
   const instance: Instance = { root, netns: undefined, ownNetns: false, child: undefined };
   live.add(instance);
+  writeOwner(instance);
   const socket = join(root, 'docker.sock');
   const pluginDir = options.pluginDir ?? join(root, 'plugins');
   const logFile = join(root, 'dockerd.log');
@@ -435,6 +482,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       if (add.status !== 0) throw new Error(`ip netns add ${name}: ${add.stderr.trim()}`);
       instance.netns = name;
       instance.ownNetns = true;
+      writeOwner(instance);
       spawnSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
     } else if (typeof netnsOption === 'string') {
       instance.netns = netnsOption;

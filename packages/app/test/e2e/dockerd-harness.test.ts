@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
 
@@ -45,5 +47,40 @@ describe('testing/dockerd.ts harness', () => {
     expect(existsSync(root)).toBe(false);
     const list = await daemon.inNetns(['ip', 'netns', 'list']);
     expect(list.stdout).not.toContain(String(netns));
+  });
+
+  it('a later start sweeps up after a test process that was killed', async () => {
+    const harness = fileURLToPath(new URL('../../../../testing/dockerd.ts', import.meta.url));
+    const script = `const { startDockerd } = await import(${JSON.stringify(harness)});
+const d = await startDockerd({ label: 'orphan' });
+console.log(d.root);
+setInterval(() => {}, 1000);`;
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const root = await new Promise<string>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').once('data', (line: string) => resolve(line.trim()));
+      child.once('exit', (code) => reject(new Error(`orphan maker exited ${code}`)));
+    });
+    expect(existsSync(root)).toBe(true);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const next = await startDockerd({ label: 'sweeper' });
+    await next.stop();
+    expect(existsSync(root)).toBe(false);
+    const leftovers = readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(root);
+        } catch {
+          return false;
+        }
+      });
+    expect(leftovers).toEqual([]);
   });
 });
