@@ -126,7 +126,15 @@ export class AddressStore {
 
   async request(req: AddressRequest): Promise<Allocation> {
     let view = await this.view(req.pool);
-    if (req.kind === 'gateway') return this.gateway(view, req.address);
+    // The view's pool record may be stale (the pool removed or re-created meanwhile): before
+    // refusing a request on its account, look again at etcd once.
+    if (req.address && !this.inside(view.pool, req.address)) view = await this.view(req.pool, view);
+    if (req.kind === 'gateway') {
+      if (req.address && !addressEquals(req.address, view.pool.gateway)) {
+        view = await this.view(req.pool, view);
+      }
+      return this.gateway(view, req.address);
+    }
     const token = newToken();
     const record: StoredAddress = {
       node: req.node,
@@ -196,8 +204,12 @@ export class AddressStore {
     );
   }
 
+  private inside(pool: PoolState, address: IpAddress): boolean {
+    return address.family === pool.subnet.family && subnetContains(pool.subnet, address);
+  }
+
   private checkStatic(pool: PoolState, address: IpAddress): void {
-    if (address.family !== pool.subnet.family || !subnetContains(pool.subnet, address)) {
+    if (!this.inside(pool, address)) {
       throw new StoreError(
         'OUT_OF_RANGE',
         `address ${formatAddress(address)} is not inside subnet ${formatSubnet(pool.subnet)} of network ${pool.id}`,

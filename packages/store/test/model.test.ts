@@ -1,0 +1,258 @@
+/**
+ * Property test: random sequences of operations from several hosts, each checked against a
+ * small in-memory model of what the store should answer and hold; after every operation the
+ * keys in etcd must match the model exactly (pools, holds, reservations, address owners).
+ */
+import {
+  addressAt,
+  formatAddress,
+  formatSubnet,
+  hostRange,
+  parseSubnet,
+  subnetContains,
+  subnetsOverlap,
+} from '@kontena-ipam/cidr';
+import fc from 'fast-check';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { AddressKind, IpamStore } from '../src/index.js';
+import { dumpKeys, type Env, node, pool, startEnv, uniquePrefix } from './harness.js';
+
+let env: Env;
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const SUPERNET = parseSubnet('10.90.0.0/27'); // four dynamic /29s
+const STATIC = ['10.90.0.0/29', '10.90.0.8/29', '10.90.0.16/28', '10.95.0.0/29'];
+const NODES = ['n0', 'n1', 'n2'];
+const POOLS = ['p0', 'p1'];
+
+interface ModelPool {
+  subnet: string;
+  gateway: string;
+  holds: Map<string, number>;
+  addresses: Map<string, { node: string; kind: AddressKind }>;
+}
+
+type Op =
+  | { op: 'requestPool'; n: number; p: number; s: number | undefined }
+  | { op: 'releasePool'; n: number; p: number }
+  | { op: 'requestAddress'; n: number; p: number; offset: number | undefined; kind: AddressKind }
+  | { op: 'releaseAddress'; n: number; p: number; offset: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('requestPool' as const),
+      n: fc.nat(2),
+      p: fc.nat(POOLS.length - 1),
+      s: fc.option(fc.nat(STATIC.length - 1), { nil: undefined }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('releasePool' as const),
+      n: fc.nat(2),
+      p: fc.nat(POOLS.length - 1),
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant('requestAddress' as const),
+      n: fc.nat(2),
+      p: fc.nat(POOLS.length - 1),
+      offset: fc.option(fc.constantFrom(0, 1, 2, 3, 9), { nil: undefined, freq: 3 }),
+      kind: fc.constantFrom<AddressKind>('endpoint', 'aux', 'endpoint', 'aux', 'gateway'),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('releaseAddress' as const),
+      n: fc.nat(2),
+      p: fc.nat(POOLS.length - 1),
+      offset: fc.constantFrom(1, 2, 3, 4, 5),
+    }),
+  },
+);
+
+function firstFreeDynamic(model: Map<string, ModelPool>): string | undefined {
+  for (let k = 0n; k < 4n; k++) {
+    const candidate = { family: 4 as const, network: SUPERNET.network + k * 8n, prefix: 29 };
+    const clash = [...model.values()].some((p) => subnetsOverlap(parseSubnet(p.subnet), candidate));
+    if (!clash) return formatSubnet(candidate);
+  }
+  return undefined;
+}
+
+/** apply runs one op against the store and the model; returns a description of any mismatch. */
+async function apply(stores: IpamStore[], model: Map<string, ModelPool>, o: Op): Promise<void> {
+  const nodeId = NODES[o.n] as string;
+  const poolId = POOLS[o.p] as string;
+  const store = stores[o.n] as IpamStore;
+  const m = model.get(poolId);
+  const outcome = async <T>(p: Promise<T>): Promise<T | { code: string }> =>
+    p.catch((e: { code?: string; message?: string }) => {
+      if (!e.code) throw e;
+      return { code: e.code };
+    });
+  const label = JSON.stringify(o);
+  if (o.op === 'requestPool') {
+    const subnet = o.s === undefined ? undefined : STATIC[o.s];
+    const got = await outcome(
+      store.requestPool({
+        network: pool(poolId),
+        node: node(nodeId),
+        ...(subnet ? { subnet: parseSubnet(subnet) } : {}),
+      }),
+    );
+    if (m) {
+      if (subnet && subnet !== m.subnet)
+        return void expect(got, label).toEqual({ code: 'POOL_MISMATCH' });
+      if (!subnet && (m.holds.get(nodeId) ?? 0) > 0)
+        return void expect(got, label).toEqual({ code: 'ALREADY_HELD' });
+      m.holds.set(nodeId, (m.holds.get(nodeId) ?? 0) + 1);
+      expect(got, label).toMatchObject({ subnet: parseSubnet(m.subnet) });
+      return;
+    }
+    let chosen = subnet;
+    if (subnet) {
+      const clash = [...model.values()].some((p) =>
+        subnetsOverlap(parseSubnet(p.subnet), parseSubnet(subnet)),
+      );
+      if (clash) return void expect(got, label).toEqual({ code: 'SUBNET_OVERLAP' });
+    } else {
+      chosen = firstFreeDynamic(model);
+      if (!chosen) return void expect(got, label).toEqual({ code: 'SUPERNET_EXHAUSTED' });
+    }
+    const s = parseSubnet(chosen as string);
+    const gateway = formatAddress(hostRange(s).first);
+    model.set(poolId, {
+      subnet: chosen as string,
+      gateway,
+      holds: new Map([[nodeId, 1]]),
+      addresses: new Map([[gateway, { node: nodeId, kind: 'gateway' }]]),
+    });
+    expect(got, label).toMatchObject({ subnet: s, dynamic: !subnet });
+    return;
+  }
+  if (o.op === 'releasePool') {
+    const got = await store.releasePool({ pool: pool(poolId), node: node(nodeId) });
+    const held = m?.holds.get(nodeId) ?? 0;
+    if (!m || held === 0)
+      return void expect(got, label).toEqual({ removed: false, released: false });
+    if (held === 1) m.holds.delete(nodeId);
+    else m.holds.set(nodeId, held - 1);
+    const removed = m.holds.size === 0;
+    if (removed) model.delete(poolId);
+    expect(got, label).toEqual({ removed, released: true });
+    return;
+  }
+  const base = m ? parseSubnet(m.subnet) : parseSubnet('10.90.0.0/29');
+  if (o.op === 'releaseAddress') {
+    const address = addressAt({ ...base, prefix: 24 }, BigInt(o.offset));
+    const text = formatAddress(address);
+    const got = await store.releaseAddress({ pool: pool(poolId), node: node(nodeId), address });
+    const rec = m?.addresses.get(text);
+    const released = rec !== undefined && rec.kind === 'endpoint' && rec.node === nodeId;
+    if (released) m?.addresses.delete(text);
+    expect(got, label).toEqual({ released });
+    return;
+  }
+  // requestAddress
+  const address =
+    o.offset === undefined ? undefined : addressAt({ ...base, prefix: 24 }, BigInt(o.offset));
+  const got = await outcome(
+    store.requestAddress({
+      pool: pool(poolId),
+      node: node(nodeId),
+      kind: o.kind,
+      ...(address ? { address } : {}),
+    }),
+  );
+  if (!m) return void expect(got, label).toEqual({ code: 'POOL_NOT_FOUND' });
+  const subnet = parseSubnet(m.subnet);
+  if (o.kind === 'gateway') {
+    if (address && formatAddress(address) !== m.gateway) {
+      return void expect(got, label).toEqual({ code: 'POOL_MISMATCH' });
+    }
+    return void expect(got, label).toMatchObject({
+      kind: 'gateway',
+      address: hostRange(subnet).first,
+    });
+  }
+  if (address) {
+    const text = formatAddress(address);
+    if (!subnetContains(subnet, address))
+      return void expect(got, label).toEqual({ code: 'OUT_OF_RANGE' });
+    const rec = m.addresses.get(text);
+    if (rec) {
+      if (rec.kind === 'aux' && o.kind === 'aux') {
+        return void expect(got, label).toMatchObject({ node: rec.node, kind: 'aux' });
+      }
+      return void expect(got, label).toEqual({ code: 'ADDRESS_IN_USE' });
+    }
+    m.addresses.set(text, { node: nodeId, kind: o.kind });
+    return void expect(got, label).toMatchObject({ address, node: nodeId, kind: o.kind });
+  }
+  const hosts = hostRange(subnet);
+  const free: string[] = [];
+  for (let v = hosts.first.value; v <= hosts.last.value; v++) {
+    const t = formatAddress({ family: 4, value: v });
+    if (!m.addresses.has(t)) free.push(t);
+  }
+  if (free.length === 0) return void expect(got, label).toEqual({ code: 'POOL_EXHAUSTED' });
+  if ('code' in got) throw new Error(`${label}: expected an address, got ${got.code}`);
+  const text = formatAddress(got.address);
+  expect(free, label).toContain(text);
+  m.addresses.set(text, { node: nodeId, kind: o.kind });
+}
+
+function expectedKeys(model: Map<string, ModelPool>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [id, p] of model) {
+    out[`pools/${id}`] = { subnet: p.subnet, holds: Object.fromEntries(p.holds) };
+    out[`subnets/${p.subnet}`] = { pool: id };
+    for (const [a, r] of p.addresses) out[`addresses/${id}/${a}`] = r;
+  }
+  return out;
+}
+
+function actualKeys(dump: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(dump)) {
+    if (key === 'guard/subnets') continue;
+    const v = value as Record<string, unknown>;
+    if (key.startsWith('pools/')) out[key] = { subnet: v.subnet, holds: v.holds };
+    else if (key.startsWith('addresses/')) out[key] = { node: v.node, kind: v.kind };
+    else out[key] = v;
+  }
+  return out;
+}
+
+test('random operations from three hosts match the in-memory model, key for key', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 60 }), async (ops) => {
+      const prefix = uniquePrefix();
+      const stores = NODES.map(() => env.store({ prefix, supernet: SUPERNET, subnetLength: 29 }));
+      const model = new Map<string, ModelPool>();
+      try {
+        for (const o of ops) {
+          await apply(stores, model, o);
+          expect(actualKeys(await dumpKeys(env.client, prefix)), JSON.stringify(o)).toEqual(
+            expectedKeys(model),
+          );
+        }
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+      }
+    }),
+    { numRuns: 80 },
+  );
+});
