@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { AddressBitmap, CidrError } from '../src/index.js';
+
+const MiB = 1024 * 1024;
+
+/** xorshift32 is a small deterministic PRNG, so these tests see the same "random" load each run. */
+function xorshift32(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
+function errorOf(fn: () => unknown): CidrError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof CidrError) return error;
+    throw error;
+  }
+  throw new Error('expected a CidrError');
+}
+
+describe("AddressBitmap memory and serialized size (the issue's bounds)", () => {
+  it('a full /8 holds under 4 MiB and serializes to a few bytes per chunk', () => {
+    const b = new AddressBitmap(2 ** 24);
+    for (let i = 0; i < 2 ** 24; i++) b.allocateFirstFree();
+    expect(b.freeCount).toBe(0);
+    expect(b.memoryBytes()).toBeLessThan(4 * MiB);
+    expect(b.toBytes().length).toBeLessThan(1024);
+    expect(AddressBitmap.fromBytes(b.toBytes()).allocatedCount).toBe(2 ** 24);
+  });
+
+  it('a /8 at 50% random load holds under 2.5 MiB', () => {
+    const b = new AddressBitmap(2 ** 24);
+    const rand = xorshift32(12345);
+    for (let o = 0; o < 2 ** 24; o++) if ((rand() & 1) === 1) b.allocate(o);
+    expect(b.allocatedCount).toBeGreaterThan(2 ** 23 - 20_000);
+    expect(b.memoryBytes()).toBeLessThan(2.5 * MiB);
+    expect(b.toBytes().length).toBeLessThan(2.1 * MiB);
+  });
+
+  it('a 2^53-1 window with 100,000 scattered offsets stays near 5 MB (64 MiB per million)', () => {
+    const size = Number.MAX_SAFE_INTEGER;
+    const b = new AddressBitmap(size);
+    const rand = xorshift32(777);
+    while (b.allocatedCount < 100_000) b.allocate(((rand() & 0x1fffff) * 2 ** 32 + rand()) % size);
+    expect(b.memoryBytes()).toBeLessThan(6.4 * MiB);
+    const copy = AddressBitmap.fromBytes(b.toBytes());
+    expect(copy.allocatedCount).toBe(100_000);
+    // Buffer.equals: vitest's deep equality walks a 700 KB array element by element, slowly.
+    expect(Buffer.from(copy.toBytes()).equals(b.toBytes())).toBe(true);
+  });
+});
+
+describe('AddressBitmap.fromBytes rejects corrupt input', () => {
+  const good = (() => {
+    const b = new AddressBitmap(70_000);
+    b.allocate(5);
+    b.allocate(6);
+    b.allocate(69_999);
+    return b.toBytes();
+  })();
+
+  /** corrupt returns a copy of `good` with byte i replaced, or cut at `length`. */
+  const corrupt = (i: number, value: number) => {
+    const bytes = good.slice();
+    bytes[i] = value;
+    return bytes;
+  };
+
+  it('accepts the untouched bytes', () => {
+    expect(AddressBitmap.fromBytes(good).allocatedCount).toBe(3);
+  });
+
+  it.each([
+    ['wrong magic', () => corrupt(0, 0)],
+    ['unknown version', () => corrupt(2, 9)],
+    ['empty', () => new Uint8Array()],
+    ['truncated', () => good.subarray(0, good.length - 1)],
+    ['trailing bytes', () => Uint8Array.from([...good, 0])],
+    ['unknown chunk kind', () => corrupt(good.indexOf(2, 8), 7)],
+  ])('%s', (_name, bytes) => {
+    const error = errorOf(() => AddressBitmap.fromBytes(bytes()));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toMatch(/^invalid AddressBitmap bytes: /);
+  });
+
+  it('rejects a cursor or an offset outside the size', () => {
+    // Header: 'A' 'B' 1, size 1 (varint), cursor 3, one chunk, gap 0, SINGLE, offset 0.
+    expect(AddressBitmap.fromBytes(Uint8Array.from([0x41, 0x42, 1, 4, 3, 1, 0, 0, 3])).has(3)).toBe(
+      true,
+    );
+    expect(
+      errorOf(() => AddressBitmap.fromBytes(Uint8Array.from([0x41, 0x42, 1, 4, 4, 0]))).message,
+    ).toContain('cursor');
+    expect(
+      errorOf(() => AddressBitmap.fromBytes(Uint8Array.from([0x41, 0x42, 1, 4, 0, 1, 0, 0, 4])))
+        .message,
+    ).toContain('offset 4');
+    expect(
+      errorOf(() => AddressBitmap.fromBytes(Uint8Array.from([0x41, 0x42, 1, 4, 0, 1, 1, 1])))
+        .message,
+    ).toContain('chunk 1');
+    expect(
+      errorOf(() => AddressBitmap.fromBytes(Uint8Array.from([0x41, 0x42, 1, 0, 0, 0]))).code,
+    ).toBe('INVALID_ARGUMENT');
+  });
+});
