@@ -15,6 +15,8 @@ import { type RequestFields, type RouteContext, routeTable } from './routes.js';
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 /** DEFAULT_BODY_LIMIT_BYTES: Docker's largest body is a few hundred bytes. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/** UNKNOWN_ROUTE is the route label of every request to a path that is not an RPC. */
+export const UNKNOWN_ROUTE = 'unknown';
 // Bodies longer than this are logged shortened at debug level.
 const MAX_LOGGED_BODY = 4096;
 
@@ -98,13 +100,15 @@ export function createHandler(options: HandlerOptions): RequestListener {
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    // Client-chosen paths must not become metric labels or flood logs: unknown ones share one.
+    const route = routes.has(path) || path === HEALTH_PATH ? path : UNKNOWN_ROUTE;
     const fields: RequestFields = {};
     let outcome: Outcome;
     try {
       outcome = await dispatch(req, path, fields);
     } catch (error) {
       const reply = errorReply(error);
-      if (reply.unexpected) log.error({ route: path, ...fields, err: error }, 'unexpected error');
+      if (reply.unexpected) log.error({ route, ...fields, err: error }, 'unexpected error');
       outcome = {
         status: reply.status,
         body: { Err: reply.err },
@@ -116,7 +120,8 @@ export function createHandler(options: HandlerOptions): RequestListener {
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
     const ok = outcome.status < 400;
     const line = {
-      route: path,
+      route,
+      path: route === UNKNOWN_ROUTE ? quotePath(path) : undefined,
       pool: fields.pool,
       address: fields.address,
       subnet: fields.subnet,
@@ -131,10 +136,10 @@ export function createHandler(options: HandlerOptions): RequestListener {
     if (outcome.status >= 500) log.error(line, 'request');
     else if (outcome.status >= 400) log.warn(line, 'request');
     else log.info(line, 'request');
-    if (log.isLevelEnabled('debug')) log.debug({ route: path, reply: outcome.body }, 'reply body');
+    if (log.isLevelEnabled('debug')) log.debug({ route, reply: outcome.body }, 'reply body');
     if (options.onRequest) {
       const event: RequestEvent = {
-        route: path,
+        route,
         status: outcome.status,
         outcome: ok ? 'ok' : 'error',
         durationMs,

@@ -3,7 +3,12 @@
 export type { HandlerOptions, IpamBackend, PluginServerOptions, RequestEvent } from './contract.js';
 export type { ErrorReply, PluginErrorCode, PluginErrorKind } from './errors.js';
 export { errorReply, INTERNAL_ERR, PluginError } from './errors.js';
-export { createHandler, DEFAULT_BODY_LIMIT_BYTES, DEFAULT_CALL_TIMEOUT_MS } from './handler.js';
+export {
+  createHandler,
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_CALL_TIMEOUT_MS,
+  UNKNOWN_ROUTE,
+} from './handler.js';
 export type {
   ActivateResponse,
   AddressSpacesResponse,

@@ -35,7 +35,6 @@ export interface PoolRequest {
   subnet: Subnet | undefined;
   ipRange: Subnet | undefined;
   v6: boolean;
-  addressSpace: string;
 }
 
 /** AddressRequest is a validated RequestAddress. */
@@ -215,19 +214,11 @@ const requestPoolSchema = z
       });
     }
     // Only reached without issues: zod discards the value when any issue was pushed.
-    return {
-      network: network as PoolId,
-      subnet,
-      ipRange,
-      v6,
-      addressSpace: body.AddressSpace ?? '',
-    };
+    return { network: network as PoolId, subnet, ipRange, v6 };
   });
 
-const poolIdSchema = field;
-
 const requestAddressSchema = z
-  .object({ PoolID: poolIdSchema, Address: field.optional(), Options: options })
+  .object({ PoolID: field, Address: field.optional(), Options: options })
   .transform((body, ctx): AddressRequest => {
     const pool = poolIdField(ctx, 'PoolID', body.PoolID, '');
     const address = body.Address ? addressField(ctx, 'Address', body.Address) : undefined;
@@ -285,7 +276,7 @@ function addressKind(
 }
 
 const releaseAddressSchema = z
-  .object({ PoolID: poolIdSchema, Address: field })
+  .object({ PoolID: field, Address: field })
   .transform((body, ctx): AddressRelease => {
     const pool = poolIdField(ctx, 'PoolID', body.PoolID, '');
     let address: IpAddress | undefined;
@@ -303,7 +294,7 @@ const releaseAddressSchema = z
   });
 
 const releasePoolSchema = z
-  .object({ PoolID: poolIdSchema })
+  .object({ PoolID: field })
   .transform(
     (body, ctx): PoolRelease => ({ pool: poolIdField(ctx, 'PoolID', body.PoolID, '') as PoolId }),
   );
@@ -323,7 +314,9 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
 }
 
 function article(expected: string): string {
-  return expected === 'object' ? 'a JSON object' : `a ${expected}`;
+  if (expected === 'object') return 'a JSON object';
+  if (expected === 'record') return 'a JSON object of strings';
+  return `a ${expected}`;
 }
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {

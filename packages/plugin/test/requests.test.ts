@@ -146,3 +146,14 @@ describe('parseReleaseAddress', () => {
     );
   });
 });
+
+describe('messages for wrong types', () => {
+  it('names Options when it is not an object of strings', () => {
+    expect(message(() => parseRequestPool({ Options: 5 }))).toBe(
+      'Options must be a JSON object of strings, got 5',
+    );
+    expect(message(() => parseRequestAddress({ PoolID: 'p', Options: { [MAC]: 7 } }))).toBe(
+      `Options.${MAC} must be a string, got 7`,
+    );
+  });
+});

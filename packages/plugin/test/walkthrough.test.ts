@@ -378,6 +378,7 @@ describe('the wire', () => {
     const counted = await startPlugin(dir.path, setup.store, { onRequest: (e) => events.push(e) });
     try {
       await send(counted.socketPath, ROUTES.activate);
+      await send(counted.socketPath, `/Random.${'x'.repeat(500)}`, '{}');
       await call(counted.socketPath, ROUTES.requestAddress, {
         PoolID: 'nosuchpool',
         Address: '',
@@ -388,6 +389,14 @@ describe('the wire', () => {
     }
     expect(events).toEqual([
       { route: ROUTES.activate, status: 200, outcome: 'ok', durationMs: expect.any(Number) },
+      // a client-chosen path never becomes a metric label
+      {
+        route: 'unknown',
+        status: 404,
+        outcome: 'error',
+        code: 'ROUTE_NOT_FOUND',
+        durationMs: expect.any(Number),
+      },
       {
         route: ROUTES.requestAddress,
         status: 404,
