@@ -1,0 +1,60 @@
+/**
+ * What every scenario offers the runner: a name, a run function, and the figures it measured.
+ * A figure may carry a target; an `invariant` target (duplicates, overlaps) fails the run in
+ * every mode, a `performance` target never does: it is reported, met or not.
+ */
+
+/** Target is the goal a figure is held to. */
+export interface Target {
+  op: '<=' | '>=' | '==';
+  value: number;
+  /** invariant: correctness, fails the run; performance: reported only. */
+  kind: 'invariant' | 'performance';
+}
+
+/** Figure is one measured number (undefined when it could not be measured: printed "n/a"). */
+export interface Figure {
+  /** id is stable across runs ("latency.p50-ratio"): limits.ts explains missed targets by it. */
+  id: string;
+  /** name says what was measured, for the table. */
+  name: string;
+  value: number | undefined;
+  unit: string;
+  /** digits after the decimal point when printed (default 2). */
+  digits?: number;
+  target?: Target;
+  /** note adds what the number alone does not say. */
+  note?: string;
+}
+
+/** ScenarioContext is what the runner hands each scenario. */
+export interface ScenarioContext {
+  /** smoke: tiny sizes, seconds; performance targets are not judged. */
+  smoke: boolean;
+  /** progress prints one line to stderr (the table goes to stdout). */
+  progress(message: string): void;
+}
+
+/** Scenario is one benchmark suite: benchmarks/<id>.bench.ts exports one. */
+export interface Scenario {
+  /** id names the file and the --only filter. */
+  id: string;
+  title: string;
+  /** method describes in a sentence or two how the figures are taken (for BENCHMARKS.md). */
+  method: string;
+  run(ctx: ScenarioContext): Promise<Figure[]>;
+}
+
+/** met says whether a figure meets its target (undefined: no target, or no value). */
+export function met(figure: Figure): boolean | undefined {
+  const { target, value } = figure;
+  if (!target || value === undefined || Number.isNaN(value)) return undefined;
+  if (target.op === '<=') return value <= target.value;
+  if (target.op === '>=') return value >= target.value;
+  return value === target.value;
+}
+
+/** invariantBroken is a figure whose correctness target failed (or could not be measured). */
+export function invariantBroken(figure: Figure): boolean {
+  return figure.target?.kind === 'invariant' && met(figure) !== true;
+}
