@@ -157,7 +157,7 @@ export class IpamMetrics {
         this.poolTotal.set({ network }, Number(pool.total));
         // Scaled BigInt division: Number(total) is inexact for IPv6 pools.
         const ratio =
-          pool.total > 0n ? Number((BigInt(pool.used) * 1_000_000n) / pool.total) / 1e6 : 0;
+          pool.total > 0n ? Number((BigInt(pool.used) * 10n ** 12n) / pool.total) / 1e12 : 0;
         this.poolRatio.set({ network }, ratio);
         this.poolHolders.set({ network }, Object.keys(pool.holds).length);
       }
