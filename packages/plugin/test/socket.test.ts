@@ -161,3 +161,30 @@ it('finishes in-flight requests on close, then removes the socket', async () => 
   const keys = await setup.keys();
   for (let i = 0; i < 5; i++) expect(keys[`pools/closing${i}`]).toBeDefined();
 });
+
+it('close() gives up on a request still hanging after graceMs, and still removes the socket', async () => {
+  // A store whose etcd calls wait long: the request outlives the grace period.
+  const patient = openStore(etcd.endpoint, { supernet: '10.80.0.0/12', deadlineMs: 20_000 });
+  const plugin = await startPlugin(dir.path, patient.store, { callTimeoutMs: 20_000 });
+  const etcdProcess = etcd.members[0]?.process;
+  etcdProcess?.kill('SIGSTOP');
+  try {
+    const hanging = call(plugin.socketPath, ROUTES.requestPool, {
+      Options: { network: 'hanging' },
+    }).then(
+      (reply) => reply.status,
+      (error: NodeJS.ErrnoException) => error.code,
+    );
+    while (plugin.server.inFlight < 1) await new Promise((r) => setTimeout(r, 5));
+    await plugin.server.close(200);
+    expect(existsSync(plugin.socketPath)).toBe(false);
+    // The connection was cut: the client sees a reset, never a reply.
+    expect(await hanging).toBe('ECONNRESET');
+    expect(plugin.logs.lines.find((l) => l.msg === 'plugin stopped')).toMatchObject({
+      abandoned: 1,
+    });
+  } finally {
+    etcdProcess?.kill('SIGCONT');
+    await patient.close();
+  }
+});

@@ -411,6 +411,9 @@ describe('the wire', () => {
     const health = await send(plugin.socketPath, '/health', '', { method: 'GET' });
     expect(health.status).toBe(200);
     expect(health.json).toEqual({ Status: 'ok', Etcd: 'reachable' });
+    const posted = await send(plugin.socketPath, '/health', '');
+    expect(posted.status).toBe(405);
+    expect((posted.json as { Err: string }).Err).toContain('takes GET');
   });
 
   it('logs the pool and its subnet for RequestPool, and the Err of a failure', async () => {
