@@ -32,7 +32,7 @@ export interface StoreSetup {
   close(): Promise<void>;
 }
 
-/** storeOptions are the knobs tests turn on the store. */
+/** StoreKnobs are the store options tests turn. */
 export interface StoreKnobs {
   prefix?: string;
   supernet?: string;
@@ -45,7 +45,7 @@ export interface StoreKnobs {
 export function openStore(endpoint: string, knobs: StoreKnobs = {}): StoreSetup {
   counter += 1;
   const prefix = knobs.prefix ?? `/test-plugin/${process.pid}-${Date.now()}-${counter}/`;
-  // Short deadline and no client retries beyond the store's own: tests of outages stay short.
+  // Short dial timeout and store deadline: tests of outages stay short.
   const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
   const supernet: Subnet | undefined = knobs.supernet ? parseSubnet(knobs.supernet) : undefined;
   const store = new IpamStore({
