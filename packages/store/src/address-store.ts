@@ -8,33 +8,24 @@
  */
 import {
   addressEquals,
-  compareAddresses,
   formatAddress,
   formatSubnet,
   type IpAddress,
-  parseAddress,
   subnetContains,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, ITxnResponse } from 'etcd3';
 import { backoff, newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { deleteOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
+import { deleteOp, getOp, kvsAt, putOp } from './etcd-call.js';
 import { PoolView } from './pool-view.js';
 import {
-  decodeAddress,
   decodePool,
   encodeAddress,
   type PoolState,
+  readAddress,
   type StoredAddress,
 } from './records.js';
-import type {
-  AddressRecord,
-  AddressRelease,
-  AddressRequest,
-  Allocation,
-  NodeId,
-  PoolId,
-} from './types.js';
+import type { AddressRelease, AddressRequest, Allocation, NodeId, PoolId } from './types.js';
 
 /** Slot is one pool's local state: its view (loading or loaded) and in-flight candidates. */
 interface Slot {
@@ -42,7 +33,8 @@ interface Slot {
   readonly pending: Set<bigint>;
 }
 
-function allocation(pool: PoolState, address: IpAddress, rec: StoredAddress): Allocation {
+/** allocation is what callers get for an address record of `pool`. */
+export function allocation(pool: PoolState, address: IpAddress, rec: StoredAddress): Allocation {
   return {
     pool: pool.id,
     address,
@@ -234,7 +226,7 @@ export class AddressStore {
     if (txn.succeeded) return 'won';
     const addressKv = kvsAt(txn, 1)[0];
     // etcd3 re-sent a transaction that had committed: the record there is ours.
-    if (addressKv && decodeAddress(addressKv).token === token) return 'won';
+    if (addressKv && readAddress(addressKv)?.token === token) return 'won';
     const poolKv = kvsAt(txn, 0)[0];
     if (!poolKv) return 'pool-gone';
     if (addressKv) return 'taken';
@@ -249,7 +241,7 @@ export class AddressStore {
     txn: ITxnResponse,
   ): Allocation {
     const kv = kvsAt(txn, 1)[0];
-    const held = kv ? decodeAddress(kv) : undefined;
+    const held = kv ? readAddress(kv) : undefined;
     if (held && held.kind === 'aux' && req.kind === 'aux') return allocation(pool, address, held);
     const by = held ? ` by node ${held.node} (${held.kind})` : '';
     throw new StoreError(
@@ -297,9 +289,14 @@ export class AddressStore {
   }
 
   private gatewayOf(pool: PoolState, kv: IKeyValue | undefined): Allocation {
-    const rec: StoredAddress = kv
-      ? decodeAddress(kv)
-      : { node: this.node, kind: 'gateway', attrs: {}, at: pool.createdAt, token: '' };
+    // The gateway record is written with the pool; answer from the pool if it is unreadable.
+    const rec: StoredAddress = (kv && readAddress(kv)) || {
+      node: this.node,
+      kind: 'gateway',
+      attrs: {},
+      at: pool.createdAt,
+      token: '',
+    };
     return allocation(pool, pool.gateway, rec);
   }
 
@@ -314,8 +311,9 @@ export class AddressStore {
       const res = await calls.read('release address', [getOp(key)]);
       const kv = kvsAt(res, 0)[0];
       if (!kv) return { released: false };
-      const held = decodeAddress(kv);
-      if (held.kind !== 'endpoint') return { released: false };
+      const held = readAddress(kv);
+      // Unreadable records are left for an operator (checkConsistency reports them).
+      if (held?.kind !== 'endpoint') return { released: false };
       if (held.node !== req.node) {
         this.ctx.logger.warn(
           { pool: req.pool, address: formatAddress(req.address), owner: held.node, node: req.node },
@@ -337,42 +335,5 @@ export class AddressStore {
       'CONFLICT',
       `address ${formatAddress(req.address)}: too many concurrent changes`,
     );
-  }
-
-  /** releaseIfUnchanged deletes an address only if its mod revision is still `modRevision`. */
-  async releaseIfUnchanged(req: {
-    pool: PoolId;
-    address: IpAddress;
-    modRevision: bigint;
-  }): Promise<boolean> {
-    const key = this.ctx.keys.address(req.pool, req.address);
-    const txn = await this.ctx.calls.txn('release address if unchanged', (c) =>
-      c
-        .if(key, 'Mod', '==', req.modRevision.toString()) // nobody re-took it since cleanup looked
-        .then(deleteOp(key))
-        .else(getOp(key)),
-    );
-    return txn.succeeded || kvsAt(txn, 0).length === 0;
-  }
-
-  /** list returns a pool's address records (optionally one node's), sorted by address. */
-  async list(req: { pool: PoolId; node?: NodeId }): Promise<AddressRecord[]> {
-    const { keys, calls } = this.ctx;
-    const prefix = keys.addresses(req.pool);
-    const res = await calls.read('list addresses', [getOp(keys.pool(req.pool)), rangeOp(prefix)]);
-    const poolKv = kvsAt(res, 0)[0];
-    if (!poolKv) return [];
-    const pool = decodePool(req.pool, poolKv);
-    const out: AddressRecord[] = [];
-    for (const kv of kvsAt(res, 1)) {
-      const rec = decodeAddress(kv);
-      if (req.node !== undefined && rec.node !== req.node) continue;
-      out.push({
-        ...allocation(pool, parseAddress(kv.key.toString().slice(prefix.length)), rec),
-        createRevision: BigInt(kv.create_revision),
-        modRevision: BigInt(kv.mod_revision),
-      });
-    }
-    return out.sort((a, b) => compareAddresses(a.address, b.address));
   }
 }

@@ -3,8 +3,9 @@
  * two small things each transition needs (a fresh token, a pause between CAS attempts).
  */
 import { randomBytes } from 'node:crypto';
-import { parseSubnet, type Subnet } from '@kontena-ipam/cidr';
+import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
+import { StoreError } from './errors.js';
 import { EtcdCalls } from './etcd-call.js';
 import { KeyLayout } from './keys.js';
 import type { StoreLogger, StoreOptions } from './types.js';
@@ -24,21 +25,41 @@ export interface StoreContext {
 
 const silent: StoreLogger = { debug() {}, info() {}, warn() {} };
 
-/** createContext fills in StoreOptions' defaults. */
+function checkSupernet(name: string, supernet: Subnet, family: 4 | 6, length: number): void {
+  const bits = family === 4 ? 32 : 128;
+  if (supernet.family !== family) {
+    throw new StoreError(
+      'INVALID',
+      `${name} ${formatSubnet(supernet)} is not an IPv${family} subnet`,
+    );
+  }
+  if (!Number.isInteger(length) || length < supernet.prefix || length > bits) {
+    throw new StoreError(
+      'INVALID',
+      `subnet length /${length} does not fit ${name} ${formatSubnet(supernet)} (allowed /${supernet.prefix}../${bits})`,
+    );
+  }
+}
+
+/** createContext fills in StoreOptions' defaults; StoreError INVALID for options that cannot work. */
 export function createContext(options: StoreOptions): StoreContext {
   const deadlineMs = options.deadlineMs ?? 5000;
+  if (!(deadlineMs > 0))
+    throw new StoreError('INVALID', `deadlineMs must be > 0, not ${deadlineMs}`);
+  const supernet = options.supernet ?? parseSubnet('10.80.0.0/12');
+  const subnetLength = options.subnetLength ?? 24;
+  checkSupernet('supernet', supernet, 4, subnetLength);
+  const subnetLength6 = options.subnetLength6 ?? 64;
+  if (options.supernet6) checkSupernet('supernet6', options.supernet6, 6, subnetLength6);
+  const endpoint = options.endpoint ?? 'the configured endpoints';
   return {
     client: options.client,
-    calls: new EtcdCalls(
-      options.client,
-      deadlineMs,
-      options.endpoint ?? 'the configured endpoints',
-    ),
+    calls: new EtcdCalls(options.client, deadlineMs, endpoint),
     keys: new KeyLayout(options.prefix),
-    supernet: options.supernet ?? parseSubnet('10.80.0.0/12'),
-    subnetLength: options.subnetLength ?? 24,
+    supernet,
+    subnetLength,
     supernet6: options.supernet6,
-    subnetLength6: options.subnetLength6 ?? 64,
+    subnetLength6,
     maxAttempts: Math.max(1, options.maxAttempts ?? 16),
     logger: options.logger ?? silent,
   };

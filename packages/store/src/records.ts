@@ -156,6 +156,15 @@ export function decodeAddress(kv: RawKv): StoredAddress {
   };
 }
 
+/** readAddress is decodeAddress for callers that treat an unreadable record as "taken, not ours". */
+export function readAddress(kv: RawKv): StoredAddress | undefined {
+  try {
+    return decodeAddress(kv);
+  } catch {
+    return undefined;
+  }
+}
+
 /** encodeReservation is a subnet reservation's JSON. */
 export function encodeReservation(pool: PoolId): string {
   return JSON.stringify({ pool });

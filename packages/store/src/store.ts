@@ -4,6 +4,7 @@
  * node's local pool views.
  */
 import { hostRange, type IpAddress } from '@kontena-ipam/cidr';
+import { listAddresses, releaseAddressIfUnchanged } from './address-admin.js';
 import { AddressStore } from './address-store.js';
 import { createContext, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
@@ -122,7 +123,7 @@ export class IpamStore {
 
   /** listAddresses returns a pool's address records (optionally one node's); [] for no pool. */
   listAddresses(req: { pool: PoolId; node?: NodeId }): Promise<AddressRecord[]> {
-    return this.addressStore((req.node ?? '') as NodeId).list(req);
+    return listAddresses(this.ctx, req);
   }
 
   /** listReservations returns every reserved subnet with its pool, sorted by subnet. */
@@ -142,7 +143,7 @@ export class IpamStore {
     address: IpAddress;
     modRevision: bigint;
   }): Promise<boolean> {
-    return this.addressStore('' as NodeId).releaseIfUnchanged(req);
+    return releaseAddressIfUnchanged(this.ctx, req);
   }
 
   /** dropHold removes all of `node`'s holds on `pool`; the pool goes with its last hold. */

@@ -421,3 +421,54 @@ describe('retry safety', () => {
     expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
   });
 });
+
+describe('round trips and damaged records', () => {
+  test('after the first allocation loads the view, each uncontended allocation is one etcd call', async () => {
+    let calls = 0;
+    // Counts unary etcd calls (the watch stream does not pass through this policy).
+    const counting = {
+      execute<T>(fn: (ctx: unknown) => Promise<T>): Promise<T> {
+        calls++;
+        return fn({});
+      },
+    };
+    const client = new Etcd3({
+      hosts: env.etcd.endpoint,
+      faultHandling: { global: counting as never },
+    });
+    env.clients.push(client);
+    const { store } = setup({ client });
+    await store.requestPool({ network: K, node: A, subnet: net('10.31.0.0/24') });
+    await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    const before = calls;
+    for (let i = 0; i < 10; i++) await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    expect(calls - before).toBe(10);
+  });
+
+  test('an unreadable address record counts as taken by someone else', async () => {
+    const { prefix, store } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.32.0.0/29') });
+    await env.client.put(`${prefix}v1/addresses/kontena/10.32.0.4`).value('garbage');
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: ip('10.32.0.4') }),
+      'ADDRESS_IN_USE',
+    );
+    expect(await store.releaseAddress({ pool: K, node: A, address: ip('10.32.0.4') })).toEqual({
+      released: false,
+    });
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      got.push(
+        formatAddress((await store.requestAddress({ pool: K, node: B, kind: 'endpoint' })).address),
+      );
+    }
+    expect(got.sort()).toEqual(['10.32.0.2', '10.32.0.3', '10.32.0.5', '10.32.0.6']);
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: B, kind: 'endpoint' }),
+      'POOL_EXHAUSTED',
+    );
+    expect(await env.client.get(`${prefix}v1/addresses/kontena/10.32.0.4`).string()).toBe(
+      'garbage',
+    );
+  });
+});

@@ -55,6 +55,25 @@ describe('ids', () => {
   });
 });
 
+describe('options', () => {
+  test('options that cannot work → INVALID at construction', async () => {
+    const bad = [
+      { subnetLength: 8 },
+      { subnetLength: 33 },
+      { supernet: net('fd00::/48') },
+      { supernet6: net('10.0.0.0/8') },
+      { supernet6: net('fd00::/64'), subnetLength6: 48 },
+      { deadlineMs: 0 },
+    ];
+    for (const options of bad) {
+      await rejectsWith(
+        Promise.resolve().then(() => env.store(options)),
+        'INVALID',
+      );
+    }
+  });
+});
+
 describe('static pools', () => {
   test('creating writes pool, subnet, guard and gateway in one go, nothing else', async () => {
     const { store, dump } = setup();

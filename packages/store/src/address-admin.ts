@@ -1,0 +1,54 @@
+/**
+ * Address reads and writes for operators and cleanup: listing a pool's records with their
+ * revisions, and deleting one only if it is unchanged since cleanup looked (its fence).
+ */
+import { compareAddresses, type IpAddress, parseAddress } from '@kontena-ipam/cidr';
+import { allocation } from './address-store.js';
+import type { StoreContext } from './context.js';
+import { deleteOp, getOp, kvsAt, rangeOp } from './etcd-call.js';
+import { decodeAddress, decodePool } from './records.js';
+import type { AddressRecord, NodeId, PoolId } from './types.js';
+
+/** listAddresses returns a pool's address records (optionally one node's), sorted; [] for no pool. */
+export async function listAddresses(
+  ctx: StoreContext,
+  req: { pool: PoolId; node?: NodeId },
+): Promise<AddressRecord[]> {
+  const { keys, calls } = ctx;
+  const prefix = keys.addresses(req.pool);
+  const res = await calls.read('list addresses', [getOp(keys.pool(req.pool)), rangeOp(prefix)]);
+  const poolKv = kvsAt(res, 0)[0];
+  if (!poolKv) return [];
+  const pool = decodePool(req.pool, poolKv);
+  const out: AddressRecord[] = [];
+  for (const kv of kvsAt(res, 1)) {
+    // Unreadable records fail the listing loudly: cleanup must not act on a partial picture.
+    const rec = decodeAddress(kv);
+    if (req.node !== undefined && rec.node !== req.node) continue;
+    out.push({
+      ...allocation(pool, parseAddress(kv.key.toString().slice(prefix.length)), rec),
+      createRevision: BigInt(kv.create_revision),
+      modRevision: BigInt(kv.mod_revision),
+    });
+  }
+  return out.sort((a, b) => compareAddresses(a.address, b.address));
+}
+
+/**
+ * releaseAddressIfUnchanged deletes an address only if its mod revision is still
+ * `modRevision`. True when it is gone afterwards: a failed compare with the key absent means
+ * an earlier, re-sent attempt of this delete (or its owner) freed it, which is what was asked.
+ */
+export async function releaseAddressIfUnchanged(
+  ctx: StoreContext,
+  req: { pool: PoolId; address: IpAddress; modRevision: bigint },
+): Promise<boolean> {
+  const key = ctx.keys.address(req.pool, req.address);
+  const txn = await ctx.calls.txn('release address if unchanged', (c) =>
+    c
+      .if(key, 'Mod', '==', req.modRevision.toString()) // nobody re-took it since cleanup looked
+      .then(deleteOp(key))
+      .else(getOp(key)),
+  );
+  return txn.succeeded || kvsAt(txn, 0).length === 0;
+}
