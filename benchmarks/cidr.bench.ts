@@ -35,7 +35,7 @@ function exposeGc(): void {
  * figure's unit (memory is shown in MiB); undefined when it does not parse.
  */
 function parseTarget(text: string, unit: string): Target | undefined {
-  const m = /^([≥≤])\s*([\d.]+)\s*(k|M|MiB)?/.exec(text.trim());
+  const m = /^([≥≤])\s*([\d.]+)\s*(MiB|k|M)?/.exec(text.trim());
   if (!m) return undefined;
   const number = Number(m[2]);
   const suffix = m[3] ?? '';
