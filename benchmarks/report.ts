@@ -33,11 +33,12 @@ function figureTable(figures: readonly Figure[]): string[] {
   return lines;
 }
 
-/** writeReport renders the outcomes to BENCHMARKS.md and returns its path. */
+/** writeReport renders the outcomes to BENCHMARKS.md (or `path`) and returns the path written. */
 export function writeReport(run: {
   facts: MachineFacts;
   outcomes: readonly ScenarioOutcome[];
   seconds: number;
+  path?: string;
 }): string {
   const { facts, outcomes } = run;
   const out: string[] = [
@@ -102,7 +103,7 @@ export function writeReport(run: {
     '- Profile one: `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx benchmarks/run.ts --only latency`, then open the `.cpuprofile` in Chrome DevTools (Performance tab).',
     '',
   );
-  const path = fileURLToPath(REPORT);
+  const path = run.path ?? fileURLToPath(REPORT);
   writeFileSync(path, out.join('\n'));
   return path;
 }
