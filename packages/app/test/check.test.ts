@@ -61,7 +61,7 @@ describe('kontena-ipam check', () => {
     expect(result.code).toBe(1);
     expect(result.stdout.trimEnd().split('\n').sort()).toEqual(
       [
-        `unreadable-record: ${root}pools/broken: an unreadable record at ${root}pools/broken: not JSON`,
+        `unreadable-record: ${root}pools/broken: not JSON`,
         'pool-without-reservation: pool small: no reservation for its subnet 10.82.0.0/29',
         'reservation-without-pool: reservation 10.81.4.0/24 names pool small, whose subnet is 10.82.0.0/29',
         'overlapping-subnets: subnet 10.81.4.0/24 (pool small) overlaps 10.81.0.0/16 (pool kontena)',

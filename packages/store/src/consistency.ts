@@ -104,7 +104,9 @@ async function readAll(
 }
 
 function reasonOf(error: unknown): string {
-  if (error instanceof StoreError) return error.message.replace(/^etcd holds an /, 'an ');
+  // The decoders' message repeats the key, which the finding already starts with.
+  if (error instanceof StoreError)
+    return error.message.replace(/^etcd holds an unreadable record at \S+: /, '');
   return (error as Error).message;
 }
 

@@ -146,7 +146,7 @@ describe('checkConsistency', () => {
       ].map((k) => `${root}${k}`),
     );
     expect(unreadable.find((f) => f.key.endsWith('pools/broken'))?.message).toBe(
-      `${root}pools/broken: an unreadable record at ${root}pools/broken: not JSON`,
+      `${root}pools/broken: not JSON`,
     );
     expect(report.findings.filter((f) => f.kind === 'unknown-key').map((f) => f.key)).toEqual([
       `${root}stray`,
