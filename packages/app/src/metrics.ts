@@ -143,8 +143,11 @@ export class IpamMetrics {
     },
   };
 
-  /** refreshPools reads every pool once and sets the pool gauges (pools gone since drop out). */
-  async refreshPools(store: Pick<IpamStore, 'listPools'>): Promise<void> {
+  /**
+   * refreshPools reads every pool once and sets the pool gauges (pools gone since drop out).
+   * A failed read leaves them empty, sets kontena_ipam_pool_stats_up to 0 and returns the error.
+   */
+  async refreshPools(store: Pick<IpamStore, 'listPools'>): Promise<Error | undefined> {
     for (const gauge of [this.poolUsed, this.poolTotal, this.poolRatio, this.poolHolders]) {
       gauge.reset();
     }
@@ -162,8 +165,10 @@ export class IpamMetrics {
         this.poolHolders.set({ network }, Object.keys(pool.holds).length);
       }
       this.poolStatsUp.set(1);
-    } catch {
+      return undefined;
+    } catch (error) {
       this.poolStatsUp.set(0);
+      return error as Error;
     }
   }
 
@@ -210,7 +215,9 @@ async function handle(
     return reply(res, 405, 'method not allowed\n');
   }
   if (path === '/metrics') {
-    const text = await options.metrics.render(options.store);
+    const failed = await options.metrics.refreshPools(options.store);
+    if (failed) options.logger.warn({ err: failed }, 'pool gauges: could not read the pools');
+    const text = await options.metrics.registry.metrics();
     return reply(res, 200, text, options.metrics.registry.contentType);
   }
   if (path === '/healthz') return reply(res, 200, 'ok\n');
