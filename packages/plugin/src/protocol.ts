@@ -26,6 +26,11 @@ export const HEALTH_PATH = '/health';
 
 /** NETWORK_OPTION is the `--ipam-opt network=NAME` key that names the shared pool. */
 export const NETWORK_OPTION = 'network';
+/**
+ * GATEWAY_OPTION is `--ipam-opt gateway=A.B.C.D`: the gateway is fixed when the pool is
+ * created, and Docker only tells `--gateway` later (in the gateway RequestAddress).
+ */
+export const GATEWAY_OPTION = 'gateway';
 /** REQUEST_ADDRESS_TYPE is the RequestAddress option key that marks the gateway request. */
 export const REQUEST_ADDRESS_TYPE = 'RequestAddressType';
 /** GATEWAY_LABEL is libnetwork's `netlabel.Gateway`: the gateway request type and the pool Data key. */

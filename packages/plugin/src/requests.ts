@@ -7,6 +7,7 @@
 import {
   CidrError,
   type IpAddress,
+  isHostAddress,
   parseAddressWithPrefix,
   parseSubnet,
   type Subnet,
@@ -24,6 +25,7 @@ import { invalid, PluginError } from './errors.js';
 import {
   ENDPOINT_NAME_OPTION,
   GATEWAY_LABEL,
+  GATEWAY_OPTION,
   MAC_ADDRESS_OPTION,
   NETWORK_OPTION,
   REQUEST_ADDRESS_TYPE,
@@ -34,6 +36,8 @@ export interface PoolRequest {
   network: PoolId;
   subnet: Subnet | undefined;
   ipRange: Subnet | undefined;
+  /** From `--ipam-opt gateway=…`; undefined = the first host of the subnet. */
+  gateway: IpAddress | undefined;
   v6: boolean;
 }
 
@@ -213,8 +217,9 @@ const requestPoolSchema = z
         input: body.SubPool,
       });
     }
+    const gateway = gatewayOption(ctx, body.Options?.[GATEWAY_OPTION], subnet, body.Pool);
     // Only reached without issues: zod discards the value when any issue was pushed.
-    return { network: network as PoolId, subnet, ipRange, v6 };
+    return { network: network as PoolId, subnet, ipRange, gateway, v6 };
   });
 
 const requestAddressSchema = z
@@ -273,6 +278,33 @@ function addressKind(
   if (type === GATEWAY_LABEL) return 'gateway';
   if (address === undefined) return 'endpoint';
   return attrs.mac !== undefined || attrs.endpoint !== undefined ? 'endpoint' : 'aux';
+}
+
+/** gatewayOption reads `--ipam-opt gateway=…`: a host address of the (static) Pool. */
+function gatewayOption(
+  ctx: Ctx,
+  text: string | undefined,
+  subnet: Subnet | undefined,
+  poolText: string | undefined,
+): IpAddress | undefined {
+  if (text === undefined) return undefined;
+  const path = `Options.${GATEWAY_OPTION}`;
+  const gateway = addressField(ctx, path, text);
+  if (!gateway) return undefined;
+  let problem: string | undefined;
+  if (!poolText) problem = 'needs a Pool (--subnet): a dynamic pool has no known subnet yet';
+  else if (subnet && (subnet.family !== gateway.family || !isHostAddress(subnet, gateway)))
+    problem = `is not a host address of Pool ${quote(poolText)}`;
+  if (problem) {
+    ctx.issues.push({
+      code: 'custom',
+      path: ['Options', GATEWAY_OPTION],
+      message: `${path} ${quote(text)} ${problem}`,
+      input: text,
+    });
+    return undefined;
+  }
+  return gateway;
 }
 
 const releaseAddressSchema = z

@@ -3,15 +3,16 @@
  * No allocation logic lives here; the store decides everything about pools and addresses.
  */
 import { formatAddress, formatAddressWithPrefix, formatSubnet } from '@kontena-ipam/cidr';
-import type { NodeId } from '@kontena-ipam/store';
+import { isStoreError, type NodeId } from '@kontena-ipam/store';
 import type { IpamBackend } from './contract.js';
-import { invalid } from './errors.js';
+import { invalid, PluginError } from './errors.js';
 import {
   type ActivateResponse,
   type AddressSpacesResponse,
   type CapabilitiesResponse,
   type EmptyResponse,
   GATEWAY_LABEL,
+  GATEWAY_OPTION,
   type RequestAddressResponse,
   type RequestPoolResponse,
   ROUTES,
@@ -112,6 +113,7 @@ const requestPool: Route = {
         node: ctx.node,
         subnet: req.subnet,
         ipRange: req.ipRange,
+        gateway: req.gateway,
         v6: req.v6,
       }),
     );
@@ -150,15 +152,21 @@ const requestAddress: Route = {
     const req = parseRequestAddress(input);
     ctx.fields.pool = req.pool;
     if (req.address) ctx.fields.address = formatAddress(req.address);
-    const allocation = await ctx.call(() =>
-      ctx.backend.requestAddress({
-        pool: req.pool,
-        node: ctx.node,
-        address: req.address,
-        kind: req.kind,
-        attrs: req.attrs,
-      }),
-    );
+    const allocation = await ctx
+      .call(() =>
+        ctx.backend.requestAddress({
+          pool: req.pool,
+          node: ctx.node,
+          address: req.address,
+          kind: req.kind,
+          attrs: req.attrs,
+        }),
+      )
+      .catch((error: unknown) => {
+        throw req.kind === 'gateway' && req.address
+          ? gatewayHint(error, formatAddress(req.address))
+          : error;
+      });
     ctx.fields.address = formatAddress(allocation.address);
     ctx.fields.result = allocation.kind;
     return {
@@ -181,6 +189,20 @@ const releaseAddress: Route = {
     return {};
   },
 };
+
+/**
+ * gatewayHint explains a refused `--gateway`: the pool got its gateway at RequestPool, before
+ * Docker said which one it wants, so the user has to say it then too.
+ */
+function gatewayHint(error: unknown, asked: string): unknown {
+  if (!isStoreError(error, 'POOL_MISMATCH')) return error;
+  return new PluginError(
+    'INVALID_REQUEST',
+    'invalid',
+    `${error.message}; the gateway is fixed when the pool is created: pass --ipam-opt ${GATEWAY_OPTION}=${asked} along with --gateway ${asked}`,
+    { cause: error },
+  );
+}
 
 /** routeTable maps each RPC path to its handler. */
 export function routeTable(): ReadonlyMap<string, Route> {

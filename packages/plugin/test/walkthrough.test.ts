@@ -203,6 +203,66 @@ describe('RequestPool', () => {
   });
 });
 
+describe('the gateway', () => {
+  it('takes --ipam-opt gateway=… when the pool is created, so --gateway then matches', async () => {
+    const created = await pool({
+      Pool: '10.86.0.0/24',
+      Options: { network: 'gw', gateway: '10.86.0.254' },
+    });
+    expect(created.json).toEqual({
+      PoolID: 'gw',
+      Pool: '10.86.0.0/24',
+      Data: { [GW]: '10.86.0.254/24' },
+    });
+    const gateway = await address({
+      PoolID: 'gw',
+      Address: '10.86.0.254',
+      Options: { RequestAddressType: GW },
+    });
+    expect(gateway.json).toEqual({ Address: '10.86.0.254/24', Data: {} });
+    expect((await setup.keys())['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway' });
+  });
+
+  it('explains a --gateway that differs from the pool gateway', async () => {
+    await pool({ Pool: '10.87.0.0/24', Options: { network: 'gw2' } });
+    const reply = await address({
+      PoolID: 'gw2',
+      Address: '10.87.0.254',
+      Options: { RequestAddressType: GW },
+    });
+    expect(reply.status).toBe(400);
+    expect((reply.json as { Err: string }).Err).toBe(
+      'network gw2 has gateway 10.87.0.1, not 10.87.0.254; the gateway is fixed when the pool is created: pass --ipam-opt gateway=10.87.0.254 along with --gateway 10.87.0.254',
+    );
+  });
+
+  it('refuses a gateway option without a Pool, outside it, or not a host address', async () => {
+    const before = await setup.revision();
+    const dynamic = await pool({ Options: { network: 'gw3', gateway: '10.80.9.1' } });
+    expect((dynamic.json as { Err: string }).Err).toContain(
+      'Options.gateway "10.80.9.1" needs a Pool',
+    );
+    const outside = await pool({
+      Pool: '10.88.0.0/24',
+      Options: { network: 'gw3', gateway: '10.89.0.1' },
+    });
+    expect((outside.json as { Err: string }).Err).toContain(
+      'Options.gateway "10.89.0.1" is not a host address of Pool "10.88.0.0/24"',
+    );
+    const broadcast = await pool({
+      Pool: '10.88.0.0/24',
+      Options: { network: 'gw3', gateway: '10.88.0.255' },
+    });
+    expect(broadcast.status).toBe(400);
+    const v6 = await pool({
+      Pool: '10.88.0.0/24',
+      Options: { network: 'gw3', gateway: 'fd00::1' },
+    });
+    expect(v6.status).toBe(400);
+    expect(await setup.revision()).toBe(before);
+  });
+});
+
 describe('RequestAddress', () => {
   it('shares an aux address (Options null) but keeps a container --ip (with MAC) exclusive', async () => {
     const aux = await address({ PoolID: 'kontena', Address: '10.81.0.10' });

@@ -156,6 +156,45 @@ it('gets no RequestPool replay on a daemon restart: the hold stays at one', asyn
   });
 });
 
+it('honours --gateway given with --ipam-opt gateway=…, and says so when it is missing', async () => {
+  const daemon = host(0).daemon;
+  const base = [
+    'network',
+    'create',
+    '--ipam-driver',
+    'kontena-ipam',
+    '--subnet',
+    '10.91.0.0/24',
+    '--gateway',
+    '10.91.0.254',
+  ];
+  const without = await daemon.docker([...base, '--ipam-opt', 'network=gwnet', 'gwnet']);
+  expect(without.code).not.toBe(0);
+  expect(without.stderr).toContain(
+    'pass --ipam-opt gateway=10.91.0.254 along with --gateway 10.91.0.254',
+  );
+  await daemon.dockerOk([
+    ...base,
+    '--ipam-opt',
+    'network=gwnet2',
+    '--ipam-opt',
+    'gateway=10.91.0.254',
+    'gwnet2',
+  ]);
+  expect(
+    await daemon.dockerOk([
+      'network',
+      'inspect',
+      '--format',
+      '{{(index .IPAM.Config 0).Gateway}}',
+      'gwnet2',
+    ]),
+  ).toBe('10.91.0.254');
+  await daemon.dockerOk(['network', 'rm', 'gwnet2']);
+  // The failed create released its pool: nothing of either network is left.
+  expect(Object.keys(await keys()).filter((k) => k.includes('gwnet'))).toEqual([]);
+});
+
 it('removes the pool when both hosts remove the network', async () => {
   for (const i of [0, 1]) {
     const running = await host(i).daemon.dockerOk(['ps', '-aq']);
