@@ -123,3 +123,18 @@ describe('kontena-ipam check', () => {
     );
   });
 });
+
+describe('a record that fails to parse', () => {
+  it('stops status with one line pointing at check, which lists it', async () => {
+    const { env, client, root } = await demo();
+    await client.put(`${root}pools/broken`).value('{not json');
+    const status = await runCommand(['status'], env);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toBe(
+      `kontena-ipam status: etcd holds an unreadable record at ${root}pools/broken: not JSON; \`kontena-ipam check\` lists every such record\n`,
+    );
+    const check = await runCommand(['check'], env);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toBe(`unreadable-record: ${root}pools/broken: not JSON\n`);
+  });
+});

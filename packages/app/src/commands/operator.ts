@@ -60,7 +60,10 @@ export async function runWithStore(
       return EXIT.usage;
     }
     if (error instanceof StoreError) {
-      io.stderr.write(`kontena-ipam ${name}: ${error.message}\n`);
+      // One bad record stops every listing; check reads past it and lists them all.
+      const hint = error.message.includes('unreadable record') && name !== 'check';
+      const more = hint ? '; `kontena-ipam check` lists every such record' : '';
+      io.stderr.write(`kontena-ipam ${name}: ${error.message}${more}\n`);
       return EXIT.failure;
     }
     throw error;
