@@ -124,6 +124,8 @@ const requestPoolBodies = faulty(poolBase, [
     fc.oneof(fc.integer(), fc.string(), fc.array(fc.string()), fc.constant({}), fc.constant(null)),
   ),
   setOption('network', fc.oneof(notAString, badPoolId)),
+  // any gateway on a dynamic pool (the base has no Pool), or one that is not an address
+  setOption('gateway', fc.oneof(notAString, badAddress, fc.ipV4(), fc.ipV6())),
   // SubPool without Pool, or outside it
   fc.constant((b: Body) => void Object.assign(b, { Pool: '', SubPool: '10.82.0.0/24' })),
   fc.constant(
