@@ -63,7 +63,9 @@ export async function runWithStore(
       // One bad record stops every listing; check reads past it and lists them all.
       const hint = error.message.includes('unreadable record') && name !== 'check';
       const more = hint ? '; `kontena-ipam check` lists every such record' : '';
-      io.stderr.write(`kontena-ipam ${name}: ${error.message}${more}\n`);
+      // grpc-js ends some messages with an empty "Resolution note:"; drop it from the one line.
+      const message = error.message.replace(/\s*Resolution note:\s*$/, '');
+      io.stderr.write(`kontena-ipam ${name}: ${message}${more}\n`);
       return EXIT.failure;
     }
     throw error;
