@@ -230,6 +230,95 @@ describe('3. releases, and static addresses', () => {
     await host.docker('rm', '-f', id);
     expect(await addressKeys(client, 'kontena')).not.toHaveProperty(['10.81.200.5']);
   });
+
+  it('--gateway alone, not the pool default, fails with a message saying what to pass', async () => {
+    const result = await host.daemon.docker([
+      'network',
+      'create',
+      '--ipam-driver',
+      'kontena-ipam',
+      '--ipam-opt',
+      'network=gw',
+      '--subnet',
+      '10.83.0.0/24',
+      '--gateway',
+      '10.83.0.254',
+      'gw',
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--ipam-opt gateway=10.83.0.254');
+    expect(await poolRecord(client, 'gw')).toBeUndefined();
+  });
+
+  it('--gateway and --aux-address are reserved and never handed to a container', async () => {
+    await host.docker(
+      'network',
+      'create',
+      '--ipam-driver',
+      'kontena-ipam',
+      '--ipam-opt',
+      'network=aux',
+      // The pool's gateway is fixed at RequestPool, before Docker names --gateway.
+      '--ipam-opt',
+      'gateway=10.82.0.6',
+      '--subnet',
+      '10.82.0.0/29',
+      '--gateway',
+      '10.82.0.6',
+      '--aux-address',
+      'router=10.82.0.1',
+      '--aux-address',
+      'printer=10.82.0.2',
+      'aux',
+    );
+    const network = await inspectNetwork('aux');
+    expect(network.IPAM.Config[0]).toMatchObject({
+      Subnet: '10.82.0.0/29',
+      Gateway: '10.82.0.6',
+      AuxiliaryAddresses: { router: '10.82.0.1', printer: '10.82.0.2' },
+    });
+    const keys = await addressKeys(client, 'aux');
+    expect(keys['10.82.0.6']).toMatchObject({ kind: 'gateway' });
+    expect(keys['10.82.0.1']).toMatchObject({ kind: 'aux' });
+    expect(keys['10.82.0.2']).toMatchObject({ kind: 'aux' });
+    // 10.82.0.0/29 has hosts .1-.6: with .1, .2 and .6 taken, three containers fit, a fourth not.
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(
+        await host.docker(
+          'run',
+          '-d',
+          '--stop-timeout',
+          '0',
+          '--network',
+          'aux',
+          host.image,
+          'sleep',
+          '600',
+        ),
+      );
+    }
+    const addresses = await Promise.all(ids.map((id) => containerAddress(id, 'aux')));
+    expect(addresses.sort()).toEqual(['10.82.0.3/29', '10.82.0.4/29', '10.82.0.5/29']);
+    const fourth = await host.daemon.docker([
+      'run',
+      '-d',
+      '--stop-timeout',
+      '0',
+      '--network',
+      'aux',
+      host.image,
+      'sleep',
+      '600',
+    ]);
+    expect(fourth.code).not.toBe(0);
+    expect(fourth.stderr).toMatch(/exhausted|no free|full/i);
+    await host.docker('rm', '-f', ...ids);
+    await host.daemon.docker(['container', 'prune', '-f']);
+    await host.docker('network', 'rm', 'aux');
+    expect(await poolRecord(client, 'aux')).toBeUndefined();
+    expect(await addressKeys(client, 'aux')).toEqual({});
+  });
 });
 
 describe('4. restarts', () => {
