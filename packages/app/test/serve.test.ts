@@ -93,3 +93,21 @@ describe('kontena-ipam serving while etcd is down (kontena/kontena#1811)', () =>
     expect(health.stderr).toContain(socket);
   });
 });
+
+describe('kontena-ipam and SIGINT (Ctrl-C under ./start.sh)', () => {
+  it('closes gracefully too: exit 0, socket removed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-sigint-'));
+    const socket = join(dir, 'kontena-ipam.sock');
+    try {
+      const plugin = await startPlugin({
+        socket,
+        env: { ETCD_ENDPOINT: 'http://127.0.0.1:1', KONTENA_IPAM_ETCD_TIMEOUT: '500' },
+      });
+      expect(await plugin.stop('SIGINT')).toBe(0);
+      expect(existsSync(socket)).toBe(false);
+      expect(plugin.output()).toContain('"signal":"SIGINT"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -22,6 +22,12 @@ export const serveCommand: Command = {
     const config = configOrReport(io);
     if (!config) return EXIT.usage;
     const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+    // Listen for the stop signal before starting, so that a SIGTERM during start-up (while a
+    // local etcd comes up, say) still ends in a graceful close instead of Node's default kill.
+    const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
     let serving: Awaited<ReturnType<typeof serve>>;
     try {
       serving = await serve({ config, logger });
@@ -29,21 +35,21 @@ export const serveCommand: Command = {
       logger.fatal({ err: error }, 'kontena-ipam could not start');
       return EXIT.failure;
     }
-    return await new Promise<number>((resolve) => {
-      const stop = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, 'shutting down');
-        // A second signal means "now": skip the graceful wait.
-        process.once(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM', () => resolve(EXIT.failure));
-        serving.close().then(
-          () => resolve(EXIT.ok),
-          (error: unknown) => {
-            logger.error({ err: error }, 'error while shutting down');
-            resolve(EXIT.failure);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+    const signal = await stopSignal;
+    logger.info({ signal }, 'shutting down');
+    // A second signal means "now": skip the graceful wait.
+    const forced = new Promise<number>((resolve) => {
+      const now = () => resolve(EXIT.failure);
+      process.once('SIGTERM', now);
+      process.once('SIGINT', now);
     });
+    const graceful = serving.close().then(
+      () => EXIT.ok,
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while shutting down');
+        return EXIT.failure;
+      },
+    );
+    return await Promise.race([graceful, forced]);
   },
 };
