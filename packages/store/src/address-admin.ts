@@ -5,7 +5,7 @@
 import { compareAddresses, type IpAddress, parseAddress } from '@kontena-ipam/cidr';
 import { allocation } from './address-store.js';
 import type { StoreContext } from './context.js';
-import { deleteOp, getOp, kvsAt, rangeOp } from './etcd-call.js';
+import { deleteOp, getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
 import { decodeAddress, decodePool } from './records.js';
 import type { AddressRecord, NodeId, PoolId } from './types.js';
 
@@ -16,12 +16,22 @@ export async function listAddresses(
 ): Promise<AddressRecord[]> {
   const { keys, calls } = ctx;
   const prefix = keys.addresses(req.pool);
-  const res = await calls.read('list addresses', [getOp(keys.pool(req.pool)), rangeOp(prefix)]);
+  const res = await calls.read('list addresses', [
+    getOp(keys.pool(req.pool)),
+    rangeOp(prefix, { limit: ctx.pageSize }),
+  ]);
   const poolKv = kvsAt(res, 0)[0];
   if (!poolKv) return [];
   const pool = decodePool(req.pool, poolKv);
+  const { kvs } = await readPrefix(
+    calls,
+    'list addresses',
+    prefix,
+    { pageSize: ctx.pageSize },
+    { res, index: 1 },
+  );
   const out: AddressRecord[] = [];
-  for (const kv of kvsAt(res, 1)) {
+  for (const kv of kvs) {
     // Unreadable records fail the listing loudly: cleanup must not act on a partial picture.
     const rec = decodeAddress(kv);
     if (req.node !== undefined && rec.node !== req.node) continue;

@@ -20,6 +20,8 @@ export interface StoreContext {
   readonly supernet6: Subnet | undefined;
   readonly subnetLength6: number;
   readonly maxAttempts: number;
+  /** Keys per range read when reading a pool's addresses. */
+  readonly pageSize: number;
   readonly logger: StoreLogger;
 }
 
@@ -61,6 +63,7 @@ export function createContext(options: StoreOptions): StoreContext {
     supernet6: options.supernet6,
     subnetLength6,
     maxAttempts: Math.max(1, options.maxAttempts ?? 16),
+    pageSize: Math.max(1, options.pageSize ?? 5000),
     logger: options.logger ?? silent,
   };
 }

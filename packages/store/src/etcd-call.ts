@@ -109,20 +109,59 @@ export function getOp(key: string): IRequestOp {
   return { request_range: { key: Buffer.from(key) } };
 }
 
-/** rangeOp reads every key under a prefix (or only counts them). */
-export function rangeOp(
-  prefix: string,
-  options: { countOnly?: boolean; keysOnly?: boolean; revision?: bigint } = {},
-): IRequestOp {
+/** RangeOptions shape a prefix read: counts only, keys only, a fixed revision, a page. */
+export interface RangeOptions {
+  countOnly?: boolean;
+  keysOnly?: boolean;
+  revision?: bigint;
+  /** At most this many keys; the response's `more` says whether there are others. */
+  limit?: number;
+  /** Start after this key (the last one of the previous page). */
+  after?: Buffer;
+}
+
+/** rangeOp reads every key under a prefix (or a page of them, or only counts them). */
+export function rangeOp(prefix: string, options: RangeOptions = {}): IRequestOp {
   return {
     request_range: {
-      key: Buffer.from(prefix),
+      // The smallest key after `after` is `after` + a zero byte.
+      key: options.after ? Buffer.concat([options.after, Buffer.from([0])]) : Buffer.from(prefix),
       range_end: prefixEnd(prefix),
       ...(options.countOnly ? { count_only: true } : {}),
       ...(options.keysOnly ? { keys_only: true } : {}),
+      ...(options.limit ? { limit: options.limit } : {}),
       ...(options.revision !== undefined ? { revision: options.revision.toString() } : {}),
     },
   };
+}
+
+/**
+ * readPrefix reads every key under `prefix` at one revision, `pageSize` keys per call, so that
+ * a big pool never needs one response larger than gRPC's message limit. `first` is the first
+ * page when it came with other reads in one transaction (then `revision` is that one's).
+ */
+export async function readPrefix(
+  calls: EtcdCalls,
+  what: string,
+  prefix: string,
+  options: { keysOnly?: boolean; pageSize: number },
+  first?: { res: ITxnResponse; index: number },
+): Promise<{ kvs: IKeyValue[]; revision: bigint }> {
+  const limit = options.pageSize;
+  let res = first?.res ?? (await calls.read(what, [rangeOp(prefix, { ...options, limit })]));
+  let index = first?.index ?? 0;
+  const revision = revisionOf(res);
+  const kvs: IKeyValue[] = [];
+  for (;;) {
+    const page = kvsAt(res, index);
+    kvs.push(...page);
+    const last = page[page.length - 1];
+    if (!res.responses[index]?.response_range?.more || !last) return { kvs, revision };
+    res = await calls.read(what, [
+      rangeOp(prefix, { ...options, limit, revision, after: last.key }),
+    ]);
+    index = 0;
+  }
 }
 
 /** putOp writes one key. */

@@ -23,7 +23,7 @@ import {
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { StoreContext } from './context.js';
-import { getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
+import { getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
 import { decodePool, type PoolState } from './records.js';
 import type { NodeId, PoolId } from './types.js';
 
@@ -88,16 +88,22 @@ export class PoolView {
     pending: ReadonlySet<bigint>,
   ): Promise<PoolView | undefined> {
     const prefix = ctx.keys.addresses(id);
+    const page = { keysOnly: true, pageSize: ctx.pageSize };
     const res = await ctx.calls.read('load pool', [
       getOp(ctx.keys.pool(id)),
-      rangeOp(prefix, { keysOnly: true }),
+      rangeOp(prefix, { keysOnly: true, limit: ctx.pageSize }),
     ]);
     const poolKv = kvsAt(res, 0)[0];
     if (!poolKv) return undefined;
     const view = new PoolView(ctx, decodePool(id, poolKv), pending);
-    for (const kv of kvsAt(res, 1)) view.onKey(kv, true);
+    // Usually one page, so one round trip; a crowded pool takes more, all at one revision.
+    const { kvs, revision } = await readPrefix(ctx.calls, 'load pool', prefix, page, {
+      res,
+      index: 1,
+    });
+    for (const kv of kvs) view.onKey(kv, true);
     view.bitmap.setCursor(startOffset(node, view.bitmap.size));
-    view.watch(prefix, revisionOf(res) + 1n);
+    view.watch(prefix, revision + 1n);
     return view;
   }
 

@@ -120,6 +120,8 @@ export interface StoreOptions {
   logger?: StoreLogger;
   /** Compare-and-swap attempts per request before CONFLICT, default 16. */
   maxAttempts?: number;
+  /** Keys per etcd range read when reading a pool's addresses, default 5000. */
+  pageSize?: number;
 }
 
 /** PoolRequest is RequestPool: a network name, the asking host, and what Docker passed. */

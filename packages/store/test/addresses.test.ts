@@ -472,3 +472,32 @@ describe('round trips and damaged records', () => {
     );
   });
 });
+
+describe('crowded pools', () => {
+  test('a pool with more addresses than one read page: views and listings read it page by page', async () => {
+    const { prefix, store } = setup();
+    await store.requestPool({ network: K, node: A, subnet: net('10.33.0.0/27') }); // 30 hosts
+    for (let i = 0; i < 20; i++) await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    const small = env.store({ prefix, client: env.newClient(), pageSize: 7 });
+    const got = new Set<string>();
+    for (let i = 0; i < 9; i++) {
+      got.add(
+        formatAddress((await small.requestAddress({ pool: K, node: B, kind: 'endpoint' })).address),
+      );
+    }
+    expect(got.size).toBe(9);
+    await rejectsWith(
+      small.requestAddress({ pool: K, node: B, kind: 'endpoint' }),
+      'POOL_EXHAUSTED',
+    );
+    const listed = await small.listAddresses({ pool: K });
+    expect(listed).toHaveLength(30);
+    expect(new Set(listed.map((r) => formatAddress(r.address))).size).toBe(30);
+    expect(
+      listed
+        .filter((r) => r.node === 'node-b')
+        .map((r) => formatAddress(r.address))
+        .sort(),
+    ).toEqual([...got].sort());
+  });
+});
