@@ -3,27 +3,22 @@
  * handshake, answers store calls with 503 "etcd unavailable at …" instead of hanging Docker,
  * and works again once etcd is back, without a restart.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
+import { expect, it } from 'vitest';
 import { CAPABILITIES, ROUTES } from '../src/index.js';
 import { call, send } from './support/client.js';
-import {
-  openStore,
-  type RunningPlugin,
-  type StoreSetup,
-  startPlugin,
-  tempDir,
-} from './support/plugin.js';
+import { pluginSuite, startPlugin } from './support/plugin.js';
 
 const MAC = 'com.docker.network.endpoint.macaddress';
 
-let etcd: EtcdCluster & { endpoint: string };
-let dir: ReturnType<typeof tempDir>;
-let setup: StoreSetup;
-let plugin: RunningPlugin;
+// Down before the plugin starts (kontena/kontena#1811: the original crash-looped here).
+const suite = pluginSuite({
+  store: { supernet: '10.80.0.0/12', deadlineMs: 1000 },
+  plugin: { callTimeoutMs: 4000 },
+  beforeStart: (etcd) => etcd.stopMember(etcd.members[0]?.name as string),
+});
 let firstAddress = '';
 
-const member = () => etcd.members[0]?.name as string;
+const member = () => suite.etcd.members[0]?.name as string;
 const poolBody = (network: string) => ({
   AddressSpace: 'local',
   Pool: '',
@@ -32,111 +27,96 @@ const poolBody = (network: string) => ({
   V6: false,
 });
 
-beforeAll(async () => {
-  etcd = await startEtcd();
-  // Down before the plugin starts (kontena/kontena#1811: the original crash-looped here).
-  await etcd.stopMember(member());
-  dir = tempDir();
-  setup = openStore(etcd.endpoint, { supernet: '10.80.0.0/12', deadlineMs: 1000 });
-  plugin = await startPlugin(dir.path, setup.store, {
-    endpoint: etcd.endpoint,
-    callTimeoutMs: 4000,
-  });
-});
-
-afterAll(async () => {
-  await plugin?.close();
-  await setup?.close();
-  await etcd?.stop();
-  dir?.remove();
-});
-
 function expectUnavailable(reply: { status: number; json: unknown }): void {
   expect(reply.status).toBe(503);
-  expect((reply.json as { Err: string }).Err).toContain(`etcd unavailable at ${etcd.endpoint}`);
+  expect((reply.json as { Err: string }).Err).toContain(
+    `etcd unavailable at ${suite.etcd.endpoint}`,
+  );
 }
 
 it('starts and answers the handshake while etcd is down', async () => {
-  expect((await send(plugin.socketPath, ROUTES.activate)).json).toEqual({
+  expect((await send(suite.plugin.socketPath, ROUTES.activate)).json).toEqual({
     Implements: ['IpamDriver'],
   });
-  expect((await send(plugin.socketPath, ROUTES.capabilities)).json).toEqual(CAPABILITIES);
-  expect((await send(plugin.socketPath, ROUTES.addressSpaces)).status).toBe(200);
+  expect((await send(suite.plugin.socketPath, ROUTES.capabilities)).json).toEqual(CAPABILITIES);
+  expect((await send(suite.plugin.socketPath, ROUTES.addressSpaces)).status).toBe(200);
 });
 
 it('answers store calls with 503 naming the endpoint, and /health says unreachable', async () => {
-  expectUnavailable(await call(plugin.socketPath, ROUTES.requestPool, poolBody('outage')));
+  expectUnavailable(await call(suite.plugin.socketPath, ROUTES.requestPool, poolBody('outage')));
   expectUnavailable(
-    await call(plugin.socketPath, ROUTES.requestAddress, {
+    await call(suite.plugin.socketPath, ROUTES.requestAddress, {
       PoolID: 'outage',
       Address: '',
       Options: null,
     }),
   );
   expectUnavailable(
-    await call(plugin.socketPath, ROUTES.releaseAddress, {
+    await call(suite.plugin.socketPath, ROUTES.releaseAddress, {
       PoolID: 'outage',
       Address: '10.80.0.2',
     }),
   );
-  expectUnavailable(await call(plugin.socketPath, ROUTES.releasePool, { PoolID: 'outage' }));
-  const health = await send(plugin.socketPath, '/health', '', { method: 'GET' });
+  expectUnavailable(await call(suite.plugin.socketPath, ROUTES.releasePool, { PoolID: 'outage' }));
+  const health = await send(suite.plugin.socketPath, '/health', '', { method: 'GET' });
   expect(health.status).toBe(503);
   expect(health.json).toMatchObject({
     Status: 'unavailable',
     Etcd: 'unreachable',
-    Err: expect.stringContaining(etcd.endpoint),
+    Err: expect.stringContaining(suite.etcd.endpoint),
   });
   // Bad input is still told apart from an outage: validation comes first.
-  expect((await call(plugin.socketPath, ROUTES.requestPool, { Options: {} })).status).toBe(400);
+  expect((await call(suite.plugin.socketPath, ROUTES.requestPool, { Options: {} })).status).toBe(
+    400,
+  );
 });
 
 it('works once etcd is up, without a restart', async () => {
-  await etcd.startMember(member());
+  await suite.etcd.startMember(member());
   const created = await waitFor(() =>
-    call(plugin.socketPath, ROUTES.requestPool, poolBody('outage')),
+    call(suite.plugin.socketPath, ROUTES.requestPool, poolBody('outage')),
   );
   expect(created.json).toMatchObject({ PoolID: 'outage', Pool: '10.80.0.0/24' });
-  const one = await call(plugin.socketPath, ROUTES.requestAddress, {
+  const one = await call(suite.plugin.socketPath, ROUTES.requestAddress, {
     PoolID: 'outage',
     Address: '',
     Options: { [MAC]: '02:42:00:00:00:01' },
   });
   expect((one.json as { Address: string }).Address).toMatch(/^10\.80\.0\.\d+\/24$/);
   firstAddress = (one.json as { Address: string }).Address.split('/')[0] as string;
-  expect((await send(plugin.socketPath, '/health', '', { method: 'GET' })).status).toBe(200);
+  expect((await send(suite.plugin.socketPath, '/health', '', { method: 'GET' })).status).toBe(200);
 });
 
 it('answers 503 when etcd is lost mid-run, and recovers when it is back', async () => {
-  await etcd.stopMember(member());
+  await suite.etcd.stopMember(member());
   expectUnavailable(
-    await call(plugin.socketPath, ROUTES.requestAddress, {
+    await call(suite.plugin.socketPath, ROUTES.requestAddress, {
       PoolID: 'outage',
       Address: '',
       Options: { [MAC]: '02:42:00:00:00:02' },
     }),
   );
-  await etcd.startMember(member());
+  await suite.etcd.startMember(member());
   const two = await waitFor(() =>
-    call(plugin.socketPath, ROUTES.requestAddress, {
+    call(suite.plugin.socketPath, ROUTES.requestAddress, {
       PoolID: 'outage',
       Address: '',
       Options: { [MAC]: '02:42:00:00:00:03' },
     }),
   );
   expect((two.json as { Address: string }).Address).toMatch(/^10\.80\.0\.\d+\/24$/);
-  const keys = await setup.keys();
+  const keys = await suite.setup.keys();
   expect(keys[`addresses/outage/${firstAddress}`]).toMatchObject({
     attrs: { mac: '02:42:00:00:00:01' },
   });
 });
 
 it('answers 503 within its own deadline when etcd hangs (process frozen)', async () => {
-  const etcdProcess = etcd.members[0]?.process;
+  const etcdProcess = suite.etcd.members[0]?.process;
   expect(etcdProcess).toBeDefined();
   // A short per-call deadline: a second server on the same store.
-  const impatient = await startPlugin(dir.path, setup.store, {
-    endpoint: etcd.endpoint,
+  const impatient = await startPlugin(suite.dir.path, suite.setup.store, {
+    endpoint: suite.etcd.endpoint,
     callTimeoutMs: 300,
     node: 'node-b',
   });
@@ -169,7 +149,7 @@ it('answers 503 within its own deadline when etcd hangs (process frozen)', async
   });
   await impatient.close();
   const after = await waitFor(() =>
-    call(plugin.socketPath, ROUTES.requestAddress, {
+    call(suite.plugin.socketPath, ROUTES.requestAddress, {
       PoolID: 'outage',
       Address: '',
       Options: { [MAC]: '02:42:00:00:00:04' },

@@ -5,43 +5,25 @@
 import { parseAddressWithPrefix, parseSubnet } from '@kontena-ipam/cidr';
 import { parsePoolId } from '@kontena-ipam/store';
 import fc from 'fast-check';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
+import { beforeAll, expect, it } from 'vitest';
 import { ROUTES } from '../src/index.js';
 import { type RawReply, send } from './support/client.js';
-import {
-  openStore,
-  type RunningPlugin,
-  type StoreSetup,
-  startPlugin,
-  tempDir,
-} from './support/plugin.js';
+import { pluginSuite } from './support/plugin.js';
 
-let etcd: EtcdCluster & { endpoint: string };
-let dir: ReturnType<typeof tempDir>;
-let setup: StoreSetup;
-let plugin: RunningPlugin;
+// A small body limit so oversized bodies are cheap to generate.
+const suite = pluginSuite({
+  store: { supernet: '10.80.0.0/12' },
+  plugin: { bodyLimitBytes: 16 * 1024 },
+});
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  dir = tempDir();
-  setup = openStore(etcd.endpoint, { supernet: '10.80.0.0/12' });
-  // A small body limit so oversized bodies are cheap to generate.
-  plugin = await startPlugin(dir.path, setup.store, { bodyLimitBytes: 16 * 1024 });
   // One existing pool, so that requests naming it reach validation of every other field.
   const created = await send(
-    plugin.socketPath,
+    suite.plugin.socketPath,
     ROUTES.requestPool,
     '{"AddressSpace":"local","Pool":"10.81.0.0/24","SubPool":"","Options":{"network":"fuzz"},"V6":false}\n',
   );
   expect(created.status).toBe(200);
-});
-
-afterAll(async () => {
-  await plugin?.close();
-  await setup?.close();
-  await etcd?.stop();
-  dir?.remove();
 });
 
 const fails = (fn: () => unknown): boolean => {
@@ -213,11 +195,11 @@ function expectClientError(reply: RawReply, body: string | Buffer): void {
 }
 
 it('answers every malformed body on every route with a 4xx Err and writes nothing', async () => {
-  const before = await setup.revision();
+  const before = await suite.setup.revision();
   for (const [route, bodies] of storeRoutes) {
     await fc.assert(
       fc.asyncProperty(bodies, async (body) => {
-        expectClientError(await send(plugin.socketPath, route, body), body);
+        expectClientError(await send(suite.plugin.socketPath, route, body), body);
       }),
       { numRuns: 250 },
     );
@@ -225,14 +207,14 @@ it('answers every malformed body on every route with a 4xx Err and writes nothin
   for (const route of handshakeRoutes) {
     await fc.assert(
       fc.asyncProperty(anyRoute, async (body) => {
-        expectClientError(await send(plugin.socketPath, route, body), body);
+        expectClientError(await send(suite.plugin.socketPath, route, body), body);
       }),
       { numRuns: 60 },
     );
   }
-  expect(await setup.revision()).toBe(before);
+  expect(await suite.setup.revision()).toBe(before);
   // Still up, still serving.
-  expect((await send(plugin.socketPath, ROUTES.activate)).status).toBe(200);
+  expect((await send(suite.plugin.socketPath, ROUTES.activate)).status).toBe(200);
 });
 
 it('answers unknown routes and wrong methods with 4xx Err', async () => {
@@ -249,12 +231,12 @@ it('answers unknown routes and wrong methods with 4xx Err', async () => {
         ),
       fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'),
       async (path, method) => {
-        expectClientError(await send(plugin.socketPath, path, '{}', { method }), path);
+        expectClientError(await send(suite.plugin.socketPath, path, '{}', { method }), path);
       },
     ),
     { numRuns: 100 },
   );
   for (const route of Object.values(ROUTES)) {
-    expectClientError(await send(plugin.socketPath, route, '', { method: 'GET' }), route);
+    expectClientError(await send(suite.plugin.socketPath, route, '', { method: 'GET' }), route);
   }
 });

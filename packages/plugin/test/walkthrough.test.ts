@@ -2,43 +2,22 @@
  * The seed README's walkthrough at protocol level, plus each RPC's rules and errors, over a
  * real unix socket against a real store on a real etcd.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
+import { describe, expect, it } from 'vitest';
 import { CAPABILITIES, PLUGIN_CONTENT_TYPE, type RequestEvent, ROUTES } from '../src/index.js';
 import { call, send } from './support/client.js';
-import {
-  openStore,
-  type RunningPlugin,
-  type StoreSetup,
-  startPlugin,
-  tempDir,
-} from './support/plugin.js';
+import { pluginSuite, startPlugin } from './support/plugin.js';
 
 const GW = 'com.docker.network.gateway';
 const MAC = 'com.docker.network.endpoint.macaddress';
 
-let etcd: EtcdCluster & { endpoint: string };
-let dir: ReturnType<typeof tempDir>;
-let setup: StoreSetup;
-let plugin: RunningPlugin;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  dir = tempDir();
-  // The seed's defaults: dynamic /24s from 10.80.0.0/12.
-  setup = openStore(etcd.endpoint, { supernet: '10.80.0.0/12', subnetLength: 24 });
-  plugin = await startPlugin(dir.path, setup.store, { node: 'node-a', endpoint: etcd.endpoint });
-});
-
-afterAll(async () => {
-  await plugin?.close();
-  await setup?.close();
-  await etcd?.stop();
-  dir?.remove();
+// The seed's defaults: dynamic /24s from 10.80.0.0/12.
+const suite = pluginSuite({
+  store: { supernet: '10.80.0.0/12', subnetLength: 24 },
+  plugin: { node: 'node-a' },
 });
 
 const pool = (body: Record<string, unknown>) =>
-  call(plugin.socketPath, ROUTES.requestPool, {
+  call(suite.plugin.socketPath, ROUTES.requestPool, {
     AddressSpace: 'local',
     Pool: '',
     SubPool: '',
@@ -47,7 +26,7 @@ const pool = (body: Record<string, unknown>) =>
     ...body,
   });
 const address = (body: Record<string, unknown>) =>
-  call(plugin.socketPath, ROUTES.requestAddress, { Address: '', Options: null, ...body });
+  call(suite.plugin.socketPath, ROUTES.requestAddress, { Address: '', Options: null, ...body });
 
 describe('the seed walkthrough', () => {
   it('serves a static pool with an ip-range: addresses from the range, written as /16', async () => {
@@ -69,7 +48,7 @@ describe('the seed walkthrough', () => {
     expect(reply.Address).toMatch(/^10\.81\.(1(2[89]|[3-9]\d)|2[0-5]\d)\.\d+\/16$/);
     expect(reply.Data).toEqual({});
 
-    const keys = await setup.keys();
+    const keys = await suite.setup.keys();
     expect(keys['pools/kontena']).toMatchObject({
       subnet: '10.81.0.0/16',
       ipRange: '10.81.128.0/17',
@@ -116,14 +95,14 @@ describe('the seed walkthrough', () => {
 
 describe('RequestPool', () => {
   it('refuses a request without --ipam-opt network=NAME and writes nothing', async () => {
-    const before = await setup.revision();
+    const before = await suite.setup.revision();
     const reply = await pool({ Options: {} });
     expect(reply.status).toBe(400);
     expect((reply.json as { Err: string }).Err).toContain('--ipam-opt network=NAME');
     const nullOptions = await pool({ Options: null });
     expect(nullOptions.status).toBe(400);
     expect((nullOptions.json as { Err: string }).Err).toContain('Options.network is missing');
-    expect(await setup.revision()).toBe(before);
+    expect(await suite.setup.revision()).toBe(before);
   });
 
   it('refuses a SubPool without a Pool, naming it', async () => {
@@ -147,7 +126,7 @@ describe('RequestPool', () => {
     expect((malformed.json as { Err: string }).Err).toContain(
       'Pool "10.83.0.0/33" is not a valid CIDR subnet',
     );
-    expect(await setup.keys()).not.toHaveProperty('pools/outside');
+    expect(await suite.setup.keys()).not.toHaveProperty('pools/outside');
   });
 
   it('refuses a bad pool name, naming the option', async () => {
@@ -178,13 +157,13 @@ describe('RequestPool', () => {
   });
 
   it('refuses a request contradicting the existing pool (a dual-stack network), naming both', async () => {
-    const before = await setup.revision();
+    const before = await suite.setup.revision();
     const reply = await pool({ V6: true, Pool: 'fd00:99::/64', Options: { network: 'kontena' } });
     expect(reply.status).toBe(400);
     const err = (reply.json as { Err: string }).Err;
     expect(err).toContain('10.81.0.0/16');
     expect(err).toContain('fd00:99::/64');
-    expect(await setup.revision()).toBe(before);
+    expect(await suite.setup.revision()).toBe(before);
   });
 
   it('answers a repeated dynamic request from a holding host with an error naming the subnet', async () => {
@@ -195,11 +174,11 @@ describe('RequestPool', () => {
   });
 
   it('refuses a static subnet overlapping another pool with 409 and writes nothing', async () => {
-    const before = await setup.revision();
+    const before = await suite.setup.revision();
     const reply = await pool({ Pool: '10.81.5.0/24', Options: { network: 'overlapping' } });
     expect(reply.status).toBe(409);
     expect((reply.json as { Err: string }).Err).toContain('10.81.0.0/16');
-    expect(await setup.revision()).toBe(before);
+    expect(await suite.setup.revision()).toBe(before);
   });
 });
 
@@ -220,7 +199,9 @@ describe('the gateway', () => {
       Options: { RequestAddressType: GW },
     });
     expect(gateway.json).toEqual({ Address: '10.86.0.254/24', Data: {} });
-    expect((await setup.keys())['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway' });
+    expect((await suite.setup.keys())['addresses/gw/10.86.0.254']).toMatchObject({
+      kind: 'gateway',
+    });
   });
 
   it('explains a --gateway that differs from the pool gateway', async () => {
@@ -237,7 +218,7 @@ describe('the gateway', () => {
   });
 
   it('refuses a gateway option without a Pool, outside it, or not a host address', async () => {
-    const before = await setup.revision();
+    const before = await suite.setup.revision();
     const dynamic = await pool({ Options: { network: 'gw3', gateway: '10.80.9.1' } });
     expect((dynamic.json as { Err: string }).Err).toContain(
       'Options.gateway "10.80.9.1" needs a Pool',
@@ -259,7 +240,7 @@ describe('the gateway', () => {
       Options: { network: 'gw3', gateway: 'fd00::1' },
     });
     expect(v6.status).toBe(400);
-    expect(await setup.revision()).toBe(before);
+    expect(await suite.setup.revision()).toBe(before);
   });
 });
 
@@ -270,7 +251,9 @@ describe('RequestAddress', () => {
     // The same network created on another host asks for the same aux address: fine.
     const auxAgain = await address({ PoolID: 'kontena', Address: '10.81.0.10' });
     expect(auxAgain.status).toBe(200);
-    expect((await setup.keys())['addresses/kontena/10.81.0.10']).toMatchObject({ kind: 'aux' });
+    expect((await suite.setup.keys())['addresses/kontena/10.81.0.10']).toMatchObject({
+      kind: 'aux',
+    });
 
     const ip = await address({
       PoolID: 'kontena',
@@ -296,7 +279,7 @@ describe('RequestAddress', () => {
       },
     });
     const ip = (reply.json as { Address: string }).Address.split('/')[0];
-    expect((await setup.keys())[`addresses/kontena/${ip}`]).toMatchObject({
+    expect((await suite.setup.keys())[`addresses/kontena/${ip}`]).toMatchObject({
       kind: 'endpoint',
       attrs: { mac: '02:42:aa:bb:cc:03', endpoint: 'furious_hypatia' },
     });
@@ -321,7 +304,7 @@ describe('RequestAddress', () => {
   });
 
   it('names every field at fault at once', async () => {
-    const reply = await call(plugin.socketPath, ROUTES.requestAddress, {
+    const reply = await call(suite.plugin.socketPath, ROUTES.requestAddress, {
       PoolID: 5,
       Address: 'x',
       Options: { RequestAddressType: 'weird' },
@@ -336,22 +319,22 @@ describe('releases', () => {
   it('release an address, and answer {} again for the same or an unknown one', async () => {
     const taken = await address({ PoolID: 'kontena1', Options: { [MAC]: '02:42:00:00:00:09' } });
     const ip = (taken.json as { Address: string }).Address.split('/')[0] as string;
-    expect((await setup.keys())[`addresses/kontena1/${ip}`]).toBeDefined();
+    expect((await suite.setup.keys())[`addresses/kontena1/${ip}`]).toBeDefined();
     for (let i = 0; i < 2; i++) {
-      const reply = await call(plugin.socketPath, ROUTES.releaseAddress, {
+      const reply = await call(suite.plugin.socketPath, ROUTES.releaseAddress, {
         PoolID: 'kontena1',
         Address: ip,
       });
       expect(reply.status).toBe(200);
       expect(reply.json).toEqual({});
     }
-    expect((await setup.keys())[`addresses/kontena1/${ip}`]).toBeUndefined();
-    const unknown = await call(plugin.socketPath, ROUTES.releaseAddress, {
+    expect((await suite.setup.keys())[`addresses/kontena1/${ip}`]).toBeUndefined();
+    const unknown = await call(suite.plugin.socketPath, ROUTES.releaseAddress, {
       PoolID: 'nosuchpool',
       Address: '10.1.1.1',
     });
     expect(unknown.json).toEqual({});
-    const line = plugin.logs.lines
+    const line = suite.plugin.logs.lines
       .filter((l) => l.msg === 'request' && l.route === ROUTES.releaseAddress)
       .at(-1);
     expect(line).toMatchObject({
@@ -363,13 +346,13 @@ describe('releases', () => {
   });
 
   it('remove the pool and its subnet on the last ReleasePool, then answer {} for it again', async () => {
-    const reply = await call(plugin.socketPath, ROUTES.releasePool, { PoolID: 'kontena1' });
+    const reply = await call(suite.plugin.socketPath, ROUTES.releasePool, { PoolID: 'kontena1' });
     expect(reply.json).toEqual({});
-    const keys = await setup.keys();
+    const keys = await suite.setup.keys();
     expect(keys['pools/kontena1']).toBeUndefined();
     expect(keys['subnets/10.80.1.0/24']).toBeUndefined();
     expect(Object.keys(keys).filter((k) => k.startsWith('addresses/kontena1/'))).toEqual([]);
-    const again = await call(plugin.socketPath, ROUTES.releasePool, { PoolID: 'kontena1' });
+    const again = await call(suite.plugin.socketPath, ROUTES.releasePool, { PoolID: 'kontena1' });
     expect(again.status).toBe(200);
     expect(again.json).toEqual({});
   });
@@ -377,42 +360,42 @@ describe('releases', () => {
 
 describe('the wire', () => {
   it('answers the handshake with empty bodies and Docker content type', async () => {
-    const activate = await send(plugin.socketPath, ROUTES.activate, '');
+    const activate = await send(suite.plugin.socketPath, ROUTES.activate, '');
     expect(activate.status).toBe(200);
     expect(activate.headers['content-type']).toBe(PLUGIN_CONTENT_TYPE);
     expect(activate.json).toEqual({ Implements: ['IpamDriver'] });
-    expect((await send(plugin.socketPath, ROUTES.capabilities)).json).toEqual(CAPABILITIES);
-    expect((await send(plugin.socketPath, ROUTES.addressSpaces)).json).toEqual({
+    expect((await send(suite.plugin.socketPath, ROUTES.capabilities)).json).toEqual(CAPABILITIES);
+    expect((await send(suite.plugin.socketPath, ROUTES.addressSpaces)).json).toEqual({
       LocalDefaultAddressSpace: 'local',
       GlobalDefaultAddressSpace: 'global',
     });
   });
 
   it('answers unknown routes 404, wrong methods 405, bad JSON 400, big bodies 413, all with Err', async () => {
-    const unknown = await send(plugin.socketPath, '/NetworkDriver.CreateNetwork', '{}\n');
+    const unknown = await send(suite.plugin.socketPath, '/NetworkDriver.CreateNetwork', '{}\n');
     expect(unknown.status).toBe(404);
     expect(unknown.json).toEqual({ Err: expect.stringContaining('/NetworkDriver.CreateNetwork') });
-    const method = await send(plugin.socketPath, ROUTES.requestPool, '', { method: 'GET' });
+    const method = await send(suite.plugin.socketPath, ROUTES.requestPool, '', { method: 'GET' });
     expect(method.status).toBe(405);
     expect(method.json).toEqual({ Err: expect.any(String) });
-    const bad = await send(plugin.socketPath, ROUTES.requestPool, '{"Pool":\n');
+    const bad = await send(suite.plugin.socketPath, ROUTES.requestPool, '{"Pool":\n');
     expect(bad.status).toBe(400);
     expect((bad.json as { Err: string }).Err).toContain('not valid JSON');
     const big = await send(
-      plugin.socketPath,
+      suite.plugin.socketPath,
       ROUTES.requestPool,
       `{"Pool":"${'x'.repeat(1024 * 1024)}"}`,
     );
     expect(big.status).toBe(413);
     expect(big.json).toEqual({ Err: expect.stringContaining('limit') });
-    const empty = await send(plugin.socketPath, ROUTES.requestPool, '\n');
+    const empty = await send(suite.plugin.socketPath, ROUTES.requestPool, '\n');
     expect(empty.status).toBe(400);
     expect((empty.json as { Err: string }).Err).toContain('empty');
   });
 
   it('answers 413 to an oversized body sent without Content-Length, and stays up', async () => {
     const big = await send(
-      plugin.socketPath,
+      suite.plugin.socketPath,
       ROUTES.requestAddress,
       `{"PoolID":"${'x'.repeat(2 * 1024 * 1024)}"}`,
       {
@@ -420,12 +403,12 @@ describe('the wire', () => {
       },
     );
     expect(big.status).toBe(413);
-    expect((await send(plugin.socketPath, ROUTES.activate)).status).toBe(200);
+    expect((await send(suite.plugin.socketPath, ROUTES.activate)).status).toBe(200);
   });
 
   it('answers 400 to a deeply nested body (no 500, no crash)', async () => {
     const deep = await send(
-      plugin.socketPath,
+      suite.plugin.socketPath,
       ROUTES.requestPool,
       `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
     );
@@ -435,7 +418,9 @@ describe('the wire', () => {
 
   it('reports each request to onRequest for metrics', async () => {
     const events: RequestEvent[] = [];
-    const counted = await startPlugin(dir.path, setup.store, { onRequest: (e) => events.push(e) });
+    const counted = await startPlugin(suite.dir.path, suite.setup.store, {
+      onRequest: (e) => events.push(e),
+    });
     try {
       await send(counted.socketPath, ROUTES.activate);
       await send(counted.socketPath, `/Random.${'x'.repeat(500)}`, '{}');
@@ -468,10 +453,10 @@ describe('the wire', () => {
   });
 
   it('serves GET /health with etcd reachable', async () => {
-    const health = await send(plugin.socketPath, '/health', '', { method: 'GET' });
+    const health = await send(suite.plugin.socketPath, '/health', '', { method: 'GET' });
     expect(health.status).toBe(200);
     expect(health.json).toEqual({ Status: 'ok', Etcd: 'reachable' });
-    const posted = await send(plugin.socketPath, '/health', '');
+    const posted = await send(suite.plugin.socketPath, '/health', '');
     expect(posted.status).toBe(405);
     expect((posted.json as { Err: string }).Err).toContain('takes GET');
   });
@@ -479,7 +464,7 @@ describe('the wire', () => {
   it('logs the pool and its subnet for RequestPool, and the Err of a failure', async () => {
     await pool({ Options: { network: 'logged' } });
     await pool({ Options: {} });
-    const lines = plugin.logs.lines
+    const lines = suite.plugin.logs.lines
       .filter((l) => l.msg === 'request' && l.route === ROUTES.requestPool)
       .slice(-2);
     expect(lines[0]).toMatchObject({
@@ -498,9 +483,9 @@ describe('the wire', () => {
   });
 
   it('logs one line per request with route, pool, address, node, outcome, status and duration', async () => {
-    const before = plugin.logs.lines.length;
+    const before = suite.plugin.logs.lines.length;
     await address({ PoolID: 'kontena', Options: { [MAC]: '02:42:00:00:00:42' } });
-    const lines = plugin.logs.lines.slice(before);
+    const lines = suite.plugin.logs.lines.slice(before);
     const requestLines = lines.filter((l) => l.msg === 'request');
     expect(requestLines).toHaveLength(1);
     expect(requestLines[0]).toMatchObject({

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import { IpamStore, type NodeId, parseNodeId } from '@kontena-ipam/store';
 import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll } from 'vitest';
+import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
 import { PluginServer, type PluginServerOptions } from '../../src/index.js';
 import { type CapturedLogger, captureLogs } from './logs.js';
 
@@ -108,4 +110,44 @@ export async function startPlugin(
   });
   await server.listen();
   return { server, socketPath, node, logs, close: () => server.close(1000) };
+}
+
+/** PluginSuite is what pluginSuite sets up; its fields are filled in by beforeAll. */
+export interface PluginSuite {
+  etcd: EtcdCluster & { endpoint: string };
+  dir: { path: string; remove(): void };
+  setup: StoreSetup;
+  plugin: RunningPlugin;
+}
+
+/**
+ * pluginSuite registers beforeAll/afterAll for the common shape of a test file: one etcd, one
+ * store, one plugin on a socket in a temp dir. `beforeStart` runs once etcd is up, before the
+ * plugin starts (e.g. to stop etcd first).
+ */
+export function pluginSuite(
+  options: {
+    store?: StoreKnobs;
+    plugin?: Partial<Omit<PluginServerOptions, 'node'>> & { node?: string };
+    beforeStart?: (etcd: EtcdCluster & { endpoint: string }) => Promise<void>;
+  } = {},
+): PluginSuite {
+  const suite = {} as PluginSuite;
+  beforeAll(async () => {
+    suite.etcd = await startEtcd();
+    await options.beforeStart?.(suite.etcd);
+    suite.dir = tempDir();
+    suite.setup = openStore(suite.etcd.endpoint, options.store);
+    suite.plugin = await startPlugin(suite.dir.path, suite.setup.store, {
+      endpoint: suite.etcd.endpoint,
+      ...options.plugin,
+    });
+  });
+  afterAll(async () => {
+    await suite.plugin?.close();
+    await suite.setup?.close();
+    await suite.etcd?.stop();
+    suite.dir?.remove();
+  });
+  return suite;
 }
