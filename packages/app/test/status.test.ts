@@ -10,6 +10,7 @@ import {
   seedDemo,
   uniquePrefix,
 } from './support/operator.js';
+import { runBin } from './support/plugin-process.js';
 
 let etcd: Awaited<ReturnType<typeof startEtcd>>;
 let seeded: Seeded;
@@ -127,6 +128,19 @@ describe('kontena-ipam status', () => {
       new RegExp(`^kontena-ipam status: etcd unavailable at ${endpoint}: `),
     );
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('the built bin prints the same table and exit code as runCli', async () => {
+    const inProcess = await runCommand(['status'], env);
+    const bin = await runBin(['status'], env);
+    expect(bin).toMatchObject({ code: 0, stdout: inProcess.stdout });
+  });
+
+  it('--help lists the operator commands', async () => {
+    const help = await runCommand(['--help'], {});
+    for (const name of ['status', 'show', 'check', 'release']) {
+      expect(help.stdout).toMatch(new RegExp(`^\\s+${name}\\s+\\S`, 'm'));
+    }
   });
 
   it('--help exits 0 without touching etcd; a bad option exits 2', async () => {
