@@ -445,6 +445,41 @@ describe('round trips and damaged records', () => {
     expect(calls - before).toBe(10);
   });
 
+  test('the view follows other hosts through the watch: no conflict on addresses they took', async () => {
+    let calls = 0;
+    const counting = {
+      execute<T>(fn: (ctx: unknown) => Promise<T>): Promise<T> {
+        calls++;
+        return fn({});
+      },
+    };
+    const bClient = new Etcd3({
+      hosts: env.etcd.endpoint,
+      faultHandling: { global: counting as never },
+    });
+    env.clients.push(bClient);
+    const { prefix, store: a } = setup();
+    const b = env.store({ prefix, client: bClient });
+    const subnet = net('10.34.0.0/16');
+    await a.requestPool({ network: K, node: A, subnet });
+    const first = await b.requestAddress({ pool: K, node: B, kind: 'endpoint' }); // B's view loaded
+    // A takes exactly the addresses B would try next.
+    const next = (k: number) => ({ family: 4 as const, value: first.address.value + BigInt(k) });
+    const seen = new Set<string>();
+    const watcher = await bClient.watch().prefix(`${prefix}v1/addresses/`).create();
+    watcher.on('put', (kv) => seen.add(kv.key.toString()));
+    for (let k = 1; k <= 5; k++)
+      await a.requestAddress({ pool: K, node: A, kind: 'endpoint', address: next(k) });
+    // Wait until the same watch stream has delivered A's writes (B's view watches on it too).
+    while (seen.size < 5) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    await watcher.cancel();
+    const before = calls;
+    const got = await b.requestAddress({ pool: K, node: B, kind: 'endpoint' });
+    expect(got.address).toEqual(next(6));
+    expect(calls - before).toBe(1);
+  });
+
   test('an unreadable address record counts as taken by someone else', async () => {
     const { prefix, store } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.32.0.0/29') });
