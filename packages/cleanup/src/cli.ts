@@ -94,7 +94,7 @@ function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfig | 'he
     throw usageError((error as Error).message);
   }
   if (values.help) return 'help';
-  if (values['forget-node'] !== Boolean(values.node)) {
+  if (Boolean(values['forget-node']) !== Boolean(values.node)) {
     throw usageError(
       '--node NAME and --forget-node go together: name the host that is gone for good, and confirm it',
     );

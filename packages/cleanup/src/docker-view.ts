@@ -1,3 +1,4 @@
+import { Agent } from 'node:http';
 import Docker from 'dockerode';
 import { CleanupError } from './errors.js';
 
@@ -119,8 +120,14 @@ function statusOf(error: unknown): number | undefined {
  */
 export function createDockerView(opts: DockerViewOptions = {}): DockerView {
   const socketPath = resolveDockerSocket(opts);
-  // socketPath is always given, so docker-modem never reads process.env itself.
-  const docker = new Docker({ socketPath, timeout: opts.timeoutMs ?? 10_000 });
+  // socketPath is always given, so docker-modem never reads process.env itself. No
+  // keep-alive: each look opens a fresh connection, so a daemon that went away (or came
+  // back) between two --interval runs is seen as it is now, not through an old socket.
+  const docker = new Docker({
+    socketPath,
+    timeout: opts.timeoutMs ?? 10_000,
+    agent: new Agent({ keepAlive: false }),
+  } as Docker.DockerOptions);
   const endpoint = `unix://${socketPath}`;
   const unavailable = (error: unknown): CleanupError =>
     new CleanupError(
