@@ -107,6 +107,55 @@ describe('etcd stopped and restarted', () => {
   });
 });
 
+describe('etcd hung (SIGSTOP)', () => {
+  test('calls end with UNAVAILABLE instead of hanging, and work again once etcd resumes', async () => {
+    const etcd = await startEtcd();
+    const client = new Etcd3({ hosts: etcd.endpoint });
+    cleanups.push(
+      () => etcd.stop(),
+      () => client.close(),
+    );
+    const deadlineMs = 800;
+    const prefix = uniquePrefix();
+    const store = new IpamStore({ client, prefix, deadlineMs, endpoint: etcd.endpoint });
+    cleanups.push(() => store.close());
+    await store.requestPool({ network: K, node: A, subnet: net('10.61.0.0/24') });
+    const before = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    const proc = etcd.members[0]?.process;
+    if (!proc) throw new Error('etcd member has no process');
+    // A frozen etcd keeps its TCP connections open and never answers: only deadlines help.
+    proc.kill('SIGSTOP');
+    try {
+      for (const call of [
+        () => store.requestAddress({ pool: K, node: A, kind: 'endpoint' }),
+        () => store.requestPool({ network: pool('other'), node: A }),
+        () => store.ping(),
+      ]) {
+        const outcome = await settlesWithin(
+          rejectsWith(call(), 'UNAVAILABLE').then((msg) => ({ msg })),
+          deadlineMs * 4,
+        );
+        expect(outcome).not.toBe('hung');
+      }
+    } finally {
+      proc.kill('SIGCONT');
+    }
+    await eventually('ping after resume', () => store.ping());
+    let after: Allocation | undefined;
+    await eventually('allocate after resume', async () => {
+      after = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    });
+    const dump = await dumpKeys(client, prefix);
+    expect(after && formatAddress(after.address)).not.toBe(formatAddress(before.address));
+    expect(invariantProblems(dump)).toEqual([]);
+    // Nothing else was written by the calls that timed out except, possibly, the one address
+    // whose transaction etcd applied after resuming (its fate was unknown to the caller).
+    const addresses = Object.keys(dump).filter((k) => k.startsWith('addresses/kontena/'));
+    expect(addresses.length).toBeGreaterThanOrEqual(3);
+    expect(addresses.length).toBeLessThanOrEqual(4);
+  });
+});
+
 describe('3-member cluster', () => {
   test('killing the leader during concurrent allocation: no duplicates, every success is in etcd', async () => {
     const cluster = await startEtcdCluster(3);
