@@ -187,6 +187,10 @@ export class AddressStore {
       view.mark(address, true);
       if (req.address) return this.staticTaken(view.pool, address, req, txn);
       conflicts++;
+      this.ctx.logger.debug(
+        { pool: req.pool, address: formatAddress(address), attempt },
+        'address taken by another host meanwhile; trying the next one',
+      );
       if (conflicts >= 2) view.jump();
       if (conflicts >= 3) await backoff(attempt);
     }
