@@ -13,6 +13,7 @@ import { formatDuration, parseDuration } from './duration.js';
 import { CleanupError } from './errors.js';
 import { runCleanup } from './reconcile.js';
 import { formatAction, formatSummary, reportToJson } from './report.js';
+import { RevisionClock } from './revision-age.js';
 
 /** EXIT_OK: clean, or cleaned (also lost races: the concurrent change won, as it should). */
 export const EXIT_OK = 0;
@@ -200,6 +201,8 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
   const cfg = config;
 
   let store: IpamStore | undefined;
+  // Remembers this process's fences, so --interval runs can always age a pool hold.
+  const revisionClock = new RevisionClock();
   const runOnce = async (): Promise<number> => {
     try {
       store ??= await deps.store();
@@ -212,6 +215,7 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
         forgetNode: cfg.forgetNode,
         logger: deps.logger,
         ipamDriver: cfg.ipamDriver,
+        revisionClock,
         ...(deps.now ? { now: deps.now } : {}),
         // Lines go out as actions happen, so a failure later in the run loses none.
         ...(cfg.json ? {} : { onAction: (action) => stdout.write(`${formatAction(action)}\n`) }),

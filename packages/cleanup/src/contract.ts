@@ -4,6 +4,7 @@
  */
 import type { IpamStore, NodeId, PoolId } from '@kontena-ipam/store';
 import type { DockerView } from './docker-view.js';
+import type { RevisionClock } from './revision-age.js';
 
 /**
  * CleanupStore is the part of IpamStore a run reads and writes. Every write it uses is
@@ -54,6 +55,11 @@ export interface CleanupOptions {
   ipamDriver?: string;
   /** Clock in ms since the epoch (tests pin it); default Date.now. */
   now?: () => number;
+  /**
+   * Fences of earlier runs, to age pool holds by (the CLI's --interval loop keeps one); this
+   * run notes its own fence in it. Without it, holds are aged by this host's address records.
+   */
+  revisionClock?: RevisionClock;
   /** Called with each action as it happens, so a failure later loses no line. */
   onAction?: (action: CleanupAction) => void;
 }
@@ -97,12 +103,19 @@ export interface CleanupAction {
 export interface CleanupReport {
   /** The etcd revision taken first: nothing written after it is touched. */
   fence: bigint;
+  /** When the fence was read (ISO time). */
+  fenceAt: string;
+  /** Holds changed after this revision were left alone as too young (see revision-age.ts). */
+  holdFence: bigint;
   /** Pools scanned. */
   pools: number;
   /** Addresses of the target host kept: Docker uses them, or they are a pool's gateway/aux. */
   kept: number;
   freed: number;
-  /** Left alone because written after the fence, younger than the grace period, or of unknown age. */
+  /**
+   * Addresses and pool holds left alone because written after the fence, younger than the
+   * grace period, or of unknown age.
+   */
   tooYoung: number;
   holdsDropped: number;
   poolsRemoved: number;

@@ -11,6 +11,11 @@ import { formatDuration } from './duration.js';
 /** PlanInput is everything a run read before deciding. */
 export interface PlanInput {
   fence: bigint;
+  /**
+   * Holds changed at or before this revision are older than the grace period (see
+   * revision-age.ts); a hold changed later may belong to a network being created right now.
+   */
+  holdFence: bigint;
   nowMs: number;
   graceMs: number;
   /** This host. */
@@ -29,7 +34,7 @@ export type PlannedStep =
   | { kind: 'skip-address'; pool: PoolStatus; record: AddressRecord; reason: string }
   | { kind: 'drop-hold'; pool: PoolStatus; node: NodeId; reason: string }
   | { kind: 'remove-pool'; pool: PoolStatus; reason: string }
-  | { kind: 'keep-pool'; pool: PoolStatus; reason: string };
+  | { kind: 'keep-pool'; pool: PoolStatus; reason: string; young: boolean };
 
 /** Plan is the steps in the order to carry them out, and what was kept without a step. */
 export interface Plan {
@@ -106,7 +111,15 @@ export function planCleanup(input: PlanInput): Plan {
         steps.push({
           kind: 'keep-pool',
           pool,
+          young: true,
           reason: `holds changed after the fence (revision ${input.fence})`,
+        });
+      } else if (pool.modRevision > input.holdFence) {
+        steps.push({
+          kind: 'keep-pool',
+          pool,
+          young: true,
+          reason: `holds changed less than the grace period ${formatDuration(input.graceMs)} ago, or when is not known yet (revision ${pool.modRevision})`,
         });
       } else if (input.forgetNode) {
         steps.push({
@@ -128,12 +141,14 @@ export function planCleanup(input: PlanInput): Plan {
         steps.push({
           kind: 'keep-pool',
           pool,
+          young: false,
           reason: `nobody holds it, but local network ${users.join(', ')} uses it`,
         });
       } else if (pool.modRevision > input.fence) {
         steps.push({
           kind: 'keep-pool',
           pool,
+          young: true,
           reason: `nobody holds it, but it changed after the fence (revision ${input.fence})`,
         });
       } else {

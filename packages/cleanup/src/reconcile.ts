@@ -16,6 +16,7 @@ import {
 import { addressKey, dockerUsage } from './docker-usage.js';
 import { CleanupError } from './errors.js';
 import { describeAddress, type PlannedStep, planCleanup } from './plan.js';
+import { type RevisionSighting, revisionOlderThan } from './revision-age.js';
 
 /** translateStoreError turns the store's errors into ours at this boundary. */
 function translateStoreError(error: unknown, changes: number): unknown {
@@ -67,6 +68,7 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
   try {
     // 1. The fence comes first: anything written after it is newer than every read below.
     const fence = await store.revision();
+    const fenceAtMs = now();
     // 2. Docker after the fence, so an endpoint made before the fence is seen here.
     const snapshot = await docker.snapshot();
     // 3. The store's view.
@@ -76,9 +78,13 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
       addresses.set(pool.id, await store.listAddresses({ pool: pool.id, node: target }));
     }
     const usage = dockerUsage(snapshot, ipamDriver);
+    const nowMs = now();
+    const holdFence = holdFenceOf({ fence, fenceAtMs, nowMs, graceMs, options, addresses });
+    options.revisionClock?.note({ revision: fence, atMs: fenceAtMs }, graceMs);
     const plan = planCleanup({
       fence,
-      nowMs: now(),
+      holdFence,
+      nowMs,
       graceMs,
       node,
       forgetNode,
@@ -90,6 +96,8 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
 
     const report: CleanupReport = {
       fence,
+      fenceAt: new Date(fenceAtMs).toISOString(),
+      holdFence,
       pools: pools.length,
       kept: plan.kept,
       freed: 0,
@@ -133,6 +141,34 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
   }
 }
 
+/**
+ * holdFenceOf bounds the revisions known to be older than the grace period, from this
+ * host's own address records (same clock as ours) and earlier runs' fences. A forgotten
+ * host takes no new holds, and a zero grace asks for no age check: both use the fence.
+ */
+function holdFenceOf(args: {
+  fence: bigint;
+  fenceAtMs: number;
+  nowMs: number;
+  graceMs: number;
+  options: CleanupOptions;
+  addresses: ReadonlyMap<string, readonly AddressRecord[]>;
+}): bigint {
+  const { fence, nowMs, graceMs, options } = args;
+  if (options.forgetNode !== undefined || graceMs === 0) return fence;
+  const sightings: RevisionSighting[] = [...(options.revisionClock?.sightings ?? [])];
+  for (const records of args.addresses.values()) {
+    for (const r of records) {
+      const atMs = Date.parse(r.at);
+      if (r.node === options.node && !Number.isNaN(atMs)) {
+        sightings.push({ revision: r.createRevision, atMs });
+      }
+    }
+  }
+  const old = revisionOlderThan(sightings, nowMs - graceMs);
+  return old < fence ? old : fence;
+}
+
 function writes(step: PlannedStep): boolean {
   return step.kind === 'free-address' || step.kind === 'drop-hold' || step.kind === 'remove-pool';
 }
@@ -170,6 +206,7 @@ async function carryOut(step: PlannedStep, ctx: StepContext): Promise<boolean> {
       return false;
     }
     case 'keep-pool': {
+      if (step.young) report.tooYoung++;
       emit({ kind: 'keep-pool', outcome: 'skipped', pool, reason: step.reason });
       return false;
     }

@@ -55,9 +55,12 @@ export function formatReport(report: CleanupReport): string {
 }
 
 /** CleanupReportJson is the --json shape of a report. */
-export type CleanupReportJson = Omit<CleanupReport, 'fence'> & { fence: string };
+export type CleanupReportJson = Omit<CleanupReport, 'fence' | 'holdFence'> & {
+  fence: string;
+  holdFence: string;
+};
 
-/** reportToJson makes a report JSON-safe (the fence is a bigint). */
+/** reportToJson makes a report JSON-safe (revisions are bigints). */
 export function reportToJson(report: CleanupReport): CleanupReportJson {
-  return { ...report, fence: report.fence.toString() };
+  return { ...report, fence: report.fence.toString(), holdFence: report.holdFence.toString() };
 }

@@ -82,12 +82,13 @@ function plan(
   pools: PoolStatus[],
   records: AddressRecord[],
   snapshot: DockerSnapshot,
-  extra: { forgetNode?: NodeId; graceMs?: number; fence?: bigint } = {},
+  extra: { forgetNode?: NodeId; graceMs?: number; fence?: bigint; holdFence?: bigint } = {},
 ) {
   const addresses = new Map<string, AddressRecord[]>();
   for (const r of records) addresses.set(r.pool, [...(addresses.get(r.pool) ?? []), r]);
   return planCleanup({
     fence: extra.fence ?? 100n,
+    holdFence: extra.holdFence ?? extra.fence ?? 100n,
     nowMs: NOW,
     graceMs: extra.graceMs ?? 5 * 60_000,
     node: me,
@@ -163,6 +164,16 @@ describe('planCleanup', () => {
       ],
     });
     expect(p.steps.map((s) => [s.kind, s.pool.id])).toEqual([['keep-pool', 'orphan']]);
+  });
+
+  it('keeps a hold that changed less than the grace period ago: its network may be being created', () => {
+    const joining = pool('joining', '10.80.4.0/24', { [me]: 1 }, 60n);
+    const settled = pool('settled', '10.80.5.0/24', { [me]: 1 }, 40n);
+    const p = plan([joining, settled], [], { networks: [] }, { holdFence: 50n });
+    expect(p.steps.map((s) => [s.kind, s.pool.id, s.kind === 'keep-pool' && s.young])).toEqual([
+      ['keep-pool', 'joining', true],
+      ['drop-hold', 'settled', false],
+    ]);
   });
 
   it('removes pools nobody holds, unless they changed after the fence', () => {

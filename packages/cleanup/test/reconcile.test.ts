@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEtcd } from '../../../testing/etcd.js';
-import { CleanupError, type CleanupReport, runCleanup } from '../src/index.js';
+import { CleanupError, type CleanupReport, RevisionClock, runCleanup } from '../src/index.js';
 import {
   bridgeNetwork,
   fixedView,
@@ -267,6 +267,43 @@ describe('runCleanup (real etcd)', () => {
       ['remove-pool', 'done'],
     ]);
     expect(await fx.keyList()).toEqual(['v1/guard/subnets']);
+  });
+
+  it('keeps a hold younger than the grace period: a `docker network create` may still be running', async () => {
+    await fx.store.requestPool({ network: poolId('creating'), node: nodeA });
+    const young = await runCleanup({ store: fx.store, docker: fixedView([]), node: nodeA });
+    expect(counts(young)).toMatchObject({ holdsDropped: 0, tooYoung: 1 });
+    expect(young.actions[0]).toMatchObject({
+      kind: 'keep-pool',
+      reason: expect.stringContaining('less than the grace period'),
+    });
+    expect((await fx.store.getPool(poolId('creating')))?.holds).toEqual({ [nodeA]: 1 });
+  });
+
+  it('ages a hold on a pool another host made by earlier fences (the --interval loop keeps them)', async () => {
+    await fx.store.requestPool({ network: poolId('joined'), node: nodeB });
+    await fx.store.requestPool({ network: poolId('joined'), node: nodeA });
+    const clock = new RevisionClock();
+    // node-a has no record of its own in the pool to date its hold by: kept, however late.
+    const first = await runCleanup({
+      store: fx.store,
+      docker: fixedView([]),
+      node: nodeA,
+      now: HOUR_LATER,
+      revisionClock: clock,
+    });
+    expect(counts(first)).toMatchObject({ holdsDropped: 0, tooYoung: 1 });
+    // That run's fence is now a sighting; once it is older than the grace, the hold goes.
+    const later = () => HOUR_LATER() + 3_600_000;
+    const second = await runCleanup({
+      store: fx.store,
+      docker: fixedView([]),
+      node: nodeA,
+      now: later,
+      revisionClock: clock,
+    });
+    expect(counts(second)).toMatchObject({ holdsDropped: 1, poolsRemoved: 0 });
+    expect((await fx.store.getPool(poolId('joined')))?.holds).toEqual({ [nodeB]: 1 });
   });
 
   it("keeps a live network's gateway and aux addresses, even ones recorded as endpoints", async () => {
