@@ -40,6 +40,7 @@ interface ModelPool {
 type Op =
   | { op: 'requestPool'; n: number; p: number; s: number | undefined }
   | { op: 'releasePool'; n: number; p: number }
+  | { op: 'dropHold'; n: number; p: number }
   | { op: 'requestAddress'; n: number; p: number; offset: number | undefined; kind: AddressKind }
   | { op: 'releaseAddress'; n: number; p: number; offset: number };
 
@@ -57,6 +58,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       op: fc.constant('releasePool' as const),
+      n: fc.nat(2),
+      p: fc.nat(POOLS.length - 1),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('dropHold' as const),
       n: fc.nat(2),
       p: fc.nat(POOLS.length - 1),
     }),
@@ -142,12 +151,13 @@ async function apply(stores: IpamStore[], model: Map<string, ModelPool>, o: Op):
     expect(got, label).toMatchObject({ subnet: s, dynamic: !subnet });
     return;
   }
-  if (o.op === 'releasePool') {
-    const got = await store.releasePool({ pool: pool(poolId), node: node(nodeId) });
+  if (o.op === 'releasePool' || o.op === 'dropHold') {
+    const req = { pool: pool(poolId), node: node(nodeId) };
+    const got = await (o.op === 'dropHold' ? store.dropHold(req) : store.releasePool(req));
     const held = m?.holds.get(nodeId) ?? 0;
     if (!m || held === 0)
       return void expect(got, label).toEqual({ removed: false, released: false });
-    if (held === 1) m.holds.delete(nodeId);
+    if (held === 1 || o.op === 'dropHold') m.holds.delete(nodeId);
     else m.holds.set(nodeId, held - 1);
     const removed = m.holds.size === 0;
     if (removed) model.delete(poolId);
