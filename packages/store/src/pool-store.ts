@@ -169,7 +169,8 @@ export class PoolStore {
       // would make it loop forever (see DESIGN.md, "Dynamic pools and host routes").
       throw new StoreError(
         'ALREADY_HELD',
-        `network ${pool.id} already has subnet ${formatSubnet(pool.subnet)} on this host; it overlaps a route here?`,
+        `network ${pool.id} is already held on this host with subnet ${formatSubnet(pool.subnet)}; ` +
+          'Docker asks again when that subnet overlaps a route here: remove the route or give --subnet',
       );
     }
     const next: PoolState = {
