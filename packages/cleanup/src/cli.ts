@@ -231,7 +231,8 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
       const info = errorMessage(error);
       stderr.write(`kontena-ipam-cleanup: ${info.message}\n`);
       if (cfg.json) stdout.write(`${JSON.stringify({ error: info })}\n`);
-      deps.logger.warn({ err: info }, 'cleanup run failed');
+      // One-shot: the stderr line says it all; a loop also logs it for whoever watches logs.
+      if (cfg.intervalMs !== undefined) deps.logger.warn({ err: info }, 'cleanup run failed');
       return EXIT_FAILED;
     }
   };

@@ -113,8 +113,8 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
     };
     const emit = (action: CleanupAction): void => {
       report.actions.push(action);
-      const level = action.outcome === 'done' || action.outcome === 'dry-run' ? 'info' : 'debug';
-      logger?.[level]({ ...action }, `cleanup ${action.kind} ${action.outcome}`);
+      // Actions are the command's output already; the log keeps them for debugging only.
+      logger?.debug({ ...action }, `cleanup ${action.kind} ${action.outcome}`);
       options.onAction?.(action);
     };
 
@@ -135,6 +135,8 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
       });
       if (wrote) changes++;
     }
+    const { actions: _actions, ...summary } = report;
+    logger?.info(summary, dryRun ? 'cleanup dry run' : 'cleanup run');
     return report;
   } catch (error) {
     throw translateStoreError(error, changes);
@@ -166,6 +168,7 @@ function holdFenceOf(args: {
     }
   }
   const old = revisionOlderThan(sightings, nowMs - graceMs);
+  // biome-ignore lint/complexity/useMathMinMax: bigints; Math.min takes numbers only
   return old < fence ? old : fence;
 }
 
