@@ -143,6 +143,20 @@ describe('planCleanup', () => {
     expect(p.kept).toBe(2);
   });
 
+  it('matches IPv6 addresses however Docker writes them', () => {
+    const v6 = pool('six', 'fd00:81::/64', { [me]: 1 });
+    const records = [addr(v6, 'fd00:81::2'), addr(v6, 'fd00:81::3')];
+    const snapshot: DockerSnapshot = {
+      networks: [
+        {
+          ...net('six', 'six', 'fd00:81::/64', []),
+          endpoints: [{ id: 'c0', name: 'c0', ipv4: undefined, ipv6: 'fd00:81:0:0:0:0:0:2' }],
+        },
+      ],
+    };
+    expect(freed(plan([v6], records, snapshot))).toEqual(['fd00:81::3']);
+  });
+
   it('drops the hold on a pool no local network uses; the pool goes only with its last hold', () => {
     const mine = pool('mine', '10.80.0.0/24', { [me]: 2 });
     const shared = pool('shared', '10.80.1.0/24', { [me]: 1, [other]: 1 });
