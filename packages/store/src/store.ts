@@ -26,11 +26,21 @@ import type {
   Reservation,
   StoreOptions,
 } from './types.js';
+import { parseNodeId, parsePoolId } from './types.js';
 
 // etcd refuses transactions with more than 128 operations by default (--max-txn-ops).
 const COUNTS_PER_READ = 100;
 
 const kinds = new Set(['gateway', 'aux', 'endpoint']);
+
+/**
+ * checkIds re-checks ids at run time: the branded types say they were parsed, but they end up
+ * inside etcd keys, where an unparsed '/' would reach into another pool's keys.
+ */
+function checkIds(pool: PoolId, node?: NodeId): void {
+  parsePoolId(pool);
+  if (node !== undefined) parseNodeId(node);
+}
 
 function status(pool: PoolState, used: number): PoolStatus {
   return {
@@ -66,32 +76,35 @@ export class IpamStore {
   }
 
   /** requestPool joins the network's pool (adding one hold for `node`) or creates it. */
-  requestPool(req: PoolRequest): Promise<Pool> {
+  async requestPool(req: PoolRequest): Promise<Pool> {
+    checkIds(req.network, req.node);
     return this.pools.requestPool(req);
   }
 
   /** releasePool drops one of `node`'s holds; the last hold removes the pool with everything in it. */
-  releasePool(req: PoolRelease): Promise<ReleasePoolResult> {
+  async releasePool(req: PoolRelease): Promise<ReleasePoolResult> {
+    checkIds(req.pool, req.node);
     return this.pools.release(req, false);
   }
 
   /** requestAddress takes the given address, or the next free one of the pool's range. */
-  requestAddress(req: AddressRequest): Promise<Allocation> {
+  async requestAddress(req: AddressRequest): Promise<Allocation> {
+    checkIds(req.pool, req.node);
     if (!kinds.has(req.kind)) {
-      return Promise.reject(
-        new StoreError('INVALID', `address kind "${String(req.kind)}" is unknown`),
-      );
+      throw new StoreError('INVALID', `address kind "${String(req.kind)}" is unknown`);
     }
     return this.addressStore(req.node).request(req);
   }
 
   /** releaseAddress frees `node`'s endpoint address; gateway, aux and unknown ones are no-ops. */
-  releaseAddress(req: AddressRelease): Promise<{ released: boolean }> {
+  async releaseAddress(req: AddressRelease): Promise<{ released: boolean }> {
+    checkIds(req.pool, req.node);
     return this.addressStore(req.node).release(req);
   }
 
   /** getPool returns a pool with counts and revisions, or undefined. */
   async getPool(pool: PoolId): Promise<PoolStatus | undefined> {
+    checkIds(pool);
     const { keys, calls } = this.ctx;
     const res = await calls.read('get pool', [
       getOp(keys.pool(pool)),
@@ -122,7 +135,8 @@ export class IpamStore {
   }
 
   /** listAddresses returns a pool's address records (optionally one node's); [] for no pool. */
-  listAddresses(req: { pool: PoolId; node?: NodeId }): Promise<AddressRecord[]> {
+  async listAddresses(req: { pool: PoolId; node?: NodeId }): Promise<AddressRecord[]> {
+    checkIds(req.pool, req.node);
     return listAddresses(this.ctx, req);
   }
 
@@ -143,16 +157,19 @@ export class IpamStore {
     address: IpAddress;
     modRevision: bigint;
   }): Promise<boolean> {
+    checkIds(req.pool);
     return releaseAddressIfUnchanged(this.ctx, req);
   }
 
   /** dropHold removes all of `node`'s holds on `pool`; the pool goes with its last hold. */
-  dropHold(req: PoolRelease): Promise<ReleasePoolResult> {
+  async dropHold(req: PoolRelease): Promise<ReleasePoolResult> {
+    checkIds(req.pool, req.node);
     return this.pools.release(req, true);
   }
 
   /** removePoolIfUnheld removes a pool nobody holds, if unchanged since `modRevision`. */
-  removePoolIfUnheld(req: { pool: PoolId; modRevision: bigint }): Promise<boolean> {
+  async removePoolIfUnheld(req: { pool: PoolId; modRevision: bigint }): Promise<boolean> {
+    checkIds(req.pool);
     return this.pools.removeIfUnheld(req);
   }
 

@@ -55,6 +55,21 @@ describe('ids', () => {
   });
 });
 
+describe('ids at run time', () => {
+  test('unparsed ids that would reach into other keys → INVALID, nothing written', async () => {
+    const { store, keys } = setup();
+    const evil = 'kontena/../x' as ReturnType<typeof pool>;
+    await rejectsWith(
+      store.requestPool({ network: evil, node: A, subnet: net('10.1.0.0/24') }),
+      'INVALID',
+    );
+    await rejectsWith(store.requestAddress({ pool: evil, node: A, kind: 'endpoint' }), 'INVALID');
+    await rejectsWith(store.releasePool({ pool: K, node: 'a/b' as typeof A }), 'INVALID');
+    await rejectsWith(store.listAddresses({ pool: evil }), 'INVALID');
+    expect(await keys()).toEqual([]);
+  });
+});
+
 describe('options', () => {
   test('options that cannot work → INVALID at construction', async () => {
     const bad = [
