@@ -85,12 +85,14 @@ export function planCleanup(input: PlanInput): Plan {
   let kept = 0;
   for (const pool of input.pools) {
     const subnet = formatSubnet(pool.subnet);
+    let youngAddresses = 0;
     for (const record of input.addresses.get(pool.id) ?? []) {
       // listAddresses was asked for the target only; check anyway, another host's addresses are never ours to free.
       if (record.node !== target) continue;
       const decision = addressVerdict(record, input);
       if (decision.verdict === 'keep') kept++;
       else if (decision.verdict === 'skip') {
+        youngAddresses++;
         steps.push({ kind: 'skip-address', pool, record, reason: decision.reason });
       } else {
         steps.push({ kind: 'free-address', pool, record, reason: decision.reason });
@@ -120,6 +122,15 @@ export function planCleanup(input: PlanInput): Plan {
           pool,
           young: true,
           reason: `holds changed less than the grace period ${formatDuration(input.graceMs)} ago, or when is not known yet (revision ${pool.modRevision})`,
+        });
+      } else if (youngAddresses > 0) {
+        // The host took an address here lately: whatever it is doing with this pool, it is
+        // recent, so the hold waits for the next run like the address does.
+        steps.push({
+          kind: 'keep-pool',
+          pool,
+          young: true,
+          reason: `${target} took an address in it less than the grace period ago`,
         });
       } else if (input.forgetNode) {
         steps.push({

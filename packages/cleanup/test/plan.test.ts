@@ -190,6 +190,18 @@ describe('planCleanup', () => {
     ]);
   });
 
+  it('keeps the hold of a pool in which this host took an address lately', () => {
+    const recent = pool('recent', '10.80.6.0/24', { [me]: 1 });
+    const p = plan([recent], [addr(recent, '10.80.6.5', { ageMs: 1000 })], { networks: [] });
+    expect(p.steps.map((s) => [s.kind, s.reason])).toEqual([
+      ['skip-address', expect.stringContaining('younger than the grace period')],
+      [
+        'keep-pool',
+        expect.stringContaining('took an address in it less than the grace period ago'),
+      ],
+    ]);
+  });
+
   it('removes pools nobody holds, unless they changed after the fence', () => {
     const old = pool('old', '10.80.2.0/24', {}, 50n);
     const fresh = pool('fresh', '10.80.3.0/24', {}, 150n);

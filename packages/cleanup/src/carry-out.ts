@@ -1,0 +1,211 @@
+/**
+ * Carrying out a run's planned steps: one guarded store write per step (or, in a dry run,
+ * only the report of it), each re-checked against Docker's second look first. A write that
+ * a concurrent change beats is reported as `changed`, never retried: the change wins.
+ */
+import type { AddressRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
+import { StoreError } from '@kontena-ipam/store';
+import type { CleanupAction, CleanupOptions, CleanupReport } from './contract.js';
+import { addressKey, type DockerUsage } from './docker-usage.js';
+import { describeAddress, type PlannedStep } from './plan.js';
+
+/** StepContext is what carrying out a step needs from its run. */
+export interface StepContext {
+  store: CleanupOptions['store'];
+  dryRun: boolean;
+  forget: boolean;
+  report: CleanupReport;
+  emit: (action: CleanupAction) => void;
+  /** Docker as seen right before writing. */
+  confirm: DockerUsage;
+}
+
+/** lostRace reports a write that a concurrent change beat; the change wins. */
+function lostRace(error: unknown): boolean {
+  return error instanceof StoreError && (error.kind === 'conflict' || error.kind === 'not-found');
+}
+
+/** carryOut performs one step and reports it; returns true when it wrote to the store. */
+export async function carryOut(step: PlannedStep, ctx: StepContext): Promise<boolean> {
+  const { report, emit } = ctx;
+  const pool = step.pool.id;
+  switch (step.kind) {
+    case 'skip-address': {
+      report.tooYoung++;
+      emit({
+        kind: 'skip-address',
+        outcome: 'skipped',
+        pool,
+        address: describeAddress(step.record),
+        node: step.record.node,
+        reason: step.reason,
+      });
+      return false;
+    }
+    case 'keep-pool': {
+      if (step.young) report.tooYoung++;
+      emit({ kind: 'keep-pool', outcome: 'skipped', pool, reason: step.reason });
+      return false;
+    }
+    case 'free-address':
+      return await freeAddress(step.pool, step.record, step.reason, ctx);
+    case 'drop-hold':
+      return await dropHold(step.pool, step.node, step.reason, ctx);
+    case 'remove-pool':
+      return await removePool(step.pool, step.reason, ctx);
+  }
+}
+
+async function freeAddress(
+  pool: PoolStatus,
+  record: AddressRecord,
+  reason: string,
+  ctx: StepContext,
+): Promise<boolean> {
+  const base = {
+    kind: 'free-address' as const,
+    pool: pool.id,
+    address: describeAddress(record),
+    node: record.node,
+  };
+  if (ctx.dryRun) {
+    ctx.report.freed++;
+    ctx.emit({ ...base, outcome: 'dry-run', reason });
+    return false;
+  }
+  if (ctx.confirm.liveAddresses.has(addressKey(record.address))) {
+    ctx.report.kept++;
+    ctx.emit({
+      ...base,
+      kind: 'skip-address',
+      outcome: 'skipped',
+      reason: 'a local Docker endpoint took it meanwhile',
+    });
+    return false;
+  }
+  let freed: boolean;
+  try {
+    freed = await ctx.store.releaseAddressIfUnchanged({
+      pool: pool.id,
+      address: record.address,
+      modRevision: record.modRevision,
+    });
+  } catch (error) {
+    if (!lostRace(error)) throw error;
+    freed = false;
+  }
+  if (freed) {
+    ctx.report.freed++;
+    ctx.emit({ ...base, outcome: 'done', reason });
+    return true;
+  }
+  ctx.report.conflicts++;
+  ctx.emit({
+    ...base,
+    outcome: 'changed',
+    reason: 'changed or freed concurrently since it was read; left as it is',
+  });
+  return false;
+}
+
+function stillUsed(pool: PoolStatus, ctx: StepContext): string[] {
+  return ctx.forget ? [] : ctx.confirm.networksUsing(pool);
+}
+
+async function dropHold(
+  pool: PoolStatus,
+  node: NodeId,
+  reason: string,
+  ctx: StepContext,
+): Promise<boolean> {
+  const base = { kind: 'drop-hold' as const, pool: pool.id, node };
+  const lastHold = Object.keys(pool.holds).every((n) => n === node || (pool.holds[n] ?? 0) <= 0);
+  if (ctx.dryRun) {
+    ctx.report.holdsDropped++;
+    ctx.emit({ ...base, outcome: 'dry-run', reason });
+    if (lastHold) {
+      ctx.report.poolsRemoved++;
+      ctx.emit({
+        kind: 'remove-pool',
+        outcome: 'dry-run',
+        pool: pool.id,
+        reason: 'its last hold goes',
+      });
+    }
+    return false;
+  }
+  const users = stillUsed(pool, ctx);
+  if (users.length > 0) {
+    ctx.emit({
+      kind: 'keep-pool',
+      outcome: 'skipped',
+      pool: pool.id,
+      reason: `local network ${users.join(', ')} appeared meanwhile`,
+    });
+    return false;
+  }
+  // dropHold takes no revision: re-read right before it, so a hold taken since the
+  // fence (a network being created now) is not dropped. See README "Limits".
+  const changedMeanwhile = (await ctx.store.getPool(pool.id))?.modRevision !== pool.modRevision;
+  let result = { removed: false, released: false };
+  if (!changedMeanwhile) {
+    try {
+      result = await ctx.store.dropHold({ pool: pool.id, node });
+    } catch (error) {
+      if (!lostRace(error)) throw error;
+    }
+  }
+  if (!result.released) {
+    ctx.report.conflicts++;
+    ctx.emit({
+      ...base,
+      outcome: 'changed',
+      reason: 'the pool changed since it was read; left as it is',
+    });
+    return false;
+  }
+  ctx.report.holdsDropped++;
+  ctx.emit({ ...base, outcome: 'done', reason });
+  if (result.removed) {
+    ctx.report.poolsRemoved++;
+    ctx.emit({ kind: 'remove-pool', outcome: 'done', pool: pool.id, reason: 'its last hold went' });
+  }
+  return true;
+}
+
+async function removePool(pool: PoolStatus, reason: string, ctx: StepContext): Promise<boolean> {
+  const base = { kind: 'remove-pool' as const, pool: pool.id };
+  if (ctx.dryRun) {
+    ctx.report.poolsRemoved++;
+    ctx.emit({ ...base, outcome: 'dry-run', reason });
+    return false;
+  }
+  const users = ctx.confirm.networksUsing(pool);
+  if (users.length > 0) {
+    ctx.emit({
+      kind: 'keep-pool',
+      outcome: 'skipped',
+      pool: pool.id,
+      reason: `local network ${users.join(', ')} appeared meanwhile`,
+    });
+    return false;
+  }
+  let removed = false;
+  try {
+    removed = await ctx.store.removePoolIfUnheld({ pool: pool.id, modRevision: pool.modRevision });
+  } catch (error) {
+    if (!lostRace(error)) throw error;
+  }
+  if (!removed) {
+    ctx.report.conflicts++;
+    ctx.emit({
+      ...base,
+      outcome: 'changed',
+      reason: 'the pool changed since it was read; left as it is',
+    });
+    return false;
+  }
+  ctx.report.poolsRemoved++;
+  ctx.emit({ ...base, outcome: 'done', reason });
+  return true;
+}
