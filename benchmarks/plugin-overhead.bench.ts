@@ -8,11 +8,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { PluginClient, requestAddressBody } from './plugin-client.js';
 import type { ServerMode } from './plugin-overhead.server.js';
 import type { Figure, Scenario } from './scenario.js';
 import { inFlight, ratio } from './stats.js';
+import { startTsWorker } from './ts-worker.js';
 
 const IN_FLIGHT = 64;
 
@@ -29,17 +30,9 @@ interface ServerWorker {
 }
 
 async function startServer(mode: ServerMode, socketPath: string): Promise<ServerWorker> {
-  // Node 20 loads a worker's entry file before `--import tsx` has hooked the loader, so a
-  // .ts entry fails; a small eval'd entry registers tsx first, then imports the server.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./plugin-overhead.server.ts', import.meta.url).href;
-  const worker = new Worker(
-    `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`,
-    { eval: true, workerData: { mode, socketPath } },
-  );
-  await new Promise<void>((resolve, reject) => {
-    worker.once('message', () => resolve());
-    worker.once('error', reject);
+  const worker = await startTsWorker(new URL('./plugin-overhead.server.ts', import.meta.url), {
+    mode,
+    socketPath,
   });
   return {
     mode,

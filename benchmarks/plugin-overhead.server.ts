@@ -7,53 +7,13 @@
 import { createServer } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import { startPlugin } from './plugin-host.js';
-import {
-  type Allocation,
-  type IpamBackend,
-  type NodeId,
-  type Pool,
-  type PoolId,
-  parseAddress,
-  parseNodeId,
-  parseSubnet,
-} from './workspace.js';
+import { trivialBackend } from './trivial-backend.js';
+import { parseNodeId } from './workspace.js';
 
 /** ServerMode names the three servers compared. */
 export type ServerMode = 'plugin' | 'plugin-quiet' | 'empty';
 
 const { mode, socketPath } = workerData as { mode: ServerMode; socketPath: string };
-const node = parseNodeId('bench-host');
-
-/** trivialBackend answers every call at once with the same result: no store, no etcd. */
-function trivialBackend(): IpamBackend {
-  const subnet = parseSubnet('10.85.0.0/16');
-  const address = parseAddress('10.85.0.2');
-  const pool: Pool = {
-    id: 'bench' as PoolId,
-    subnet,
-    ipRange: undefined,
-    gateway: parseAddress('10.85.0.1'),
-    dynamic: false,
-    createdAt: new Date().toISOString(),
-    holds: { [node]: 1 },
-  };
-  const allocation = (req: { pool: PoolId; node: NodeId }): Allocation => ({
-    pool: req.pool,
-    address,
-    subnet,
-    node: req.node,
-    kind: 'endpoint',
-    attrs: {},
-    at: pool.createdAt,
-  });
-  return {
-    requestPool: async () => pool,
-    releasePool: async () => ({ removed: false, released: true }),
-    requestAddress: async (req) => allocation(req),
-    releaseAddress: async () => ({ released: true }),
-    ping: async () => undefined,
-  };
-}
 
 async function start(): Promise<() => Promise<void>> {
   if (mode === 'empty') {
@@ -67,8 +27,9 @@ async function start(): Promise<() => Promise<void>> {
     await new Promise<void>((resolve) => server.listen(socketPath, resolve));
     return () => new Promise<void>((resolve) => server.close(() => resolve()));
   }
+  const node = parseNodeId('bench-host');
   const host = await startPlugin({
-    backend: trivialBackend(),
+    backend: trivialBackend(node),
     node,
     level: mode === 'plugin' ? 'info' : 'warn',
     socketPath,
