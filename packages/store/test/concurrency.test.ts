@@ -153,3 +153,52 @@ test('release/request races on one pool never leave a pool without its subnet or
     expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
   }
 });
+
+test('8 hosts ask for the same dynamic network at once: one subnet, 8 holds; all release at once: one removal', async () => {
+  const prefix = uniquePrefix();
+  const stores = hosts(8, prefix);
+  const pools = await Promise.all(
+    stores.map((s, i) => s.requestPool({ network: K, node: node(`host-${i}`) })),
+  );
+  expect(new Set(pools.map((p) => formatSubnet(p.subnet)))).toEqual(new Set(['10.80.0.0/24']));
+  const dump = await dumpKeys(env.client, prefix);
+  expect((dump['pools/kontena'] as { holds: Record<string, number> }).holds).toEqual(
+    Object.fromEntries(stores.map((_, i) => [`host-${i}`, 1])),
+  );
+  const released = await Promise.all(
+    stores.map((s, i) => s.releasePool({ pool: K, node: node(`host-${i}`) })),
+  );
+  expect(released.filter((r) => r.released)).toHaveLength(8);
+  expect(released.filter((r) => r.removed)).toHaveLength(1);
+  expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
+});
+
+test('static and dynamic networks created at once never overlap; a static one may lose its subnet cleanly', async () => {
+  const prefix = uniquePrefix();
+  const stores = hosts(8, prefix);
+  // Statics sit where the dynamic ones would go first.
+  const statics = ['10.80.0.0/24', '10.80.2.0/23', '10.80.5.0/24', '10.80.8.0/22'];
+  const results = await Promise.allSettled(
+    stores.map((s, i) =>
+      i < 4
+        ? s.requestPool({
+            network: pool(`static-${i}`),
+            node: node(`host-${i}`),
+            subnet: net(statics[i] as string),
+          })
+        : s.requestPool({ network: pool(`dyn-${i}`), node: node(`host-${i}`) }),
+    ),
+  );
+  // A dynamic network may take a static one's subnet first: then that static request gets
+  // SUBNET_OVERLAP (as it would arriving later). Dynamic requests always find room.
+  for (const [i, r] of results.entries()) {
+    if (i >= 4) expect(r.status).toBe('fulfilled');
+    else if (r.status === 'rejected')
+      expect((r.reason as { code: string }).code).toBe('SUBNET_OVERLAP');
+  }
+  const won = results.filter((r) => r.status === 'fulfilled').length;
+  const dump = await dumpKeys(env.client, prefix);
+  expect(invariantProblems(dump)).toEqual([]);
+  expect(Object.keys(dump).filter((k) => k.startsWith('subnets/'))).toHaveLength(won);
+  expect(Object.keys(dump).filter((k) => k.startsWith('pools/'))).toHaveLength(won);
+});
