@@ -1,0 +1,185 @@
+/**
+ * Property test with concurrency: random batches of operations run at once from three hosts
+ * (each its own etcd client), and after every batch the keys must show no half-written state,
+ * no address held twice, no address nobody was given, and nothing lost that was not released.
+ */
+import { addressAt, formatAddress, parseAddress, parseSubnet } from '@kontena-ipam/cidr';
+import fc from 'fast-check';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { IpamStore } from '../src/index.js';
+import {
+  dumpKeys,
+  type Env,
+  invariantProblems,
+  node,
+  pool,
+  startEnv,
+  uniquePrefix,
+} from './harness.js';
+
+let env: Env;
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const SUPERNET = parseSubnet('10.91.0.0/26'); // four dynamic /28s
+const STATIC = ['10.91.0.0/28', '10.91.0.32/27'];
+const POOLS = ['p0', 'p1'];
+
+type Op =
+  | { op: 'requestPool'; n: number; p: number; s: number | undefined }
+  | { op: 'releasePool'; n: number; p: number }
+  | { op: 'requestAddress'; n: number; p: number; offset: number | undefined }
+  | { op: 'releaseAddress'; n: number; pick: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('requestPool' as const),
+      n: fc.nat(2),
+      p: fc.nat(1),
+      s: fc.option(fc.nat(1), { nil: undefined }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('releasePool' as const), n: fc.nat(2), p: fc.nat(1) }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant('requestAddress' as const),
+      n: fc.nat(2),
+      p: fc.nat(1),
+      offset: fc.option(fc.nat(6), { nil: undefined, freq: 4 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('releaseAddress' as const),
+      n: fc.nat(2),
+      pick: fc.nat(50),
+    }),
+  },
+);
+
+/** Codes a request may end with when other hosts act at the same time (never UNAVAILABLE here). */
+const expected = new Set([
+  'POOL_MISMATCH',
+  'POOL_NOT_FOUND',
+  'OUT_OF_RANGE',
+  'SUBNET_OVERLAP',
+  'ALREADY_HELD',
+  'ADDRESS_IN_USE',
+  'POOL_EXHAUSTED',
+  'SUPERNET_EXHAUSTED',
+]);
+
+test('concurrent random batches from three hosts: no address twice, none lost, none from nowhere', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(opArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 12 }),
+      async (batches) => {
+        const prefix = uniquePrefix();
+        const stores: IpamStore[] = [0, 1, 2].map(() =>
+          env.store({ prefix, client: env.newClient(), supernet: SUPERNET, subnetLength: 28 }),
+        );
+        /** pool/address → node, for every endpoint address a caller was given and still holds. */
+        const live = new Map<string, string>();
+        try {
+          for (const batch of batches) {
+            const removedPools = new Set<string>();
+            const released = new Set<string>();
+            const granted: Array<[string, string]> = [];
+            const liveKeys = [...live.keys()];
+            const results = await Promise.allSettled(
+              batch.map(async (o) => {
+                const n = `n${o.n}`;
+                const store = stores[o.n] as IpamStore;
+                if (o.op === 'releaseAddress') {
+                  const key = liveKeys[o.pick % Math.max(1, liveKeys.length)];
+                  if (!key || live.get(key) !== n) return;
+                  const [p, a] = key.split('/') as [string, string];
+                  const r = await store.releaseAddress({
+                    pool: pool(p),
+                    node: node(n),
+                    address: parseAddress(a),
+                  });
+                  if (r.released) released.add(key);
+                  return;
+                }
+                const p = POOLS[o.p] as string;
+                if (o.op === 'requestPool') {
+                  const subnet = o.s === undefined ? undefined : STATIC[o.s];
+                  await store.requestPool({
+                    network: pool(p),
+                    node: node(n),
+                    ...(subnet ? { subnet: parseSubnet(subnet) } : {}),
+                  });
+                  return;
+                }
+                if (o.op === 'releasePool') {
+                  const r = await store.releasePool({ pool: pool(p), node: node(n) });
+                  if (r.removed) removedPools.add(p);
+                  return;
+                }
+                const current = await stores[0]?.getPool(pool(p));
+                const address =
+                  o.offset === undefined || !current
+                    ? undefined
+                    : addressAt(current.subnet, BigInt(o.offset));
+                const a = await store.requestAddress({
+                  pool: pool(p),
+                  node: node(n),
+                  kind: 'endpoint',
+                  ...(address ? { address } : {}),
+                });
+                granted.push([`${p}/${formatAddress(a.address)}`, n]);
+              }),
+            );
+            for (const r of results) {
+              if (r.status === 'rejected') {
+                const code = (r.reason as { code?: string }).code;
+                if (!code || !expected.has(code)) throw r.reason;
+              }
+            }
+            for (const key of released) live.delete(key);
+            for (const [key, n] of granted) {
+              const holder = live.get(key);
+              const [p] = key.split('/') as [string];
+              // Given twice while the first holder still has it: the one thing that must never happen.
+              if (holder !== undefined && !removedPools.has(p)) {
+                throw new Error(`${key} given to ${n} while ${holder} holds it`);
+              }
+              live.set(key, n);
+            }
+            const dump = await dumpKeys(env.client, prefix);
+            expect(invariantProblems(dump)).toEqual([]);
+            for (const [key, value] of Object.entries(dump)) {
+              if (!key.startsWith('addresses/')) continue;
+              const rec = value as { node: string; kind: string };
+              if (rec.kind !== 'endpoint') continue;
+              const id = key.slice('addresses/'.length);
+              expect(live.get(id), `${id} in etcd but given to nobody`).toBe(rec.node);
+            }
+            for (const [id, n] of [...live]) {
+              if (`addresses/${id}` in dump) continue;
+              const [p] = id.split('/') as [string];
+              // Lost only when its pool went away in this batch.
+              if (!removedPools.has(p)) throw new Error(`${id} of ${n} vanished without a release`);
+              live.delete(id);
+            }
+          }
+        } finally {
+          await Promise.all(stores.map((s) => s.close()));
+        }
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
