@@ -466,13 +466,23 @@ describe('round trips and damaged records', () => {
     // A takes exactly the addresses B would try next.
     const next = (k: number) => ({ family: 4 as const, value: first.address.value + BigInt(k) });
     const seen = new Set<string>();
-    const watcher = await bClient.watch().prefix(`${prefix}v1/addresses/`).create();
+    // B's view watches from the revision it loaded at, so etcd serves it as a catching-up
+    // ("unsynced") watcher for a moment; this one starts in the past too, to travel the same path.
+    const watcher = await bClient
+      .watch()
+      .prefix(`${prefix}v1/addresses/`)
+      .startRevision('1')
+      .create();
     watcher.on('put', (kv) => seen.add(kv.key.toString()));
-    for (let k = 1; k <= 5; k++)
-      await a.requestAddress({ pool: K, node: A, kind: 'endpoint', address: next(k) });
-    // Wait until the same watch stream has delivered A's writes (B's view watches on it too).
-    while (seen.size < 5) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 50));
+    const taken: string[] = [];
+    for (let k = 1; k <= 5; k++) {
+      const x = await a.requestAddress({ pool: K, node: A, kind: 'endpoint', address: next(k) });
+      taken.push(`${prefix}v1/addresses/kontena/${formatAddress(x.address)}`);
+    }
+    // Wait until the same watch stream has delivered A's writes (B's view watches on it too),
+    // plus a pass of the 100 ms loop in which etcd feeds catching-up watchers.
+    while (taken.some((k) => !seen.has(k))) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 500));
     await watcher.cancel();
     const before = calls;
     const got = await b.requestAddress({ pool: K, node: B, kind: 'endpoint' });
