@@ -95,17 +95,24 @@ describe('kontena-ipam serving while etcd is down (kontena/kontena#1811)', () =>
 });
 
 describe('kontena-ipam and SIGINT (Ctrl-C under ./start.sh)', () => {
-  it('closes gracefully too: exit 0, socket removed', async () => {
+  it('closes gracefully too: exit 0, socket removed (pretty logs)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-sigint-'));
     const socket = join(dir, 'kontena-ipam.sock');
     try {
       const plugin = await startPlugin({
         socket,
-        env: { ETCD_ENDPOINT: 'http://127.0.0.1:1', KONTENA_IPAM_ETCD_TIMEOUT: '500' },
+        env: {
+          ETCD_ENDPOINT: 'http://127.0.0.1:1',
+          KONTENA_IPAM_ETCD_TIMEOUT: '500',
+          LOG_FORMAT: 'pretty',
+        },
       });
       expect(await plugin.stop('SIGINT')).toBe(0);
       expect(existsSync(socket)).toBe(false);
-      expect(plugin.output()).toContain('"signal":"SIGINT"');
+      // LOG_FORMAT=pretty: human-readable lines, not JSON.
+      expect(plugin.output()).toMatch(/INFO.*: kontena-ipam is serving Docker/);
+      expect(plugin.output()).toMatch(/signal: "SIGINT"/);
+      expect(plugin.output()).not.toContain('{"level"');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
