@@ -118,3 +118,35 @@ describe('kontena-ipam and SIGINT (Ctrl-C under ./start.sh)', () => {
     }
   });
 });
+
+describe('kontena-ipam with a comma-separated ETCD_ENDPOINT', () => {
+  it('keeps serving when one member of a 3-member cluster dies', async () => {
+    const cluster = await startEtcdCluster(3);
+    const dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-cluster-'));
+    const socket = join(dir, 'kontena-ipam.sock');
+    let plugin: PluginProcess | undefined;
+    try {
+      plugin = await startPlugin({
+        socket,
+        env: { ETCD_ENDPOINT: cluster.endpoints.join(','), NODE_ID: 'node-a' },
+      });
+      const first = await callPlugin(socket, 'IpamDriver.RequestPool', dynamicRequest);
+      expect(first.body).toMatchObject({ Pool: '10.80.0.0/24' });
+      const leader = await cluster.leader();
+      await cluster.stopMember(leader ?? 'm0');
+      // Every later call succeeds: the client fails over to the live members.
+      for (const network of ['kontena1', 'kontena2', 'kontena3']) {
+        const reply = await callPlugin(socket, 'IpamDriver.RequestPool', {
+          ...dynamicRequest,
+          Options: { network },
+        });
+        expect(reply.status).toBe(200);
+      }
+      expect(await plugin.stop('SIGTERM')).toBe(0);
+    } finally {
+      await plugin?.stop('SIGKILL');
+      await cluster.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
