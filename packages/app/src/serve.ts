@@ -50,7 +50,14 @@ async function chooseEtcd(
     return { endpoints: etcd.endpoints, local: undefined };
   }
   try {
-    const local = await startLocalEtcd({ stateDir: config.stateDir, logger });
+    // The local etcd takes the default endpoint's port (2379), and the next one for peers.
+    const clientPort = Number(new URL(defaultEndpoint ?? 'http://localhost:2379').port || 2379);
+    const local = await startLocalEtcd({
+      stateDir: config.stateDir,
+      logger,
+      clientPort,
+      peerPort: clientPort + 1,
+    });
     return { endpoints: [local.endpoint], local };
   } catch (error) {
     if (!(error instanceof LocalEtcdError)) throw error;
