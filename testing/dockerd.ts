@@ -13,19 +13,27 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import {
+  type DaemonInstance,
+  killLeftovers,
+  sweepOrphans,
+  track,
+  untrack,
+  writeOwner,
+} from './dockerd-leftovers.js';
+import { launchScript } from './dockerd-namespaces.js';
+
+export { BUSYBOX_IMAGE, importBusybox } from './busybox-image.js';
 
 /** DOCKER_CLI is the docker client that matches Debian's dockerd (a newer CLI may be on PATH). */
 export const DOCKER_CLI = '/usr/bin/docker';
@@ -78,79 +86,7 @@ export interface Dockerd {
   stop(): Promise<void>;
 }
 
-const live = new Set<Instance>();
 let counter = 0;
-let exitHookInstalled = false;
-
-interface Instance {
-  root: string;
-  netns: string | undefined;
-  ownNetns: boolean;
-  child: ChildProcess | undefined;
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Last resort when a test run dies without calling stop(): synchronous kills only.
-  process.on('exit', () => {
-    for (const instance of live) {
-      try {
-        instance.child?.kill('SIGKILL');
-        killLeftovers(instance);
-        if (instance.ownNetns && instance.netns) spawnSync('ip', ['netns', 'del', instance.netns]);
-        rmSync(instance.root, { recursive: true, force: true });
-      } catch {
-        // nothing more can be done while the process exits
-      }
-    }
-  });
-}
-
-/** An owner file in each temp dir lets a later run clean up after a test process that was killed. */
-const OWNER_FILE = 'owner.json';
-
-function writeOwner(instance: Instance): void {
-  const owner = { pid: process.pid, netns: instance.ownNetns ? instance.netns : undefined };
-  writeFileSync(join(instance.root, OWNER_FILE), `${JSON.stringify(owner)}\n`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * sweepOrphans removes what a killed test process left behind (its exit hook never ran):
- * daemons and shims named by a /tmp/kipam-* dir whose owner process is gone, their network
- * namespace and the dir. Dirs of live owners (other test runs) are left alone.
- */
-function sweepOrphans(): void {
-  for (const entry of readdirSync('/tmp')) {
-    if (!entry.startsWith('kipam-')) continue;
-    const root = join('/tmp', entry);
-    let owner: { pid?: number; netns?: string };
-    try {
-      owner = JSON.parse(readFileSync(join(root, OWNER_FILE), 'utf8')) as typeof owner;
-    } catch {
-      continue; // not ours, or still being set up
-    }
-    if (typeof owner.pid !== 'number' || alive(owner.pid)) continue;
-    const orphan: Instance = {
-      root,
-      netns: owner.netns,
-      ownNetns: Boolean(owner.netns),
-      child: undefined,
-    };
-    killLeftovers(orphan);
-    if (owner.netns) spawnSync('ip', ['netns', 'del', owner.netns]);
-    rmSync(root, { recursive: true, force: true });
-  }
-}
 
 /** requireTools fails loudly, with the install command, when a real part is missing. */
 function requireTools(): { dockerd: string } {
@@ -223,98 +159,6 @@ function ping(socket: string): Promise<boolean> {
   });
 }
 
-/** Every cgroup v1 controller dockerd needs; `ip netns exec` remounts /sys and hides them. */
-const CGROUP_CONTROLLERS = [
-  'cpu',
-  'cpuacct',
-  'cpuset',
-  'memory',
-  'devices',
-  'freezer',
-  'blkio',
-  'pids',
-];
-
-/**
- * cgroupMounts re-creates, inside `ip netns exec` (which mounts a fresh /sys), the cgroup
- * layout of the host: the unified cgroup2 tree on a cgroup v2 host, else a tmpfs with each
- * v1 controller the host has (+ the named systemd hierarchy and the hybrid unified mount).
- */
-function cgroupMounts(): string[] {
-  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
-    return ['mount -t cgroup2 cgroup2 /sys/fs/cgroup'];
-  }
-  const lines = ['mount -t tmpfs cgroup_root /sys/fs/cgroup'];
-  for (const c of CGROUP_CONTROLLERS) {
-    if (!existsSync(`/sys/fs/cgroup/${c}`)) continue;
-    lines.push(
-      `mkdir -p /sys/fs/cgroup/${c}`,
-      `mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`,
-    );
-  }
-  if (existsSync('/sys/fs/cgroup/systemd')) {
-    lines.push(
-      'mkdir -p /sys/fs/cgroup/systemd',
-      'mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd',
-    );
-  }
-  if (existsSync('/sys/fs/cgroup/unified/cgroup.controllers')) {
-    lines.push(
-      'mkdir -p /sys/fs/cgroup/unified',
-      'mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified',
-    );
-  }
-  return lines;
-}
-
-function launchScript(opts: {
-  root: string;
-  pluginDir: string;
-  inNetns: boolean;
-  dockerd: string;
-  args: string[];
-}): string {
-  const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
-  const lines = [
-    'set -e',
-    `mount --bind ${q(opts.pluginDir)} /run/docker/plugins`,
-    `mount --bind ${q(join(opts.root, 'etc'))} /etc/docker`,
-  ];
-  if (opts.inNetns) lines.push(...cgroupMounts());
-  lines.push(`exec ${q(opts.dockerd)} ${opts.args.map(q).join(' ')}`);
-  return `${lines.join('\n')}\n`;
-}
-
-/** killLeftovers kills processes that our daemon started and that outlived it. */
-function killLeftovers(instance: Instance): void {
-  const pids = new Set<number>();
-  if (instance.netns && instance.ownNetns) {
-    const listed = spawnSync('ip', ['netns', 'pids', instance.netns], { encoding: 'utf8' });
-    for (const line of (listed.stdout ?? '').split('\n')) {
-      const pid = Number(line.trim());
-      if (pid > 0) pids.add(pid);
-    }
-  }
-  // containerd and its shims name our exec root on their command line.
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(instance.root)) pids.add(Number(entry));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  pids.delete(process.pid);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -329,13 +173,12 @@ function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
 /** startDockerd starts a daemon and waits until its API answers. */
 export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
   const { dockerd: dockerdBin } = requireTools();
-  installExitHook();
   const label = options.label ?? 'd';
-  // Short paths: containerd's socket lives under the exec root and unix paths max out at 108.
   sweepOrphans();
+  // Short paths: containerd's socket lives under the exec root and unix paths max out at 108.
   const root = mkdtempSync(`/tmp/kipam-${label}-`);
-  const instance: Instance = { root, netns: undefined, ownNetns: false, child: undefined };
-  live.add(instance);
+  const instance: DaemonInstance = { root, netns: undefined, ownNetns: false, child: undefined };
+  track(instance);
   writeOwner(instance);
   const socket = join(root, 'docker.sock');
   const pluginDir = options.pluginDir ?? join(root, 'plugins');
@@ -490,7 +333,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       } catch (error) {
         problems.push(`rm ${root}: ${String(error)}`);
       }
-      live.delete(instance);
+      untrack(instance);
       if (problems.length > 0) throw new Error(`dockerd cleanup: ${problems.join('; ')}`);
     },
   };
@@ -518,50 +361,4 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
 function tail(file: string, lines = 30): string {
   if (!existsSync(file)) return '(no log)';
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-/** isStaticElf tells a static binary (no PT_INTERP program header) from a dynamic one. */
-function isStaticElf(path: string): boolean {
-  const elf = readFileSync(path);
-  if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) return false; // ELF64 only
-  const phoff = Number(elf.readBigUInt64LE(0x20));
-  const phentsize = elf.readUInt16LE(0x36);
-  const phnum = elf.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) {
-    if (elf.readUInt32LE(phoff + i * phentsize) === 3) return false; // PT_INTERP
-  }
-  return true;
-}
-
-/** BUSYBOX_IMAGE is the tag importBusybox gives its image. */
-export const BUSYBOX_IMAGE = 'kontena-ipam-test/busybox:latest';
-
-/**
- * importBusybox makes a one-binary image from Debian's busybox-static with `docker import`
- * (no registry is reachable) and returns its tag. `sh`, `sleep`, `ip`, … are applet links.
- */
-export async function importBusybox(daemon: Dockerd, tag = BUSYBOX_IMAGE): Promise<string> {
-  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-  if (!busybox || !isStaticElf(busybox)) {
-    throw new Error(
-      'The end-to-end tests need a static busybox for their image. Install it with: apt-get install -y busybox-static',
-    );
-  }
-  const rootfs = join(daemon.root, 'busybox-rootfs');
-  mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  for (const dir of ['etc', 'tmp', 'proc', 'sys', 'dev'])
-    mkdirSync(join(rootfs, dir), { recursive: true });
-  copyFileSync(busybox, join(rootfs, 'bin', 'busybox'));
-  const applets = spawnSync(busybox, ['--list'], { encoding: 'utf8' }).stdout.split('\n');
-  for (const applet of applets) {
-    if (!applet || applet === 'busybox' || applet.includes('/')) continue;
-    symlinkSync('busybox', join(rootfs, 'bin', applet));
-  }
-  const tarball = join(daemon.root, 'busybox.tar');
-  const tar = await run('tar', ['-C', rootfs, '-cf', tarball, '.']);
-  if (tar.code !== 0) throw new Error(`tar: ${tar.stderr}`);
-  await daemon.dockerOk(['import', '--change', 'CMD ["sh"]', tarball, tag]);
-  rmSync(rootfs, { recursive: true, force: true });
-  rmSync(tarball, { force: true });
-  return tag;
 }
