@@ -16,10 +16,11 @@ export async function listAddresses(
 ): Promise<AddressRecord[]> {
   const { keys, calls } = ctx;
   const prefix = keys.addresses(req.pool);
-  const res = await calls.read('list addresses', [
-    getOp(keys.pool(req.pool)),
-    rangeOp(prefix, { limit: ctx.pageSize }),
-  ]);
+  const res = await calls.read(
+    'list addresses',
+    [getOp(keys.pool(req.pool)), rangeOp(prefix, { limit: ctx.pageSize })],
+    'list',
+  );
   const poolKv = kvsAt(res, 0)[0];
   if (!poolKv) return [];
   const pool = decodePool(req.pool, poolKv);
@@ -27,7 +28,7 @@ export async function listAddresses(
     calls,
     'list addresses',
     prefix,
-    { pageSize: ctx.pageSize },
+    { pageSize: ctx.pageSize, op: 'list' },
     { res, index: 1 },
   );
   const out: AddressRecord[] = [];

@@ -181,12 +181,14 @@ export class AddressStore {
         throw notFound(req.pool);
       }
       if (outcome === 'pool-replaced') {
+        this.ctx.calls.conflict({ op: 'allocate', pool: req.pool });
         view = await this.view(req.pool, view);
         continue;
       }
       view.mark(address, true);
       if (req.address) return this.staticTaken(view.pool, address, req, txn);
       conflicts++;
+      this.ctx.calls.conflict({ op: 'allocate', pool: req.pool });
       this.ctx.logger.debug(
         { pool: req.pool, address: formatAddress(address), attempt },
         'address taken by another host meanwhile; trying the next one',
@@ -333,6 +335,7 @@ export class AddressStore {
       );
       // Gone after a failed compare: an earlier, re-sent attempt of this delete won.
       if (txn.succeeded || kvsAt(txn, 0).length === 0) return { released: true };
+      calls.conflict({ op: 'release', pool: req.pool });
       await backoff(attempt);
     }
     throw new StoreError(

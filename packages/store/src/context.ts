@@ -56,7 +56,7 @@ export function createContext(options: StoreOptions): StoreContext {
   const endpoint = options.endpoint ?? 'the configured endpoints';
   return {
     client: options.client,
-    calls: new EtcdCalls(options.client, deadlineMs, endpoint),
+    calls: new EtcdCalls(options.client, deadlineMs, endpoint, options.observer),
     keys: new KeyLayout(options.prefix),
     supernet,
     subnetLength,

@@ -11,9 +11,18 @@
  * write carries a random token, and a transaction whose compare failed reads back what is
  * there: finding our own token means an earlier attempt of this very call committed.
  */
+import { performance } from 'node:perf_hooks';
 import type { ComparatorBuilder, Etcd3, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { StoreError } from './errors.js';
 import { prefixEnd } from './keys.js';
+import type { StoreObserver } from './types.js';
+
+/**
+ * EtcdOp is the kind of a round trip as the observer sees it: few values, so a metrics label
+ * made of it stays small. `txn` compare-and-swap, `get` a few keys, `load` a pool view's
+ * read, `list` listings for operators and cleanup.
+ */
+export type EtcdOp = 'txn' | 'get' | 'load' | 'list';
 
 /** CallOptions are the gRPC options every call gets: an absolute deadline. */
 export interface CallOptions {
@@ -39,11 +48,41 @@ export class EtcdCalls {
   readonly client: Etcd3;
   readonly deadlineMs: number;
   readonly endpoint: string;
+  /** Told of each round trip and each lost compare (see StoreObserver). */
+  readonly observer: StoreObserver | undefined;
 
-  constructor(client: Etcd3, deadlineMs: number, endpoint: string) {
+  constructor(client: Etcd3, deadlineMs: number, endpoint: string, observer?: StoreObserver) {
     this.client = client;
     this.deadlineMs = deadlineMs;
     this.endpoint = endpoint;
+    this.observer = observer;
+  }
+
+  /**
+   * conflict tells the observer that a compare failed and the store retries or moves on. An
+   * observer that throws is ignored: metrics must never break a request.
+   */
+  conflict(event: Parameters<NonNullable<StoreObserver['casConflict']>>[0]): void {
+    try {
+      this.observer?.casConflict?.(event);
+    } catch {
+      // ignored on purpose (see above)
+    }
+  }
+
+  private observed(op: EtcdOp, started: number, ok: boolean, error: unknown): void {
+    const observer = this.observer;
+    if (!observer?.etcdCall) return;
+    try {
+      observer.etcdCall({
+        op,
+        durationMs: performance.now() - started,
+        ok,
+        ...(!ok && error instanceof StoreError ? { code: error.code } : {}),
+      });
+    } catch {
+      // ignored on purpose: metrics must never break a request
+    }
   }
 
   /** unavailable builds the one message shape operators grep for. */
@@ -58,11 +97,31 @@ export class EtcdCalls {
   }
 
   /**
-   * run gives `call` a gRPC deadline and also races it against a timer of the same length:
+   * run is the one place every etcd round trip goes through: it makes the attempt (below) and
+   * tells the observer how it went. `op` is the kind of call the observer is told.
+   */
+  async run<T>(what: string, op: EtcdOp, call: (options: CallOptions) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let ok = false;
+    let failure: unknown;
+    try {
+      const result = await this.attempt(what, call);
+      ok = true;
+      return result;
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      this.observed(op, started, ok, failure);
+    }
+  }
+
+  /**
+   * attempt gives `call` a gRPC deadline and also races it against a timer of the same length:
    * the gRPC deadline stops the request on the wire, the timer covers time spent before the
    * request is sent (auth, circuit breaker, reconnect).
    */
-  async run<T>(what: string, call: (options: CallOptions) => Promise<T>): Promise<T> {
+  private async attempt<T>(what: string, call: (options: CallOptions) => Promise<T>): Promise<T> {
     const deadline = new Date(Date.now() + this.deadlineMs);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -90,15 +149,15 @@ export class EtcdCalls {
   /** txn commits a transaction built by `build` (which must not call commit itself). */
   txn(what: string, build: (client: Etcd3) => ComparatorBuilder): Promise<ITxnResponse> {
     // Always .commit(): the builder has a `then` method, so awaiting it would never settle.
-    return this.run(what, (options) => build(this.client).options(options).commit());
+    return this.run(what, 'txn', (options) => build(this.client).options(options).commit());
   }
 
   /**
    * read runs `ops` in one compare-less transaction: several gets at one revision in one
    * round trip. The builder needs a compare, so this goes to the KV client directly.
    */
-  read(what: string, ops: IRequestOp[]): Promise<ITxnResponse> {
-    return this.run(what, (options) =>
+  read(what: string, ops: IRequestOp[], op: EtcdOp = 'get'): Promise<ITxnResponse> {
+    return this.run(what, op, (options) =>
       this.client.kv.txn({ compare: [], success: ops, failure: [] }, options),
     );
   }
@@ -144,11 +203,13 @@ export async function readPrefix(
   calls: EtcdCalls,
   what: string,
   prefix: string,
-  options: { keysOnly?: boolean; pageSize: number },
+  options: { keysOnly?: boolean; pageSize: number; op?: EtcdOp },
   first?: { res: ITxnResponse; index: number },
 ): Promise<{ kvs: IKeyValue[]; revision: bigint }> {
   const limit = options.pageSize;
-  let res = first?.res ?? (await calls.read(what, [rangeOp(prefix, { ...options, limit })]));
+  const op = options.op ?? 'get';
+  const range = { keysOnly: options.keysOnly, limit };
+  let res = first?.res ?? (await calls.read(what, [rangeOp(prefix, range)], op));
   let index = first?.index ?? 0;
   const revision = revisionOf(res);
   const kvs: IKeyValue[] = [];
@@ -157,9 +218,7 @@ export async function readPrefix(
     kvs.push(...page);
     const last = page[page.length - 1];
     if (!res.responses[index]?.response_range?.more || !last) return { kvs, revision };
-    res = await calls.read(what, [
-      rangeOp(prefix, { ...options, limit, revision, after: last.key }),
-    ]);
+    res = await calls.read(what, [rangeOp(prefix, { ...range, revision, after: last.key })], op);
     index = 0;
   }
 }

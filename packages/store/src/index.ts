@@ -25,6 +25,7 @@ export type {
   ReleasePoolResult,
   Reservation,
   StoreLogger,
+  StoreObserver,
   StoreOptions,
 } from './types.js';
 export { parseNodeId, parsePoolId } from './types.js';

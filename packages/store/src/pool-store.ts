@@ -147,6 +147,7 @@ export class PoolStore {
       if (res.succeeded) return toPool(res.pool);
       const now = this.poolFrom(req.network, res.txn, 0);
       if (now?.tokens.includes(token)) return toPool(now);
+      calls.conflict({ op: existing ? 'hold' : 'pool', pool: req.network });
       this.ctx.logger.debug({ pool: req.network, attempt }, 'request pool: lost a race, retrying');
       await backoff(attempt);
     }
@@ -300,6 +301,7 @@ export class PoolStore {
       else holds[req.node] = left;
       if (Object.keys(holds).length === 0) {
         if (await this.remove(pool)) return { removed: true, released: true };
+        calls.conflict({ op: 'pool', pool: req.pool });
       } else {
         const next: PoolState = { ...pool, holds, tokens: [...pool.tokens, token] };
         const txn = await calls.txn('release pool', (c) =>
@@ -312,6 +314,7 @@ export class PoolStore {
           if (left === 0) this.onLeft(req.pool);
           return { removed: false, released: true };
         }
+        calls.conflict({ op: 'hold', pool: req.pool });
       }
       await backoff(attempt);
     }
@@ -356,7 +359,7 @@ export class PoolStore {
 
   async listReservations(): Promise<Reservation[]> {
     const { keys, calls } = this.ctx;
-    const res = await calls.read('list reservations', [rangeOp(keys.subnetsPrefix)]);
+    const res = await calls.read('list reservations', [rangeOp(keys.subnetsPrefix)], 'list');
     return kvsAt(res, 0)
       .map((kv) => decodeReservation(kv.key.toString().slice(keys.subnetsPrefix.length), kv))
       .sort((a, b) => compareSubnets(a.subnet, b.subnet));

@@ -88,11 +88,12 @@ export class PoolView {
     pending: ReadonlySet<bigint>,
   ): Promise<PoolView | undefined> {
     const prefix = ctx.keys.addresses(id);
-    const page = { keysOnly: true, pageSize: ctx.pageSize };
-    const res = await ctx.calls.read('load pool', [
-      getOp(ctx.keys.pool(id)),
-      rangeOp(prefix, { keysOnly: true, limit: ctx.pageSize }),
-    ]);
+    const page = { keysOnly: true, pageSize: ctx.pageSize, op: 'load' as const };
+    const res = await ctx.calls.read(
+      'load pool',
+      [getOp(ctx.keys.pool(id)), rangeOp(prefix, { keysOnly: true, limit: ctx.pageSize })],
+      'load',
+    );
     const poolKv = kvsAt(res, 0)[0];
     if (!poolKv) return undefined;
     const view = new PoolView(ctx, decodePool(id, poolKv), pending);

@@ -117,7 +117,7 @@ export class IpamStore {
   /** listPools returns every pool with counts, all read at one revision, sorted by id. */
   async listPools(): Promise<PoolStatus[]> {
     const { keys, calls } = this.ctx;
-    const res = await calls.read('list pools', [rangeOp(keys.poolsPrefix)]);
+    const res = await calls.read('list pools', [rangeOp(keys.poolsPrefix)], 'list');
     const revision = revisionOf(res);
     const pools = kvsAt(res, 0).map((kv) =>
       decodePool(keys.poolIdOf(kv.key.toString()) as PoolId, kv),
@@ -128,6 +128,7 @@ export class IpamStore {
       const counts = await calls.read(
         'list pools',
         chunk.map((p) => rangeOp(keys.addresses(p.id), { countOnly: true, revision })),
+        'list',
       );
       for (const [j, p] of chunk.entries()) out.push(status(p, countAt(counts, j)));
     }

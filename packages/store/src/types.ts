@@ -4,7 +4,7 @@
  */
 import type { IpAddress, Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
-import { StoreError } from './errors.js';
+import { StoreError, type StoreErrorCode } from './errors.js';
 
 /** PoolId is Docker's PoolID: the `--ipam-opt network=NAME` value. */
 export type PoolId = string & { readonly __brand: 'PoolId' };
@@ -99,6 +99,27 @@ export interface StoreLogger {
   warn(obj: object, msg?: string): void;
 }
 
+/**
+ * StoreObserver receives what the store does on the wire, for metrics. Both callbacks are
+ * optional; they run synchronously on the request path, so keep them cheap. One that throws is
+ * ignored: metrics never break a request.
+ */
+export interface StoreObserver {
+  /**
+   * etcdCall: one etcd round trip finished. `op` is `txn` (a compare-and-swap transaction),
+   * `get` (a read of a few keys), `load` (reading a pool's addresses into a local view) or
+   * `list` (operator and cleanup listings); `code` is the StoreError code when it failed.
+   */
+  etcdCall?(event: { op: string; durationMs: number; ok: boolean; code?: StoreErrorCode }): void;
+  /**
+   * casConflict: a transaction's compare failed because another writer got there first, and
+   * the store retries (or, allocating, moves on to the next address). `op` names the
+   * transition: `allocate` (an address), `pool` (creating, re-gatewaying or removing a pool),
+   * `hold` (joining or leaving a pool), `release` (freeing an address).
+   */
+  casConflict?(event: { op: 'allocate' | 'pool' | 'release' | 'hold'; pool?: PoolId }): void;
+}
+
 /** StoreOptions configures an IpamStore; only `client` is required. */
 export interface StoreOptions {
   /** An etcd3 client; endpoints, TLS and auth are the caller's options. Not closed by the store. */
@@ -122,6 +143,8 @@ export interface StoreOptions {
   maxAttempts?: number;
   /** Keys per etcd range read when reading a pool's addresses, default 5000. */
   pageSize?: number;
+  /** Told of every etcd round trip and every lost compare-and-swap (metrics). */
+  observer?: StoreObserver;
 }
 
 /** PoolRequest is RequestPool: a network name, the asking host, and what Docker passed. */
