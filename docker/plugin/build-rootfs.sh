@@ -7,6 +7,7 @@
 #   PLUGIN=kontena/ipam:0.1.0 docker/plugin/build-rootfs.sh
 #   docker plugin set kontena-ipam ETCD_ENDPOINT=http://10.0.0.1:2379 NODE_ID="$(hostname)"
 #   docker plugin enable kontena-ipam
+#   docker network create --ipam-driver kontena-ipam:latest --ipam-opt network=kontena0 kontena0
 #
 # Environment: IMAGE (default kontena-ipam; built from docker/Dockerfile unless SKIP_BUILD=1),
 # PLUGIN (plugin name, default kontena-ipam), OUT (default docker/plugin/build),
@@ -41,6 +42,8 @@ if [ "${CREATE:-1}" = 1 ]; then
     exit 1
   fi
   docker plugin create "$PLUGIN" "$OUT"
+  # Docker 20.10 looks a managed IPAM driver up by its full name: add the tag.
+  case "$PLUGIN" in *:*) ;; *) PLUGIN="$PLUGIN:latest" ;; esac
   cat <<NEXT
 created plugin $PLUGIN. Next:
   docker plugin set $PLUGIN ETCD_ENDPOINT=http://127.0.0.1:2379 NODE_ID=\$(hostname)

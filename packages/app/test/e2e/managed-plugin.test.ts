@@ -1,16 +1,23 @@
 /**
- * docker/plugin/config.json is what `docker plugin create` reads (build-rootfs.sh). The image
- * cannot be built here (no registry), so this checks the part that can be: a real dockerd
- * accepts the config as an IPAM driver plugin with the socket and settings the README names.
+ * kontena-ipam as a managed plugin (docker/plugin/config.json), started by Docker itself:
+ * the cure for kontena/kontena#1270, where the plugin run as a container stalled Docker's
+ * boot. The image cannot be built here (no registry), so the rootfs is made the way the image
+ * is (`pnpm deploy --prod` of the app) plus this machine's node binary and its libraries.
  */
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dockerd, startDockerd } from '../../../../testing/dockerd.js';
+import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
+import { etcdBinary } from '../../../../testing/etcd.js';
+import { freePort } from '../../../../testing/ports.js';
 import { ENV_VARS } from '../../src/config.js';
 
-const configPath = fileURLToPath(new URL('../../../../docker/plugin/config.json', import.meta.url));
+const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+const configPath = join(repo, 'docker/plugin/config.json');
+/** Docker 20.10 finds a managed IPAM plugin only by its full name, tag included. */
+const DRIVER = 'kontena-ipam:latest';
 
 interface PluginInspect {
   Name: string;
@@ -20,28 +27,92 @@ interface PluginInspect {
     Entrypoint: string[];
     Interface: { Types: string[]; Socket: string };
     Network: { Type: string };
+    Env: Array<{ Name: string }>;
   };
 }
 
-describe('docker/plugin/config.json (managed plugin)', () => {
+/** buildRootfs writes <dir>/config.json and <dir>/rootfs with node, its libraries and the app. */
+function buildRootfs(dir: string): void {
+  const rootfs = join(dir, 'rootfs');
+  const deploy = spawnSync(
+    'pnpm',
+    [
+      '--filter',
+      '@kontena-ipam/app',
+      'deploy',
+      '--prod',
+      '--legacy',
+      '--offline',
+      join(rootfs, 'app'),
+    ],
+    { cwd: repo, encoding: 'utf8' },
+  );
+  if (deploy.status !== 0) throw new Error(`pnpm deploy failed:\n${deploy.stdout}${deploy.stderr}`);
+  const libs = spawnSync('ldd', [process.execPath], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((line) => /(\/\S+)\s+\(0x/.exec(line)?.[1])
+    .filter((lib): lib is string => lib !== undefined);
+  // The plugin's entrypoint is `node` on PATH, as in the image.
+  for (const file of [process.execPath, ...libs]) {
+    const target = join(rootfs, file);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(file, target);
+  }
+  for (const d of ['etc', 'tmp', 'proc', 'sys', 'dev', 'run/docker/plugins']) {
+    mkdirSync(join(rootfs, d), { recursive: true });
+  }
+  cpSync(configPath, join(dir, 'config.json'));
+}
+
+describe('the managed plugin (docker plugin create/enable)', () => {
   let daemon: Dockerd;
+  let etcd: ChildProcess | undefined;
+  let image: string;
+  let endpoint: string;
 
   beforeAll(async () => {
     daemon = await startDockerd({ label: 'managed' });
-  });
-  afterAll(async () => {
-    await daemon?.stop();
+    image = await importBusybox(daemon);
+    // The plugin runs on the daemon's host network, its namespace: etcd must live there too.
+    const port = await freePort();
+    endpoint = `http://127.0.0.1:${port}`;
+    etcd = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        String(daemon.netns),
+        etcdBinary(),
+        '--data-dir',
+        join(daemon.root, 'etcd'),
+        '--listen-client-urls',
+        endpoint,
+        '--advertise-client-urls',
+        endpoint,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${port + 1}`,
+        '--log-level',
+        'error',
+      ],
+      { stdio: 'ignore' },
+    );
+    buildRootfs(join(daemon.root, 'plugin'));
   });
 
-  it('is accepted by `docker plugin create` as an IPAM driver on kontena-ipam.sock', async () => {
-    const dir = join(daemon.root, 'plugin-build');
-    mkdirSync(join(dir, 'rootfs', 'app'), { recursive: true });
-    cpSync(configPath, join(dir, 'config.json'));
-    await daemon.dockerOk(['plugin', 'create', 'kontena-ipam-check', dir]);
+  afterAll(async () => {
+    await daemon?.docker(['plugin', 'disable', '-f', DRIVER]);
+    await daemon?.stop();
+    etcd?.kill('SIGKILL');
+  });
+
+  it('docker plugin create accepts config.json: an IPAM driver on kontena-ipam.sock', async () => {
+    await daemon.dockerOk(['plugin', 'create', 'kontena-ipam', join(daemon.root, 'plugin')], {
+      timeoutMs: 120_000,
+    });
     const [plugin] = JSON.parse(
-      await daemon.dockerOk(['plugin', 'inspect', 'kontena-ipam-check']),
+      await daemon.dockerOk(['plugin', 'inspect', DRIVER]),
     ) as PluginInspect[];
-    expect(plugin?.Name).toBe('kontena-ipam-check:latest');
+    expect(plugin?.Name).toBe(DRIVER);
     expect(plugin?.Enabled).toBe(false);
     expect(plugin?.Config.Interface).toEqual({
       Types: ['docker.ipamdriver/1.0'],
@@ -49,15 +120,66 @@ describe('docker/plugin/config.json (managed plugin)', () => {
     });
     expect(plugin?.Config.Network.Type).toBe('host');
     expect(plugin?.Config.Entrypoint).toEqual(['node', '/app/dist/bin/kontena-ipam.js', 'serve']);
-    expect(plugin?.Settings.Env).toContain('ETCD_ENDPOINT=http://127.0.0.1:2379');
     expect(plugin?.Settings.Env).toContain('KONTENA_IPAM_LOCAL_ETCD=off');
-    await daemon.dockerOk(['plugin', 'set', 'kontena-ipam-check', 'NODE_ID=node-1']);
-    await daemon.dockerOk(['plugin', 'rm', 'kontena-ipam-check']);
+    // Every variable it declares is one the app reads.
+    const names = (plugin?.Config.Env ?? []).map((e) => e.Name).filter((n) => n !== 'NODE_ENV');
+    expect(names.filter((name) => !(ENV_VARS as readonly string[]).includes(name))).toEqual([]);
   });
 
-  it('sets only variables the app reads', () => {
-    const config = JSON.parse(readFileSync(configPath, 'utf8')) as { env: Array<{ name: string }> };
-    const names = config.env.map((e) => e.name).filter((name) => name !== 'NODE_ENV');
-    expect(names.filter((name) => !(ENV_VARS as readonly string[]).includes(name))).toEqual([]);
+  it('once set and enabled, Docker runs it and networks get their subnets from it', async () => {
+    await daemon.dockerOk([
+      'plugin',
+      'set',
+      DRIVER,
+      `ETCD_ENDPOINT=${endpoint}`,
+      'NODE_ID=managed',
+    ]);
+    await daemon.dockerOk(['plugin', 'enable', DRIVER]);
+    await daemon.dockerOk([
+      'network',
+      'create',
+      '--ipam-driver',
+      DRIVER,
+      '--ipam-opt',
+      'network=kontena0',
+      'kontena0',
+    ]);
+    const ipam = JSON.parse(
+      await daemon.dockerOk(['network', 'inspect', '--format', '{{json .IPAM}}', 'kontena0']),
+    ) as { Config: Array<{ Subnet: string }> };
+    expect(ipam.Config[0]?.Subnet).toBe('10.80.0.0/24');
+  });
+
+  it('after a dockerd restart Docker starts the plugin itself, and containers come back', async () => {
+    const id = await daemon.dockerOk([
+      'run',
+      '-d',
+      '--restart',
+      'always',
+      '--stop-timeout',
+      '0',
+      '--network',
+      'kontena0',
+      image,
+      'sleep',
+      '600',
+    ]);
+    await daemon.restart();
+    const plugins = await daemon.dockerOk(['plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}']);
+    expect(plugins).toBe(`${DRIVER} true`);
+    let address = '';
+    for (let i = 0; i < 100 && !address.startsWith('10.80.0.'); i++) {
+      address = await daemon.dockerOk([
+        'container',
+        'inspect',
+        '--format',
+        '{{.NetworkSettings.Networks.kontena0.IPAddress}}',
+        id,
+      ]);
+      if (!address.startsWith('10.80.0.')) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(address).toMatch(/^10\.80\.0\.\d+$/);
+    await daemon.dockerOk(['rm', '-f', id]);
+    await daemon.dockerOk(['network', 'rm', 'kontena0']);
   });
 });
