@@ -4,6 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
+    // The e2e files mostly wait on dockerd and etcd, so more files than cores run at once
+    // (on 2 cores: ~35 s instead of ~75 s for the whole suite).
+    maxWorkers: 4,
   },
 });
