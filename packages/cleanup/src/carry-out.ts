@@ -144,16 +144,13 @@ async function dropHold(
     });
     return false;
   }
-  // dropHold takes no revision: re-read right before it, so a hold taken since the
-  // fence (a network being created now) is not dropped. See README "Limits".
-  const changedMeanwhile = (await ctx.store.getPool(pool.id))?.modRevision !== pool.modRevision;
+  // Guarded by the mod revision the plan judged: a hold taken or dropped since (a network
+  // being created right now) makes the store write nothing, and the change wins.
   let result = { removed: false, released: false };
-  if (!changedMeanwhile) {
-    try {
-      result = await ctx.store.dropHold({ pool: pool.id, node });
-    } catch (error) {
-      if (!lostRace(error)) throw error;
-    }
+  try {
+    result = await ctx.store.dropHold({ pool: pool.id, node, modRevision: pool.modRevision });
+  } catch (error) {
+    if (!lostRace(error)) throw error;
   }
   if (!result.released) {
     ctx.report.conflicts++;

@@ -15,7 +15,6 @@ export type CleanupStore = Pick<
   | 'revision'
   | 'listPools'
   | 'listAddresses'
-  | 'getPool'
   | 'releaseAddressIfUnchanged'
   | 'dropHold'
   | 'removePoolIfUnheld'

@@ -269,6 +269,32 @@ describe('runCleanup (real etcd)', () => {
     expect(await fx.keyList()).toEqual(['v1/guard/subnets']);
   });
 
+  it('a hold taken between the plan and the write wins: dropHold is guarded by the planned revision', async () => {
+    const racing = poolId('racing');
+    await fx.store.requestPool({ network: racing, node: nodeA, subnet: subnet('10.82.0.0/24') });
+    const docker = fixedView([]);
+    // After the plan, right before writing: `docker network create` on this host joins again
+    // (Docker does not list the network until that finishes).
+    docker.beforeSnapshot = async (call) => {
+      if (call === 2) {
+        await fx.store.requestPool({
+          network: racing,
+          node: nodeA,
+          subnet: subnet('10.82.0.0/24'),
+        });
+      }
+    };
+    const report = await runCleanup({ store: fx.store, docker, node: nodeA, now: HOUR_LATER });
+    expect(counts(report)).toMatchObject({ holdsDropped: 0, poolsRemoved: 0, conflicts: 1 });
+    expect(report.actions).toEqual([
+      expect.objectContaining({ kind: 'drop-hold', outcome: 'changed', pool: racing }),
+    ]);
+    expect((await fx.store.getPool(racing))?.holds).toEqual({ [nodeA]: 2 });
+    expect(await fx.keyList()).toEqual(
+      expect.arrayContaining(['v1/pools/racing', 'v1/subnets/10.82.0.0/24']),
+    );
+  });
+
   it('keeps a hold younger than the grace period: a `docker network create` may still be running', async () => {
     await fx.store.requestPool({ network: poolId('creating'), node: nodeA });
     const young = await runCleanup({ store: fx.store, docker: fixedView([]), node: nodeA });

@@ -16,6 +16,7 @@ export type {
   AddressRelease,
   AddressRequest,
   Allocation,
+  DropHoldRequest,
   NodeId,
   Pool,
   PoolId,

@@ -104,6 +104,9 @@ function mismatch(pool: PoolState, req: PoolRequest): string | undefined {
   return undefined;
 }
 
+/** unchanged is what a release answers when it wrote nothing. */
+const unchanged = (): ReleasePoolResult => ({ removed: false, released: false });
+
 /** PoolStore holds the pool-level transitions of IpamStore. */
 export class PoolStore {
   private readonly ctx: StoreContext;
@@ -281,9 +284,10 @@ export class PoolStore {
 
   /**
    * release drops one of `node`'s holds (or all of them, for dropHold); the last hold takes the
-   * pool, its reservation and its addresses with it, in one transaction.
+   * pool, its reservation and its addresses with it, in one transaction. With `guard`, only
+   * while the pool record's mod revision is that one: no retry, {false, false} once it moved.
    */
-  async release(req: PoolRelease, all: boolean): Promise<ReleasePoolResult> {
+  async release(req: PoolRelease, all: boolean, guard?: bigint): Promise<ReleasePoolResult> {
     const { keys, calls, maxAttempts } = this.ctx;
     const poolKey = keys.pool(req.pool);
     const token = newToken();
@@ -293,6 +297,8 @@ export class PoolStore {
         this.onLeft(req.pool);
         return { removed: false, released: false };
       }
+      // Changed since the caller decided: its decision no longer holds, write nothing.
+      if (guard !== undefined && pool.modRevision !== guard) return unchanged();
       const held = pool.holds[req.node] ?? 0;
       if (held === 0) return { removed: false, released: false };
       const holds: Record<string, number> = { ...pool.holds };
@@ -301,6 +307,7 @@ export class PoolStore {
       else holds[req.node] = left;
       if (Object.keys(holds).length === 0) {
         if (await this.remove(pool)) return { removed: true, released: true };
+        if (guard !== undefined) return unchanged();
         calls.conflict({ op: 'pool', pool: req.pool });
       } else {
         const next: PoolState = { ...pool, holds, tokens: [...pool.tokens, token] };
@@ -314,6 +321,7 @@ export class PoolStore {
           if (left === 0) this.onLeft(req.pool);
           return { removed: false, released: true };
         }
+        if (guard !== undefined) return unchanged();
         calls.conflict({ op: 'hold', pool: req.pool });
       }
       await backoff(attempt);

@@ -16,6 +16,7 @@ import type {
   AddressRelease,
   AddressRequest,
   Allocation,
+  DropHoldRequest,
   NodeId,
   Pool,
   PoolId,
@@ -162,10 +163,13 @@ export class IpamStore {
     return releaseAddressIfUnchanged(this.ctx, req);
   }
 
-  /** dropHold removes all of `node`'s holds on `pool`; the pool goes with its last hold. */
-  async dropHold(req: PoolRelease): Promise<ReleasePoolResult> {
+  /**
+   * dropHold removes all of `node`'s holds on `pool`; the pool goes with its last hold. With
+   * `modRevision`, only if the pool record is unchanged since then; else nothing is written.
+   */
+  async dropHold(req: DropHoldRequest): Promise<ReleasePoolResult> {
     checkIds(req.pool, req.node);
-    return this.pools.release(req, true);
+    return this.pools.release(req, true, req.modRevision);
   }
 
   /** removePoolIfUnheld removes a pool nobody holds, if unchanged since `modRevision`. */

@@ -163,6 +163,15 @@ export interface PoolRelease {
   node: NodeId;
 }
 
+/**
+ * DropHoldRequest is dropHold's request: PoolRelease plus an optional guard. With
+ * `modRevision`, nothing is written unless the pool record's mod revision is still that one
+ * (cleanup passes the revision its decision was based on).
+ */
+export interface DropHoldRequest extends PoolRelease {
+  modRevision?: bigint;
+}
+
 /** ReleasePoolResult: `released` when a hold was dropped, `removed` when the pool went with it. */
 export interface ReleasePoolResult {
   removed: boolean;

@@ -379,6 +379,43 @@ describe('reads and cleanup helpers', () => {
     expect(await keys()).toEqual(['guard/subnets']);
   });
 
+  test('dropHold with modRevision writes nothing once the pool changed, else drops as asked', async () => {
+    const { store, dump, keys } = setup();
+    const subnet = net('10.8.0.0/24');
+    await store.requestPool({ network: K, node: A, subnet });
+    const seen = (await store.getPool(K))?.modRevision as bigint;
+    // Another host joins after the caller looked: its decision is stale.
+    await store.requestPool({ network: K, node: B, subnet });
+    const before = await dump();
+    const r0 = await store.revision();
+    expect(await store.dropHold({ pool: K, node: A, modRevision: seen })).toEqual({
+      removed: false,
+      released: false,
+    });
+    expect(await store.revision()).toBe(r0);
+    expect(await dump()).toEqual(before);
+    // With the current revision it drops A's hold; the pool stays with B's.
+    const now = (await store.getPool(K))?.modRevision as bigint;
+    expect(await store.dropHold({ pool: K, node: A, modRevision: now })).toEqual({
+      removed: false,
+      released: true,
+    });
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-b': 1 });
+    // The last hold, guarded: pool, reservation and addresses go together.
+    const last = (await store.getPool(K))?.modRevision as bigint;
+    await store.requestAddress({ pool: K, node: B, kind: 'endpoint' }); // not the pool record
+    expect(await store.dropHold({ pool: K, node: B, modRevision: last })).toEqual({
+      removed: true,
+      released: true,
+    });
+    expect(await keys()).toEqual(['guard/subnets']);
+    // A guard on a pool that is gone: nothing to do.
+    expect(await store.dropHold({ pool: K, node: B, modRevision: last })).toEqual({
+      removed: false,
+      released: false,
+    });
+  });
+
   test('removePoolIfUnheld removes an unheld pool only when unchanged', async () => {
     const { prefix, store, keys } = setup();
     // An unheld pool can only come from an older writer or a crash; write one directly.
