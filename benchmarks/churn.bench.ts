@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { startBenchEtcd, WRITES_COUNTER } from './etcd.js';
-import { conflictShare, ObserverCounts, observedStore } from './observer.js';
+import { ObserverCounts, observedStore } from './observer.js';
 import type { Figure, Scenario } from './scenario.js';
 import { inFlight, summarize } from './stats.js';
 import {
@@ -95,6 +95,28 @@ function lifeOverlaps(lives: Life[]): number {
   return overlaps;
 }
 
+/** lostPerPool: lost compares (any transition) per pool created and released, from the observer. */
+function lostPerPool(counts: ObserverCounts, created: number): Figure {
+  const base = { id: 'churn.conflicts', name: 'lost compares per pool (create + release)' };
+  if (!counts.reporting) {
+    return {
+      ...base,
+      value: undefined,
+      unit: '',
+      note: 'n/a: the store called its observer not once',
+    };
+  }
+  const lost = [...counts.conflicts.values()].reduce((a, b) => a + b, 0);
+  const byOp = [...counts.conflicts].map(([op, n]) => `${op} ${n}`).join(', ');
+  return {
+    ...base,
+    value: created > 0 ? lost / created : undefined,
+    unit: '',
+    digits: 2,
+    note: `store observer: ${lost} lost compares (${byOp || 'none'}), each followed by a re-read and a retry`,
+  };
+}
+
 export const churn: Scenario = {
   id: 'churn',
   title: '4. Pool churn',
@@ -176,12 +198,7 @@ export const churn: Scenario = {
           digits: 1,
           note: `${created} pools in ${(elapsed / 1000).toFixed(1)} s over ${distinct} distinct subnets; create p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms`,
         },
-        conflictShare(
-          counts,
-          { id: 'churn.conflicts', name: 'CAS conflicts (share of pool-creation txns)' },
-          'pool',
-          created,
-        ),
+        lostPerPool(counts, created),
         {
           id: 'churn.etcd-writes',
           name: 'etcd write txns per pool (create + release)',

@@ -1,19 +1,10 @@
 /**
- * Counting what the store reports through its observer (store-api.md, "Observer"): etcd round
- * trips and lost compare-and-swaps. Until the store takes `StoreOptions.observer`, it never
- * calls us; a scenario then shows its conflict figures as "n/a" rather than a false 0.
+ * Counting what the store reports through its observer (StoreOptions.observer, store-api.md):
+ * etcd round trips and lost compare-and-swaps. A store that never calls the observer (one
+ * built before it existed) gets "n/a" for its conflict figures rather than a false 0.
  */
 import type { Figure } from './scenario.js';
-import { IpamStore, type StoreOptions } from './workspace.js';
-
-/**
- * StoreObserver mirrors the contract's shape.
- * TODO: import it from the store once packages/store exports StoreObserver.
- */
-export interface StoreObserver {
-  etcdCall?(event: { op: string; durationMs: number; ok: boolean; code?: string }): void;
-  casConflict?(event: { op: 'allocate' | 'pool' | 'release' | 'hold'; pool?: string }): void;
-}
+import { IpamStore, type StoreObserver, type StoreOptions } from './workspace.js';
 
 /** ObserverCounts tallies observer events for one or more stores. */
 export class ObserverCounts {
@@ -43,19 +34,14 @@ export class ObserverCounts {
   }
 }
 
-/** observedStore builds an IpamStore that reports to `counts` (once the store supports it). */
+/** observedStore builds an IpamStore that reports to `counts`. */
 export function observedStore(options: StoreOptions, counts: ObserverCounts): IpamStore {
-  // A variable, not a literal: StoreOptions may not declare `observer` yet.
-  const withObserver: StoreOptions & { observer: StoreObserver } = {
-    ...options,
-    observer: counts.observer,
-  };
-  return new IpamStore(withObserver);
+  return new IpamStore({ ...options, observer: counts.observer });
 }
 
 /**
  * conflictShare is the share of `op` transactions that lost their compare:
- * conflicts / (conflicts + wins). "n/a" while the store does not report conflicts.
+ * conflicts / (conflicts + wins). "n/a" when the store reported nothing at all.
  */
 export function conflictShare(
   counts: ObserverCounts,
@@ -68,7 +54,7 @@ export function conflictShare(
       ...base,
       value: undefined,
       unit: '%',
-      note: 'n/a: the store does not report CAS conflicts yet (StoreOptions.observer, store-api.md); TODO: drop this fallback once it lands',
+      note: 'n/a: the store called its observer not once (a build without StoreOptions.observer?)',
     };
   }
   const lost = counts.conflictsOf(op);

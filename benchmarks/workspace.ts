@@ -26,6 +26,7 @@ export type {
   NodeId,
   Pool,
   PoolId,
+  StoreObserver,
   StoreOptions,
 } from '../packages/store/dist/index.js';
 export {
