@@ -27,8 +27,9 @@ export const HEALTH_PATH = '/health';
 /** NETWORK_OPTION is the `--ipam-opt network=NAME` key that names the shared pool. */
 export const NETWORK_OPTION = 'network';
 /**
- * GATEWAY_OPTION is `--ipam-opt gateway=A.B.C.D`: the gateway is fixed when the pool is
- * created, and Docker only tells `--gateway` later (in the gateway RequestAddress).
+ * GATEWAY_OPTION is `--ipam-opt gateway=A.B.C.D`: the pool's gateway from its creation on.
+ * Docker only tells `--gateway` later (in the gateway RequestAddress), when the store can move
+ * the gateway only if this host alone holds the pool; the option works on every host.
  */
 export const GATEWAY_OPTION = 'gateway';
 /** REQUEST_ADDRESS_TYPE is the RequestAddress option key that marks the gateway request. */

@@ -192,14 +192,16 @@ const releaseAddress: Route = {
 
 /**
  * gatewayHint explains a refused `--gateway`: the pool got its gateway at RequestPool, before
- * Docker said which one it wants, so the user has to say it then too.
+ * Docker said which one it wants, and the store moves it only for the one host that alone
+ * holds the pool (another host may already use the old one). Saying it at RequestPool, on
+ * every host, always works.
  */
 function gatewayHint(error: unknown, asked: string): unknown {
   if (!isStoreError(error, 'POOL_MISMATCH')) return error;
   return new PluginError(
     'INVALID_REQUEST',
     'invalid',
-    `${error.message}; the gateway is fixed when the pool is created: pass --ipam-opt ${GATEWAY_OPTION}=${asked} along with --gateway ${asked}`,
+    `${error.message}; pass --ipam-opt ${GATEWAY_OPTION}=${asked} along with --gateway ${asked} on every host`,
     { cause: error },
   );
 }

@@ -204,17 +204,76 @@ describe('the gateway', () => {
     });
   });
 
-  it('explains a --gateway that differs from the pool gateway', async () => {
-    await pool({ Pool: '10.87.0.0/24', Options: { network: 'gw2' } });
+  it('moves the gateway to a --gateway X asked by the only host holding the pool', async () => {
+    // Docker 20.10 with `--gateway X`: RequestPool (Data names .1), then RequestAddress(gateway, X).
+    const created = await pool({ Pool: '10.87.0.0/24', Options: { network: 'gw2' } });
+    expect(created.json).toEqual({
+      PoolID: 'gw2',
+      Pool: '10.87.0.0/24',
+      Data: { [GW]: '10.87.0.1/24' },
+    });
     const reply = await address({
       PoolID: 'gw2',
       Address: '10.87.0.254',
       Options: { RequestAddressType: GW },
     });
+    expect(reply.status).toBe(200);
+    expect(reply.json).toEqual({ Address: '10.87.0.254/24', Data: {} });
+    const keys = await suite.setup.keys();
+    // Exactly: the pool, its reservation and the new gateway's record; none at .1 any more.
+    expect(
+      Object.keys(keys)
+        .filter((k) => k.includes('gw2') || k.includes('10.87.'))
+        .sort(),
+    ).toEqual(['addresses/gw2/10.87.0.254', 'pools/gw2', 'subnets/10.87.0.0/24']);
+    expect(keys['pools/gw2']).toMatchObject({ gateway: '10.87.0.254', holds: { 'node-a': 1 } });
+    expect(keys['addresses/gw2/10.87.0.254']).toMatchObject({ kind: 'gateway', node: 'node-a' });
+    // Another host creating the network later gets X from RequestPool's Data.
+    const other = await startPlugin(suite.dir.path, suite.setup.store, { node: 'node-b' });
+    try {
+      const joined = await call(other.socketPath, ROUTES.requestPool, {
+        AddressSpace: 'local',
+        Pool: '10.87.0.0/24',
+        SubPool: '',
+        Options: { network: 'gw2' },
+        V6: false,
+      });
+      expect(joined.json).toEqual({
+        PoolID: 'gw2',
+        Pool: '10.87.0.0/24',
+        Data: { [GW]: '10.87.0.254/24' },
+      });
+      // A container gets any address but X, maybe the old default gateway.
+      const container = await address({ PoolID: 'gw2', Options: { [MAC]: '02:42:0a:57:00:09' } });
+      expect((container.json as { Address: string }).Address).not.toBe('10.87.0.254/24');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('explains a --gateway it cannot move to: the pool is held by another host too', async () => {
+    await pool({ Pool: '10.89.0.0/24', Options: { network: 'gw4' } });
+    const other = await startPlugin(suite.dir.path, suite.setup.store, { node: 'node-b' });
+    try {
+      await call(other.socketPath, ROUTES.requestPool, {
+        Pool: '10.89.0.0/24',
+        Options: { network: 'gw4' },
+        V6: false,
+      });
+    } finally {
+      await other.close();
+    }
+    const before = await suite.setup.revision();
+    const reply = await address({
+      PoolID: 'gw4',
+      Address: '10.89.0.254',
+      Options: { RequestAddressType: GW },
+    });
     expect(reply.status).toBe(400);
     expect((reply.json as { Err: string }).Err).toBe(
-      'network gw2 has gateway 10.87.0.1, not 10.87.0.254; the gateway is fixed when the pool is created: pass --ipam-opt gateway=10.87.0.254 along with --gateway 10.87.0.254',
+      'network gw4 has gateway 10.89.0.1, not 10.89.0.254, and cannot move it: the pool is held by other hosts too (node-b); pass --ipam-opt gateway=10.89.0.254 along with --gateway 10.89.0.254 on every host',
     );
+    expect(await suite.setup.revision()).toBe(before);
   });
 
   it('refuses a gateway option without a Pool, outside it, or not a host address', async () => {

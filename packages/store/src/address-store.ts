@@ -17,6 +17,7 @@ import type { IKeyValue, ITxnResponse } from 'etcd3';
 import { backoff, newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, getOp, kvsAt, putOp } from './etcd-call.js';
+import { moveGateway } from './gateway-move.js';
 import { PoolView } from './pool-view.js';
 import {
   decodePool,
@@ -256,42 +257,48 @@ export class AddressStore {
     );
   }
 
-  /** The gateway is shared by every host: return its record, checking the pool still exists. */
+  /**
+   * The gateway is shared by every host: return its record, checking the pool still exists.
+   * Asked for another address (`--gateway X`), move the pool's gateway there if this host
+   * alone holds the pool (see gateway-move.ts).
+   */
   private async gateway(view: PoolView, asked: IpAddress | undefined): Promise<Allocation> {
-    let pool = view.pool;
-    if (asked && !addressEquals(asked, pool.gateway)) {
-      throw new StoreError(
-        'POOL_MISMATCH',
-        `network ${pool.id} has gateway ${formatAddress(pool.gateway)}, not ${formatAddress(asked)}`,
-      );
-    }
+    const pool = view.pool;
+    if (asked && !addressEquals(asked, pool.gateway)) return this.moveGateway(view, asked);
     const { keys, calls } = this.ctx;
     const poolKey = keys.pool(pool.id);
     const gatewayKey = keys.address(pool.id, pool.gateway);
     const txn = await calls.txn('request gateway', (c) =>
       c
         .if(poolKey, 'Create', '==', pool.createRevision.toString())
-        .then(getOp(gatewayKey))
+        .then(getOp(gatewayKey), getOp(poolKey))
         .else(getOp(poolKey)),
     );
-    if (!txn.succeeded) {
-      const kv = kvsAt(txn, 0)[0];
-      if (!kv) {
-        this.forget(pool.id);
-        throw notFound(pool.id);
-      }
-      // Re-created meanwhile: answer from the new record and refresh the view later.
-      pool = decodePool(pool.id, kv);
-      view.invalidate('pool re-created');
-      if (asked && !addressEquals(asked, pool.gateway)) {
-        throw new StoreError(
-          'POOL_MISMATCH',
-          `network ${pool.id} has gateway ${formatAddress(pool.gateway)}, not ${formatAddress(asked)}`,
-        );
-      }
-      return this.gatewayOf(pool, undefined);
+    const currentKv = kvsAt(txn, txn.succeeded ? 1 : 0)[0];
+    if (!currentKv) {
+      this.forget(pool.id);
+      throw notFound(pool.id);
+    }
+    const current = decodePool(pool.id, currentKv);
+    if (!txn.succeeded || !addressEquals(current.gateway, pool.gateway)) {
+      // Re-created, or its gateway moved, since this view was loaded: answer from etcd as it
+      // is now (moveGateway reads it; asked for the current gateway it only returns it).
+      view.invalidate(txn.succeeded ? 'pool gateway moved' : 'pool re-created');
+      return this.moveGateway(view, asked ?? current.gateway);
     }
     return this.gatewayOf(pool, kvsAt(txn, 0)[0]);
+  }
+
+  private async moveGateway(view: PoolView, to: IpAddress): Promise<Allocation> {
+    try {
+      const moved = await moveGateway(this.ctx, { pool: view.pool.id, node: this.node, to });
+      // The view reserves the old gateway: reload it with the new one on the next request.
+      if (!addressEquals(moved.pool.gateway, view.pool.gateway)) view.invalidate('gateway moved');
+      return allocation(moved.pool, to, moved.record);
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'POOL_NOT_FOUND') this.forget(view.pool.id);
+      throw error;
+    }
   }
 
   private gatewayOf(pool: PoolState, kv: IKeyValue | undefined): Allocation {

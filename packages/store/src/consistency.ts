@@ -91,7 +91,7 @@ async function readAll(
         ...(revision !== undefined ? { revision: revision.toString() } : {}),
       },
     };
-    const res = await calls.read('check consistency', [op]);
+    const res = await calls.read('check consistency', [op], 'list');
     revision ??= revisionOf(res);
     const page = kvsAt(res, 0);
     kvs.push(...page);

@@ -1,13 +1,16 @@
 /**
  * Property test: random sequences of operations from several hosts, each checked against a
  * small in-memory model of what the store should answer and hold; after every operation the
- * keys in etcd must match the model exactly (pools, holds, reservations, address owners).
+ * keys in etcd must match the model exactly (pools, gateways, holds, reservations, address
+ * owners). Gateway requests for another address move the gateway when the model says so.
  */
 import {
   addressAt,
   formatAddress,
   formatSubnet,
   hostRange,
+  isHostAddress,
+  parseAddress,
   parseSubnet,
   subnetContains,
   subnetsOverlap,
@@ -190,11 +193,21 @@ async function apply(stores: IpamStore[], model: Map<string, ModelPool>, o: Op):
   const subnet = parseSubnet(m.subnet);
   if (o.kind === 'gateway') {
     if (address && formatAddress(address) !== m.gateway) {
-      return void expect(got, label).toEqual({ code: 'POOL_MISMATCH' });
+      // The gateway moves only for the one host holding the pool, to a free host address.
+      const text = formatAddress(address);
+      const alone = [...m.holds.keys()].every((n) => n === nodeId) && m.holds.has(nodeId);
+      const usable = address.family === 4 && isHostAddress(subnet, address);
+      if (!alone || !usable || m.addresses.has(text)) {
+        return void expect(got, label).toEqual({ code: 'POOL_MISMATCH' });
+      }
+      m.addresses.delete(m.gateway);
+      m.gateway = text;
+      m.addresses.set(text, { node: nodeId, kind: 'gateway' });
+      return void expect(got, label).toMatchObject({ kind: 'gateway', address, node: nodeId });
     }
     return void expect(got, label).toMatchObject({
       kind: 'gateway',
-      address: hostRange(subnet).first,
+      address: parseAddress(m.gateway),
     });
   }
   if (address) {
@@ -227,7 +240,11 @@ async function apply(stores: IpamStore[], model: Map<string, ModelPool>, o: Op):
 function expectedKeys(model: Map<string, ModelPool>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [id, p] of model) {
-    out[`pools/${id}`] = { subnet: p.subnet, holds: Object.fromEntries(p.holds) };
+    out[`pools/${id}`] = {
+      subnet: p.subnet,
+      gateway: p.gateway,
+      holds: Object.fromEntries(p.holds),
+    };
     out[`subnets/${p.subnet}`] = { pool: id };
     for (const [a, r] of p.addresses) out[`addresses/${id}/${a}`] = r;
   }
@@ -239,7 +256,8 @@ function actualKeys(dump: Record<string, unknown>): Record<string, unknown> {
   for (const [key, value] of Object.entries(dump)) {
     if (key === 'guard/subnets') continue;
     const v = value as Record<string, unknown>;
-    if (key.startsWith('pools/')) out[key] = { subnet: v.subnet, holds: v.holds };
+    if (key.startsWith('pools/'))
+      out[key] = { subnet: v.subnet, gateway: v.gateway, holds: v.holds };
     else if (key.startsWith('addresses/')) out[key] = { node: v.node, kind: v.kind };
     else out[key] = v;
   }

@@ -156,25 +156,28 @@ it('gets no RequestPool replay on a daemon restart: the hold stays at one', asyn
   });
 });
 
-it('honours --gateway given with --ipam-opt gateway=…, and says so when it is missing', async () => {
+it('honours --gateway given with --ipam-opt gateway=…, and says so when another host holds the pool', async () => {
   const daemon = host(0).daemon;
-  const base = [
-    'network',
-    'create',
-    '--ipam-driver',
-    'kontena-ipam',
-    '--subnet',
-    '10.91.0.0/24',
+  const base = ['network', 'create', '--ipam-driver', 'kontena-ipam', '--subnet', '10.91.0.0/24'];
+  // The other host made the pool with the default gateway (and may use it): no moving it now.
+  await host(1).daemon.dockerOk([...base, '--ipam-opt', 'network=gwnet', 'gwnet']);
+  const without = await daemon.docker([
+    ...base,
     '--gateway',
     '10.91.0.254',
-  ];
-  const without = await daemon.docker([...base, '--ipam-opt', 'network=gwnet', 'gwnet']);
+    '--ipam-opt',
+    'network=gwnet',
+    'gwnet',
+  ]);
   expect(without.code).not.toBe(0);
   expect(without.stderr).toContain(
-    'pass --ipam-opt gateway=10.91.0.254 along with --gateway 10.91.0.254',
+    'network gwnet has gateway 10.91.0.1, not 10.91.0.254, and cannot move it: the pool is held by other hosts too (cap-2); pass --ipam-opt gateway=10.91.0.254 along with --gateway 10.91.0.254 on every host',
   );
+  await host(1).daemon.dockerOk(['network', 'rm', 'gwnet']);
   await daemon.dockerOk([
     ...base,
+    '--gateway',
+    '10.91.0.254',
     '--ipam-opt',
     'network=gwnet2',
     '--ipam-opt',
@@ -191,7 +194,7 @@ it('honours --gateway given with --ipam-opt gateway=…, and says so when it is 
     ]),
   ).toBe('10.91.0.254');
   await daemon.dockerOk(['network', 'rm', 'gwnet2']);
-  // The failed create released its pool: nothing of either network is left.
+  // The failed create released its hold: nothing of either network is left.
   expect(Object.keys(await keys()).filter((k) => k.includes('gwnet'))).toEqual([]);
 });
 

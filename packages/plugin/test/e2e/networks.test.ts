@@ -1,0 +1,98 @@
+/**
+ * `docker network create` forms that need more than one RequestPool/RequestAddress to line up,
+ * against a real Docker 20.10 daemon (own network namespace) and the real plugin and store on
+ * a real etcd: `--gateway X` without `--ipam-opt gateway=X` (Docker asks for X only after
+ * RequestPool answered the default gateway).
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
+import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
+import { openStore, type RunningPlugin, type StoreSetup, startPlugin } from '../support/plugin.js';
+
+let etcd: EtcdCluster & { endpoint: string };
+let daemon: Dockerd;
+let image: string;
+let setup: StoreSetup;
+let plugin: RunningPlugin;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  daemon = await startDockerd({ label: 'nets' });
+  image = await importBusybox(daemon);
+  setup = openStore(etcd.endpoint, { supernet: '10.80.0.0/12' });
+  // The daemon sees its pluginDir as /run/docker/plugins: the driver is `kontena-ipam`.
+  plugin = await startPlugin('', setup.store, {
+    node: 'nets-1',
+    endpoint: etcd.endpoint,
+    socketPath: join(daemon.pluginDir, 'kontena-ipam.sock'),
+  });
+}, 180_000);
+
+afterAll(async () => {
+  // Docker first (it releases through the plugin), then the plugin, store and etcd.
+  await daemon?.stop().catch(() => undefined);
+  await plugin?.close();
+  await setup?.close();
+  await etcd?.stop();
+}, 120_000);
+
+const keysOf = async (needle: string) =>
+  Object.keys(await setup.keys())
+    .filter((k) => k.includes(needle))
+    .sort();
+
+it('creates a network with --gateway X alone: the pool gateway moves to X', async () => {
+  const created = await daemon.docker([
+    'network',
+    'create',
+    '--driver',
+    'bridge',
+    '--ipam-driver',
+    'kontena-ipam',
+    '--ipam-opt',
+    'network=gw',
+    '--subnet',
+    '10.86.0.0/24',
+    '--gateway',
+    '10.86.0.254',
+    'gw',
+  ]);
+  expect(created.stderr).toBe('');
+  expect(created.code).toBe(0);
+  expect(
+    await daemon.dockerOk([
+      'network',
+      'inspect',
+      '--format',
+      '{{(index .IPAM.Config 0).Gateway}}',
+      'gw',
+    ]),
+  ).toBe('10.86.0.254');
+
+  const id = await daemon.dockerOk(
+    ['run', '-d', '--stop-timeout', '0', '--network', 'gw', image, 'sleep', '600'],
+    { timeoutMs: 60_000 },
+  );
+  const address = await daemon.dockerOk([
+    'inspect',
+    '--format',
+    '{{.NetworkSettings.Networks.gw.IPAddress}}',
+    id,
+  ]);
+  expect(address).toMatch(/^10\.86\.0\.\d+$/);
+  expect(address).not.toBe('10.86.0.254');
+
+  const state = await setup.keys();
+  expect(state['pools/gw']).toMatchObject({ gateway: '10.86.0.254', holds: { 'nets-1': 1 } });
+  expect(state['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway', node: 'nets-1' });
+  expect(state['addresses/gw/10.86.0.1']).toBeUndefined();
+  expect(await keysOf('gw')).toEqual(
+    ['addresses/gw/10.86.0.254', `addresses/gw/${address}`, 'pools/gw'].sort(),
+  );
+
+  await daemon.dockerOk(['rm', '-f', id]);
+  await daemon.dockerOk(['network', 'rm', 'gw']);
+  expect(await keysOf('gw')).toEqual([]);
+  expect(await keysOf('10.86.')).toEqual([]);
+});
