@@ -10,19 +10,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HEALTH_PATH, type RequestEvent, ROUTES } from '@kontena-ipam/plugin';
-import type { IpamStore } from '@kontena-ipam/store';
+import type { IpamStore, StoreObserver } from '@kontena-ipam/store';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ListenAddress } from './listen-address.js';
 
-/**
- * MetricsStoreObserver is the store's StoreObserver shape (plan/store-api.md, "Observer"),
- * written out here so this module compiles whether or not the store already exports it.
- */
-export interface MetricsStoreObserver {
-  etcdCall(event: { op: string; durationMs: number; ok: boolean; code?: string }): void;
-  casConflict(event: { op: string; pool?: string }): void;
-}
+/** MetricsStoreObserver is the store's StoreObserver with both callbacks present. */
+export type MetricsStoreObserver = Required<StoreObserver>;
 
 // Known RPC paths become labels; anything else is "other", so a scanner cannot blow up the series.
 const ROUTE_LABELS = new Map<string, string>(

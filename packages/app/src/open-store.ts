@@ -2,12 +2,11 @@
  * openStore builds the etcd client and the IpamStore from the config, for every command
  * that needs the store (serve, cleanup, operator tools), so they all read etcd alike.
  */
-import { IpamStore } from '@kontena-ipam/store';
+import { IpamStore, type StoreObserver } from '@kontena-ipam/store';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createEtcdClient } from './etcd-client.js';
-import type { MetricsStoreObserver } from './metrics.js';
 
 /** OpenStore is a store with the client it owns; close() closes both. */
 export interface OpenStore {
@@ -21,7 +20,7 @@ export interface OpenStore {
 /** openStore makes the client and store; it does not touch etcd (both are lazy). */
 export function openStore(
   config: Config,
-  options: { logger: Logger; endpoints?: string[]; observer?: MetricsStoreObserver },
+  options: { logger: Logger; endpoints?: string[]; observer?: StoreObserver },
 ): OpenStore {
   const endpoints = options.endpoints ?? config.etcd.endpoints;
   const endpoint = endpoints.join(',');
@@ -37,7 +36,6 @@ export function openStore(
     deadlineMs: config.etcd.timeoutMs,
     endpoint,
     logger: options.logger.child({ component: 'store' }),
-    // StoreOptions.observer (store-api.md); a store without it ignores the extra option.
     ...(options.observer ? { observer: options.observer } : {}),
   });
   return {

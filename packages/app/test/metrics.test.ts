@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parsePoolId } from '@kontena-ipam/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcdCluster } from '../../../testing/etcd.js';
 import { freePort } from '../../../testing/ports.js';
@@ -86,7 +87,7 @@ describe('store observer → metrics', () => {
     const metrics = new IpamMetrics({ processMetrics: false });
     metrics.storeObserver.etcdCall({ op: 'txn', durationMs: 3, ok: true });
     metrics.storeObserver.etcdCall({ op: 'txn', durationMs: 5000, ok: false, code: 'UNAVAILABLE' });
-    metrics.storeObserver.casConflict({ op: 'allocate', pool: 'kontena' });
+    metrics.storeObserver.casConflict({ op: 'allocate', pool: parsePoolId('kontena') });
     metrics.storeObserver.casConflict({ op: 'allocate' });
     const s = samples(await metrics.registry.metrics());
     expect(s.get('kontena_ipam_etcd_call_duration_seconds_count{op="txn",outcome="ok"}')).toBe(1);
@@ -192,6 +193,14 @@ describe('a serving plugin with KONTENA_IPAM_METRICS', () => {
       9,
     );
     expect(after.get('kontena_ipam_pool_stats_up')).toBe(1);
+    // etcd round trips, from the store's observer: at least one transaction per state change,
+    // and the scrape's own pool listing.
+    expect(
+      delta('kontena_ipam_etcd_call_duration_seconds_count{op="txn",outcome="ok"}'),
+    ).toBeGreaterThanOrEqual(5);
+    expect(
+      delta('kontena_ipam_etcd_call_duration_seconds_count{op="list",outcome="ok"}'),
+    ).toBeGreaterThanOrEqual(1);
     // Process metrics come with prom-client's defaults.
     expect(after.has('process_cpu_user_seconds_total')).toBe(true);
   });
@@ -211,5 +220,11 @@ describe('a serving plugin with KONTENA_IPAM_METRICS', () => {
     const s = samples((await get(`${base}/metrics`)).text);
     expect(s.get('kontena_ipam_pool_stats_up')).toBe(0);
     expect(s.has('kontena_ipam_pool_addresses_used{network="kontena"}')).toBe(false);
+    // The failed calls are counted as etcd errors with the store's code.
+    const failed = [...s.entries()].filter(
+      ([key]) =>
+        key.startsWith('kontena_ipam_etcd_errors_total{') && key.includes('code="UNAVAILABLE"'),
+    );
+    expect(failed.reduce((sum, [, n]) => sum + n, 0)).toBeGreaterThanOrEqual(2);
   });
 });
