@@ -3,7 +3,7 @@
  * target, then each scenario's method and figures, and for every missed target what limits it
  * (from limits.ts, written by hand after reading profiles; a missed target without one says so).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatMet, formatTarget, formatValue } from './format.js';
 import { explanations, notes } from './limits.js';
@@ -18,6 +18,51 @@ export interface ScenarioOutcome {
 }
 
 const REPORT = new URL('../BENCHMARKS.md', import.meta.url);
+const RESULTS = new URL('./results.json', import.meta.url);
+
+/** FullRun is everything a report is made from. */
+export interface FullRun {
+  facts: MachineFacts;
+  outcomes: readonly ScenarioOutcome[];
+  seconds: number;
+}
+
+/**
+ * saveResults keeps a full run's raw figures in benchmarks/results.json (committed with
+ * BENCHMARKS.md), so that the report can be re-rendered after editing limits.ts without
+ * measuring again, and so that the figures are there for machines too.
+ */
+export function saveResults(run: FullRun): string {
+  const data = {
+    facts: run.facts,
+    seconds: run.seconds,
+    outcomes: run.outcomes.map((o) => ({
+      id: o.scenario.id,
+      seconds: o.seconds,
+      figures: o.figures,
+    })),
+  };
+  const path = fileURLToPath(RESULTS);
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
+  return path;
+}
+
+/** loadResults reads benchmarks/results.json back, matching scenario ids to `scenarios`. */
+export function loadResults(scenarios: readonly Scenario[]): FullRun {
+  const data = JSON.parse(readFileSync(RESULTS, 'utf8')) as {
+    facts: MachineFacts;
+    seconds: number;
+    outcomes: Array<{ id: string; seconds: number; figures: Figure[] }>;
+  };
+  const outcomes = data.outcomes.map((o) => {
+    const scenario = scenarios.find((s) => s.id === o.id);
+    if (!scenario) throw new Error(`results.json names an unknown scenario ${o.id}`);
+    // JSON has no NaN: a figure that could not be computed comes back as null.
+    const figures = o.figures.map((f) => ({ ...f, value: f.value ?? undefined }));
+    return { scenario, seconds: o.seconds, figures };
+  });
+  return { facts: data.facts, seconds: data.seconds, outcomes };
+}
 
 function cell(text: string): string {
   return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -34,12 +79,7 @@ function figureTable(figures: readonly Figure[]): string[] {
 }
 
 /** writeReport renders the outcomes to BENCHMARKS.md (or `path`) and returns the path written. */
-export function writeReport(run: {
-  facts: MachineFacts;
-  outcomes: readonly ScenarioOutcome[];
-  seconds: number;
-  path?: string;
-}): string {
+export function writeReport(run: FullRun & { path?: string }): string {
   const { facts, outcomes } = run;
   const out: string[] = [
     '# Benchmarks',
@@ -100,6 +140,7 @@ export function writeReport(run: {
     '- `pnpm bench` builds every package, runs all scenarios (each on a fresh etcd) and rewrites this file.',
     '- `pnpm bench --smoke` runs every scenario at tiny sizes in seconds (CI does, after the tests): it still fails on a duplicate address or overlapping pools, never on a performance target, and leaves this file alone.',
     '- `pnpm bench --only latency,contention` runs some scenarios (ids: the `benchmarks/<id>.bench.ts` files) and leaves this file alone.',
+    '- `pnpm bench --report` re-renders this file from the last full run (benchmarks/results.json), e.g. after editing the explanations in benchmarks/limits.ts.',
     '- Profile one: `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx benchmarks/run.ts --only latency`, then open the `.cpuprofile` in Chrome DevTools (Performance tab).',
     '',
   );

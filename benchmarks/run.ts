@@ -1,6 +1,7 @@
 /**
  * `pnpm bench [--smoke] [--only id,id]`: runs the benchmark scenarios, each on a fresh etcd,
- * prints a table per scenario, and (full run of every scenario only) rewrites BENCHMARKS.md.
+ * prints a table per scenario, and (full run of every scenario only) rewrites BENCHMARKS.md
+ * and benchmarks/results.json. `pnpm bench --report` re-renders BENCHMARKS.md from the latter.
  *
  * Exit status: 1 when a correctness invariant broke (an address handed out twice, overlapping
  * pools, leftovers) or a scenario failed to run; performance targets never change it: a missed
@@ -14,18 +15,27 @@ import { fill } from './fill.bench.js';
 import { latency } from './latency.bench.js';
 import { machineFacts } from './machine.js';
 import { pluginOverhead } from './plugin-overhead.bench.js';
-import { type ScenarioOutcome, writeReport } from './report.js';
+import { loadResults, type ScenarioOutcome, saveResults, writeReport } from './report.js';
 import { invariantBroken, type Scenario } from './scenario.js';
 import { printTable } from './table.js';
 
 const scenarios: readonly Scenario[] = [latency, fill, contention, churn, cidr, pluginOverhead];
 
-function parseArgs(argv: readonly string[]): { smoke: boolean; only: Set<string> | undefined } {
+interface Args {
+  smoke: boolean;
+  only: Set<string> | undefined;
+  /** report: re-render BENCHMARKS.md from results.json, measure nothing. */
+  report: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
   let smoke = false;
+  let report = false;
   let only: Set<string> | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--smoke') smoke = true;
+    else if (arg === '--report') report = true;
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const list = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
       only = new Set((list ?? '').split(',').filter(Boolean));
@@ -38,14 +48,20 @@ function parseArgs(argv: readonly string[]): { smoke: boolean; only: Set<string>
     } else if (arg === '--') {
       // pnpm may pass a separator through; nothing follows that we need.
     } else {
-      throw new Error(`unknown argument ${arg}; usage: pnpm bench [--smoke] [--only id,id]`);
+      throw new Error(
+        `unknown argument ${arg}; usage: pnpm bench [--smoke] [--only id,id] | pnpm bench --report`,
+      );
     }
   }
-  return { smoke, only };
+  return { smoke, only, report };
 }
 
 async function main(): Promise<number> {
-  const { smoke, only } = parseArgs(process.argv.slice(2));
+  const { smoke, only, report } = parseArgs(process.argv.slice(2));
+  if (report) {
+    console.log(`wrote ${writeReport(loadResults(scenarios))} from benchmarks/results.json`);
+    return 0;
+  }
   const started = performance.now();
   const facts = machineFacts();
   const mode = smoke ? 'smoke (tiny sizes; performance targets not judged)' : 'full';
@@ -82,8 +98,9 @@ async function main(): Promise<number> {
   } else if (failed) {
     console.log('BENCHMARKS.md left as it is: a scenario failed or broke an invariant.');
   } else {
-    const path = writeReport({ facts, outcomes, seconds });
-    console.log(`wrote ${path}`);
+    const run = { facts, outcomes, seconds };
+    console.log(`wrote ${saveResults(run)}`);
+    console.log(`wrote ${writeReport(run)}`);
   }
   return failed ? 1 : 0;
 }
