@@ -10,7 +10,7 @@ import {
   type Subnet,
   subnetEquals,
 } from '@kontena-ipam/cidr';
-import type { PoolId } from '@kontena-ipam/store';
+import { type PoolId, V6_POOL_SUFFIX } from '@kontena-ipam/store';
 import type { DockerNetwork, DockerSnapshot } from './docker-view.js';
 
 /** addressKey identifies an address independent of how it was written ("fd00::1" vs "fd00:0::1"). */
@@ -42,6 +42,18 @@ export function isOurDriver(network: DockerNetwork, ipamDriver: string): boolean
   return driver === ipamDriver || driver.startsWith(`${ipamDriver}:`);
 }
 
+/**
+ * poolIdsOf names the pools a network of ours uses: `NAME` for its IPv4 config and, when it
+ * has IPv6 (`--ipv6`, or an IPv6 subnet in its IPAM config), `NAME:v6` (the plugin gives a
+ * dual-stack network's IPv6 pool that id; see @kontena-ipam/store's poolIdFor).
+ */
+function poolIdsOf(network: DockerNetwork, name: string): string[] {
+  const v6 =
+    network.enableIPv6 === true ||
+    network.ipamConfig.some((c) => trySubnet(c.subnet)?.family === 6);
+  return v6 ? [name, `${name}${V6_POOL_SUFFIX}`] : [name];
+}
+
 /** DockerUsage answers "does Docker on this host use this?" for addresses and pools. */
 export interface DockerUsage {
   /** Every address of every local network (any IPAM driver): endpoints, gateways, aux. */
@@ -71,9 +83,11 @@ export function dockerUsage(snapshot: DockerSnapshot, ipamDriver: string): Docke
       const address = tryAddress(text);
       if (address) live.add(addressKey(address));
     }
-    const poolId = network.ipamOptions.network;
-    if (poolId && isOurDriver(network, ipamDriver)) {
-      byPoolId.set(poolId, [...(byPoolId.get(poolId) ?? []), network.name]);
+    const name = network.ipamOptions.network;
+    if (name && isOurDriver(network, ipamDriver)) {
+      for (const poolId of poolIdsOf(network, name)) {
+        byPoolId.set(poolId, [...(byPoolId.get(poolId) ?? []), network.name]);
+      }
     }
   }
   return {

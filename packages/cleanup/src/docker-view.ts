@@ -25,8 +25,10 @@ export interface DockerNetwork {
   readonly name: string;
   readonly driver: string;
   readonly ipamDriver: string;
-  /** `--ipam-opt` values; `network` is the PoolID. */
+  /** `--ipam-opt` values; `network` is the PoolID of the IPv4 pool (`network:v6`: IPv6). */
   readonly ipamOptions: Readonly<Record<string, string>>;
+  /** `--ipv6`: the network also has an IPv6 pool. Absent = false. */
+  readonly enableIPv6?: boolean;
   readonly ipamConfig: readonly DockerIpamConfig[];
   readonly endpoints: readonly DockerEndpoint[];
 }
@@ -103,6 +105,7 @@ function toNetwork(info: Docker.NetworkInspectInfo): DockerNetwork {
     driver: info.Driver,
     ipamDriver: info.IPAM?.Driver ?? '',
     ipamOptions: { ...(info.IPAM?.Options ?? {}) },
+    enableIPv6: info.EnableIPv6 === true,
     ipamConfig,
     endpoints,
   };

@@ -70,6 +70,21 @@ describe('createDockerView (real dockerd)', () => {
       },
     ]);
     expect(net?.endpoints.map((e) => [e.name, e.ipv4])).toEqual([['viewc', '10.99.128.9']]);
+    expect(net?.enableIPv6).toBe(false);
+    // `--ipv6` shows: cleanup maps such a network to its IPv6 pool `NAME:v6` too.
+    await daemon.dockerOk([
+      'network',
+      'create',
+      '--ipv6',
+      '--subnet',
+      '10.98.0.0/24',
+      '--subnet',
+      'fd00:98::/64',
+      'view6',
+    ]);
+    const six = (await view.snapshot()).networks.find((n) => n.name === 'view6');
+    expect(six?.enableIPv6).toBe(true);
+    expect(six?.ipamConfig.map((c) => c.subnet)).toEqual(['10.98.0.0/24', 'fd00:98::/64']);
     // The built-in networks are listed too (cleanup uses every address Docker knows as "live").
     expect(networks.map((n) => n.name)).toEqual(expect.arrayContaining(['host', 'none']));
   });

@@ -157,6 +157,60 @@ describe('planCleanup', () => {
     expect(freed(plan([v6], records, snapshot))).toEqual(['fd00:81::3']);
   });
 
+  it('maps a dual-stack network to both its pools: NAME (IPv4) and NAME:v6 (IPv6)', () => {
+    const v4 = pool('ds', '10.87.0.0/24', { [me]: 1 });
+    const v6 = pool('ds:v6', 'fd00:87::/64', { [me]: 1 });
+    const records = [addr(v4, '10.87.0.2'), addr(v6, 'fd00:87::2'), addr(v6, 'fd00:87::3')];
+    const dualStack = {
+      ...net('ds', 'ds', '10.87.0.0/24', []),
+      enableIPv6: true,
+      ipamConfig: [
+        { subnet: '10.87.0.0/24', ipRange: undefined, gateway: undefined, auxAddresses: [] },
+        { subnet: 'fd00:87::/64', ipRange: undefined, gateway: undefined, auxAddresses: [] },
+      ],
+      endpoints: [{ id: 'c0', name: 'c0', ipv4: '10.87.0.2', ipv6: 'fd00:87::2' }],
+    };
+    const live = plan([v4, v6], records, { networks: [dualStack] });
+    // Both holds live; only the IPv6 address no endpoint has is freed.
+    expect(live.steps.map((s) => [s.kind, s.pool.id])).toEqual([['free-address', 'ds:v6']]);
+    expect(freed(live)).toEqual(['fd00:87::3']);
+    // The network gone: both holds go.
+    const gone = plan([v4, v6], [], { networks: [] });
+    expect(gone.steps.map((s) => [s.kind, s.pool.id])).toEqual([
+      ['drop-hold', 'ds'],
+      ['drop-hold', 'ds:v6'],
+    ]);
+  });
+
+  it('uses the id NAME:v6 for IPv6 networks alone, whatever subnet Docker shows', () => {
+    const v6only = (enableIPv6: boolean, subnets: string[]) => ({
+      networks: [
+        {
+          ...net('ds', 'ds', '10.87.0.0/24', []),
+          enableIPv6,
+          ipamConfig: subnets.map((subnet) => ({
+            subnet,
+            ipRange: undefined,
+            gateway: undefined,
+            auxAddresses: [],
+          })),
+        },
+      ],
+    });
+    const ds6 = { id: 'ds:v6' as PoolId, subnet: parseSubnet('fd00:99::/64') };
+    const ds4 = { id: 'ds' as PoolId, subnet: parseSubnet('10.99.0.0/24') };
+    // By the id, not the subnet: the pools' subnets differ from what Docker shows.
+    const flagged = dockerUsage(v6only(true, ['10.87.0.0/24']), 'kontena-ipam');
+    expect(flagged.networksUsing(ds6)).toEqual(['ds']);
+    expect(flagged.networksUsing(ds4)).toEqual(['ds']);
+    const bySubnet = dockerUsage(v6only(false, ['10.87.0.0/24', 'fd00:87::/64']), 'kontena-ipam');
+    expect(bySubnet.networksUsing(ds6)).toEqual(['ds']);
+    // An IPv4-only network never uses a `:v6` pool.
+    const v4only = dockerUsage(v6only(false, ['10.87.0.0/24']), 'kontena-ipam');
+    expect(v4only.networksUsing(ds6)).toEqual([]);
+    expect(v4only.networksUsing(ds4)).toEqual(['ds']);
+  });
+
   it('drops the hold on a pool no local network uses; the pool goes only with its last hold', () => {
     const mine = pool('mine', '10.80.0.0/24', { [me]: 2 });
     const shared = pool('shared', '10.80.1.0/24', { [me]: 1, [other]: 1 });

@@ -17,6 +17,7 @@ import {
   type AddressAttrs,
   type AddressKind,
   type PoolId,
+  parseNetworkName,
   parsePoolId,
   StoreError,
 } from '@kontena-ipam/store';
@@ -33,6 +34,7 @@ import {
 
 /** PoolRequest is a validated RequestPool. */
 export interface PoolRequest {
+  /** The network name; the store makes the PoolID (`NAME`, or `NAME:v6` when V6). */
   network: PoolId;
   subnet: Subnet | undefined;
   ipRange: Subnet | undefined;
@@ -162,6 +164,11 @@ function poolIdField(ctx: Ctx, path: string, text: string, hint: string): PoolId
   return attempt(ctx, path, text, `is not a valid pool name${hint}`, () => parsePoolId(text));
 }
 
+/** networkField reads `--ipam-opt network=NAME`: a name without ':' (the store adds `:v6`). */
+function networkField(ctx: Ctx, path: string, text: string, hint: string): PoolId | undefined {
+  return attempt(ctx, path, text, `is not a valid pool name${hint}`, () => parseNetworkName(text));
+}
+
 const field = z.string().max(MAX_FIELD);
 const options = z.record(z.string(), z.string()).nullable().optional();
 
@@ -185,7 +192,7 @@ const requestPoolSchema = z
         input: body.Options,
       });
     } else {
-      network = poolIdField(
+      network = networkField(
         ctx,
         `Options.${NETWORK_OPTION}`,
         name,

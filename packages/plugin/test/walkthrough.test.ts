@@ -156,13 +156,80 @@ describe('RequestPool', () => {
     expect((one.json as { Address: string }).Address).not.toBe('fd00:81::1/64');
   });
 
-  it('refuses a request contradicting the existing pool (a dual-stack network), naming both', async () => {
+  it('serves a dual-stack network: the IPv6 pool of network NAME is PoolID NAME:v6', async () => {
+    // `docker network create --ipv6 --subnet 10.84.0.0/24 --subnet fd00:84::/64 --ipam-opt
+    // network=ds`: two RequestPools with the same Options, V6 false then V6 true.
+    const v4 = await pool({ Pool: '10.84.0.0/24', Options: { network: 'ds' } });
+    const v6 = await pool({ V6: true, Pool: 'fd00:84::/64', Options: { network: 'ds' } });
+    expect(v4.json).toEqual({
+      PoolID: 'ds',
+      Pool: '10.84.0.0/24',
+      Data: { [GW]: '10.84.0.1/24' },
+    });
+    expect(v6.json).toEqual({
+      PoolID: 'ds:v6',
+      Pool: 'fd00:84::/64',
+      Data: { [GW]: 'fd00:84::1/64' },
+    });
+    const mac = { [MAC]: '02:42:0a:54:00:02' };
+    const a4 = await address({ PoolID: 'ds', Options: mac });
+    const a6 = await address({ PoolID: 'ds:v6', Options: mac });
+    const ip4 = (a4.json as { Address: string }).Address;
+    const ip6 = (a6.json as { Address: string }).Address;
+    expect(ip4).toMatch(/^10\.84\.0\.\d+\/24$/);
+    expect(ip6).toMatch(/^fd00:84::[0-9a-f:]+\/64$/);
+    const keys = await suite.setup.keys();
+    const bare6 = ip6.split('/')[0] as string;
+    expect(
+      Object.keys(keys)
+        .filter((k) => k.includes('/ds') || k.includes('10.84.') || k.includes('fd00:84:'))
+        .sort(),
+    ).toEqual(
+      [
+        'addresses/ds/10.84.0.1',
+        `addresses/ds/${ip4.split('/')[0]}`,
+        'addresses/ds:v6/fd00:84::1',
+        `addresses/ds:v6/${bare6}`,
+        'pools/ds',
+        'pools/ds:v6',
+        'subnets/10.84.0.0/24',
+        'subnets/fd00:84::/64',
+      ].sort(),
+    );
+    expect(keys[`addresses/ds:v6/${bare6}`]).toMatchObject({
+      kind: 'endpoint',
+      attrs: { mac: '02:42:0a:54:00:02' },
+    });
+    // Releases name the PoolID Docker was given.
+    for (const [id, ip] of [
+      ['ds:v6', bare6],
+      ['ds', ip4.split('/')[0]],
+    ]) {
+      const released = await call(suite.plugin.socketPath, ROUTES.releaseAddress, {
+        PoolID: id,
+        Address: ip,
+      });
+      expect(released.json).toEqual({});
+    }
+    for (const id of ['ds:v6', 'ds']) {
+      expect(
+        (await call(suite.plugin.socketPath, ROUTES.releasePool, { PoolID: id })).json,
+      ).toEqual({});
+    }
+    expect(
+      Object.keys(await suite.setup.keys()).filter(
+        (k) => k.includes('/ds') || k.includes('10.84.') || k.includes('fd00:84:'),
+      ),
+    ).toEqual([]);
+  });
+
+  it('refuses a network name with a colon: `:v6` belongs to the plugin', async () => {
     const before = await suite.setup.revision();
-    const reply = await pool({ V6: true, Pool: 'fd00:99::/64', Options: { network: 'kontena' } });
+    const reply = await pool({ V6: true, Pool: 'fd00:99::/64', Options: { network: 'ds:v6' } });
     expect(reply.status).toBe(400);
-    const err = (reply.json as { Err: string }).Err;
-    expect(err).toContain('10.81.0.0/16');
-    expect(err).toContain('fd00:99::/64');
+    expect((reply.json as { Err: string }).Err).toContain(
+      'Options.network "ds:v6" is not a valid pool name',
+    );
     expect(await suite.setup.revision()).toBe(before);
   });
 

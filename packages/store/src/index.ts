@@ -29,4 +29,4 @@ export type {
   StoreObserver,
   StoreOptions,
 } from './types.js';
-export { parseNodeId, parsePoolId } from './types.js';
+export { parseNetworkName, parseNodeId, parsePoolId, poolIdFor, V6_POOL_SUFFIX } from './types.js';

@@ -27,7 +27,7 @@ import type {
   Reservation,
   StoreOptions,
 } from './types.js';
-import { parseNodeId, parsePoolId } from './types.js';
+import { parseNodeId, parsePoolId, poolIdFor } from './types.js';
 
 // etcd refuses transactions with more than 128 operations by default (--max-txn-ops).
 const COUNTS_PER_READ = 100;
@@ -76,10 +76,15 @@ export class IpamStore {
     return store;
   }
 
-  /** requestPool joins the network's pool (adding one hold for `node`) or creates it. */
+  /**
+   * requestPool joins the network's pool (adding one hold for `node`) or creates it. An IPv6
+   * request (`v6`, or an IPv6 subnet) is for the network's IPv6 pool, `<network>:v6`: a
+   * dual-stack network asks for both with the same name.
+   */
   async requestPool(req: PoolRequest): Promise<Pool> {
-    checkIds(req.network, req.node);
-    return this.pools.requestPool(req);
+    parseNodeId(req.node);
+    const v6 = req.v6 ?? req.subnet?.family === 6;
+    return this.pools.requestPool({ ...req, network: poolIdFor(req.network, v6) });
   }
 
   /** releasePool drops one of `node`'s holds; the last hold removes the pool with everything in it. */

@@ -6,7 +6,10 @@ import type { IpAddress, Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError, type StoreErrorCode } from './errors.js';
 
-/** PoolId is Docker's PoolID: the `--ipam-opt network=NAME` value. */
+/**
+ * PoolId is Docker's PoolID: the `--ipam-opt network=NAME` value for a network's IPv4 pool,
+ * `NAME:v6` for its IPv6 pool (a dual-stack network asks for both with the same options).
+ */
 export type PoolId = string & { readonly __brand: 'PoolId' };
 /** NodeId names one Docker host (NODE_ID). */
 export type NodeId = string & { readonly __brand: 'NodeId' };
@@ -30,9 +33,33 @@ function parseName(what: string, text: string, max: number): string {
   return text;
 }
 
-/** parsePoolId checks a network name: 1..128 chars of [A-Za-z0-9_.-], starting alphanumeric. */
+/** V6_POOL_SUFFIX ends the PoolId of a network's IPv6 pool; network names hold no ':'. */
+export const V6_POOL_SUFFIX = ':v6';
+
+/**
+ * parsePoolId checks a PoolId: a network name (1..128 chars of [A-Za-z0-9_.-], starting
+ * alphanumeric), optionally followed by exactly `:v6` (the network's IPv6 pool).
+ */
 export function parsePoolId(text: string): PoolId {
+  if (typeof text === 'string' && text.endsWith(V6_POOL_SUFFIX)) {
+    const name = text.slice(0, -V6_POOL_SUFFIX.length);
+    return `${parseName('network name', name, 128)}${V6_POOL_SUFFIX}` as PoolId;
+  }
   return parseName('network name', text, 128) as PoolId;
+}
+
+/**
+ * parseNetworkName checks a network name (`--ipam-opt network=NAME`): like parsePoolId but
+ * without the `:v6` suffix, which only the store adds. The result is the IPv4 pool's PoolId.
+ */
+export function parseNetworkName(text: string): PoolId {
+  return parseName('network name', text, 128) as PoolId;
+}
+
+/** poolIdFor is the PoolId of a network's IPv4 (`NAME`) or IPv6 (`NAME:v6`) pool. */
+export function poolIdFor(network: PoolId, v6: boolean): PoolId {
+  const name = parseNetworkName(network);
+  return (v6 ? `${name}${V6_POOL_SUFFIX}` : name) as PoolId;
 }
 
 /** parseNodeId checks a host id: 1..253 chars of [A-Za-z0-9_.-], starting alphanumeric. */
@@ -147,8 +174,12 @@ export interface StoreOptions {
   observer?: StoreObserver;
 }
 
-/** PoolRequest is RequestPool: a network name, the asking host, and what Docker passed. */
+/**
+ * PoolRequest is RequestPool: a network name, the asking host, and what Docker passed. The
+ * pool's id is `network` for IPv4 and `network:v6` for IPv6 (`v6`, or an IPv6 subnet).
+ */
 export interface PoolRequest {
+  /** The network name (`--ipam-opt network=NAME`, no ':'). */
   network: PoolId;
   node: NodeId;
   subnet?: Subnet;

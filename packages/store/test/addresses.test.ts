@@ -120,12 +120,13 @@ describe('dynamic addresses', () => {
 
   test('IPv6 /64: allocation works without memory in proportion to the pool', async () => {
     const { store, keys } = setup();
-    await store.requestPool({ network: K, node: A, subnet: net('fd00:9::/64') });
-    const a = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    const p = await store.requestPool({ network: K, node: A, subnet: net('fd00:9::/64') });
+    expect(p.id).toBe('kontena:v6');
+    const a = await store.requestAddress({ pool: p.id, node: A, kind: 'endpoint' });
     expect(a.address.family).toBe(6);
     expect(formatAddress(a.address).startsWith('fd00:9::')).toBe(true);
     const fixed = await store.requestAddress({
-      pool: K,
+      pool: p.id,
       node: A,
       kind: 'endpoint',
       address: ip('fd00:9::ffff:1'),

@@ -1,6 +1,6 @@
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseNodeId, parsePoolId } from '../src/index.js';
+import { parseNetworkName, parseNodeId, parsePoolId, poolIdFor } from '../src/index.js';
 import {
   dumpKeys,
   type Env,
@@ -41,9 +41,34 @@ describe('ids', () => {
   test('parsePoolId / parseNodeId accept names and reject the rest with INVALID', async () => {
     expect(parsePoolId('kontena.net_1-x')).toBe('kontena.net_1-x');
     expect(parseNodeId('host-1.example')).toBe('host-1.example');
-    for (const bad of ['', '-x', 'a/b', 'a b', 'ä', 'x'.repeat(129)]) {
+    expect(parsePoolId('kontena:v6')).toBe('kontena:v6');
+    expect(parsePoolId(`${'x'.repeat(128)}:v6`)).toHaveLength(131);
+    expect(parseNetworkName('kontena')).toBe('kontena');
+    expect(poolIdFor(parseNetworkName('kontena'), true)).toBe('kontena:v6');
+    expect(poolIdFor(parseNetworkName('kontena'), false)).toBe('kontena');
+    const bads = [
+      '',
+      '-x',
+      'a/b',
+      'a b',
+      'ä',
+      'x'.repeat(129),
+      ':v6',
+      'a:',
+      'a:v4',
+      'a:b:v6',
+      'a:v6:v6',
+    ];
+    for (const bad of bads) {
       await rejectsWith(
         Promise.resolve().then(() => parsePoolId(bad)),
+        'INVALID',
+      );
+    }
+    // Network names never hold ':': the suffix is the store's.
+    for (const bad of [...bads, 'kontena:v6']) {
+      await rejectsWith(
+        Promise.resolve().then(() => parseNetworkName(bad)),
         'INVALID',
       );
     }
@@ -64,6 +89,11 @@ describe('ids at run time', () => {
       'INVALID',
     );
     await rejectsWith(store.requestAddress({ pool: evil, node: A, kind: 'endpoint' }), 'INVALID');
+    // A PoolId is not a network name: the store adds `:v6` itself.
+    await rejectsWith(
+      store.requestPool({ network: pool('kontena:v6'), node: A, subnet: net('fd00::/64') }),
+      'INVALID',
+    );
     await rejectsWith(store.releasePool({ pool: K, node: 'a/b' as typeof A }), 'INVALID');
     await rejectsWith(store.listAddresses({ pool: evil }), 'INVALID');
     expect(await keys()).toEqual([]);
@@ -202,7 +232,6 @@ describe('static pools', () => {
         { network: K, node: B, subnet: net('10.81.0.0/16'), gateway: ip('10.81.0.9') },
         ['10.81.0.1', '10.81.0.9'],
       ],
-      [{ network: K, node: B, v6: true }, ['IPv4']],
     ];
     for (const [req, words] of cases) {
       const msg = await rejectsWith(store.requestPool(req), 'POOL_MISMATCH');
@@ -329,14 +358,72 @@ describe('dynamic pools', () => {
   test('IPv6 dynamic pools come from supernet6', async () => {
     const { store, keys } = setup({ supernet6: net('fd00:1::/48'), subnetLength6: 64 });
     const p = await store.requestPool({ network: K, node: A, v6: true });
+    expect(p.id).toBe('kontena:v6');
     expect(formatSubnet(p.subnet)).toBe('fd00:1::/64');
     expect(formatAddress(p.gateway)).toBe('fd00:1::1');
     expect(await keys()).toEqual([
-      'addresses/kontena/fd00:1::1',
+      'addresses/kontena:v6/fd00:1::1',
       'guard/subnets',
-      'pools/kontena',
+      'pools/kontena:v6',
       'subnets/fd00:1::/64',
     ]);
+  });
+
+  test('dual-stack: one network name, an IPv4 pool `NAME` and an IPv6 pool `NAME:v6`', async () => {
+    const { store, keys, dump } = setup();
+    // Docker sends both RequestPools with the same options: V6 false, then V6 true.
+    const v4 = await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('10.87.0.0/24'),
+      v6: false,
+    });
+    const v6 = await store.requestPool({
+      network: K,
+      node: A,
+      subnet: net('fd00:87::/64'),
+      v6: true,
+    });
+    expect([v4.id, v6.id]).toEqual(['kontena', 'kontena:v6']);
+    expect(formatAddress(v6.gateway)).toBe('fd00:87::1');
+    // Another host joins both, dynamically too (the pools exist).
+    expect((await store.requestPool({ network: K, node: B, v6: true })).id).toBe('kontena:v6');
+    expect((await store.requestPool({ network: K, node: B })).id).toBe('kontena');
+    const a4 = await store.requestAddress({ pool: v4.id, node: A, kind: 'endpoint' });
+    const a6 = await store.requestAddress({ pool: v6.id, node: A, kind: 'endpoint' });
+    expect(a4.address.family).toBe(4);
+    expect(a6).toMatchObject({ pool: 'kontena:v6', subnet: net('fd00:87::/64') });
+    expect(formatAddress(a6.address).startsWith('fd00:87::')).toBe(true);
+    expect(await keys()).toEqual(
+      [
+        `addresses/kontena/${formatAddress(a4.address)}`,
+        'addresses/kontena/10.87.0.1',
+        `addresses/kontena:v6/${formatAddress(a6.address)}`,
+        'addresses/kontena:v6/fd00:87::1',
+        'guard/subnets',
+        'pools/kontena',
+        'pools/kontena:v6',
+        'subnets/10.87.0.0/24',
+        'subnets/fd00:87::/64',
+      ].sort(),
+    );
+    expect((await dump())['pools/kontena:v6']).toMatchObject({
+      subnet: 'fd00:87::/64',
+      holds: { 'node-a': 1, 'node-b': 1 },
+    });
+    // An IPv6 subnet asked as IPv4 (or the reverse) is refused before anything is written.
+    await rejectsWith(
+      store.requestPool({ network: K, node: A, subnet: net('fd00:88::/64'), v6: false }),
+      'INVALID',
+    );
+    expect(await store.releaseAddress({ pool: v6.id, node: A, address: a6.address })).toEqual({
+      released: true,
+    });
+    for (const n of [A, B]) {
+      await store.releasePool({ pool: v6.id, node: n });
+      await store.releasePool({ pool: v4.id, node: n });
+    }
+    expect(await keys()).toEqual(['guard/subnets']);
   });
 });
 

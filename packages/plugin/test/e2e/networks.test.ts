@@ -2,7 +2,8 @@
  * `docker network create` forms that need more than one RequestPool/RequestAddress to line up,
  * against a real Docker 20.10 daemon (own network namespace) and the real plugin and store on
  * a real etcd: `--gateway X` without `--ipam-opt gateway=X` (Docker asks for X only after
- * RequestPool answered the default gateway).
+ * RequestPool answered the default gateway), and a dual-stack network (two RequestPools with
+ * the same options: the IPv6 one is pool `NAME:v6`).
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -95,4 +96,59 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
   await daemon.dockerOk(['network', 'rm', 'gw']);
   expect(await keysOf('gw')).toEqual([]);
   expect(await keysOf('10.86.')).toEqual([]);
+});
+
+it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address from our pools', async () => {
+  await daemon.dockerOk([
+    'network',
+    'create',
+    '--driver',
+    'bridge',
+    '--ipam-driver',
+    'kontena-ipam',
+    '--ipv6',
+    '--subnet',
+    '10.87.0.0/24',
+    '--subnet',
+    'fd00:87::/64',
+    '--ipam-opt',
+    'network=ds',
+    'ds',
+  ]);
+  expect(
+    await daemon.dockerOk([
+      'network',
+      'inspect',
+      '--format',
+      '{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}};{{end}}',
+      'ds',
+    ]),
+  ).toBe('true 10.87.0.0/24;fd00:87::/64;');
+  const id = await daemon.dockerOk(
+    ['run', '-d', '--stop-timeout', '0', '--network', 'ds', image, 'sleep', '600'],
+    { timeoutMs: 60_000 },
+  );
+  const [ip4, ip6] = (
+    await daemon.dockerOk([
+      'inspect',
+      '--format',
+      '{{.NetworkSettings.Networks.ds.IPAddress}} {{.NetworkSettings.Networks.ds.GlobalIPv6Address}}',
+      id,
+    ])
+  ).split(' ') as [string, string];
+  expect(ip4).toMatch(/^10\.87\.0\.\d+$/);
+  expect(ip6).toMatch(/^fd00:87::[0-9a-f:]+$/);
+  expect(ip6).not.toBe('fd00:87::1');
+
+  const state = await setup.keys();
+  expect(state['pools/ds']).toMatchObject({ subnet: '10.87.0.0/24', holds: { 'nets-1': 1 } });
+  expect(state['pools/ds:v6']).toMatchObject({ subnet: 'fd00:87::/64', holds: { 'nets-1': 1 } });
+  expect(state[`addresses/ds/${ip4}`]).toMatchObject({ kind: 'endpoint', node: 'nets-1' });
+  expect(state[`addresses/ds:v6/${ip6}`]).toMatchObject({ kind: 'endpoint', node: 'nets-1' });
+
+  await daemon.dockerOk(['rm', '-f', id]);
+  await daemon.dockerOk(['network', 'rm', 'ds']);
+  expect(await keysOf('ds')).toEqual([]);
+  expect(await keysOf('10.87.')).toEqual([]);
+  expect(await keysOf('fd00:87:')).toEqual([]);
 });
