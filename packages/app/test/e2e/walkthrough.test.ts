@@ -231,8 +231,8 @@ describe('3. releases, and static addresses', () => {
     expect(await addressKeys(client, 'kontena')).not.toHaveProperty(['10.81.200.5']);
   });
 
-  it('--gateway alone, not the pool default, fails with a message saying what to pass', async () => {
-    const result = await host.daemon.docker([
+  it("--gateway alone moves the pool's gateway there (one host holds the network)", async () => {
+    await host.docker(
       'network',
       'create',
       '--ipam-driver',
@@ -244,9 +244,16 @@ describe('3. releases, and static addresses', () => {
       '--gateway',
       '10.83.0.254',
       'gw',
-    ]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('--ipam-opt gateway=10.83.0.254');
+    );
+    expect((await inspectNetwork('gw')).IPAM.Config[0]).toMatchObject({
+      Subnet: '10.83.0.0/24',
+      Gateway: '10.83.0.254',
+    });
+    expect((await poolRecord(client, 'gw'))?.gateway).toBe('10.83.0.254');
+    const keys = await addressKeys(client, 'gw');
+    expect(Object.keys(keys)).toEqual(['10.83.0.254']);
+    expect(keys['10.83.0.254']).toMatchObject({ kind: 'gateway' });
+    await host.docker('network', 'rm', 'gw');
     expect(await poolRecord(client, 'gw')).toBeUndefined();
   });
 
