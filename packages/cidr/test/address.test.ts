@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   addressEquals,
-  CidrError,
   compareAddresses,
   formatAddress,
   formatAddressWithPrefix,
@@ -10,20 +9,10 @@ import {
   parseAddressWithPrefix,
   unmapIPv4,
 } from '../src/index.js';
+import { errorOf } from './error-of.js';
 
 /** roundTrip parses and formats again. */
 const roundTrip = (text: string): string => formatAddress(parseAddress(text));
-
-/** errorOf runs fn and returns the CidrError it throws. */
-function errorOf(fn: () => unknown): CidrError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CidrError) return error;
-    throw error;
-  }
-  throw new Error('expected a CidrError');
-}
 
 describe('parseAddress / formatAddress', () => {
   it('parses IPv4 with and without a prefix length', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AddressBitmap, CidrError } from '../src/index.js';
+import { AddressBitmap } from '../src/index.js';
+import { errorOf } from './error-of.js';
 
 const MiB = 1024 * 1024;
 
@@ -12,16 +13,6 @@ function xorshift32(seed: number): () => number {
     x ^= x << 5;
     return x >>> 0;
   };
-}
-
-function errorOf(fn: () => unknown): CidrError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CidrError) return error;
-    throw error;
-  }
-  throw new Error('expected a CidrError');
 }
 
 describe("AddressBitmap memory and serialized size (the issue's bounds)", () => {

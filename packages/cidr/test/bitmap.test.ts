@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AddressBitmap, CidrError } from '../src/index.js';
-
-function errorOf(fn: () => unknown): CidrError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CidrError) return error;
-    throw error;
-  }
-  throw new Error('expected a CidrError');
-}
+import { AddressBitmap } from '../src/index.js';
+import { errorOf } from './error-of.js';
 
 describe('AddressBitmap', () => {
   it('allocates first free, specific offsets, frees and counts', () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CidrError,
   countFreeSubnets,
   firstFreeSubnet,
   formatSubnet,
@@ -8,19 +7,10 @@ import {
   parseSubnet,
   type Subnet,
 } from '../src/index.js';
+import { errorOf } from './error-of.js';
 
 const s = (text: string) => parseSubnet(text);
 const f = (subnet: Subnet | undefined) => (subnet === undefined ? undefined : formatSubnet(subnet));
-
-function errorOf(fn: () => unknown): CidrError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CidrError) return error;
-    throw error;
-  }
-  throw new Error('expected a CidrError');
-}
 
 describe('nthSubnet', () => {
   it('enumerates subnets of a supernet', () => {

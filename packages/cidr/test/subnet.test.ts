@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   addressAt,
-  CidrError,
   compareSubnets,
   formatAddress,
   formatSubnet,
@@ -14,16 +13,7 @@ import {
   subnetSize,
   subnetsOverlap,
 } from '../src/index.js';
-
-function errorOf(fn: () => unknown): CidrError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CidrError) return error;
-    throw error;
-  }
-  throw new Error('expected a CidrError');
-}
+import { errorOf } from './error-of.js';
 
 const s = (text: string) => parseSubnet(text);
 const a = (text: string) => parseAddress(text);
