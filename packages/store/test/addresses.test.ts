@@ -1,41 +1,27 @@
 import { formatAddress } from '@kontena-ipam/cidr';
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import type { StoreOptions } from '../src/index.js';
 import {
   dumpKeys,
-  type Env,
   ip,
   keysOf,
   net,
   node,
   pool,
   rejectsWith,
-  startEnv,
+  scenario,
   uniquePrefix,
+  useEnv,
 } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const A = node('node-a');
 const B = node('node-b');
 const K = pool('kontena');
 
-function setup(options: Parameters<Env['store']>[0] = {}) {
-  const prefix = uniquePrefix();
-  const store = env.store({ prefix, ...options });
-  return {
-    prefix,
-    store,
-    keys: () => keysOf(env.client, prefix),
-    dump: () => dumpKeys(env.client, prefix),
-  };
-}
+const setup = (options: Partial<StoreOptions> = {}) => scenario(env, options);
 
 describe('dynamic addresses', () => {
   test('come from the ip-range, each recorded with owner, kind, attrs and time', async () => {

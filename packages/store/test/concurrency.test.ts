@@ -1,5 +1,5 @@
 import { formatAddress, formatSubnet, subnetsOverlap } from '@kontena-ipam/cidr';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import type { Allocation, IpamStore } from '../src/index.js';
 import {
   dumpKeys,
@@ -11,17 +11,11 @@ import {
   node,
   pool,
   rejectsWith,
-  startEnv,
   uniquePrefix,
+  useEnv,
 } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const K = pool('kontena');
 

@@ -5,25 +5,11 @@
  */
 import { addressAt, formatAddress, parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import fc from 'fast-check';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import type { IpamStore } from '../src/index.js';
-import {
-  dumpKeys,
-  type Env,
-  invariantProblems,
-  node,
-  pool,
-  startEnv,
-  uniquePrefix,
-} from './harness.js';
+import { dumpKeys, invariantProblems, node, pool, uniquePrefix, useEnv } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const SUPERNET = parseSubnet('10.91.0.0/26'); // four dynamic /28s
 const STATIC = ['10.91.0.0/28', '10.91.0.32/27'];

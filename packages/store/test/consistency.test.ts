@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { checkConsistency, type Finding } from '../src/index.js';
-import { type Env, net, node, pool, startEnv, uniquePrefix } from './harness.js';
+import { net, node, pool, uniquePrefix, useEnv } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const A = node('node-a');
 const B = node('node-b');

@@ -1,4 +1,4 @@
-import { formatAddress } from '@kontena-ipam/cidr';
+import { formatAddress, type Subnet } from '@kontena-ipam/cidr';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, test } from 'vitest';
 import { startEtcd, startEtcdCluster } from '../../../testing/etcd.js';
@@ -41,20 +41,31 @@ async function eventually(what: string, fn: () => Promise<unknown>, ms = 30_000)
   throw new Error(`${what} did not succeed within ${ms} ms: ${String(last)}`);
 }
 
+/**
+ * lonelyEtcd starts an etcd of its own (the test stops or freezes it), a store with a short
+ * deadline on a pool of `subnet`, and one address taken before the fault.
+ */
+async function lonelyEtcd(subnet: Subnet) {
+  const etcd = await startEtcd();
+  const client = new Etcd3({ hosts: etcd.endpoint });
+  cleanups.push(
+    () => etcd.stop(),
+    () => client.close(),
+  );
+  const deadlineMs = 800;
+  const prefix = uniquePrefix();
+  const store = new IpamStore({ client, prefix, deadlineMs, endpoint: etcd.endpoint });
+  cleanups.push(() => store.close());
+  await store.requestPool({ network: K, node: A, subnet });
+  const before = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+  return { etcd, client, deadlineMs, prefix, store, before };
+}
+
 describe('etcd stopped and restarted', () => {
   test('every call fails with UNAVAILABLE naming the endpoint, then works again with the same store', async () => {
-    const etcd = await startEtcd();
-    const client = new Etcd3({ hosts: etcd.endpoint });
-    cleanups.push(
-      () => etcd.stop(),
-      () => client.close(),
+    const { etcd, client, deadlineMs, prefix, store, before } = await lonelyEtcd(
+      net('10.60.0.0/24'),
     );
-    const deadlineMs = 800;
-    const prefix = uniquePrefix();
-    const store = new IpamStore({ client, prefix, deadlineMs, endpoint: etcd.endpoint });
-    cleanups.push(() => store.close());
-    await store.requestPool({ network: K, node: A, subnet: net('10.60.0.0/24') });
-    const before = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
 
     await etcd.stopMember('m0');
     const calls: Array<[string, () => Promise<unknown>]> = [
@@ -109,18 +120,9 @@ describe('etcd stopped and restarted', () => {
 
 describe('etcd hung (SIGSTOP)', () => {
   test('calls end with UNAVAILABLE instead of hanging, and work again once etcd resumes', async () => {
-    const etcd = await startEtcd();
-    const client = new Etcd3({ hosts: etcd.endpoint });
-    cleanups.push(
-      () => etcd.stop(),
-      () => client.close(),
+    const { etcd, client, deadlineMs, prefix, store, before } = await lonelyEtcd(
+      net('10.61.0.0/24'),
     );
-    const deadlineMs = 800;
-    const prefix = uniquePrefix();
-    const store = new IpamStore({ client, prefix, deadlineMs, endpoint: etcd.endpoint });
-    cleanups.push(() => store.close());
-    await store.requestPool({ network: K, node: A, subnet: net('10.61.0.0/24') });
-    const before = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
     const proc = etcd.members[0]?.process;
     if (!proc) throw new Error('etcd member has no process');
     // A frozen etcd keeps its TCP connections open and never answers: only deadlines help.

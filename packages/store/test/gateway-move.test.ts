@@ -5,43 +5,26 @@
  * otherwise POOL_MISMATCH naming both gateways, and nothing is written.
  */
 import { formatAddress } from '@kontena-ipam/cidr';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import type { StoreOptions } from '../src/index.js';
 import {
-  dumpKeys,
-  type Env,
   invariantProblems,
   ip,
-  keysOf,
   net,
   node,
   pool,
   rejectsWith,
-  startEnv,
-  uniquePrefix,
+  scenario,
+  useEnv,
 } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const A = node('node-a');
 const B = node('node-b');
 const K = pool('gw');
 
-function setup() {
-  const prefix = uniquePrefix();
-  const store = env.store({ prefix });
-  return {
-    prefix,
-    store,
-    keys: () => keysOf(env.client, prefix),
-    dump: () => dumpKeys(env.client, prefix),
-  };
-}
+const setup = (options: Partial<StoreOptions> = {}) => scenario(env, options);
 
 describe('moving the gateway', () => {
   test('the only holder asking for X: pool, old and new gateway records change in one transaction', async () => {

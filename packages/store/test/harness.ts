@@ -4,6 +4,7 @@
  */
 import { parseAddress, parseSubnet, type Subnet, subnetsOverlap } from '@kontena-ipam/cidr';
 import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
 import { IpamStore, parseNodeId, parsePoolId } from '../src/index.js';
@@ -63,6 +64,64 @@ export async function startEnv(): Promise<Env> {
       for (const c of clients) c.close();
       await etcd.stop();
     },
+  };
+}
+
+/**
+ * useEnv starts one etcd for the calling test file (beforeAll) and closes it with everything the
+ * file made (afterAll). The returned Env reads through to that etcd, so it may be held at module
+ * level but used only inside hooks and tests.
+ */
+export function useEnv(): Env {
+  let current: Env | undefined;
+  beforeAll(async () => {
+    current = await startEnv();
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  const started = (): Env => {
+    if (!current) throw new Error('the test etcd starts in beforeAll: use env inside a test');
+    return current;
+  };
+  return {
+    get etcd() {
+      return started().etcd;
+    },
+    get client() {
+      return started().client;
+    },
+    get clients() {
+      return started().clients;
+    },
+    get stores() {
+      return started().stores;
+    },
+    store: (options) => started().store(options),
+    newClient: () => started().newClient(),
+    close: () => started().close(),
+  };
+}
+
+/** Scenario is one store under a fresh prefix, with readers for the keys it wrote. */
+export interface Scenario {
+  prefix: string;
+  store: IpamStore;
+  /** keys is the sorted key list under the prefix. */
+  keys(): Promise<string[]>;
+  /** dump is every key under the prefix with its parsed value. */
+  dump(): Promise<Record<string, unknown>>;
+}
+
+/** scenario builds a store on `env` under a fresh prefix, so tests sharing one etcd stay apart. */
+export function scenario(env: Env, options: Partial<StoreOptions> = {}): Scenario {
+  const prefix = uniquePrefix();
+  const store = env.store({ prefix, ...options });
+  return {
+    prefix,
+    store,
+    keys: () => keysOf(env.client, prefix),
+    dump: () => dumpKeys(env.client, prefix),
   };
 }
 

@@ -16,17 +16,11 @@ import {
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
 import fc from 'fast-check';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import type { AddressKind, IpamStore } from '../src/index.js';
-import { dumpKeys, type Env, node, pool, startEnv, uniquePrefix } from './harness.js';
+import { dumpKeys, node, pool, uniquePrefix, useEnv } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const SUPERNET = parseSubnet('10.90.0.0/27'); // four dynamic /29s
 const STATIC = ['10.90.0.0/29', '10.90.0.8/29', '10.90.0.16/28', '10.95.0.0/29'];

@@ -5,17 +5,11 @@
  */
 import { formatAddress } from '@kontena-ipam/cidr';
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { StoreObserver } from '../src/index.js';
-import { type Env, net, node, pool, rejectsWith, startEnv, uniquePrefix } from './harness.js';
+import { net, node, pool, rejectsWith, uniquePrefix, useEnv } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const A = node('node-a');
 const K = pool('kontena');

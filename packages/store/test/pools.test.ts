@@ -1,41 +1,21 @@
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseNetworkName, parseNodeId, parsePoolId, poolIdFor } from '../src/index.js';
+import { describe, expect, test } from 'vitest';
 import {
-  dumpKeys,
-  type Env,
-  ip,
-  keysOf,
-  net,
-  node,
-  pool,
-  rejectsWith,
-  startEnv,
-  uniquePrefix,
-} from './harness.js';
+  parseNetworkName,
+  parseNodeId,
+  parsePoolId,
+  poolIdFor,
+  type StoreOptions,
+} from '../src/index.js';
+import { ip, net, node, pool, rejectsWith, scenario, useEnv } from './harness.js';
 
-let env: Env;
-beforeAll(async () => {
-  env = await startEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = useEnv();
 
 const A = node('node-a');
 const B = node('node-b');
 const K = pool('kontena');
 
-function setup(options: Parameters<Env['store']>[0] = {}) {
-  const prefix = uniquePrefix();
-  const store = env.store({ prefix, ...options });
-  return {
-    prefix,
-    store,
-    keys: () => keysOf(env.client, prefix),
-    dump: () => dumpKeys(env.client, prefix),
-  };
-}
+const setup = (options: Partial<StoreOptions> = {}) => scenario(env, options);
 
 describe('ids', () => {
   test('parsePoolId / parseNodeId accept names and reject the rest with INVALID', async () => {
