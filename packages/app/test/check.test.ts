@@ -1,33 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
-import { freePort } from '../../../testing/ports.js';
-import {
-  envFor,
-  openSeedStore,
-  runCommand,
-  type Seeded,
-  seedDemo,
-  uniquePrefix,
-} from './support/operator.js';
+import { describe, expect, it } from 'vitest';
+import { runCommand, runWithoutEtcd, useOperatorEtcd } from './support/operator.js';
 
-let etcd: Awaited<ReturnType<typeof startEtcd>>;
-const opened: Seeded[] = [];
+const etcd = useOperatorEtcd();
 
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  for (const s of opened) await s.close();
-  await etcd?.stop();
-});
-
-async function demo() {
-  const prefix = uniquePrefix();
-  const seeded = openSeedStore(etcd.endpoint, prefix);
-  opened.push(seeded);
-  await seedDemo(seeded.store);
-  return { env: envFor(etcd.endpoint, prefix), client: seeded.client, root: `${prefix}v1/` };
-}
+const demo = () => etcd.demo();
 
 describe('kontena-ipam check', () => {
   it('exits 0 on a state written only by the store', async () => {
@@ -111,11 +87,7 @@ describe('kontena-ipam check', () => {
   });
 
   it('exits 1 naming the endpoint when etcd is unreachable', async () => {
-    const endpoint = `http://127.0.0.1:${await freePort()}`;
-    const result = await runCommand(['check'], {
-      ...envFor(endpoint, uniquePrefix()),
-      KONTENA_IPAM_ETCD_TIMEOUT: '1000',
-    });
+    const { endpoint, ...result } = await runWithoutEtcd(['check']);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(

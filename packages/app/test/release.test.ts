@@ -1,38 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../../testing/ports.js';
 import {
   envFor,
   ip,
   node,
-  openSeedStore,
   pool,
   runCommand,
-  type Seeded,
-  seedDemo,
+  runWithoutEtcd,
   uniquePrefix,
+  useOperatorEtcd,
 } from './support/operator.js';
 
-let etcd: Awaited<ReturnType<typeof startEtcd>>;
-const opened: Seeded[] = [];
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-});
-afterAll(async () => {
-  for (const s of opened) await s.close();
-  await etcd?.stop();
-});
+const etcd = useOperatorEtcd();
 
 async function demo() {
-  const prefix = uniquePrefix();
-  const seeded = openSeedStore(etcd.endpoint, prefix);
-  opened.push(seeded);
-  await seedDemo(seeded.store);
-  const root = `${prefix}v1/`;
-  const exists = async (key: string) =>
-    (await seeded.client.get(`${root}${key}`).string()) !== null;
-  return { env: envFor(etcd.endpoint, prefix), store: seeded.store, exists };
+  const { env, store, client, root } = await etcd.demo();
+  const exists = async (key: string) => (await client.get(`${root}${key}`).string()) !== null;
+  return { env, store, exists };
 }
 
 describe('kontena-ipam release', () => {
@@ -124,11 +108,12 @@ describe('kontena-ipam release', () => {
   });
 
   it('exits 1 naming the endpoint when etcd is unreachable', async () => {
-    const endpoint = `http://127.0.0.1:${await freePort()}`;
-    const result = await runCommand(['release', 'kontena', '10.81.128.11', '--yes'], {
-      ...envFor(endpoint, uniquePrefix()),
-      KONTENA_IPAM_ETCD_TIMEOUT: '1000',
-    });
+    const { endpoint, ...result } = await runWithoutEtcd([
+      'release',
+      'kontena',
+      '10.81.128.11',
+      '--yes',
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
       new RegExp(`^kontena-ipam release: etcd unavailable at ${endpoint}: `),

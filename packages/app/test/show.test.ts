@@ -1,30 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
-import { freePort } from '../../../testing/ports.js';
-import {
-  envFor,
-  openSeedStore,
-  runCommand,
-  type Seeded,
-  seedDemo,
-  uniquePrefix,
-  withAges,
-} from './support/operator.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, runWithoutEtcd, useOperatorEtcd, withAges } from './support/operator.js';
 
-let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let seeded: Seeded;
+const etcd = useOperatorEtcd();
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  const prefix = uniquePrefix();
-  env = envFor(etcd.endpoint, prefix);
-  seeded = openSeedStore(etcd.endpoint, prefix);
-  await seedDemo(seeded.store);
-});
-afterAll(async () => {
-  await seeded?.close();
-  await etcd?.stop();
+  ({ env } = await etcd.demo());
 });
 
 describe('kontena-ipam show', () => {
@@ -115,11 +96,7 @@ describe('kontena-ipam show', () => {
   });
 
   it('exits 1 naming the endpoint when etcd is unreachable', async () => {
-    const endpoint = `http://127.0.0.1:${await freePort()}`;
-    const result = await runCommand(['show', 'kontena'], {
-      ...envFor(endpoint, uniquePrefix()),
-      KONTENA_IPAM_ETCD_TIMEOUT: '1000',
-    });
+    const { endpoint, ...result } = await runWithoutEtcd(['show', 'kontena']);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
       new RegExp(`^kontena-ipam show: etcd unavailable at ${endpoint}: `),

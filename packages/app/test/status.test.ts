@@ -1,31 +1,19 @@
 import { stripVTControlCharacters } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
-import { freePort } from '../../../testing/ports.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   envFor,
-  openSeedStore,
   runCommand,
-  type Seeded,
-  seedDemo,
+  runWithoutEtcd,
   uniquePrefix,
+  useOperatorEtcd,
 } from './support/operator.js';
 import { runBin } from './support/plugin-process.js';
 
-let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let seeded: Seeded;
+const etcd = useOperatorEtcd();
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  const prefix = uniquePrefix();
-  env = envFor(etcd.endpoint, prefix);
-  seeded = openSeedStore(etcd.endpoint, prefix);
-  await seedDemo(seeded.store);
-});
-afterAll(async () => {
-  await seeded?.close();
-  await etcd?.stop();
+  ({ env } = await etcd.demo());
 });
 
 describe('kontena-ipam status', () => {
@@ -117,11 +105,7 @@ describe('kontena-ipam status', () => {
   });
 
   it('exits 1 with one line naming the endpoint when etcd is unreachable', async () => {
-    const endpoint = `http://127.0.0.1:${await freePort()}`;
-    const result = await runCommand(['status'], {
-      ...envFor(endpoint, uniquePrefix()),
-      KONTENA_IPAM_ETCD_TIMEOUT: '1000',
-    });
+    const { endpoint, ...result } = await runWithoutEtcd(['status']);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(

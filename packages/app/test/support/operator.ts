@@ -6,6 +6,9 @@ import { Writable } from 'node:stream';
 import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { IpamStore, parseNodeId, parsePoolId } from '@kontena-ipam/store';
 import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll } from 'vitest';
+import { startEtcd } from '../../../../testing/etcd.js';
+import { freePort } from '../../../../testing/ports.js';
 import { runCli } from '../../src/cli.js';
 
 /** Captured is a finished in-process run. */
@@ -136,6 +139,67 @@ export async function seedDemo(store: IpamStore): Promise<void> {
   }
   await store.requestPool({ network: pool('apps'), node: node('node-a') });
   await store.requestPool({ network: pool('apps'), node: node('node-b') });
+}
+
+/** Demo is the demo state (seedDemo) under a fresh prefix, with the environment to command it. */
+export interface Demo {
+  env: Record<string, string>;
+  prefix: string;
+  /** root is where the store's v1 keys start (`${prefix}v1/`). */
+  root: string;
+  client: Etcd3;
+  store: IpamStore;
+}
+
+/** OperatorEtcd is the one etcd of an operator-command test file. */
+export interface OperatorEtcd {
+  /** endpoint of that etcd; read it inside hooks and tests only. */
+  readonly endpoint: string;
+  /** demo seeds the demo state under a fresh prefix; its store closes after the file. */
+  demo(): Promise<Demo>;
+}
+
+/** useOperatorEtcd starts one etcd for the calling test file (beforeAll) and stops it after. */
+export function useOperatorEtcd(): OperatorEtcd {
+  let etcd: Awaited<ReturnType<typeof startEtcd>> | undefined;
+  const opened: Seeded[] = [];
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    for (const s of opened) await s.close();
+    await etcd?.stop();
+  });
+  const endpoint = (): string => {
+    if (!etcd) throw new Error('the test etcd starts in beforeAll: use it inside a test');
+    return etcd.endpoint;
+  };
+  return {
+    get endpoint() {
+      return endpoint();
+    },
+    async demo() {
+      const prefix = uniquePrefix();
+      const seeded = openSeedStore(endpoint(), prefix);
+      opened.push(seeded);
+      await seedDemo(seeded.store);
+      const { client, store } = seeded;
+      return { env: envFor(endpoint(), prefix), prefix, root: `${prefix}v1/`, client, store };
+    },
+  };
+}
+
+/**
+ * runWithoutEtcd runs `argv` against a loopback port where no etcd listens, with a 1 s etcd
+ * deadline; `endpoint` is the address the error must name.
+ */
+export async function runWithoutEtcd(argv: string[]): Promise<Captured & { endpoint: string }> {
+  const endpoint = `http://127.0.0.1:${await freePort()}`;
+  const result = await runCommand(argv, {
+    ...envFor(endpoint, uniquePrefix()),
+    KONTENA_IPAM_ETCD_TIMEOUT: '1000',
+  });
+  return { ...result, endpoint };
 }
 
 /** withAges sets every age at the end of a table line ("1s", "3s") to "0s", for exact comparisons. */
