@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { checkConsistency, type Finding } from '@kontena-ipam/store';
 import type { Colors } from '../render/table.js';
-import { type Command, EXIT } from './command.js';
+import { argsOrHelp, type Command, EXIT } from './command.js';
 import { runWithStore, writeJson } from './operator.js';
 
 const USAGE = `Usage: kontena-ipam check [--json]
@@ -22,15 +21,9 @@ function findingLine(f: Finding, c: Colors): string {
 export const checkCommand: Command = {
   summary: 'report inconsistencies in the etcd state (read-only); exit 1 if any',
   async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    });
-    if (values.help) {
-      io.stdout.write(USAGE);
-      return EXIT.ok;
-    }
+    const args = argsOrHelp(io, { usage: USAGE, options: { json: { type: 'boolean' } } });
+    if (!args) return EXIT.ok;
+    const { values } = args;
     return runWithStore(io, 'check', async ({ config, opened, colors: c }) => {
       const report = await checkConsistency({
         client: opened.client,

@@ -1,6 +1,5 @@
 import { request } from 'node:http';
-import { parseArgs } from 'node:util';
-import { type Command, EXIT } from './command.js';
+import { argsOrHelp, type Command, EXIT } from './command.js';
 import { configOrReport } from './config-or-exit.js';
 
 /** activate POSTs /Plugin.Activate over the unix socket, as Docker does first. */
@@ -31,17 +30,9 @@ function activate(socketPath: string, timeoutMs: number): Promise<string> {
 export const healthcheckCommand: Command = {
   summary: 'exit 0 if the plugin answers Plugin.Activate on KONTENA_IPAM_SOCKET',
   async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
-      options: { help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    });
-    if (values.help) {
-      io.stdout.write(
-        'Usage: kontena-ipam healthcheck\n\nExits 0 if the plugin socket answers Plugin.Activate.\n',
-      );
-      return EXIT.ok;
-    }
+    const usage =
+      'Usage: kontena-ipam healthcheck\n\nExits 0 if the plugin socket answers Plugin.Activate.\n';
+    if (!argsOrHelp(io, { usage })) return EXIT.ok;
     const config = configOrReport(io);
     if (!config) return EXIT.usage;
     try {

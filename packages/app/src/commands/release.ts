@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   addressEquals,
   CidrError,
@@ -8,7 +7,7 @@ import {
 } from '@kontena-ipam/cidr';
 import { type PoolId, parsePoolId, StoreError } from '@kontena-ipam/store';
 import { age } from '../render/cells.js';
-import { type Command, EXIT } from './command.js';
+import { argsOrHelp, type Command, EXIT } from './command.js';
 import { runWithStore, usageFailure, writeJson } from './operator.js';
 
 const USAGE = `Usage: kontena-ipam release NETWORK ADDRESS --yes [--force] [--json]
@@ -30,21 +29,13 @@ function describe(rec: { node: string; kind: string; attrs: { endpoint?: string 
 export const releaseCommand: Command = {
   summary: 'free one address by hand: release NETWORK ADDRESS --yes (gateway needs --force)',
   async run(io) {
-    const { values, positionals } = parseArgs({
-      args: io.argv,
-      options: {
-        yes: { type: 'boolean' },
-        force: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    const args = argsOrHelp(io, {
+      usage: USAGE,
+      options: { yes: { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
       allowPositionals: true,
-      strict: true,
     });
-    if (values.help) {
-      io.stdout.write(USAGE);
-      return EXIT.ok;
-    }
+    if (!args) return EXIT.ok;
+    const { values, positionals } = args;
     if (positionals.length !== 2) {
       return usageFailure(io, 'release', 'expected NETWORK and ADDRESS');
     }

@@ -1,24 +1,15 @@
-import { parseArgs } from 'node:util';
 import { createLogger } from '../logger.js';
 import { serve } from '../serve.js';
-import { type Command, EXIT } from './command.js';
+import { argsOrHelp, type Command, EXIT } from './command.js';
 import { configOrReport } from './config-or-exit.js';
 
 /** serveCommand runs the plugin until SIGTERM or SIGINT, then shuts down gracefully. */
 export const serveCommand: Command = {
   summary: 'serve the IPAM plugin on KONTENA_IPAM_SOCKET (the default command)',
   async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
-      options: { help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    });
-    if (values.help) {
-      io.stdout.write(
-        'Usage: kontena-ipam [serve]\n\nServes the Docker IPAM plugin on KONTENA_IPAM_SOCKET until SIGTERM/SIGINT.\nConfigured by environment variables; see `kontena-ipam --help`.\n',
-      );
-      return EXIT.ok;
-    }
+    const usage =
+      'Usage: kontena-ipam [serve]\n\nServes the Docker IPAM plugin on KONTENA_IPAM_SOCKET until SIGTERM/SIGINT.\nConfigured by environment variables; see `kontena-ipam --help`.\n';
+    if (!argsOrHelp(io, { usage })) return EXIT.ok;
     const config = configOrReport(io);
     if (!config) return EXIT.usage;
     const logger = createLogger({ level: config.logLevel, format: config.logFormat });

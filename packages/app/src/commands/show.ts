@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
 import {
   type AddressRecord,
@@ -11,7 +10,7 @@ import {
 } from '@kontena-ipam/store';
 import { age, NONE } from '../render/cells.js';
 import { type Cell, type Colors, renderTable } from '../render/table.js';
-import { type Command, EXIT } from './command.js';
+import { argsOrHelp, type Command, EXIT } from './command.js';
 import { runWithStore, usageFailure, writeJson } from './operator.js';
 
 const USAGE = `Usage: kontena-ipam show NETWORK [--node NAME] [--json]
@@ -54,20 +53,13 @@ function addressJson(rec: AddressRecord, now: number) {
 export const showCommand: Command = {
   summary: "list a network's addresses: owner node, kind, MAC / endpoint, age",
   async run(io) {
-    const { values, positionals } = parseArgs({
-      args: io.argv,
-      options: {
-        node: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    const args = argsOrHelp(io, {
+      usage: USAGE,
+      options: { node: { type: 'string' }, json: { type: 'boolean' } },
       allowPositionals: true,
-      strict: true,
     });
-    if (values.help) {
-      io.stdout.write(USAGE);
-      return EXIT.ok;
-    }
+    if (!args) return EXIT.ok;
+    const { values, positionals } = args;
     if (positionals.length !== 1) return usageFailure(io, 'show', 'expected one NETWORK');
     let network: PoolId;
     let node: NodeId | undefined;

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   countFreeSubnets,
   formatAddress,
@@ -9,7 +8,7 @@ import {
 import type { PoolStatus, Reservation } from '@kontena-ipam/store';
 import { bar, NONE, percent, ratio } from '../render/cells.js';
 import { type Cell, type Colors, renderTable } from '../render/table.js';
-import { type Command, EXIT } from './command.js';
+import { argsOrHelp, type Command, EXIT } from './command.js';
 import { runWithStore, writeJson } from './operator.js';
 
 const USAGE = `Usage: kontena-ipam status [--json]
@@ -121,15 +120,9 @@ function supernetLine(s: SupernetUsage, c: Colors): string {
 export const statusCommand: Command = {
   summary: 'show every pool (subnet, gateway, holders, addresses used) and supernet totals',
   async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    });
-    if (values.help) {
-      io.stdout.write(USAGE);
-      return EXIT.ok;
-    }
+    const args = argsOrHelp(io, { usage: USAGE, options: { json: { type: 'boolean' } } });
+    if (!args) return EXIT.ok;
+    const { values } = args;
     return runWithStore(io, 'status', async ({ config, opened, colors: c }) => {
       const [pools, reservations] = await Promise.all([
         opened.store.listPools(),
