@@ -25,6 +25,42 @@ function lostRace(error: unknown): boolean {
   return error instanceof StoreError && (error.kind === 'conflict' || error.kind === 'not-found');
 }
 
+/** guardedWrite runs one guarded store write; a write a concurrent change beat yields `lost`. */
+async function guardedWrite<T>(write: () => Promise<T>, lost: T): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!lostRace(error)) throw error;
+    return lost;
+  }
+}
+
+/** changedMeanwhile reports a write a concurrent change beat (nothing written); returns false. */
+function changedMeanwhile(
+  base: Omit<CleanupAction, 'outcome' | 'reason'>,
+  reason: string,
+  ctx: StepContext,
+): false {
+  ctx.report.conflicts++;
+  ctx.emit({ ...base, outcome: 'changed', reason });
+  return false;
+}
+
+/** keptForNetworks reports a pool kept because local networks `users` appeared on it; true if any. */
+function keptForNetworks(pool: PoolStatus, users: string[], ctx: StepContext): boolean {
+  if (users.length === 0) return false;
+  ctx.emit({
+    kind: 'keep-pool',
+    outcome: 'skipped',
+    pool: pool.id,
+    reason: `local network ${users.join(', ')} appeared meanwhile`,
+  });
+  return true;
+}
+
+/** POOL_CHANGED is the reason given when a pool write loses to a concurrent change. */
+const POOL_CHANGED = 'the pool changed since it was read; left as it is';
+
 /** carryOut performs one step and reports it; returns true when it wrote to the store. */
 export async function carryOut(step: PlannedStep, ctx: StepContext): Promise<boolean> {
   const { report, emit } = ctx;
@@ -83,29 +119,25 @@ async function freeAddress(
     });
     return false;
   }
-  let freed: boolean;
-  try {
-    freed = await ctx.store.releaseAddressIfUnchanged({
-      pool: pool.id,
-      address: record.address,
-      modRevision: record.modRevision,
-    });
-  } catch (error) {
-    if (!lostRace(error)) throw error;
-    freed = false;
+  const freed = await guardedWrite(
+    () =>
+      ctx.store.releaseAddressIfUnchanged({
+        pool: pool.id,
+        address: record.address,
+        modRevision: record.modRevision,
+      }),
+    false,
+  );
+  if (!freed) {
+    return changedMeanwhile(
+      base,
+      'changed or freed concurrently since it was read; left as it is',
+      ctx,
+    );
   }
-  if (freed) {
-    ctx.report.freed++;
-    ctx.emit({ ...base, outcome: 'done', reason });
-    return true;
-  }
-  ctx.report.conflicts++;
-  ctx.emit({
-    ...base,
-    outcome: 'changed',
-    reason: 'changed or freed concurrently since it was read; left as it is',
-  });
-  return false;
+  ctx.report.freed++;
+  ctx.emit({ ...base, outcome: 'done', reason });
+  return true;
 }
 
 function stillUsed(pool: PoolStatus, ctx: StepContext): string[] {
@@ -134,33 +166,14 @@ async function dropHold(
     }
     return false;
   }
-  const users = stillUsed(pool, ctx);
-  if (users.length > 0) {
-    ctx.emit({
-      kind: 'keep-pool',
-      outcome: 'skipped',
-      pool: pool.id,
-      reason: `local network ${users.join(', ')} appeared meanwhile`,
-    });
-    return false;
-  }
+  if (keptForNetworks(pool, stillUsed(pool, ctx), ctx)) return false;
   // Guarded by the mod revision the plan judged: a hold taken or dropped since (a network
   // being created right now) makes the store write nothing, and the change wins.
-  let result = { removed: false, released: false };
-  try {
-    result = await ctx.store.dropHold({ pool: pool.id, node, modRevision: pool.modRevision });
-  } catch (error) {
-    if (!lostRace(error)) throw error;
-  }
-  if (!result.released) {
-    ctx.report.conflicts++;
-    ctx.emit({
-      ...base,
-      outcome: 'changed',
-      reason: 'the pool changed since it was read; left as it is',
-    });
-    return false;
-  }
+  const result = await guardedWrite(
+    () => ctx.store.dropHold({ pool: pool.id, node, modRevision: pool.modRevision }),
+    { removed: false, released: false },
+  );
+  if (!result.released) return changedMeanwhile(base, POOL_CHANGED, ctx);
   ctx.report.holdsDropped++;
   ctx.emit({ ...base, outcome: 'done', reason });
   if (result.removed) {
@@ -177,31 +190,12 @@ async function removePool(pool: PoolStatus, reason: string, ctx: StepContext): P
     ctx.emit({ ...base, outcome: 'dry-run', reason });
     return false;
   }
-  const users = ctx.confirm.networksUsing(pool);
-  if (users.length > 0) {
-    ctx.emit({
-      kind: 'keep-pool',
-      outcome: 'skipped',
-      pool: pool.id,
-      reason: `local network ${users.join(', ')} appeared meanwhile`,
-    });
-    return false;
-  }
-  let removed = false;
-  try {
-    removed = await ctx.store.removePoolIfUnheld({ pool: pool.id, modRevision: pool.modRevision });
-  } catch (error) {
-    if (!lostRace(error)) throw error;
-  }
-  if (!removed) {
-    ctx.report.conflicts++;
-    ctx.emit({
-      ...base,
-      outcome: 'changed',
-      reason: 'the pool changed since it was read; left as it is',
-    });
-    return false;
-  }
+  if (keptForNetworks(pool, ctx.confirm.networksUsing(pool), ctx)) return false;
+  const removed = await guardedWrite(
+    () => ctx.store.removePoolIfUnheld({ pool: pool.id, modRevision: pool.modRevision }),
+    false,
+  );
+  if (!removed) return changedMeanwhile(base, POOL_CHANGED, ctx);
   ctx.report.poolsRemoved++;
   ctx.emit({ ...base, outcome: 'done', reason });
   return true;
