@@ -5,51 +5,35 @@
  * the network while `--ip` stays exclusive; with RequiresRequestReplay off a daemon restart
  * sends no RequestPool, so the host's hold on the pool stays at one.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
 import { ROUTES } from '../../src/index.js';
-import { openStore, type RunningPlugin, type StoreSetup, startPlugin } from '../support/plugin.js';
-
-interface Host {
-  daemon: Dockerd;
-  image: string;
-  setup: StoreSetup;
-  plugin: RunningPlugin;
-}
+import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
 let etcd: EtcdCluster & { endpoint: string };
-const hosts: Host[] = [];
+const hosts: DockerHost[] = [];
 const prefix = `/test-plugin/e2e-${process.pid}-${Date.now()}/`;
 
 beforeAll(async () => {
   etcd = await startEtcd();
   for (const node of ['cap-1', 'cap-2']) {
-    const daemon = await startDockerd({ label: node });
-    const image = await importBusybox(daemon);
-    const setup = openStore(etcd.endpoint, { prefix, supernet: '10.80.0.0/12' });
-    // The daemon sees its pluginDir as /run/docker/plugins: the driver is `kontena-ipam`.
-    const plugin = await startPlugin('', setup.store, {
-      node,
-      endpoint: etcd.endpoint,
-      socketPath: join(daemon.pluginDir, 'kontena-ipam.sock'),
-    });
-    hosts.push({ daemon, image, setup, plugin });
+    hosts.push(
+      await startDockerHost({
+        node,
+        endpoint: etcd.endpoint,
+        store: { prefix, supernet: '10.80.0.0/12' },
+      }),
+    );
   }
 }, 180_000);
 
 afterAll(async () => {
   // Docker first (it releases through the plugin), then the plugins, stores and etcd.
-  for (const host of hosts) await host.daemon.stop().catch(() => undefined);
-  for (const host of hosts) {
-    await host.plugin.close();
-    await host.setup.close();
-  }
+  await stopDockerHosts(hosts);
   await etcd?.stop();
 }, 120_000);
 
-const host = (i: number) => hosts[i] as Host;
+const host = (i: number) => hosts[i] as DockerHost;
 const keys = () => host(0).setup.keys();
 const createNetwork = (i: number) =>
   host(i).daemon.docker([

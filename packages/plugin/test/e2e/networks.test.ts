@@ -5,46 +5,35 @@
  * RequestPool answered the default gateway), and a dual-stack network (two RequestPools with
  * the same options: the IPv6 one is pool `NAME:v6`).
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { openStore, type RunningPlugin, type StoreSetup, startPlugin } from '../support/plugin.js';
+import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
 let etcd: EtcdCluster & { endpoint: string };
-let daemon: Dockerd;
-let image: string;
-let setup: StoreSetup;
-let plugin: RunningPlugin;
+let host: DockerHost;
 
 beforeAll(async () => {
   etcd = await startEtcd();
-  daemon = await startDockerd({ label: 'nets' });
-  image = await importBusybox(daemon);
-  setup = openStore(etcd.endpoint, { supernet: '10.80.0.0/12' });
-  // The daemon sees its pluginDir as /run/docker/plugins: the driver is `kontena-ipam`.
-  plugin = await startPlugin('', setup.store, {
+  host = await startDockerHost({
     node: 'nets-1',
     endpoint: etcd.endpoint,
-    socketPath: join(daemon.pluginDir, 'kontena-ipam.sock'),
+    store: { supernet: '10.80.0.0/12' },
   });
 }, 180_000);
 
 afterAll(async () => {
   // Docker first (it releases through the plugin), then the plugin, store and etcd.
-  await daemon?.stop().catch(() => undefined);
-  await plugin?.close();
-  await setup?.close();
+  await stopDockerHosts(host ? [host] : []);
   await etcd?.stop();
 }, 120_000);
 
 const keysOf = async (needle: string) =>
-  Object.keys(await setup.keys())
+  Object.keys(await host.setup.keys())
     .filter((k) => k.includes(needle))
     .sort();
 
 it('creates a network with --gateway X alone: the pool gateway moves to X', async () => {
-  const created = await daemon.docker([
+  const created = await host.daemon.docker([
     'network',
     'create',
     '--driver',
@@ -62,7 +51,7 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
   expect(created.stderr).toBe('');
   expect(created.code).toBe(0);
   expect(
-    await daemon.dockerOk([
+    await host.daemon.dockerOk([
       'network',
       'inspect',
       '--format',
@@ -71,11 +60,11 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
     ]),
   ).toBe('10.86.0.254');
 
-  const id = await daemon.dockerOk(
-    ['run', '-d', '--stop-timeout', '0', '--network', 'gw', image, 'sleep', '600'],
+  const id = await host.daemon.dockerOk(
+    ['run', '-d', '--stop-timeout', '0', '--network', 'gw', host.image, 'sleep', '600'],
     { timeoutMs: 60_000 },
   );
-  const address = await daemon.dockerOk([
+  const address = await host.daemon.dockerOk([
     'inspect',
     '--format',
     '{{.NetworkSettings.Networks.gw.IPAddress}}',
@@ -84,7 +73,7 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
   expect(address).toMatch(/^10\.86\.0\.\d+$/);
   expect(address).not.toBe('10.86.0.254');
 
-  const state = await setup.keys();
+  const state = await host.setup.keys();
   expect(state['pools/gw']).toMatchObject({ gateway: '10.86.0.254', holds: { 'nets-1': 1 } });
   expect(state['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway', node: 'nets-1' });
   expect(state['addresses/gw/10.86.0.1']).toBeUndefined();
@@ -92,14 +81,14 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
     ['addresses/gw/10.86.0.254', `addresses/gw/${address}`, 'pools/gw'].sort(),
   );
 
-  await daemon.dockerOk(['rm', '-f', id]);
-  await daemon.dockerOk(['network', 'rm', 'gw']);
+  await host.daemon.dockerOk(['rm', '-f', id]);
+  await host.daemon.dockerOk(['network', 'rm', 'gw']);
   expect(await keysOf('gw')).toEqual([]);
   expect(await keysOf('10.86.')).toEqual([]);
 });
 
 it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address from our pools', async () => {
-  await daemon.dockerOk([
+  await host.daemon.dockerOk([
     'network',
     'create',
     '--driver',
@@ -116,7 +105,7 @@ it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address f
     'ds',
   ]);
   expect(
-    await daemon.dockerOk([
+    await host.daemon.dockerOk([
       'network',
       'inspect',
       '--format',
@@ -124,12 +113,12 @@ it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address f
       'ds',
     ]),
   ).toBe('true 10.87.0.0/24;fd00:87::/64;');
-  const id = await daemon.dockerOk(
-    ['run', '-d', '--stop-timeout', '0', '--network', 'ds', image, 'sleep', '600'],
+  const id = await host.daemon.dockerOk(
+    ['run', '-d', '--stop-timeout', '0', '--network', 'ds', host.image, 'sleep', '600'],
     { timeoutMs: 60_000 },
   );
   const [ip4, ip6] = (
-    await daemon.dockerOk([
+    await host.daemon.dockerOk([
       'inspect',
       '--format',
       '{{.NetworkSettings.Networks.ds.IPAddress}} {{.NetworkSettings.Networks.ds.GlobalIPv6Address}}',
@@ -140,14 +129,14 @@ it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address f
   expect(ip6).toMatch(/^fd00:87::[0-9a-f:]+$/);
   expect(ip6).not.toBe('fd00:87::1');
 
-  const state = await setup.keys();
+  const state = await host.setup.keys();
   expect(state['pools/ds']).toMatchObject({ subnet: '10.87.0.0/24', holds: { 'nets-1': 1 } });
   expect(state['pools/ds:v6']).toMatchObject({ subnet: 'fd00:87::/64', holds: { 'nets-1': 1 } });
   expect(state[`addresses/ds/${ip4}`]).toMatchObject({ kind: 'endpoint', node: 'nets-1' });
   expect(state[`addresses/ds:v6/${ip6}`]).toMatchObject({ kind: 'endpoint', node: 'nets-1' });
 
-  await daemon.dockerOk(['rm', '-f', id]);
-  await daemon.dockerOk(['network', 'rm', 'ds']);
+  await host.daemon.dockerOk(['rm', '-f', id]);
+  await host.daemon.dockerOk(['network', 'rm', 'ds']);
   expect(await keysOf('ds')).toEqual([]);
   expect(await keysOf('10.87.')).toEqual([]);
   expect(await keysOf('fd00:87:')).toEqual([]);
