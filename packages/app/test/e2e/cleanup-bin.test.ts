@@ -5,55 +5,21 @@
 
 import { formatAddress } from '@kontena-ipam/cidr';
 import { parseNodeId, parsePoolId } from '@kontena-ipam/store';
-import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openStore } from '../../src/open-store.js';
-import { type Host, startHost } from '../support/docker-host.js';
+import { createNetwork, runSleeper, useE2eStack } from '../support/e2e-stack.js';
 import { addressKeys } from '../support/etcd-keys.js';
 import { CLEANUP_BIN, runBin } from '../support/plugin-process.js';
 
-let etcd: EtcdCluster & { endpoint: string };
-let client: Etcd3;
-let host: Host;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new Etcd3({ hosts: etcd.endpoint });
-  host = await startHost({ node: 'host-a', etcdEndpoint: etcd.endpoint });
-});
-
-afterAll(async () => {
-  await host?.stop();
-  client?.close();
-  await etcd?.stop();
-});
+const stack = useE2eStack(['host-a']);
 
 describe('kontena-ipam-cleanup bin against a real dockerd', () => {
   it('frees a leaked address and keeps the live ones', async () => {
-    await host.docker(
-      'network',
-      'create',
-      '--ipam-driver',
-      'kontena-ipam',
-      '--ipam-opt',
-      'network=kontena0',
-      'kontena0',
-    );
-    const id = await host.docker(
-      'run',
-      '-d',
-      '--stop-timeout',
-      '0',
-      '--network',
-      'kontena0',
-      host.image,
-      'sleep',
-      '600',
-    );
-    const live = await host.docker(
+    await createNetwork(stack.host, 'kontena0');
+    const id = await runSleeper(stack.host, 'kontena0');
+    const live = await stack.host.docker(
       'container',
       'inspect',
       '--format',
@@ -63,7 +29,7 @@ describe('kontena-ipam-cleanup bin against a real dockerd', () => {
 
     // A leak: an address taken for host-a that no container of host-a's Docker has (as when
     // Docker's release never reached the plugin).
-    const env = { ETCD_ENDPOINT: etcd.endpoint, NODE_ID: 'host-a' };
+    const env = { ETCD_ENDPOINT: stack.etcd.endpoint, NODE_ID: 'host-a' };
     const opened = openStore(loadConfig(env), { logger: pino({ level: 'silent' }) });
     const leak = await opened.store.requestAddress({
       pool: parsePoolId('kontena0'),
@@ -72,30 +38,30 @@ describe('kontena-ipam-cleanup bin against a real dockerd', () => {
     });
     await opened.close();
     const leaked = formatAddress(leak.address);
-    expect(Object.keys(await addressKeys(client, 'kontena0')).sort()).toEqual(
+    expect(Object.keys(await addressKeys(stack.client, 'kontena0')).sort()).toEqual(
       ['10.80.0.1', live, leaked].sort(),
     );
 
     const cleanupEnv = {
       ...env,
-      DOCKER_HOST: host.daemon.host,
+      DOCKER_HOST: stack.host.daemon.host,
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'warn',
     };
     const dry = await runBin(['--grace', '0s', '--dry-run'], cleanupEnv, CLEANUP_BIN);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(leaked);
-    expect(await addressKeys(client, 'kontena0')).toHaveProperty([leaked]);
+    expect(await addressKeys(stack.client, 'kontena0')).toHaveProperty([leaked]);
 
     const real = await runBin(['--grace', '0s'], cleanupEnv, CLEANUP_BIN);
     expect(real.code).toBe(0);
-    const after = await addressKeys(client, 'kontena0');
+    const after = await addressKeys(stack.client, 'kontena0');
     expect(after).not.toHaveProperty([leaked]);
     expect(after).toHaveProperty([live]);
     expect(after).toHaveProperty(['10.80.0.1']);
 
-    await host.docker('rm', '-f', id);
-    await host.docker('network', 'rm', 'kontena0');
+    await stack.host.docker('rm', '-f', id);
+    await stack.host.docker('network', 'rm', 'kontena0');
   });
 
   it('says which etcd it cannot reach, exit 1', async () => {
@@ -105,7 +71,7 @@ describe('kontena-ipam-cleanup bin against a real dockerd', () => {
         ETCD_ENDPOINT: 'http://127.0.0.1:1',
         KONTENA_IPAM_ETCD_TIMEOUT: '500',
         NODE_ID: 'host-a',
-        DOCKER_HOST: host.daemon.host,
+        DOCKER_HOST: stack.host.daemon.host,
         LOG_FORMAT: 'json',
       },
       CLEANUP_BIN,

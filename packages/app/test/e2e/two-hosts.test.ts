@@ -3,33 +3,15 @@
  * with its own kontena-ipam and NODE_ID) sharing one etcd (issue 5, scenario 5), and Docker's
  * host-route overlap check (shared DESIGN.md, "Dynamic pools and host routes").
  */
-import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { type Host, startHost } from '../support/docker-host.js';
+import { describe, expect, it } from 'vitest';
+import type { Host } from '../support/docker-host.js';
+import { createNetwork, runSleeper, useE2eStack } from '../support/e2e-stack.js';
 import { addressKeys, poolRecord, subnetKeys } from '../support/etcd-keys.js';
 
-let etcd: EtcdCluster & { endpoint: string };
-let client: Etcd3;
-let a: Host | undefined;
-let b: Host | undefined;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new Etcd3({ hosts: etcd.endpoint });
-  [a, b] = await Promise.all([
-    startHost({ node: 'host-a', etcdEndpoint: etcd.endpoint }),
-    startHost({ node: 'host-b', etcdEndpoint: etcd.endpoint }),
-  ]);
-});
-
-afterAll(async () => {
-  await Promise.allSettled([a?.stop(), b?.stop()]);
-  client?.close();
-  await etcd?.stop();
-});
+const stack = useE2eStack(['host-a', 'host-b']);
 
 function hosts(): [Host, Host] {
+  const [a, b] = stack.hosts;
   if (!a || !b) throw new Error('hosts did not start');
   return [a, b];
 }
@@ -57,19 +39,7 @@ async function addressOn(host: Host, container: string, network: string): Promis
 async function runContainers(host: Host, network: string, count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    ids.push(
-      await host.docker(
-        'run',
-        '-d',
-        '--stop-timeout',
-        '0',
-        '--network',
-        network,
-        host.image,
-        'sleep',
-        '600',
-      ),
-    );
+    ids.push(await runSleeper(host, network));
   }
   return ids;
 }
@@ -78,23 +48,14 @@ describe('5. two hosts sharing etcd', () => {
   it('the same static network=kontena on both hosts is one pool with distinct container addresses', async () => {
     const [hostA, hostB] = hosts();
     const create = (host: Host) =>
-      host.docker(
-        'network',
-        'create',
-        '--ipam-driver',
-        'kontena-ipam',
-        '--ipam-opt',
-        'network=kontena',
-        '--subnet',
-        '10.81.0.0/16',
-        '--ip-range',
-        '10.81.128.0/17',
-        'kontena',
-      );
+      createNetwork(host, 'kontena', ['--subnet', '10.81.0.0/16', '--ip-range', '10.81.128.0/17']);
     await Promise.all([create(hostA), create(hostB)]);
     expect(await subnetOf(hostA, 'kontena')).toBe('10.81.0.0/16');
     expect(await subnetOf(hostB, 'kontena')).toBe('10.81.0.0/16');
-    expect((await poolRecord(client, 'kontena'))?.holds).toEqual({ 'host-a': 1, 'host-b': 1 });
+    expect((await poolRecord(stack.client, 'kontena'))?.holds).toEqual({
+      'host-a': 1,
+      'host-b': 1,
+    });
 
     const [idsA, idsB] = await Promise.all([
       runContainers(hostA, 'kontena', 4),
@@ -104,41 +65,32 @@ describe('5. two hosts sharing etcd', () => {
     const onB = await Promise.all(idsB.map((id) => addressOn(hostB, id, 'kontena')));
     const all = [...onA, ...onB];
     expect(new Set(all).size).toBe(8);
-    const records = await addressKeys(client, 'kontena');
+    const records = await addressKeys(stack.client, 'kontena');
     for (const ip of onA) expect(records[ip]).toMatchObject({ node: 'host-a', kind: 'endpoint' });
     for (const ip of onB) expect(records[ip]).toMatchObject({ node: 'host-b', kind: 'endpoint' });
 
     await hostA.docker('rm', '-f', ...idsA);
     await hostA.docker('network', 'rm', 'kontena');
     // host-b still holds the pool: it stays, with only host-b's addresses.
-    expect((await poolRecord(client, 'kontena'))?.holds).toEqual({ 'host-b': 1 });
-    const left = Object.entries(await addressKeys(client, 'kontena')).filter(
+    expect((await poolRecord(stack.client, 'kontena'))?.holds).toEqual({ 'host-b': 1 });
+    const left = Object.entries(await addressKeys(stack.client, 'kontena')).filter(
       ([, v]) => v.kind === 'endpoint',
     );
     expect(left.map(([ip]) => ip).sort()).toEqual([...onB].sort());
     await hostB.docker('rm', '-f', ...idsB);
     await hostB.docker('network', 'rm', 'kontena');
-    expect(await poolRecord(client, 'kontena')).toBeUndefined();
-    expect(await subnetKeys(client)).toEqual({});
+    expect(await poolRecord(stack.client, 'kontena')).toBeUndefined();
+    expect(await subnetKeys(stack.client)).toEqual({});
   });
 
   it('the same dynamic network created on both hosts at once gets one subnet', async () => {
     const [hostA, hostB] = hosts();
-    const create = (host: Host) =>
-      host.docker(
-        'network',
-        'create',
-        '--ipam-driver',
-        'kontena-ipam',
-        '--ipam-opt',
-        'network=shared0',
-        'shared0',
-      );
+    const create = (host: Host) => createNetwork(host, 'shared0');
     await Promise.all([create(hostA), create(hostB)]);
     const subnetA = await subnetOf(hostA, 'shared0');
     expect(subnetA).toBe('10.80.0.0/24');
     expect(await subnetOf(hostB, 'shared0')).toBe(subnetA);
-    expect(await subnetKeys(client)).toEqual({ '10.80.0.0/24': 'shared0' });
+    expect(await subnetKeys(stack.client)).toEqual({ '10.80.0.0/24': 'shared0' });
     const [idA] = await runContainers(hostA, 'shared0', 1);
     const [idB] = await runContainers(hostB, 'shared0', 1);
     const ipA = await addressOn(hostA, idA as string, 'shared0');
@@ -173,31 +125,23 @@ describe('5. two hosts sharing etcd', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('IpamDriver.RequestPool');
     expect(result.stderr).toContain('10.80.1.0/24');
-    expect(await poolRecord(client, 'routed')).toBeUndefined();
-    expect(await subnetKeys(client)).toEqual({ '10.80.0.0/24': 'shared0' });
+    expect(await poolRecord(stack.client, 'routed')).toBeUndefined();
+    expect(await subnetKeys(stack.client)).toEqual({ '10.80.0.0/24': 'shared0' });
     await hostA.daemon.inNetns(['ip', 'route', 'del', '10.80.1.0/24', 'dev', 'lo']);
     // Host B has no such route: it gets 10.80.1.0/24, so the failed attempt leaked nothing.
     const [, hostB] = hosts();
-    await hostB.docker(
-      'network',
-      'create',
-      '--ipam-driver',
-      'kontena-ipam',
-      '--ipam-opt',
-      'network=routed',
-      'routed',
-    );
+    await createNetwork(hostB, 'routed');
     expect(await subnetOf(hostB, 'routed')).toBe('10.80.1.0/24');
     await hostB.docker('network', 'rm', 'routed');
-    expect(await poolRecord(client, 'routed')).toBeUndefined();
+    expect(await poolRecord(stack.client, 'routed')).toBeUndefined();
   });
 
   it('after removing the network on both hosts, etcd is empty', async () => {
     const [hostA, hostB] = hosts();
     await hostA.docker('network', 'rm', 'shared0');
-    expect((await poolRecord(client, 'shared0'))?.holds).toEqual({ 'host-b': 1 });
+    expect((await poolRecord(stack.client, 'shared0'))?.holds).toEqual({ 'host-b': 1 });
     await hostB.docker('network', 'rm', 'shared0');
-    expect(await poolRecord(client, 'shared0')).toBeUndefined();
-    expect(await subnetKeys(client)).toEqual({});
+    expect(await poolRecord(stack.client, 'shared0')).toBeUndefined();
+    expect(await subnetKeys(stack.client)).toEqual({});
   });
 });

@@ -2,10 +2,8 @@
  * The seed README's walkthrough against a real dockerd, a real etcd and the kontena-ipam bin
  * (issue 5, scenarios 1-4). One daemon for the whole file; each block leaves it clean.
  */
-import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { type Host, startHost } from '../support/docker-host.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createNetwork, runSleeper, useE2eStack } from '../support/e2e-stack.js';
 import { addressKeys, poolRecord, subnetKeys } from '../support/etcd-keys.js';
 
 interface NetworkInspect {
@@ -24,24 +22,12 @@ interface NetworkInspect {
   Containers: Record<string, { Name: string; IPv4Address: string }>;
 }
 
-let etcd: EtcdCluster & { endpoint: string };
-let client: Etcd3;
-let host: Host;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new Etcd3({ hosts: etcd.endpoint });
-  host = await startHost({ node: 'host-a', etcdEndpoint: etcd.endpoint });
-});
-
-afterAll(async () => {
-  await host?.stop();
-  client?.close();
-  await etcd?.stop();
-});
+const stack = useE2eStack(['host-a']);
 
 async function inspectNetwork(name: string): Promise<NetworkInspect> {
-  const [network] = JSON.parse(await host.docker('network', 'inspect', name)) as NetworkInspect[];
+  const [network] = JSON.parse(
+    await stack.host.docker('network', 'inspect', name),
+  ) as NetworkInspect[];
   if (!network) throw new Error(`no network ${name}`);
   return network;
 }
@@ -49,7 +35,7 @@ async function inspectNetwork(name: string): Promise<NetworkInspect> {
 /** containerAddress is the "A.B.C.D/len" a container has on a network. */
 async function containerAddress(container: string, network: string): Promise<string> {
   const format = `{{(index .NetworkSettings.Networks "${network}").IPAddress}}/{{(index .NetworkSettings.Networks "${network}").IPPrefixLen}}`;
-  return await host.docker('container', 'inspect', '--format', format, container);
+  return await stack.host.docker('container', 'inspect', '--format', format, container);
 }
 
 function ipToInt(ip: string): number {
@@ -67,32 +53,15 @@ describe('1. the seed static network (bridge in place of weavemesh)', () => {
   let container: string;
 
   beforeAll(async () => {
-    await host.docker(
-      'network',
-      'create',
+    await createNetwork(stack.host, 'kontena', [
       '--driver',
       'bridge',
-      '--ipam-driver',
-      'kontena-ipam',
-      '--ipam-opt',
-      'network=kontena',
       '--subnet',
       '10.81.0.0/16',
       '--ip-range',
       '10.81.128.0/17',
-      'kontena',
-    );
-    container = await host.docker(
-      'run',
-      '-d',
-      '--stop-timeout',
-      '0',
-      '--network',
-      'kontena',
-      host.image,
-      'sleep',
-      '600',
-    );
+    ]);
+    container = await runSleeper(stack.host, 'kontena');
   });
 
   it('docker network inspect shows the IPAM driver, options and config as in the seed', async () => {
@@ -118,7 +87,7 @@ describe('1. the seed static network (bridge in place of weavemesh)', () => {
   });
 
   it('etcd holds the pool, its subnet and the container address owned by this host', async () => {
-    const pool = await poolRecord(client, 'kontena');
+    const pool = await poolRecord(stack.client, 'kontena');
     expect(pool).toMatchObject({
       subnet: '10.81.0.0/16',
       ipRange: '10.81.128.0/17',
@@ -126,9 +95,9 @@ describe('1. the seed static network (bridge in place of weavemesh)', () => {
       dynamic: false,
       holds: { 'host-a': 1 },
     });
-    expect((await subnetKeys(client))['10.81.0.0/16']).toBe('kontena');
+    expect((await subnetKeys(stack.client))['10.81.0.0/16']).toBe('kontena');
     const [ip] = (await containerAddress(container, 'kontena')).split('/');
-    const addresses = await addressKeys(client, 'kontena');
+    const addresses = await addressKeys(stack.client, 'kontena');
     expect(addresses[ip as string]).toMatchObject({ node: 'host-a', kind: 'endpoint' });
     expect(addresses['10.81.0.1']).toMatchObject({ kind: 'gateway' });
   });
@@ -136,17 +105,7 @@ describe('1. the seed static network (bridge in place of weavemesh)', () => {
 
 describe('2. dynamic networks from KONTENA_IPAM_SUPERNET', () => {
   it('kontena0 gets 10.80.0.0/24 with gateway 10.80.0.1', async () => {
-    await host.docker(
-      'network',
-      'create',
-      '--driver',
-      'bridge',
-      '--ipam-driver',
-      'kontena-ipam',
-      '--ipam-opt',
-      'network=kontena0',
-      'kontena0',
-    );
+    await createNetwork(stack.host, 'kontena0', ['--driver', 'bridge']);
     const network = await inspectNetwork('kontena0');
     expect(network.IPAM.Options).toEqual({ network: 'kontena0' });
     expect(network.IPAM.Config).toEqual([
@@ -155,7 +114,7 @@ describe('2. dynamic networks from KONTENA_IPAM_SUPERNET', () => {
         Gateway: expect.stringMatching(/^10\.80\.0\.1(\/24)?$/),
       }),
     ]);
-    expect(await poolRecord(client, 'kontena0')).toMatchObject({
+    expect(await poolRecord(stack.client, 'kontena0')).toMatchObject({
       subnet: '10.80.0.0/24',
       gateway: '10.80.0.1',
       dynamic: true,
@@ -164,101 +123,59 @@ describe('2. dynamic networks from KONTENA_IPAM_SUPERNET', () => {
   });
 
   it('a second dynamic network gets 10.80.1.0/24', async () => {
-    await host.docker(
-      'network',
-      'create',
-      '--ipam-driver',
-      'kontena-ipam',
-      '--ipam-opt',
-      'network=kontena1',
-      'kontena1',
-    );
+    await createNetwork(stack.host, 'kontena1');
     const network = await inspectNetwork('kontena1');
     expect(network.IPAM.Config[0]?.Subnet).toBe('10.80.1.0/24');
-    expect((await subnetKeys(client))['10.80.1.0/24']).toBe('kontena1');
+    expect((await subnetKeys(stack.client))['10.80.1.0/24']).toBe('kontena1');
   });
 });
 
 describe('3. releases, and static addresses', () => {
   it('container stop frees its address in etcd, rm leaves nothing behind', async () => {
-    const id = await host.docker(
-      'run',
-      '-d',
-      '--stop-timeout',
-      '0',
-      '--network',
-      'kontena0',
-      host.image,
-      'sleep',
-      '600',
-    );
+    const id = await runSleeper(stack.host, 'kontena0');
     const [ip = ''] = (await containerAddress(id, 'kontena0')).split('/');
     expect(inside(ip, '10.80.0.0/24')).toBe(true);
-    expect(await addressKeys(client, 'kontena0')).toHaveProperty([ip]);
-    await host.docker('stop', '-t', '0', id);
-    expect(await addressKeys(client, 'kontena0')).not.toHaveProperty([ip]);
-    await host.docker('rm', id);
-    expect(Object.keys(await addressKeys(client, 'kontena0'))).toEqual(['10.80.0.1']);
+    expect(await addressKeys(stack.client, 'kontena0')).toHaveProperty([ip]);
+    await stack.host.docker('stop', '-t', '0', id);
+    expect(await addressKeys(stack.client, 'kontena0')).not.toHaveProperty([ip]);
+    await stack.host.docker('rm', id);
+    expect(Object.keys(await addressKeys(stack.client, 'kontena0'))).toEqual(['10.80.0.1']);
   });
 
   it('docker network rm removes the pool and its subnet from etcd', async () => {
-    await host.docker('network', 'rm', 'kontena1');
-    expect(await poolRecord(client, 'kontena1')).toBeUndefined();
-    expect(await subnetKeys(client)).not.toHaveProperty(['10.80.1.0/24']);
-    expect(await addressKeys(client, 'kontena1')).toEqual({});
+    await stack.host.docker('network', 'rm', 'kontena1');
+    expect(await poolRecord(stack.client, 'kontena1')).toBeUndefined();
+    expect(await subnetKeys(stack.client)).not.toHaveProperty(['10.80.1.0/24']);
+    expect(await addressKeys(stack.client, 'kontena1')).toEqual({});
   });
 
   it('--ip takes exactly that address', async () => {
-    const id = await host.docker(
-      'run',
-      '-d',
-      '--stop-timeout',
-      '0',
-      '--network',
-      'kontena',
-      '--ip',
-      '10.81.200.5',
-      host.image,
-      'sleep',
-      '600',
-    );
+    const id = await runSleeper(stack.host, 'kontena', ['--ip', '10.81.200.5']);
     expect(await containerAddress(id, 'kontena')).toBe('10.81.200.5/16');
-    expect((await addressKeys(client, 'kontena'))['10.81.200.5']).toMatchObject({
+    expect((await addressKeys(stack.client, 'kontena'))['10.81.200.5']).toMatchObject({
       node: 'host-a',
       kind: 'endpoint',
     });
-    await host.docker('rm', '-f', id);
-    expect(await addressKeys(client, 'kontena')).not.toHaveProperty(['10.81.200.5']);
+    await stack.host.docker('rm', '-f', id);
+    expect(await addressKeys(stack.client, 'kontena')).not.toHaveProperty(['10.81.200.5']);
   });
 
   it("--gateway alone moves the pool's gateway there (one host holds the network)", async () => {
-    await host.docker(
-      'network',
-      'create',
-      '--ipam-driver',
-      'kontena-ipam',
-      '--ipam-opt',
-      'network=gw',
-      '--subnet',
-      '10.83.0.0/24',
-      '--gateway',
-      '10.83.0.254',
-      'gw',
-    );
+    await createNetwork(stack.host, 'gw', ['--subnet', '10.83.0.0/24', '--gateway', '10.83.0.254']);
     expect((await inspectNetwork('gw')).IPAM.Config[0]).toMatchObject({
       Subnet: '10.83.0.0/24',
       Gateway: '10.83.0.254',
     });
-    expect((await poolRecord(client, 'gw'))?.gateway).toBe('10.83.0.254');
-    const keys = await addressKeys(client, 'gw');
+    expect((await poolRecord(stack.client, 'gw'))?.gateway).toBe('10.83.0.254');
+    const keys = await addressKeys(stack.client, 'gw');
     expect(Object.keys(keys)).toEqual(['10.83.0.254']);
     expect(keys['10.83.0.254']).toMatchObject({ kind: 'gateway' });
-    await host.docker('network', 'rm', 'gw');
-    expect(await poolRecord(client, 'gw')).toBeUndefined();
+    await stack.host.docker('network', 'rm', 'gw');
+    expect(await poolRecord(stack.client, 'gw')).toBeUndefined();
   });
 
   it('--gateway and --aux-address are reserved and never handed to a container', async () => {
-    await host.docker(
+    await stack.host.docker(
       'network',
       'create',
       '--ipam-driver',
@@ -284,73 +201,51 @@ describe('3. releases, and static addresses', () => {
       Gateway: '10.82.0.6',
       AuxiliaryAddresses: { router: '10.82.0.1', printer: '10.82.0.2' },
     });
-    const keys = await addressKeys(client, 'aux');
+    const keys = await addressKeys(stack.client, 'aux');
     expect(keys['10.82.0.6']).toMatchObject({ kind: 'gateway' });
     expect(keys['10.82.0.1']).toMatchObject({ kind: 'aux' });
     expect(keys['10.82.0.2']).toMatchObject({ kind: 'aux' });
     // 10.82.0.0/29 has hosts .1-.6: with .1, .2 and .6 taken, three containers fit, a fourth not.
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      ids.push(
-        await host.docker(
-          'run',
-          '-d',
-          '--stop-timeout',
-          '0',
-          '--network',
-          'aux',
-          host.image,
-          'sleep',
-          '600',
-        ),
-      );
+      ids.push(await runSleeper(stack.host, 'aux'));
     }
     const addresses = await Promise.all(ids.map((id) => containerAddress(id, 'aux')));
     expect(addresses.sort()).toEqual(['10.82.0.3/29', '10.82.0.4/29', '10.82.0.5/29']);
-    const fourth = await host.daemon.docker([
+    const fourth = await stack.host.daemon.docker([
       'run',
       '-d',
       '--stop-timeout',
       '0',
       '--network',
       'aux',
-      host.image,
+      stack.host.image,
       'sleep',
       '600',
     ]);
     expect(fourth.code).not.toBe(0);
     expect(fourth.stderr).toMatch(/exhausted|no free|full/i);
-    await host.docker('rm', '-f', ...ids);
-    await host.daemon.docker(['container', 'prune', '-f']);
-    await host.docker('network', 'rm', 'aux');
-    expect(await poolRecord(client, 'aux')).toBeUndefined();
-    expect(await addressKeys(client, 'aux')).toEqual({});
+    await stack.host.docker('rm', '-f', ...ids);
+    await stack.host.daemon.docker(['container', 'prune', '-f']);
+    await stack.host.docker('network', 'rm', 'aux');
+    expect(await poolRecord(stack.client, 'aux')).toBeUndefined();
+    expect(await addressKeys(stack.client, 'aux')).toEqual({});
   });
 });
 
 describe('4. restarts', () => {
   it('a plugin restart while networks exist needs no manual step', async () => {
-    await host.restartPlugin();
-    const id = await host.docker(
-      'run',
-      '-d',
-      '--stop-timeout',
-      '0',
-      '--network',
-      'kontena0',
-      host.image,
-      'sleep',
-      '600',
-    );
+    await stack.host.restartPlugin();
+    const id = await runSleeper(stack.host, 'kontena0');
     const [ip = ''] = (await containerAddress(id, 'kontena0')).split('/');
     expect(inside(ip, '10.80.0.0/24')).toBe(true);
-    expect((await addressKeys(client, 'kontena0'))[ip]).toMatchObject({ node: 'host-a' });
-    await host.docker('rm', '-f', id);
-    expect(await addressKeys(client, 'kontena0')).not.toHaveProperty([ip]);
+    expect((await addressKeys(stack.client, 'kontena0'))[ip]).toMatchObject({ node: 'host-a' });
+    await stack.host.docker('rm', '-f', id);
+    expect(await addressKeys(stack.client, 'kontena0')).not.toHaveProperty([ip]);
   });
 
   it('a dockerd restart keeps networks and addresses consistent with etcd', async () => {
-    const id = await host.docker(
+    const id = await stack.host.docker(
       'run',
       '-d',
       '--stop-timeout',
@@ -359,43 +254,43 @@ describe('4. restarts', () => {
       'always',
       '--network',
       'kontena',
-      host.image,
+      stack.host.image,
       'sleep',
       '600',
     );
     const before = await containerAddress(id, 'kontena');
-    await host.daemon.restart();
-    // The container comes back (restart policy) with an address that etcd records for this host.
+    await stack.host.daemon.restart();
+    // The container comes back (restart policy) with an address that etcd records for this stack.host.
     let state = '';
     for (let i = 0; i < 100 && state !== 'true'; i++) {
-      state = await host.docker('container', 'inspect', '--format', '{{.State.Running}}', id);
+      state = await stack.host.docker('container', 'inspect', '--format', '{{.State.Running}}', id);
       if (state !== 'true') await new Promise((r) => setTimeout(r, 100));
     }
     expect(state).toBe('true');
     const after = await containerAddress(id, 'kontena');
     expect(after.endsWith('/16')).toBe(true);
-    const running = await host.docker('ps', '-q', '--no-trunc');
+    const running = await stack.host.docker('ps', '-q', '--no-trunc');
     const expected = new Set<string>();
     for (const cid of running.split('\n').filter(Boolean)) {
       expected.add((await containerAddress(cid, 'kontena')).split('/')[0] as string);
     }
-    const endpoints = Object.entries(await addressKeys(client, 'kontena'))
+    const endpoints = Object.entries(await addressKeys(stack.client, 'kontena'))
       .filter(([, v]) => v.kind === 'endpoint')
       .map(([ip]) => ip);
     expect(new Set(endpoints)).toEqual(expected);
     expect(before.split('/')[1]).toBe('16');
-    // Networks survive with the same subnets, and each pool is still held by this host.
+    // Networks survive with the same subnets, and each pool is still held by this stack.host.
     expect((await inspectNetwork('kontena0')).IPAM.Config[0]?.Subnet).toBe('10.80.0.0/24');
-    expect((await poolRecord(client, 'kontena0'))?.holds['host-a']).toBeGreaterThan(0);
-    expect((await poolRecord(client, 'kontena'))?.holds['host-a']).toBeGreaterThan(0);
+    expect((await poolRecord(stack.client, 'kontena0'))?.holds['host-a']).toBeGreaterThan(0);
+    expect((await poolRecord(stack.client, 'kontena'))?.holds['host-a']).toBeGreaterThan(0);
   });
 
   it('after the restarts, removing everything leaves etcd empty', async () => {
-    const ids = (await host.docker('ps', '-aq')).split('\n').filter(Boolean);
-    if (ids.length > 0) await host.docker('rm', '-f', ...ids);
-    await host.docker('network', 'rm', 'kontena', 'kontena0');
-    expect(await subnetKeys(client)).toEqual({});
-    expect(await poolRecord(client, 'kontena')).toBeUndefined();
-    expect(await poolRecord(client, 'kontena0')).toBeUndefined();
+    const ids = (await stack.host.docker('ps', '-aq')).split('\n').filter(Boolean);
+    if (ids.length > 0) await stack.host.docker('rm', '-f', ...ids);
+    await stack.host.docker('network', 'rm', 'kontena', 'kontena0');
+    expect(await subnetKeys(stack.client)).toEqual({});
+    expect(await poolRecord(stack.client, 'kontena')).toBeUndefined();
+    expect(await poolRecord(stack.client, 'kontena0')).toBeUndefined();
   });
 });
