@@ -7,6 +7,7 @@
 import { formatAddress, parseAddress } from '@kontena-ipam/cidr';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEtcd } from '../../../testing/etcd.js';
+import { kontenaNetworkArgs } from '../../../testing/kontena-network.js';
 import { type CleanupReportJson, createDockerView, runCleanup } from '../src/index.js';
 import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './fixtures.js';
 import { type PluginHost, startPluginHost } from './plugin-host.js';
@@ -34,18 +35,7 @@ const E2E_TIMEOUT = 300_000;
 const docker = (args: string[]) => host.daemon.dockerOk(args, { timeoutMs: 120_000 });
 
 async function network(name: string, extra: string[] = []): Promise<void> {
-  await docker([
-    'network',
-    'create',
-    '--driver',
-    'bridge',
-    '--ipam-driver',
-    'kontena-ipam',
-    '--ipam-opt',
-    `network=${name}`,
-    ...extra,
-    name,
-  ]);
+  await docker(kontenaNetworkArgs(name, extra));
 }
 
 async function container(name: string, net: string, extra: string[] = []): Promise<string> {

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
+import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
 import { ROUTES } from '../../src/index.js';
 import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
@@ -36,21 +37,14 @@ afterAll(async () => {
 const host = (i: number) => hosts[i] as DockerHost;
 const keys = () => host(0).setup.keys();
 const createNetwork = (i: number) =>
-  host(i).daemon.docker([
-    'network',
-    'create',
-    '--driver',
-    'bridge',
-    '--ipam-driver',
-    'kontena-ipam',
-    '--ipam-opt',
-    'network=capnet',
-    '--subnet',
-    '10.90.0.0/24',
-    '--aux-address',
-    'reserved=10.90.0.10',
-    'capnet',
-  ]);
+  host(i).daemon.docker(
+    kontenaNetworkArgs('capnet', [
+      '--subnet',
+      '10.90.0.0/24',
+      '--aux-address',
+      'reserved=10.90.0.10',
+    ]),
+  );
 const runWithIp = (i: number, ip: string) =>
   host(i).daemon.docker(
     [

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
+import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
 import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
 let etcd: EtcdCluster & { endpoint: string };
@@ -33,21 +34,9 @@ const keysOf = async (needle: string) =>
     .sort();
 
 it('creates a network with --gateway X alone: the pool gateway moves to X', async () => {
-  const created = await host.daemon.docker([
-    'network',
-    'create',
-    '--driver',
-    'bridge',
-    '--ipam-driver',
-    'kontena-ipam',
-    '--ipam-opt',
-    'network=gw',
-    '--subnet',
-    '10.86.0.0/24',
-    '--gateway',
-    '10.86.0.254',
-    'gw',
-  ]);
+  const created = await host.daemon.docker(
+    kontenaNetworkArgs('gw', ['--subnet', '10.86.0.0/24', '--gateway', '10.86.0.254']),
+  );
   expect(created.stderr).toBe('');
   expect(created.code).toBe(0);
   expect(
@@ -88,22 +77,9 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
 });
 
 it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address from our pools', async () => {
-  await host.daemon.dockerOk([
-    'network',
-    'create',
-    '--driver',
-    'bridge',
-    '--ipam-driver',
-    'kontena-ipam',
-    '--ipv6',
-    '--subnet',
-    '10.87.0.0/24',
-    '--subnet',
-    'fd00:87::/64',
-    '--ipam-opt',
-    'network=ds',
-    'ds',
-  ]);
+  await host.daemon.dockerOk(
+    kontenaNetworkArgs('ds', ['--ipv6', '--subnet', '10.87.0.0/24', '--subnet', 'fd00:87::/64']),
+  );
   expect(
     await host.daemon.dockerOk([
       'network',
