@@ -54,8 +54,6 @@ describe('1. the seed static network (bridge in place of weavemesh)', () => {
 
   beforeAll(async () => {
     await createNetwork(stack.host, 'kontena', [
-      '--driver',
-      'bridge',
       '--subnet',
       '10.81.0.0/16',
       '--ip-range',
@@ -105,7 +103,7 @@ describe('1. the seed static network (bridge in place of weavemesh)', () => {
 
 describe('2. dynamic networks from KONTENA_IPAM_SUPERNET', () => {
   it('kontena0 gets 10.80.0.0/24 with gateway 10.80.0.1', async () => {
-    await createNetwork(stack.host, 'kontena0', ['--driver', 'bridge']);
+    await createNetwork(stack.host, 'kontena0');
     const network = await inspectNetwork('kontena0');
     expect(network.IPAM.Options).toEqual({ network: 'kontena0' });
     expect(network.IPAM.Config).toEqual([

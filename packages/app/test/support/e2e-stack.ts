@@ -5,6 +5,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
+import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
 import { type Host, startHost } from './docker-host.js';
 
 /** E2eStack reads through to the running stack; use it inside hooks and tests only. */
@@ -91,22 +92,13 @@ export async function runSleeper(
 }
 
 /**
- * createNetwork runs `docker network create` on the kontena-ipam driver with
- * `--ipam-opt network=NAME` (the pool is named for the network) plus `options`.
+ * createNetwork runs `docker network create` for a bridge network on the kontena-ipam driver
+ * whose pool is named for the network (testing/kontena-network.ts), plus `options`.
  */
 export async function createNetwork(
   host: Host,
   name: string,
   options: string[] = [],
 ): Promise<string> {
-  return await host.docker(
-    'network',
-    'create',
-    '--ipam-driver',
-    'kontena-ipam',
-    '--ipam-opt',
-    `network=${name}`,
-    ...options,
-    name,
-  );
+  return await host.docker(...kontenaNetworkArgs(name, options));
 }
