@@ -83,6 +83,8 @@ export function nowIso(): string {
  * jittered, so hosts that collided do not collide again in lock step.
  */
 export function backoff(attempt: number): Promise<void> {
-  const ms = Math.random() * Math.min(50, 2 * attempt);
+  // Exponential with full jitter, capped: a dozen hosts creating pools at once (all of them
+  // compare the one subnet guard key) spread out instead of colliding round after round.
+  const ms = Math.random() * Math.min(100, 2 ** attempt);
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -43,6 +43,9 @@ import type {
   Reservation,
 } from './types.js';
 
+/** How many more rounds requestPool may take than the store's maxAttempts (see requestPool). */
+const POOL_CREATE_ATTEMPTS_FACTOR = 4;
+
 /** toPool strips what only the store needs from a pool record. */
 export function toPool(state: PoolState): Pool {
   return {
@@ -132,7 +135,10 @@ export class PoolStore {
 
   async requestPool(req: PoolRequest): Promise<Pool> {
     validateRequest(req);
-    const { keys, calls, maxAttempts } = this.ctx;
+    const { keys, calls } = this.ctx;
+    // Every pool creation in the cluster compares the same guard key, so this race has as many
+    // contenders as hosts creating networks at once: allow it more rounds than a single pool's.
+    const maxAttempts = POOL_CREATE_ATTEMPTS_FACTOR * this.ctx.maxAttempts;
     const poolKey = keys.pool(req.network);
     const token = newToken();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
