@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { startBenchEtcd, WRITES_COUNTER } from './etcd.js';
 import { ObserverCounts, observedStore } from './observer.js';
-import type { Figure, Scenario } from './scenario.js';
+import { type Figure, failedRequests, type Scenario } from './scenario.js';
 import { inFlight, summarize } from './stats.js';
 import {
   checkConsistency,
@@ -187,7 +187,6 @@ export const churn: Scenario = {
         report.findings.filter((f) => f.kind === 'overlapping-subnets').length;
       const created = lives.length;
       const lat = summarize(createMs);
-      const failed = [...failures.values()].reduce((a, b) => a + b, 0);
       const distinct = new Set(lives.map((l) => formatSubnet(l.subnet))).size;
       const figures: Figure[] = [
         {
@@ -207,17 +206,7 @@ export const churn: Scenario = {
           digits: 2,
           note: `${writes} raft proposals; without lost compares it would be 2 per pool`,
         },
-        {
-          id: 'churn.failed',
-          name: 'requests that failed',
-          value: failed,
-          unit: '',
-          digits: 0,
-          target: { op: '==', value: 0, kind: 'performance' },
-          ...(failed > 0
-            ? { note: [...failures].map(([code, n]) => `${code}: ${n}`).join(', ') }
-            : {}),
-        },
+        failedRequests('churn.failed', failures),
         {
           id: 'churn.overlaps',
           name: 'overlapping pools',

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { startBenchEtcd, WRITES_COUNTER } from './etcd.js';
 import { conflictShare, ObserverCounts, observedStore } from './observer.js';
-import type { Figure, Scenario } from './scenario.js';
+import { type Figure, failedRequests, type Scenario } from './scenario.js';
 import { inFlight, ratio, summarize } from './stats.js';
 import {
   type etcd3,
@@ -157,7 +157,6 @@ export const contention: Scenario = {
       const storeRate = (won / storeMs) * 1000;
       const bareRate = (total / (bareMsA + bareMsB)) * 1000;
       const lat = summarize(latencies);
-      const failed = [...failures.values()].reduce((a, b) => a + b, 0);
       const figures: Figure[] = [
         {
           id: 'contention.store-rate',
@@ -199,17 +198,7 @@ export const contention: Scenario = {
           digits: 3,
           note: `${writes} raft proposals for ${won} allocations: the excess, ${writes - won}, is about the lost compares (${((100 * Math.max(0, writes - won)) / Math.max(1, writes)).toFixed(1)}% of write txns)`,
         },
-        {
-          id: 'contention.failed',
-          name: 'requests that failed',
-          value: failed,
-          unit: '',
-          digits: 0,
-          target: { op: '==', value: 0, kind: 'performance' },
-          ...(failed > 0
-            ? { note: [...failures].map(([code, n]) => `${code}: ${n}`).join(', ') }
-            : {}),
-        },
+        failedRequests('contention.failed', failures),
         {
           id: 'contention.duplicates',
           name: 'addresses handed out twice (read back from etcd)',

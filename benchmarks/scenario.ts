@@ -58,3 +58,17 @@ export function met(figure: Figure): boolean | undefined {
 export function invariantBroken(figure: Figure): boolean {
   return figure.target?.kind === 'invariant' && met(figure) !== true;
 }
+
+/** failedRequests is the figure every multi-host scenario reports: requests that failed, by code. */
+export function failedRequests(id: string, failures: ReadonlyMap<string, number>): Figure {
+  const failed = [...failures.values()].reduce((a, b) => a + b, 0);
+  return {
+    id,
+    name: 'requests that failed',
+    value: failed,
+    unit: '',
+    digits: 0,
+    target: { op: '==', value: 0, kind: 'performance' },
+    ...(failed > 0 ? { note: [...failures].map(([code, n]) => `${code}: ${n}`).join(', ') } : {}),
+  };
+}
