@@ -9,7 +9,10 @@
 #   docker plugin enable kontena-ipam
 #   docker network create --ipam-driver kontena-ipam:latest --ipam-opt network=kontena0 kontena0
 #
-# Environment: IMAGE (default kontena-ipam; built from docker/Dockerfile unless SKIP_BUILD=1),
+# Environment: FROM (where the rootfs comes from: `image`, the default, exports IMAGE;
+# `workspace` needs no image registry: `pnpm deploy --prod` of the built app plus this machine's
+# node binary and the libraries it links, which is how the end-to-end test builds it),
+# IMAGE (default kontena-ipam; built from docker/Dockerfile unless SKIP_BUILD=1),
 # PLUGIN (plugin name, default kontena-ipam), OUT (default docker/plugin/build),
 # CERTS_DIR (optional folder of etcd TLS files, copied to /etc/kontena-ipam in the rootfs),
 # CREATE=0 to stop after writing OUT.
@@ -20,21 +23,50 @@ IMAGE="${IMAGE:-kontena-ipam}"
 PLUGIN="${PLUGIN:-kontena-ipam}"
 OUT="${OUT:-docker/plugin/build}"
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  docker build -t "$IMAGE" -f docker/Dockerfile .
-fi
+FROM="${FROM:-image}"
+
+# rootfs_from_image: the image's filesystem, as `docker export` of a container gives it.
+rootfs_from_image() {
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    docker build -t "$IMAGE" -f docker/Dockerfile .
+  fi
+  container="$(docker create "$IMAGE" true)"
+  trap 'docker rm -f "$container" >/dev/null 2>&1 || true' EXIT
+  docker export "$container" | tar -x -C "$OUT/rootfs"
+}
+
+# rootfs_from_workspace: the app as the Dockerfile deploys it (run `pnpm build` first), with
+# node on PATH as in the image. `deploy --legacy` resolves the app's dependency ranges again,
+# so it reads package metadata from the registry; `--offline` would fail on a machine whose
+# pnpm metadata cache is empty (`pnpm install --frozen-lockfile` never fills it).
+rootfs_from_workspace() {
+  pnpm --filter @kontena-ipam/app deploy --prod --legacy --prefer-offline \
+    --reporter=append-only "$OUT/rootfs/app" >/dev/null
+  local node file
+  node="$(command -v node)"
+  node="$(readlink -f "$node")"
+  for file in "$node" $(ldd "$node" | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$OUT/rootfs$(dirname "$file")"
+    cp -L "$file" "$OUT/rootfs$file"
+  done
+  mkdir -p "$OUT/rootfs/usr/bin"
+  [ -e "$OUT/rootfs/usr/bin/node" ] || ln -s "$node" "$OUT/rootfs/usr/bin/node"
+  mkdir -p "$OUT/rootfs"/{etc,tmp,proc,sys,dev,run/docker/plugins}
+}
 
 rm -rf "$OUT"
 mkdir -p "$OUT/rootfs"
-container="$(docker create "$IMAGE" true)"
-trap 'docker rm -f "$container" >/dev/null 2>&1 || true' EXIT
-docker export "$container" | tar -x -C "$OUT/rootfs"
+case "$FROM" in
+  image) rootfs_from_image ;;
+  workspace) rootfs_from_workspace ;;
+  *) echo "FROM must be image or workspace, not '$FROM'" >&2; exit 2 ;;
+esac
 cp docker/plugin/config.json "$OUT/config.json"
 if [ -n "${CERTS_DIR:-}" ]; then
   mkdir -p "$OUT/rootfs/etc/kontena-ipam"
   cp -R "$CERTS_DIR"/. "$OUT/rootfs/etc/kontena-ipam/"
 fi
-echo "wrote $OUT (config.json + rootfs from image $IMAGE)"
+echo "wrote $OUT (config.json + rootfs from the $FROM)"
 
 if [ "${CREATE:-1}" = 1 ]; then
   if docker plugin inspect "$PLUGIN" >/dev/null 2>&1; then

@@ -1,9 +1,4 @@
 import { defineConfig } from 'vitest/config';
+import { vitestDefaults } from '../../testing/vitest-defaults.js';
 
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-  },
-});
+export default defineConfig({ test: vitestDefaults() });

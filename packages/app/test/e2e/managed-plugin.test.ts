@@ -1,12 +1,13 @@
 /**
  * kontena-ipam as a managed plugin (docker/plugin/config.json), started by Docker itself:
  * the cure for kontena/kontena#1270, where the plugin run as a container stalled Docker's
- * boot. The image cannot be built here (no registry), so the rootfs is made the way the image
- * is (`pnpm deploy --prod` of the app) plus this machine's node binary and its libraries.
+ * boot. The image cannot be built here (no image registry), so the rootfs is made the way the
+ * image is (`pnpm deploy --prod` of the app) plus this machine's node binary and its libraries:
+ * `FROM=workspace docker/plugin/build-rootfs.sh`.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
@@ -15,7 +16,6 @@ import { freePort } from '../../../../testing/ports.js';
 import { ENV_VARS } from '../../src/config.js';
 
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
-const configPath = join(repo, 'docker/plugin/config.json');
 /** Docker 20.10 finds a managed IPAM plugin only by its full name, tag included. */
 const DRIVER = 'kontena-ipam:latest';
 
@@ -31,37 +31,22 @@ interface PluginInspect {
   };
 }
 
-/** buildRootfs writes <dir>/config.json and <dir>/rootfs with node, its libraries and the app. */
+/**
+ * buildRootfs writes <dir>/config.json and <dir>/rootfs with node, its libraries and the app,
+ * through the same script an operator runs (docker/plugin/build-rootfs.sh, FROM=workspace).
+ */
 function buildRootfs(dir: string): void {
-  const rootfs = join(dir, 'rootfs');
-  const deploy = spawnSync(
-    'pnpm',
-    [
-      '--filter',
-      '@kontena-ipam/app',
-      'deploy',
-      '--prod',
-      '--legacy',
-      '--offline',
-      join(rootfs, 'app'),
-    ],
-    { cwd: repo, encoding: 'utf8' },
-  );
-  if (deploy.status !== 0) throw new Error(`pnpm deploy failed:\n${deploy.stdout}${deploy.stderr}`);
-  const libs = spawnSync('ldd', [process.execPath], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .map((line) => /(\/\S+)\s+\(0x/.exec(line)?.[1])
-    .filter((lib): lib is string => lib !== undefined);
-  // The plugin's entrypoint is `node` on PATH, as in the image.
-  for (const file of [process.execPath, ...libs]) {
-    const target = join(rootfs, file);
-    mkdirSync(dirname(target), { recursive: true });
-    copyFileSync(file, target);
+  const build = spawnSync(join(repo, 'docker/plugin/build-rootfs.sh'), [], {
+    cwd: repo,
+    encoding: 'utf8',
+    env: { ...process.env, FROM: 'workspace', OUT: dir, CREATE: '0' },
+  });
+  if (build.status !== 0) {
+    throw new Error(`build-rootfs.sh failed (${build.status}):\n${build.stdout}${build.stderr}`);
   }
-  for (const d of ['etc', 'tmp', 'proc', 'sys', 'dev', 'run/docker/plugins']) {
-    mkdirSync(join(rootfs, d), { recursive: true });
+  if (!existsSync(join(dir, 'rootfs/app/dist/bin/kontena-ipam.js'))) {
+    throw new Error(`build-rootfs.sh wrote no app into ${dir}/rootfs`);
   }
-  cpSync(configPath, join(dir, 'config.json'));
 }
 
 describe('the managed plugin (docker plugin create/enable)', () => {
