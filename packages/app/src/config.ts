@@ -24,7 +24,7 @@ export interface EtcdConfig {
   keyFile: string | undefined;
   username: string | undefined;
   password: string | undefined;
-  /** prefix of every key (the store adds `v1/`). */
+  /** prefix of every key (the store adds `v2/`). */
   prefix: string;
   /** timeoutMs bounds each etcd call. */
   timeoutMs: number;

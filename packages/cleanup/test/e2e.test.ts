@@ -271,7 +271,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
         holdsDropped: 1,
         poolsRemoved: 1,
       });
-      expect(await host.fx.keyList()).toEqual(['v1/guard/subnets']);
+      expect(await host.fx.keyList()).toEqual(['v2/guard/subnets']);
     },
     E2E_TIMEOUT,
   );

@@ -266,7 +266,7 @@ describe('runCleanup (real etcd)', () => {
       ['drop-hold', 'done'],
       ['remove-pool', 'done'],
     ]);
-    expect(await fx.keyList()).toEqual(['v1/guard/subnets']);
+    expect(await fx.keyList()).toEqual(['v2/guard/subnets']);
   });
 
   it('a hold taken between the plan and the write wins: dropHold is guarded by the planned revision', async () => {
@@ -291,7 +291,7 @@ describe('runCleanup (real etcd)', () => {
     ]);
     expect((await fx.store.getPool(racing))?.holds).toEqual({ [nodeA]: 2 });
     expect(await fx.keyList()).toEqual(
-      expect.arrayContaining(['v1/pools/racing', 'v1/subnets/10.82.0.0/24']),
+      expect.arrayContaining(['v2/pools/racing', 'v2/subnets/10.82.0.0/24']),
     );
   });
 

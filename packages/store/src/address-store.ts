@@ -1,10 +1,13 @@
 /**
  * Address allocation. An uncontended dynamic allocation is one etcd round trip: the candidate
  * comes from this node's PoolView, and one transaction
- *   If(pool create revision == the one we know, address key absent)
- *   Then(put address) Else(get pool, get address)
- * decides. A lost compare marks the address taken and tries the next candidate; the Else
- * reads tell "someone else has it" from "our own earlier attempt committed" (the token).
+ *   If(pool create revision == the one we know, address key absent, this host's hold present)
+ *   Then(put address) Else(get pool, get address, get hold)
+ * decides (cas.ts runs the rounds). A lost compare marks the address taken and tries the next
+ * candidate; the Else reads tell "someone else has it" from "our own earlier attempt committed"
+ * (the token), "the pool is gone or new" and "this host holds no reference to the pool": then
+ * the next round writes the hold back with the address (If hold absent), so a pool is never
+ * removed with a live address inside.
  */
 import {
   addressEquals,
@@ -13,7 +16,9 @@ import {
   type IpAddress,
   subnetContains,
 } from '@kontena-ipam/cidr';
-import type { IKeyValue, ITxnResponse } from 'etcd3';
+import type { IKeyValue } from 'etcd3';
+import type { Budget } from './budget.js';
+import { type Decision, transact } from './cas.js';
 import { backoff, newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, getOp, kvsAt, putOp } from './etcd-call.js';
@@ -22,7 +27,8 @@ import { PoolView } from './pool-view.js';
 import {
   decodePool,
   encodeAddress,
-  type PoolState,
+  encodeHold,
+  type PoolRecord,
   readAddress,
   type StoredAddress,
 } from './records.js';
@@ -35,7 +41,7 @@ interface Slot {
 }
 
 /** allocation is what callers get for an address record of `pool`. */
-export function allocation(pool: PoolState, address: IpAddress, rec: StoredAddress): Allocation {
+export function allocation(pool: PoolRecord, address: IpAddress, rec: StoredAddress): Allocation {
   return {
     pool: pool.id,
     address,
@@ -50,9 +56,6 @@ export function allocation(pool: PoolState, address: IpAddress, rec: StoredAddre
 function notFound(pool: PoolId): StoreError {
   return new StoreError('POOL_NOT_FOUND', `network ${pool} does not exist`);
 }
-
-/** Outcome of one allocation transaction, read from its response. */
-type Outcome = 'won' | 'taken' | 'pool-gone' | 'pool-replaced';
 
 /** AddressStore allocates and releases addresses for one node's store instance. */
 export class AddressStore {
@@ -117,7 +120,7 @@ export class AddressStore {
     await Promise.all(slots.map((s) => s.view?.then((v) => v?.close()).catch(() => undefined)));
   }
 
-  async request(req: AddressRequest): Promise<Allocation> {
+  async request(req: AddressRequest, budget?: Budget): Promise<Allocation> {
     let view = await this.view(req.pool);
     // The view's pool record may be stale (the pool removed or re-created meanwhile): before
     // refusing a request on its account, look again at etcd once.
@@ -126,7 +129,7 @@ export class AddressStore {
       if (req.address && !addressEquals(req.address, view.pool.gateway)) {
         view = await this.view(req.pool, view);
       }
-      return this.gateway(view, req.address);
+      return this.gateway(view, req.address, budget);
     }
     const token = newToken();
     const record: StoredAddress = {
@@ -136,18 +139,25 @@ export class AddressStore {
       at: nowIso(),
       token,
     };
+    const { keys } = this.ctx;
     const pending = this.slot(req.pool).pending;
     let reloadedWhenFull = false;
     let conflicts = 0;
-    for (let attempt = 1; attempt <= this.ctx.maxAttempts; ) {
-      if (view.stale) view = await this.view(req.pool, view);
-      if (req.address) this.checkStatic(view.pool, req.address);
-      const address = req.address ?? view.take();
-      if (!address) {
+    // The candidate of the round in flight.
+    let address: IpAddress | undefined;
+    // This host holds no reference to the pool (its hold was dropped by --forget-node, or lost
+    // in an etcd restore): the allocation writes the hold back in its own transaction.
+    let rehold = false;
+    const candidate = async (): Promise<Decision<AddressReads, Allocation>> => {
+      for (;;) {
+        if (view.stale) view = await this.view(req.pool, view);
+        if (req.address) this.checkStatic(view.pool, req.address);
+        address = req.address ?? view.take();
+        if (address) break;
         // Full here. In-flight candidates of ours may yet fail; otherwise look once more at
         // etcd itself before saying so, since the view may have missed a release.
         if (pending.size > 0) {
-          await backoff(attempt);
+          await backoff(1);
           continue;
         }
         if (reloadedWhenFull) {
@@ -158,56 +168,103 @@ export class AddressStore {
         }
         reloadedWhenFull = true;
         view = await this.view(req.pool, view);
-        continue;
       }
-      attempt++;
-      pending.add(address.value);
-      let txn: ITxnResponse;
-      try {
-        txn = await this.write(view.pool, address, record);
-      } catch (error) {
-        pending.delete(address.value);
-        // Unknown outcome: free the candidate here; if it did commit, the watch says so.
-        if (!req.address) view.mark(address, false);
-        throw error;
-      }
-      pending.delete(address.value);
-      const outcome = this.outcome(txn, token);
-      if (outcome === 'won') {
-        view.mark(address, true);
-        return allocation(view.pool, address, record);
-      }
-      if (outcome === 'pool-gone') {
-        this.forget(req.pool);
-        throw notFound(req.pool);
-      }
-      if (outcome === 'pool-replaced') {
-        this.ctx.calls.conflict({ op: 'allocate', pool: req.pool });
-        view = await this.view(req.pool, view);
-        continue;
-      }
-      view.mark(address, true);
-      if (req.address) return this.staticTaken(view.pool, address, req, txn);
-      conflicts++;
-      this.ctx.calls.conflict({ op: 'allocate', pool: req.pool });
-      this.ctx.logger.debug(
-        { pool: req.pool, address: formatAddress(address), attempt },
-        'address taken by another host meanwhile; trying the next one',
-      );
-      if (conflicts >= 2) view.jump();
-      if (conflicts >= 3) await backoff(attempt);
-    }
-    throw new StoreError(
-      'CONFLICT',
-      `network ${req.pool}: ${this.ctx.maxAttempts} addresses in a row were taken by other hosts first; try again`,
+      const taken = address;
+      const pool = view.pool;
+      const addressKey = keys.address(pool.id, taken);
+      const holdKey = keys.hold(pool.id, this.node);
+      pending.add(taken.value);
+      const heldBack = rehold;
+      return {
+        write: {
+          guards: [
+            { key: keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we know, not a re-creation
+            { key: addressKey, absent: true }, // the address is free
+            // An address needs its host's hold: the pool goes with its last hold, and must not
+            // take a live address with it.
+            heldBack ? { key: holdKey, absent: true } : { key: holdKey, present: true },
+          ],
+          ops: [
+            putOp(addressKey, encodeAddress(record)),
+            ...(heldBack ? [putOp(holdKey, encodeHold({ count: 1, tokens: [token] }))] : []),
+          ],
+          reread: {
+            pool: getOp(keys.pool(pool.id)),
+            address: getOp(addressKey),
+            hold: getOp(holdKey),
+          },
+          settled: (outcome) => {
+            pending.delete(taken.value);
+            // Unknown outcome: free the candidate here; if it did commit, the watch says so.
+            if (outcome === 'failed' && !req.address) view.mark(taken, false);
+          },
+          done: () => {
+            view.mark(taken, true);
+            if (heldBack) {
+              this.ctx.logger.warn(
+                { pool: pool.id, address: formatAddress(taken), node: this.node },
+                'this host held no reference to the pool: hold written back with the address',
+              );
+            }
+            return allocation(pool, taken, record);
+          },
+        },
+      };
+    };
+    return transact<AddressReads, Allocation>(
+      this.ctx,
+      {
+        what: 'request address',
+        conflict: 'allocate',
+        pool: req.pool,
+        start: candidate,
+        decide: candidate,
+        // etcd3 re-sent a transaction that had committed: the record there is ours.
+        mine: (snap) => {
+          const kv = snap.kv('address');
+          if (!kv || !address || readAddress(kv)?.token !== token) return undefined;
+          view.mark(address, true);
+          return allocation(view.pool, address, record);
+        },
+        lost: async (snap, round) => {
+          const taken = address as IpAddress;
+          if (!snap.kv('pool')) {
+            this.forget(req.pool);
+            throw notFound(req.pool);
+          }
+          const kv = snap.kv('address');
+          if (!kv && rehold === Boolean(snap.kv('hold'))) {
+            // Not the address: the hold is not as this round assumed. Try again with the other.
+            rehold = !rehold;
+            if (!req.address) view.mark(taken, false);
+            return 'retry-now';
+          }
+          if (!kv) {
+            // The pool was removed and made again since the view was loaded.
+            view = await this.view(req.pool, view);
+            return 'retry-now';
+          }
+          view.mark(taken, true);
+          if (req.address) return { answer: this.staticTaken(view.pool, taken, req, kv) };
+          conflicts++;
+          this.ctx.logger.debug(
+            { pool: req.pool, address: formatAddress(taken), attempt: round },
+            'address taken by another host meanwhile; trying the next one',
+          );
+          if (conflicts >= 2) view.jump();
+          return conflicts >= 3 ? 'retry' : 'retry-now';
+        },
+        exhausted: `network ${req.pool}: ${this.ctx.maxAttempts} addresses in a row were taken by other hosts first; try again`,
+      },
+      budget,
     );
   }
 
-  private inside(pool: PoolState, address: IpAddress): boolean {
+  private inside(pool: PoolRecord, address: IpAddress): boolean {
     return address.family === pool.subnet.family && subnetContains(pool.subnet, address);
   }
 
-  private checkStatic(pool: PoolState, address: IpAddress): void {
+  private checkStatic(pool: PoolRecord, address: IpAddress): void {
     if (!this.inside(pool, address)) {
       throw new StoreError(
         'OUT_OF_RANGE',
@@ -216,39 +273,14 @@ export class AddressStore {
     }
   }
 
-  private write(pool: PoolState, address: IpAddress, record: StoredAddress): Promise<ITxnResponse> {
-    const { keys, calls } = this.ctx;
-    const poolKey = keys.pool(pool.id);
-    const addressKey = keys.address(pool.id, address);
-    return calls.txn('request address', (c) =>
-      c
-        .if(poolKey, 'Create', '==', pool.createRevision.toString()) // the pool we know, not a re-creation
-        .and(addressKey, 'Create', '==', 0) // the address is free
-        .then(putOp(addressKey, encodeAddress(record)))
-        .else(getOp(poolKey), getOp(addressKey)),
-    );
-  }
-
-  private outcome(txn: ITxnResponse, token: string): Outcome {
-    if (txn.succeeded) return 'won';
-    const addressKv = kvsAt(txn, 1)[0];
-    // etcd3 re-sent a transaction that had committed: the record there is ours.
-    if (addressKv && readAddress(addressKv)?.token === token) return 'won';
-    const poolKv = kvsAt(txn, 0)[0];
-    if (!poolKv) return 'pool-gone';
-    if (addressKv) return 'taken';
-    return 'pool-replaced';
-  }
-
   /** A static address someone holds: aux is shared, anything else is ADDRESS_IN_USE. */
   private staticTaken(
-    pool: PoolState,
+    pool: PoolRecord,
     address: IpAddress,
     req: AddressRequest,
-    txn: ITxnResponse,
+    kv: IKeyValue,
   ): Allocation {
-    const kv = kvsAt(txn, 1)[0];
-    const held = kv ? readAddress(kv) : undefined;
+    const held = readAddress(kv);
     if (held && held.kind === 'aux' && req.kind === 'aux') return allocation(pool, address, held);
     const by = held ? ` by node ${held.node} (${held.kind})` : '';
     throw new StoreError(
@@ -262,36 +294,51 @@ export class AddressStore {
    * Asked for another address (`--gateway X`), move the pool's gateway there if this host
    * alone holds the pool (see gateway-move.ts).
    */
-  private async gateway(view: PoolView, asked: IpAddress | undefined): Promise<Allocation> {
+  private async gateway(
+    view: PoolView,
+    asked: IpAddress | undefined,
+    budget: Budget | undefined,
+  ): Promise<Allocation> {
     const pool = view.pool;
-    if (asked && !addressEquals(asked, pool.gateway)) return this.moveGateway(view, asked);
+    if (asked && !addressEquals(asked, pool.gateway)) return this.moveGateway(view, asked, budget);
     const { keys, calls } = this.ctx;
-    const poolKey = keys.pool(pool.id);
-    const gatewayKey = keys.address(pool.id, pool.gateway);
-    const txn = await calls.txn('request gateway', (c) =>
-      c
-        .if(poolKey, 'Create', '==', pool.createRevision.toString())
-        .then(getOp(gatewayKey), getOp(poolKey))
-        .else(getOp(poolKey)),
+    const res = await calls.read(
+      'request gateway',
+      [getOp(keys.pool(pool.id)), getOp(keys.address(pool.id, pool.gateway))],
+      'get',
+      budget,
     );
-    const currentKv = kvsAt(txn, txn.succeeded ? 1 : 0)[0];
+    const currentKv = kvsAt(res, 0)[0];
     if (!currentKv) {
       this.forget(pool.id);
       throw notFound(pool.id);
     }
     const current = decodePool(pool.id, currentKv);
-    if (!txn.succeeded || !addressEquals(current.gateway, pool.gateway)) {
+    if (
+      current.createRevision !== pool.createRevision ||
+      !addressEquals(current.gateway, pool.gateway)
+    ) {
       // Re-created, or its gateway moved, since this view was loaded: answer from etcd as it
       // is now (moveGateway reads it; asked for the current gateway it only returns it).
-      view.invalidate(txn.succeeded ? 'pool gateway moved' : 'pool re-created');
-      return this.moveGateway(view, asked ?? current.gateway);
+      view.invalidate(
+        current.createRevision !== pool.createRevision ? 'pool re-created' : 'pool gateway moved',
+      );
+      return this.moveGateway(view, asked ?? current.gateway, budget);
     }
-    return this.gatewayOf(pool, kvsAt(txn, 0)[0]);
+    return this.gatewayOf(pool, kvsAt(res, 1)[0]);
   }
 
-  private async moveGateway(view: PoolView, to: IpAddress): Promise<Allocation> {
+  private async moveGateway(
+    view: PoolView,
+    to: IpAddress,
+    budget: Budget | undefined,
+  ): Promise<Allocation> {
     try {
-      const moved = await moveGateway(this.ctx, { pool: view.pool.id, node: this.node, to });
+      const moved = await moveGateway(
+        this.ctx,
+        { pool: view.pool.id, node: this.node, to },
+        budget,
+      );
       // The view reserves the old gateway: reload it with the new one on the next request.
       if (!addressEquals(moved.pool.gateway, view.pool.gateway)) view.invalidate('gateway moved');
       return allocation(moved.pool, to, moved.record);
@@ -301,7 +348,7 @@ export class AddressStore {
     }
   }
 
-  private gatewayOf(pool: PoolState, kv: IKeyValue | undefined): Allocation {
+  private gatewayOf(pool: PoolRecord, kv: IKeyValue | undefined): Allocation {
     // The gateway record is written with the pool; answer from the pool if it is unreadable.
     const rec: StoredAddress = (kv && readAddress(kv)) || {
       node: this.node,
@@ -317,37 +364,51 @@ export class AddressStore {
    * release frees an address this node owns. The gateway and aux addresses belong to the pool
    * and go with it; an address that is free already, or another node's, is left alone.
    */
-  async release(req: AddressRelease): Promise<{ released: boolean }> {
-    const { keys, calls, maxAttempts } = this.ctx;
-    const key = keys.address(req.pool, req.address);
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const res = await calls.read('release address', [getOp(key)]);
-      const kv = kvsAt(res, 0)[0];
-      if (!kv) return { released: false };
-      const held = readAddress(kv);
-      // Unreadable records are left for an operator (checkConsistency reports them).
-      if (held?.kind !== 'endpoint') return { released: false };
-      if (held.node !== req.node) {
-        this.ctx.logger.warn(
-          { pool: req.pool, address: formatAddress(req.address), owner: held.node, node: req.node },
-          'release of another node’s address ignored',
-        );
-        return { released: false };
-      }
-      const txn = await calls.txn('release address', (c) =>
-        c
-          .if(key, 'Mod', '==', kv.mod_revision) // still the record we read
-          .then(deleteOp(key))
-          .else(getOp(key)),
-      );
-      // Gone after a failed compare: an earlier, re-sent attempt of this delete won.
-      if (txn.succeeded || kvsAt(txn, 0).length === 0) return { released: true };
-      calls.conflict({ op: 'release', pool: req.pool });
-      await backoff(attempt);
-    }
-    throw new StoreError(
-      'CONFLICT',
-      `address ${formatAddress(req.address)}: too many concurrent changes`,
+  async release(req: AddressRelease, budget?: Budget): Promise<{ released: boolean }> {
+    const key = this.ctx.keys.address(req.pool, req.address);
+    let tried = false;
+    return transact<'address', { released: boolean }>(
+      this.ctx,
+      {
+        what: 'release address',
+        conflict: 'release',
+        pool: req.pool,
+        reads: { address: getOp(key) },
+        decide: (snap) => {
+          const kv = snap.kv('address');
+          if (!kv) return { answer: { released: tried } };
+          const held = readAddress(kv);
+          // Unreadable records are left for an operator (checkConsistency reports them).
+          if (held?.kind !== 'endpoint') return { answer: { released: false } };
+          if (held.node !== req.node) {
+            this.ctx.logger.warn(
+              {
+                pool: req.pool,
+                address: formatAddress(req.address),
+                owner: held.node,
+                node: req.node,
+              },
+              'release of another node’s address ignored',
+            );
+            return { answer: { released: false } };
+          }
+          tried = true;
+          return {
+            write: {
+              guards: [{ key, modifiedAt: BigInt(kv.mod_revision) }], // still the record we read
+              ops: [deleteOp(key)],
+              done: () => ({ released: true }),
+            },
+          };
+        },
+        // Gone after a failed compare: an earlier, re-sent attempt of this delete won.
+        mine: (snap) => (snap.kv('address') ? undefined : { released: true }),
+        exhausted: `address ${formatAddress(req.address)}: too many concurrent changes`,
+      },
+      budget,
     );
   }
 }
+
+/** AddressReads names what a lost allocation reads back. */
+type AddressReads = 'pool' | 'address' | 'hold';

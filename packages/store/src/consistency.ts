@@ -1,8 +1,10 @@
 /**
- * checkConsistency reads everything under `${prefix}v1/` at one revision and reports what the
+ * checkConsistency reads everything under `${prefix}v2/` at one revision and reports what the
  * store's transactions should never leave behind: overlapping subnets, a pool without its
- * subnet reservation or the reverse, addresses of no pool or outside their pool's subnet,
- * records that do not decode, and holds by nodes that own no address at all. Read-only: it
+ * subnet reservation or the reverse, addresses or holds of no pool, addresses outside their
+ * pool's subnet, records that do not decode, and holds by nodes that own no address at all.
+ * Keys of the unreleased v1 layout (holds inside the pool record) are reported as
+ * `old-layout` keys: nothing reads them any more. Read-only: it
  * writes nothing, and it reuses the store's key layout and record decoders so that "unreadable"
  * means exactly what the store itself would refuse.
  */
@@ -21,8 +23,14 @@ import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
 import { StoreError } from './errors.js';
 import { EtcdCalls, kvsAt, revisionOf } from './etcd-call.js';
 import { KeyLayout, prefixEnd } from './keys.js';
-import { decodeAddress, decodePool, decodeReservation, type PoolState } from './records.js';
-import { parsePoolId } from './types.js';
+import {
+  decodeAddress,
+  decodeHold,
+  decodePool,
+  decodeReservation,
+  type PoolRecord,
+} from './records.js';
+import { parseNodeId, parsePoolId } from './types.js';
 
 /** FindingKind names each kind of inconsistency checkConsistency reports; stable across releases. */
 export type FindingKind =
@@ -31,6 +39,8 @@ export type FindingKind =
   | 'reservation-without-pool'
   | 'address-without-pool'
   | 'address-outside-pool'
+  | 'hold-without-pool'
+  | 'old-layout'
   | 'idle-hold'
   | 'unreadable-record'
   | 'unknown-key';
@@ -103,6 +113,18 @@ async function readAll(
   }
 }
 
+/** rangeOpKeys reads at most `limit` keys (keys only) under `prefix`. */
+function rangeOpKeys(prefix: string, limit: number): IRequestOp {
+  return {
+    request_range: {
+      key: Buffer.from(prefix),
+      range_end: prefixEnd(prefix),
+      keys_only: true,
+      limit: String(limit),
+    },
+  };
+}
+
 function reasonOf(error: unknown): string {
   // The decoders' message repeats the key, which the finding already starts with.
   if (error instanceof StoreError)
@@ -151,11 +173,23 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
     req.endpoint ?? 'the configured endpoints',
   );
   const { revision, kvs } = await readAll(calls, keys.root);
+  // One key of the v1 layout is enough to say so; it was never released, so no migration.
+  const v1Root = keys.root.replace(/v2\/$/, 'v1/');
+  const v1 = await calls.read('check consistency', [rangeOpKeys(v1Root, 1)], 'list');
+  const v1Key = kvsAt(v1, 0)[0]?.key.toString();
   const findings: Finding[] = [];
   const unreadable = (key: string, error: unknown) =>
     findings.push({ kind: 'unreadable-record', key, message: `${key}: ${reasonOf(error)}` });
 
-  const pools = new Map<string, PoolState>();
+  if (v1Key !== undefined) {
+    findings.push({
+      kind: 'old-layout',
+      key: v1Key,
+      message: `${v1Key}: keys of the v1 layout under ${v1Root}, which this version does not read (remove them with etcdctl del --prefix ${v1Root})`,
+    });
+  }
+  const pools = new Map<string, PoolRecord>();
+  const holds: Array<Located<{ pool: string; node: string }>> = [];
   const reservations: Array<Located<{ subnet: Subnet; pool: string }>> = [];
   const addresses: Array<Located<{ pool: string; address: IpAddress; node: string }>> = [];
 
@@ -165,6 +199,14 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
       if (key.startsWith(keys.poolsPrefix)) {
         const id = parsePoolId(keys.poolIdOf(key));
         pools.set(id, decodePool(id, kv));
+      } else if (key.startsWith(keys.holdsRoot)) {
+        const rest = key.slice(keys.holdsRoot.length);
+        const slash = rest.indexOf('/');
+        if (slash < 0) throw new Error('a hold key needs <pool>/<node>');
+        const pool = parsePoolId(rest.slice(0, slash));
+        const node = parseNodeId(rest.slice(slash + 1));
+        decodeHold(kv);
+        holds.push({ key, value: { pool, node } });
       } else if (key.startsWith(keys.subnetsPrefix)) {
         const r = decodeReservation(key.slice(keys.subnetsPrefix.length), kv);
         reservations.push({ key, value: r });
@@ -270,17 +312,25 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
 
   // A node that holds pools but owns no address anywhere is often a host that is gone (cleanup's
   // --forget-node), or one with networks but no containers: reported, for an operator to judge.
-  for (const pool of pools.values()) {
-    for (const node of Object.keys(pool.holds).sort()) {
-      if (owners.has(node)) continue;
+  for (const { key, value } of [...holds].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+    if (!pools.has(value.pool)) {
       findings.push({
-        kind: 'idle-hold',
-        key: keys.pool(pool.id),
-        pool: pool.id,
-        node,
-        message: `pool ${pool.id}: held by node ${node}, which owns no address in any pool`,
+        kind: 'hold-without-pool',
+        key,
+        pool: value.pool,
+        node: value.node,
+        message: `node ${value.node} holds pool ${value.pool}, which does not exist`,
       });
+      continue;
     }
+    if (owners.has(value.node)) continue;
+    findings.push({
+      kind: 'idle-hold',
+      key,
+      pool: value.pool,
+      node: value.node,
+      message: `pool ${value.pool}: held by node ${value.node}, which owns no address in any pool`,
+    });
   }
 
   return {

@@ -12,7 +12,15 @@
  * there: finding our own token means an earlier attempt of this very call committed.
  */
 import { performance } from 'node:perf_hooks';
-import type { ComparatorBuilder, Etcd3, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type {
+  ComparatorBuilder,
+  Etcd3,
+  IKeyValue,
+  IRequestOp,
+  ITxnRequest,
+  ITxnResponse,
+} from 'etcd3';
+import type { Budget } from './budget.js';
 import { StoreError } from './errors.js';
 import { prefixEnd } from './keys.js';
 import type { StoreObserver } from './types.js';
@@ -100,12 +108,17 @@ export class EtcdCalls {
    * run is the one place every etcd round trip goes through: it makes the attempt (below) and
    * tells the observer how it went. `op` is the kind of call the observer is told.
    */
-  async run<T>(what: string, op: EtcdOp, call: (options: CallOptions) => Promise<T>): Promise<T> {
+  async run<T>(
+    what: string,
+    op: EtcdOp,
+    call: (options: CallOptions) => Promise<T>,
+    budget?: Budget,
+  ): Promise<T> {
     const started = performance.now();
     let ok = false;
     let failure: unknown;
     try {
-      const result = await this.attempt(what, call);
+      const result = await this.attempt(what, call, budget);
       ok = true;
       return result;
     } catch (error) {
@@ -121,14 +134,17 @@ export class EtcdCalls {
    * the gRPC deadline stops the request on the wire, the timer covers time spent before the
    * request is sent (auth, circuit breaker, reconnect).
    */
-  private async attempt<T>(what: string, call: (options: CallOptions) => Promise<T>): Promise<T> {
-    const deadline = new Date(Date.now() + this.deadlineMs);
+  private async attempt<T>(
+    what: string,
+    call: (options: CallOptions) => Promise<T>,
+    budget?: Budget,
+  ): Promise<T> {
+    const ms = Math.min(this.deadlineMs, budget?.remainingMs() ?? this.deadlineMs);
+    if (ms <= 0) throw this.unavailable(what, "the call's time ran out before etcd was asked");
+    const deadline = new Date(Date.now() + ms);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(this.unavailable(what, `no answer within ${this.deadlineMs} ms`)),
-        this.deadlineMs,
-      );
+      timer = setTimeout(() => reject(this.unavailable(what, `no answer within ${ms} ms`)), ms);
     });
     const attempt = call({ deadline });
     // After a timeout nobody awaits the attempt; its late failure must not go unhandled.
@@ -156,10 +172,27 @@ export class EtcdCalls {
    * read runs `ops` in one compare-less transaction: several gets at one revision in one
    * round trip. The builder needs a compare, so this goes to the KV client directly.
    */
-  read(what: string, ops: IRequestOp[], op: EtcdOp = 'get'): Promise<ITxnResponse> {
-    return this.run(what, op, (options) =>
-      this.client.kv.txn({ compare: [], success: ops, failure: [] }, options),
+  read(
+    what: string,
+    ops: IRequestOp[],
+    op: EtcdOp = 'get',
+    budget?: Budget,
+  ): Promise<ITxnResponse> {
+    return this.run(
+      what,
+      op,
+      (options) => this.client.kv.txn({ compare: [], success: ops, failure: [] }, options),
+      budget,
     );
+  }
+
+  /**
+   * commit sends one raw transaction (compares, success and failure ops as etcd takes them):
+   * the compare-and-swap primitive (cas.ts) builds it, range compares included, which the
+   * client's builder cannot express.
+   */
+  commit(what: string, txn: ITxnRequest, budget?: Budget): Promise<ITxnResponse> {
+    return this.run(what, 'txn', (options) => this.client.kv.txn(txn, options), budget);
   }
 }
 

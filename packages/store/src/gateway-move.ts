@@ -17,14 +17,18 @@ import {
   type IpAddress,
   isHostAddress,
 } from '@kontena-ipam/cidr';
-import { backoff, newToken, nowIso, type StoreContext } from './context.js';
+import type { Budget } from './budget.js';
+import { transact } from './cas.js';
+import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { deleteOp, getOp, kvsAt, putOp } from './etcd-call.js';
+import { deleteOp, getOp, putOp, rangeOp } from './etcd-call.js';
 import {
+  decodeHolds,
   decodePool,
   encodeAddress,
   encodePool,
-  type PoolState,
+  type HoldSet,
+  type PoolRecord,
   readAddress,
   type StoredAddress,
 } from './records.js';
@@ -32,14 +36,21 @@ import type { NodeId, PoolId } from './types.js';
 
 /** why says why the gateway of `pool` cannot move to `to` for `node`, or undefined when it can. */
 function why(
-  pool: PoolState,
+  pool: PoolRecord,
+  holds: HoldSet,
   to: IpAddress,
   node: NodeId,
   taken: StoredAddress | 'unreadable' | undefined,
 ): string | undefined {
-  const others = Object.keys(pool.holds).filter((n) => n !== node);
-  if (others.length > 0) return `the pool is held by other hosts too (${others.sort().join(', ')})`;
-  if (!(pool.holds[node] ?? 0)) return `host ${node} does not hold the pool`;
+  const others = holds.others(node);
+  if (others.length > 0) return `the pool is held by other hosts too (${others.join(', ')})`;
+  const held = holds.count(node);
+  if (held === 0) return `host ${node} does not hold the pool`;
+  if (held > 1) {
+    // Two networks of this host (or a create Docker rolled back) name this pool: the other
+    // one's bridge may use the gateway already, so moving it could hand a live address out.
+    return `host ${node} holds the pool ${held} times, so another network here may use its gateway`;
+  }
   if (to.family !== pool.subnet.family || !isHostAddress(pool.subnet, to)) {
     return `${formatAddress(to)} is not a host address of subnet ${formatSubnet(pool.subnet)}`;
   }
@@ -50,81 +61,87 @@ function why(
 
 /** MovedGateway is the pool record with its new gateway and that gateway's address record. */
 export interface MovedGateway {
-  pool: PoolState;
+  pool: PoolRecord;
   record: StoredAddress;
 }
 
 /**
- * moveGateway makes `to` the gateway of pool `pool` when `node` alone holds it and `to` is a
- * free host address of its subnet; POOL_MISMATCH naming both gateways otherwise.
+ * moveGateway makes `to` the gateway of pool `pool` when `node` alone holds it, once, and `to`
+ * is a free host address of its subnet; POOL_MISMATCH naming both gateways otherwise.
  */
 export async function moveGateway(
   ctx: StoreContext,
   req: { pool: PoolId; node: NodeId; to: IpAddress },
+  budget?: Budget,
 ): Promise<MovedGateway> {
-  const { keys, calls, maxAttempts } = ctx;
+  const { keys } = ctx;
   const poolKey = keys.pool(req.pool);
   const toKey = keys.address(req.pool, req.to);
+  const holdsPrefix = keys.holds(req.pool);
   const token = newToken();
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const snap = await calls.read('move gateway', [getOp(poolKey), getOp(toKey)]);
-    const poolKv = kvsAt(snap, 0)[0];
-    if (!poolKv) throw new StoreError('POOL_NOT_FOUND', `network ${req.pool} does not exist`);
-    const pool = decodePool(req.pool, poolKv);
-    const toKv = kvsAt(snap, 1)[0];
-    const held = toKv ? (readAddress(toKv) ?? 'unreadable') : undefined;
-    if (addressEquals(pool.gateway, req.to)) {
-      // Moved already (by another request of this host, or a re-sent commit of ours).
-      const record =
-        held && held !== 'unreadable' ? held : gatewayRecord(req.node, pool.createdAt, '');
-      return { pool, record };
-    }
-    const problem = why(pool, req.to, req.node, held);
-    if (problem) {
-      throw new StoreError(
-        'POOL_MISMATCH',
-        `network ${pool.id} has gateway ${formatAddress(pool.gateway)}, not ${formatAddress(req.to)}, and cannot move it: ${problem}`,
-      );
-    }
-    const record = gatewayRecord(req.node, nowIso(), token);
-    const next: PoolState = { ...pool, gateway: req.to, tokens: [...pool.tokens, token] };
-    const txn = await calls.txn('move gateway', (c) =>
-      c
-        .if(poolKey, 'Mod', '==', pool.modRevision.toString()) // holds and gateway as we judged them
-        .and(toKey, 'Create', '==', 0) // the new gateway address is free
-        .then(
-          putOp(poolKey, encodePool(next)),
-          deleteOp(keys.address(pool.id, pool.gateway)),
-          putOp(toKey, encodeAddress(record)),
-        )
-        .else(getOp(poolKey), getOp(toKey)),
-    );
-    const nowKv = kvsAt(txn, 0)[0];
-    const now = nowKv ? decodePool(req.pool, nowKv) : undefined;
-    // A failed compare that finds our token: an earlier, re-sent attempt of this move won.
-    const written = txn.succeeded
-      ? { ...next, modRevision: BigInt(txn.header.revision) }
-      : now?.tokens.includes(token)
-        ? now
-        : undefined;
-    if (written) {
-      ctx.logger.info(
-        {
-          pool: pool.id,
-          from: formatAddress(pool.gateway),
-          to: formatAddress(req.to),
-          node: req.node,
-        },
-        'pool gateway moved',
-      );
-      return { pool: written, record };
-    }
-    calls.conflict({ op: 'pool', pool: req.pool });
-    await backoff(attempt);
-  }
-  throw new StoreError(
-    'CONFLICT',
-    `network ${req.pool}: gave up after ${maxAttempts} concurrent changes; try again`,
+  return transact<'pool' | 'to' | 'holds', MovedGateway>(
+    ctx,
+    {
+      what: 'move gateway',
+      conflict: 'pool',
+      pool: req.pool,
+      reads: { pool: getOp(poolKey), to: getOp(toKey), holds: rangeOp(holdsPrefix) },
+      decide: (snap) => {
+        const poolKv = snap.kv('pool');
+        if (!poolKv) throw new StoreError('POOL_NOT_FOUND', `network ${req.pool} does not exist`);
+        const pool = decodePool(req.pool, poolKv);
+        const toKv = snap.kv('to');
+        const held = toKv ? (readAddress(toKv) ?? 'unreadable') : undefined;
+        if (addressEquals(pool.gateway, req.to)) {
+          // Moved already (by another request of this host, or a re-sent commit of ours).
+          const record =
+            held && held !== 'unreadable' ? held : gatewayRecord(req.node, pool.createdAt, '');
+          return { answer: { pool, record } };
+        }
+        const problem = why(
+          pool,
+          decodeHolds(holdsPrefix, snap.kvs('holds')),
+          req.to,
+          req.node,
+          held,
+        );
+        if (problem) {
+          throw new StoreError(
+            'POOL_MISMATCH',
+            `network ${pool.id} has gateway ${formatAddress(pool.gateway)}, not ${formatAddress(req.to)}, and cannot move it: ${problem}`,
+          );
+        }
+        const record = gatewayRecord(req.node, nowIso(), token);
+        const next: PoolRecord = { ...pool, gateway: req.to, tokens: [...pool.tokens, token] };
+        return {
+          write: {
+            guards: [
+              { key: poolKey, modifiedAt: pool.modRevision }, // the gateway as we judged it
+              { prefix: holdsPrefix, unchangedSince: snap.revision }, // nobody joined since
+              { key: toKey, absent: true }, // the new gateway address is free
+            ],
+            ops: [
+              putOp(poolKey, encodePool(next)),
+              deleteOp(keys.address(pool.id, pool.gateway)),
+              putOp(toKey, encodeAddress(record)),
+            ],
+            done: (revision) => {
+              ctx.logger.info(
+                {
+                  pool: pool.id,
+                  from: formatAddress(pool.gateway),
+                  to: formatAddress(req.to),
+                  node: req.node,
+                },
+                'pool gateway moved',
+              );
+              return { pool: { ...next, modRevision: revision }, record };
+            },
+          },
+        };
+      },
+    },
+    budget,
   );
 }
 

@@ -3,11 +3,12 @@
  * reservations and addresses, each state change one etcd transaction.
  */
 
+export { Budget } from './budget.js';
 export type { ConsistencyReport, ConsistencyRequest, Finding, FindingKind } from './consistency.js';
 export { checkConsistency } from './consistency.js';
 export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
-export { DEFAULT_PREFIX, KeyLayout } from './keys.js';
+export { DEFAULT_PREFIX, KeyLayout, LAYOUT_VERSION } from './keys.js';
 export { IpamStore } from './store.js';
 export type {
   AddressAttrs,
@@ -17,9 +18,11 @@ export type {
   AddressRequest,
   Allocation,
   DropHoldRequest,
+  JoinedPool,
   NodeId,
   Pool,
   PoolId,
+  PoolInfo,
   PoolRelease,
   PoolRequest,
   PoolStatus,

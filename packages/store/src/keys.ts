@@ -1,23 +1,34 @@
 /**
- * The etcd key layout, in one place. Everything lives under `${prefix}v1/` so that a future
+ * The etcd key layout, in one place. Everything lives under `${prefix}v2/`, so that a later
  * layout can sit beside this one during a migration.
  *
- *   pools/<PoolId>                  pool record (holds live here)
+ *   pools/<PoolId>                  pool record: subnet, ip-range, gateway
+ *   holds/<PoolId>/<NodeId>         one host's hold on a pool → { count }
  *   subnets/<network>/<prefix>      subnet reservation → { pool }
  *   addresses/<PoolId>/<address>    one taken address
  *   guard/subnets                   bumped by every reservation (see pool-store.ts)
+ *
+ * v2 (nothing released used v1) moved the hosts' holds out of the pool record into keys of
+ * their own: a host joining or leaving a network writes only its own key, so a fleet joining
+ * at once does not queue on one record, and a client-chosen node id is a key, never an object
+ * property. An allocation compares its host's hold key, so a host that holds no reference to a
+ * pool cannot take an address in it.
  */
 import { formatAddress, formatSubnet, type IpAddress, type Subnet } from '@kontena-ipam/cidr';
-import type { PoolId } from './types.js';
+import type { NodeId, PoolId } from './types.js';
 
 /** DEFAULT_PREFIX is where keys live unless StoreOptions.prefix says otherwise. */
 export const DEFAULT_PREFIX = '/kontena/ipam/';
 
+/** LAYOUT_VERSION names the key layout: keys live under `${prefix}${LAYOUT_VERSION}/`. */
+export const LAYOUT_VERSION = 'v2';
+
 /** KeyLayout builds every key the store reads or writes. */
 export class KeyLayout {
-  /** root is `${prefix}v1/`; nothing is written outside it. */
+  /** root is `${prefix}v2/`; nothing is written outside it. */
   readonly root: string;
   readonly poolsPrefix: string;
+  readonly holdsRoot: string;
   readonly subnetsPrefix: string;
   readonly addressesRoot: string;
   /** guard is the key every subnet reservation compares and bumps. */
@@ -25,8 +36,9 @@ export class KeyLayout {
 
   constructor(prefix: string = DEFAULT_PREFIX) {
     const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
-    this.root = `${base}v1/`;
+    this.root = `${base}${LAYOUT_VERSION}/`;
     this.poolsPrefix = `${this.root}pools/`;
+    this.holdsRoot = `${this.root}holds/`;
     this.subnetsPrefix = `${this.root}subnets/`;
     this.addressesRoot = `${this.root}addresses/`;
     this.guard = `${this.root}guard/subnets`;
@@ -34,6 +46,16 @@ export class KeyLayout {
 
   pool(id: PoolId): string {
     return `${this.poolsPrefix}${id}`;
+  }
+
+  /** holds is the prefix of one pool's hold keys (PoolIds hold no '/', so it is exact). */
+  holds(pool: PoolId): string {
+    return `${this.holdsRoot}${pool}/`;
+  }
+
+  /** hold is one host's hold on one pool. */
+  hold(pool: PoolId, node: NodeId): string {
+    return `${this.holds(pool)}${node}`;
   }
 
   subnet(subnet: Subnet): string {

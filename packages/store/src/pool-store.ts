@@ -1,13 +1,17 @@
 /**
  * Pools, holds and subnet reservations. Each transition is one etcd transaction guarded on
- * revisions; a lost compare re-reads and tries again (bounded), so N hosts creating the same
- * network at once all succeed with one pool, and N hosts creating N dynamic networks at once
- * get N distinct subnets.
+ * revisions (cas.ts runs the rounds), so N hosts creating the same network at once all
+ * succeed with one pool, and N hosts creating N dynamic networks at once get N distinct
+ * subnets.
  *
  * No overlapping subnets: creating a pool reads every reservation and the guard key in one
  * read (one revision), chooses, then commits only if the guard's mod revision is unchanged and
  * bumps it. Deleting a reservation does not bump the guard: it only frees space, so a choice
  * made on a view that still shows it is safe.
+ *
+ * Holds: each host's references to a pool are its own key (keys.ts), so joining or leaving
+ * writes that key alone, guarded on its own revision. The last holder removes the pool, guarded
+ * on "no hold under the pool changed since the holds were counted".
  */
 import {
   addressEquals,
@@ -21,23 +25,28 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
-import type { ITxnResponse } from 'etcd3';
-import { backoff, newToken, nowIso, type StoreContext } from './context.js';
+import type { Budget } from './budget.js';
+import { type Guard, type Snapshot, transact } from './cas.js';
+import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
+import { deleteOp, deletePrefixOp, getOp, putOp, rangeOp } from './etcd-call.js';
 import {
+  decodeHold,
   decodePool,
   decodeReservation,
   encodeAddress,
   encodeGuard,
+  encodeHold,
   encodePool,
   encodeReservation,
-  type PoolState,
+  type HoldState,
+  type PoolRecord,
 } from './records.js';
 import type {
-  Pool,
+  DropHoldRequest,
+  JoinedPool,
   PoolId,
-  PoolRelease,
+  PoolInfo,
   PoolRequest,
   ReleasePoolResult,
   Reservation,
@@ -46,8 +55,8 @@ import type {
 /** How many more rounds requestPool may take than the store's maxAttempts (see requestPool). */
 const POOL_CREATE_ATTEMPTS_FACTOR = 4;
 
-/** toPool strips what only the store needs from a pool record. */
-export function toPool(state: PoolState): Pool {
+/** toPoolInfo strips what only the store needs from a pool record. */
+export function toPoolInfo(state: PoolRecord): PoolInfo {
   return {
     id: state.id,
     subnet: state.subnet,
@@ -55,7 +64,6 @@ export function toPool(state: PoolState): Pool {
     gateway: state.gateway,
     dynamic: state.dynamic,
     createdAt: state.createdAt,
-    holds: state.holds,
   };
 }
 
@@ -89,7 +97,7 @@ function validateRequest(req: PoolRequest): void {
 }
 
 /** mismatch says how a request contradicts an existing pool, or undefined when it does not. */
-function mismatch(pool: PoolState, req: PoolRequest): string | undefined {
+function mismatch(pool: PoolRecord, req: PoolRequest): string | undefined {
   const name = `network ${pool.id}`;
   if (req.subnet && !subnetEquals(req.subnet, pool.subnet)) {
     return `${name} has subnet ${formatSubnet(pool.subnet)}, not ${formatSubnet(req.subnet)}`;
@@ -110,6 +118,9 @@ function mismatch(pool: PoolState, req: PoolRequest): string | undefined {
 /** unchanged is what a release answers when it wrote nothing. */
 const unchanged = (): ReleasePoolResult => ({ removed: false, released: false });
 
+/** How many holds to drop: one (ReleasePool) or every one of the host's (cleanup's dropHold). */
+export type HoldsToDrop = 'one' | 'all';
+
 /** PoolStore holds the pool-level transitions of IpamStore. */
 export class PoolStore {
   private readonly ctx: StoreContext;
@@ -121,59 +132,60 @@ export class PoolStore {
     this.onLeft = onLeft;
   }
 
-  /** poolFrom decodes the pool record a transaction response holds at op `i`, if any. */
-  poolFrom(id: PoolId, res: ITxnResponse, i: number): PoolState | undefined {
-    const kv = kvsAt(res, i)[0];
+  private poolIn<K extends string>(id: PoolId, snap: Snapshot<K>, name: K): PoolRecord | undefined {
+    const kv = snap.kv(name);
     return kv ? decodePool(id, kv) : undefined;
   }
 
-  /** read returns the pool record, or undefined. */
-  async read(id: PoolId): Promise<PoolState | undefined> {
-    const res = await this.ctx.calls.read('read pool', [getOp(this.ctx.keys.pool(id))]);
-    return this.poolFrom(id, res, 0);
-  }
-
-  async requestPool(req: PoolRequest): Promise<Pool> {
+  async requestPool(req: PoolRequest, budget?: Budget): Promise<JoinedPool> {
     validateRequest(req);
-    const { keys, calls } = this.ctx;
-    // Every pool creation in the cluster compares the same guard key, so this race has as many
-    // contenders as hosts creating networks at once: allow it more rounds than a single pool's.
-    const maxAttempts = POOL_CREATE_ATTEMPTS_FACTOR * this.ctx.maxAttempts;
+    const { keys } = this.ctx;
     const poolKey = keys.pool(req.network);
+    const holdKey = keys.hold(req.network, req.node);
     const token = newToken();
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const snap = await calls.read('request pool', [
-        getOp(poolKey),
-        getOp(keys.guard),
-        rangeOp(keys.subnetsPrefix),
-      ]);
-      const existing = this.poolFrom(req.network, snap, 0);
-      // A re-sent commit of ours that failed its compare still left our token behind.
-      if (existing?.tokens.includes(token)) return toPool(existing);
-      const res = existing
-        ? await this.addHold(existing, req, token)
-        : await this.create(req, token, snap);
-      if (res.succeeded) return toPool(res.pool);
-      const now = this.poolFrom(req.network, res.txn, 0);
-      if (now?.tokens.includes(token)) return toPool(now);
-      calls.conflict({ op: existing ? 'hold' : 'pool', pool: req.network });
-      this.ctx.logger.debug({ pool: req.network, attempt }, 'request pool: lost a race, retrying');
-      await backoff(attempt);
-    }
-    throw new StoreError(
-      'CONFLICT',
-      `network ${req.network}: gave up after ${maxAttempts} concurrent changes; try again`,
+    const hold = (snap: Snapshot<'hold'>) => {
+      const kv = snap.kv('hold');
+      return kv ? decodeHold(kv) : undefined;
+    };
+    return transact<'pool' | 'hold' | 'guard' | 'subnets', JoinedPool>(
+      this.ctx,
+      {
+        what: 'request pool',
+        conflict: 'pool',
+        pool: req.network,
+        reads: {
+          pool: getOp(poolKey),
+          hold: getOp(holdKey),
+          guard: getOp(keys.guard),
+          subnets: rangeOp(keys.subnetsPrefix),
+        },
+        // Every pool creation in the cluster compares the same guard key, so this race has as
+        // many contenders as hosts creating networks at once: allow it more rounds.
+        rounds: POOL_CREATE_ATTEMPTS_FACTOR * this.ctx.maxAttempts,
+        decide: (snap) => {
+          const s = snap;
+          const existing = this.poolIn(req.network, s, 'pool');
+          return existing ? this.join(existing, hold(s), req, token) : this.create(req, token, s);
+        },
+        mine: (snap) => {
+          const mineNow = hold(snap);
+          return mineNow?.tokens.includes(token)
+            ? {
+                ...toPoolInfo(this.poolIn(req.network, snap, 'pool') as PoolRecord),
+                held: mineNow.count,
+              }
+            : undefined;
+        },
+      },
+      budget,
     );
   }
 
-  private async addHold(
-    pool: PoolState,
-    req: PoolRequest,
-    token: string,
-  ): Promise<{ succeeded: boolean; pool: PoolState; txn: ITxnResponse }> {
+  /** join adds one hold of `req.node` on an existing pool: its own key, nobody else's. */
+  private join(pool: PoolRecord, hold: HoldState | undefined, req: PoolRequest, token: string) {
     const why = mismatch(pool, req);
     if (why) throw new StoreError('POOL_MISMATCH', why);
-    const held = pool.holds[req.node] ?? 0;
+    const held = hold?.count ?? 0;
     if (!req.subnet && held > 0) {
       // Docker asks again when the pool overlaps a route on this host; answering the same pool
       // would make it loop forever (see DESIGN.md, "Dynamic pools and host routes").
@@ -183,19 +195,19 @@ export class PoolStore {
           'Docker asks again when that subnet overlaps a route here: remove the route or give --subnet',
       );
     }
-    const next: PoolState = {
-      ...pool,
-      holds: { ...pool.holds, [req.node]: held + 1 },
-      tokens: [...pool.tokens, token],
+    const holdKey = this.ctx.keys.hold(pool.id, req.node);
+    const next = { count: held + 1, tokens: [...(hold?.tokens ?? []), token] };
+    return {
+      write: {
+        guards: [
+          { key: this.ctx.keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we judged, not a re-creation
+          { key: holdKey, modifiedAt: hold?.modRevision ?? 0n }, // our hold as we read it
+        ] satisfies Guard[],
+        ops: [putOp(holdKey, encodeHold(next))],
+        conflict: 'hold' as const,
+        done: (): JoinedPool => ({ ...toPoolInfo(pool), held: next.count }),
+      },
     };
-    const poolKey = this.ctx.keys.pool(pool.id);
-    const txn = await this.ctx.calls.txn('request pool', (c) =>
-      c
-        .if(poolKey, 'Mod', '==', pool.modRevision.toString()) // nobody changed the pool since we read it
-        .then(putOp(poolKey, encodePool(next)))
-        .else(getOp(poolKey)),
-    );
-    return { succeeded: txn.succeeded, pool: next, txn };
   }
 
   private chooseSubnet(req: PoolRequest, reserved: Reservation[]): Subnet {
@@ -233,148 +245,244 @@ export class PoolStore {
     return free;
   }
 
-  private async create(
-    req: PoolRequest,
-    token: string,
-    snap: ITxnResponse,
-  ): Promise<{ succeeded: boolean; pool: PoolState; txn: ITxnResponse }> {
-    const { keys, calls } = this.ctx;
-    const guardMod = kvsAt(snap, 1)[0]?.mod_revision ?? '0';
-    const reserved = kvsAt(snap, 2).map((kv) =>
-      decodeReservation(kv.key.toString().slice(keys.subnetsPrefix.length), kv),
-    );
+  /** create reserves a subnet and writes the pool, its gateway and the first hold at once. */
+  private create(req: PoolRequest, token: string, snap: Snapshot<'guard' | 'subnets'>) {
+    const { keys } = this.ctx;
+    const guardMod = BigInt(snap.kv('guard')?.mod_revision ?? '0');
+    const reserved = snap
+      .kvs('subnets')
+      .map((kv) => decodeReservation(kv.key.toString().slice(keys.subnetsPrefix.length), kv));
     const subnet = this.chooseSubnet(req, reserved);
     const at = nowIso();
-    const pool: PoolState = {
+    const pool: Omit<PoolRecord, 'createRevision' | 'modRevision'> = {
       id: req.network,
       subnet,
       ipRange: req.ipRange,
       gateway: req.gateway ?? defaultGateway(subnet),
       dynamic: !req.subnet,
       createdAt: at,
-      holds: { [req.node]: 1 },
       tokens: [token],
-      createRevision: 0n,
-      modRevision: 0n,
     };
     const poolKey = keys.pool(pool.id);
     const subnetKey = keys.subnet(subnet);
     const gatewayRecord = { node: req.node, kind: 'gateway' as const, attrs: {}, at, token };
-    const txn = await calls.txn('request pool', (c) =>
-      c
-        .if(keys.guard, 'Mod', '==', guardMod) // no reservation since our read
-        .and(poolKey, 'Create', '==', 0) // nobody created this network meanwhile
-        .and(subnetKey, 'Create', '==', 0) // belt and braces: the subnet itself is free
-        .then(
+    return {
+      write: {
+        guards: [
+          { key: keys.guard, modifiedAt: guardMod }, // no reservation since our read
+          { key: poolKey, absent: true }, // nobody created this network meanwhile
+          { key: subnetKey, absent: true }, // belt and braces: the subnet itself is free
+        ] satisfies Guard[],
+        ops: [
           putOp(keys.guard, encodeGuard(pool.id, at)),
           putOp(poolKey, encodePool(pool)),
           putOp(subnetKey, encodeReservation(pool.id)),
           putOp(keys.address(pool.id, pool.gateway), encodeAddress(gatewayRecord)),
-        )
-        .else(getOp(poolKey)),
-    );
-    if (txn.succeeded) {
-      const revision = BigInt(txn.header.revision);
-      this.ctx.logger.info(
-        { pool: pool.id, subnet: formatSubnet(subnet), node: req.node },
-        'pool created',
-      );
-      return {
-        succeeded: true,
-        pool: { ...pool, createRevision: revision, modRevision: revision },
-        txn,
-      };
-    }
-    return { succeeded: false, pool, txn };
+          putOp(keys.hold(pool.id, req.node), encodeHold({ count: 1, tokens: [token] })),
+        ],
+        done: (): JoinedPool => {
+          this.ctx.logger.info(
+            { pool: pool.id, subnet: formatSubnet(subnet), node: req.node },
+            'pool created',
+          );
+          return { ...toPoolInfo({ ...pool, createRevision: 0n, modRevision: 0n }), held: 1 };
+        },
+      },
+    };
   }
 
   /**
    * release drops one of `node`'s holds (or all of them, for dropHold); the last hold takes the
-   * pool, its reservation and its addresses with it, in one transaction. With `guard`, only
-   * while the pool record's mod revision is that one: no retry, {false, false} once it moved.
+   * pool, its reservation, its addresses and its hold keys with it, in one transaction. With
+   * `req.modRevision`, only while nothing of the pool changed after it: no retry, {false, false}
+   * once it did.
    */
-  async release(req: PoolRelease, all: boolean, guard?: bigint): Promise<ReleasePoolResult> {
-    const { keys, calls, maxAttempts } = this.ctx;
+  async release(
+    req: DropHoldRequest,
+    drop: HoldsToDrop,
+    budget?: Budget,
+  ): Promise<ReleasePoolResult> {
+    const { keys } = this.ctx;
     const poolKey = keys.pool(req.pool);
+    const holdKey = keys.hold(req.pool, req.node);
+    const holdsPrefix = keys.holds(req.pool);
+    const guard = req.modRevision;
     const token = newToken();
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const pool = await this.read(req.pool);
-      if (!pool) {
-        this.onLeft(req.pool);
-        return { removed: false, released: false };
-      }
-      // Changed since the caller decided: its decision no longer holds, write nothing.
-      if (guard !== undefined && pool.modRevision !== guard) return unchanged();
-      const held = pool.holds[req.node] ?? 0;
-      if (held === 0) return { removed: false, released: false };
-      const holds: Record<string, number> = { ...pool.holds };
-      const left = all ? 0 : held - 1;
-      if (left === 0) delete holds[req.node];
-      else holds[req.node] = left;
-      if (Object.keys(holds).length === 0) {
-        if (await this.remove(pool)) return { removed: true, released: true };
-        if (guard !== undefined) return unchanged();
-        calls.conflict({ op: 'pool', pool: req.pool });
-      } else {
-        const next: PoolState = { ...pool, holds, tokens: [...pool.tokens, token] };
-        const txn = await calls.txn('release pool', (c) =>
-          c
-            .if(poolKey, 'Mod', '==', pool.modRevision.toString()) // holds unchanged since read
-            .then(putOp(poolKey, encodePool(next)))
-            .else(getOp(poolKey)),
-        );
-        if (txn.succeeded || this.poolFrom(req.pool, txn, 0)?.tokens.includes(token)) {
-          if (left === 0) this.onLeft(req.pool);
-          return { removed: false, released: true };
-        }
-        if (guard !== undefined) return unchanged();
-        calls.conflict({ op: 'hold', pool: req.pool });
-      }
-      await backoff(attempt);
-    }
-    throw new StoreError(
-      'CONFLICT',
-      `network ${req.pool}: gave up after ${maxAttempts} concurrent changes; try again`,
+    // What the last write attempted, for `mine` to recognise after a lost compare.
+    let attempted: 'decrement' | 'leave' | 'remove' | undefined;
+    const sinceGuard: Guard[] =
+      guard === undefined
+        ? []
+        : [
+            { key: poolKey, unchangedSince: guard },
+            { prefix: holdsPrefix, unchangedSince: guard },
+          ];
+    return transact<'pool' | 'hold' | 'holders', ReleasePoolResult>(
+      this.ctx,
+      {
+        what: 'release pool',
+        conflict: 'hold',
+        pool: req.pool,
+        reads: {
+          pool: getOp(poolKey),
+          hold: getOp(holdKey),
+          // Two hold keys are enough to know whether another host holds the pool, and which.
+          holders: rangeOp(holdsPrefix, { keysOnly: true, limit: 2 }),
+        },
+        decide: (snap) => {
+          const s = snap;
+          const pool = this.poolIn(req.pool, s, 'pool');
+          if (!pool) {
+            this.onLeft(req.pool);
+            return { answer: unchanged() };
+          }
+          const holdKv = s.kv('hold');
+          const hold = holdKv ? decodeHold(holdKv) : undefined;
+          if (!hold) return { answer: unchanged() };
+          const left = drop === 'all' ? 0 : hold.count - 1;
+          const mineGuard: Guard = { key: holdKey, modifiedAt: hold.modRevision };
+          if (left > 0) {
+            attempted = 'decrement';
+            const next = { count: left, tokens: [...hold.tokens, token] };
+            return {
+              write: {
+                guards: [mineGuard, ...sinceGuard],
+                ops: [putOp(holdKey, encodeHold(next))],
+                done: () => ({ removed: false, released: true }),
+              },
+            };
+          }
+          const witness = s.kvs('holders').find((kv) => kv.key.toString() !== holdKey);
+          if (witness) {
+            // Leave while another host still holds it. Hosts leaving at once each name another
+            // holder that must still be there when they commit: the last commit's witness is
+            // left, so concurrent leaves never strand a pool with no hold (and no remover).
+            attempted = 'leave';
+            return {
+              write: {
+                guards: [mineGuard, { key: witness.key.toString(), present: true }, ...sinceGuard],
+                ops: [deleteOp(holdKey)],
+                done: () => {
+                  this.onLeft(req.pool);
+                  return { removed: false, released: true };
+                },
+              },
+            };
+          }
+          attempted = 'remove';
+          return {
+            write: {
+              guards: [...this.removalGuards(pool, s.revision), ...sinceGuard],
+              ops: this.removalOps(pool),
+              conflict: 'pool',
+              done: () => {
+                this.removed(pool);
+                return { removed: true, released: true };
+              },
+            },
+          };
+        },
+        mine: (snap) => {
+          const pool = snap.kv('pool');
+          const hold = snap.kv('hold');
+          // A failed compare that finds our work done: an earlier, re-sent attempt of ours won.
+          if (attempted === 'remove' && !pool) {
+            this.onLeft(req.pool);
+            return { removed: true, released: true };
+          }
+          if (attempted === 'leave' && !hold) {
+            this.onLeft(req.pool);
+            return { removed: false, released: true };
+          }
+          if (attempted === 'decrement' && hold && decodeHold(hold).tokens.includes(token)) {
+            return { removed: false, released: true };
+          }
+          return undefined;
+        },
+        // Changed since the caller decided: its decision no longer holds, write nothing.
+        lost: () => (guard === undefined ? 'retry' : { answer: unchanged() }),
+      },
+      budget,
     );
   }
 
-  /**
-   * remove deletes pool, reservation and every address in one transaction, only if the pool
-   * record is unchanged since `pool` was read. True when the pool is gone afterwards.
-   */
-  async remove(pool: PoolState): Promise<boolean> {
-    const { keys, calls } = this.ctx;
-    const poolKey = keys.pool(pool.id);
-    const txn = await calls.txn('remove pool', (c) =>
-      c
-        .if(poolKey, 'Mod', '==', pool.modRevision.toString()) // nobody joined or changed it
-        .then(
-          deleteOp(poolKey),
-          deleteOp(keys.subnet(pool.subnet)),
-          deletePrefixOp(keys.addresses(pool.id)),
-        )
-        .else(getOp(poolKey)),
+  /** removalGuards: the pool as read, and no hold created or changed since `revision`. */
+  private removalGuards(pool: PoolRecord, revision: bigint): Guard[] {
+    const { keys } = this.ctx;
+    return [
+      { key: keys.pool(pool.id), modifiedAt: pool.modRevision }, // nobody changed it
+      { prefix: keys.holds(pool.id), unchangedSince: revision }, // nobody joined since we counted
+    ];
+  }
+
+  /** removalOps delete pool, reservation, every address and every hold, at once. */
+  private removalOps(pool: PoolRecord) {
+    const { keys } = this.ctx;
+    return [
+      deleteOp(keys.pool(pool.id)),
+      deleteOp(keys.subnet(pool.subnet)),
+      deletePrefixOp(keys.addresses(pool.id)),
+      deletePrefixOp(keys.holds(pool.id)),
+    ];
+  }
+
+  private removed(pool: PoolRecord): void {
+    this.onLeft(pool.id);
+    this.ctx.logger.info({ pool: pool.id, subnet: formatSubnet(pool.subnet) }, 'pool removed');
+  }
+
+  /** removeIfUnheld removes a pool nobody holds, if nothing of it changed after `modRevision`. */
+  async removeIfUnheld(
+    req: { pool: PoolId; modRevision: bigint },
+    budget?: Budget,
+  ): Promise<boolean> {
+    const { keys } = this.ctx;
+    const poolKey = keys.pool(req.pool);
+    let tried = false;
+    return transact<'pool' | 'holders', boolean>(
+      this.ctx,
+      {
+        what: 'remove pool',
+        conflict: 'pool',
+        pool: req.pool,
+        reads: {
+          pool: getOp(poolKey),
+          holders: rangeOp(keys.holds(req.pool), { keysOnly: true, limit: 1 }),
+        },
+        decide: (snap) => {
+          const s = snap;
+          const pool = this.poolIn(req.pool, s, 'pool');
+          if (!pool || pool.modRevision > req.modRevision) return { answer: false };
+          if (s.kvs('holders').length > 0) return { answer: false };
+          tried = true;
+          return {
+            write: {
+              guards: this.removalGuards(pool, s.revision),
+              ops: this.removalOps(pool),
+              done: () => {
+                this.removed(pool);
+                return true;
+              },
+            },
+          };
+        },
+        // Gone after a failed compare: an earlier, re-sent attempt of this delete won.
+        mine: (snap) => (tried && !snap.kv('pool') ? true : undefined),
+        lost: () => ({ answer: false }),
+      },
+      budget,
     );
-    // A failed compare with the pool gone: an earlier, re-sent attempt of this delete won.
-    const gone = txn.succeeded || kvsAt(txn, 0).length === 0;
-    if (gone) {
-      this.onLeft(pool.id);
-      this.ctx.logger.info({ pool: pool.id, subnet: formatSubnet(pool.subnet) }, 'pool removed');
-    }
-    return gone;
   }
 
-  async removeIfUnheld(req: { pool: PoolId; modRevision: bigint }): Promise<boolean> {
-    const pool = await this.read(req.pool);
-    if (!pool || pool.modRevision !== req.modRevision) return false;
-    if (Object.keys(pool.holds).length > 0) return false;
-    return this.remove(pool);
-  }
-
-  async listReservations(): Promise<Reservation[]> {
+  async listReservations(budget?: Budget): Promise<Reservation[]> {
     const { keys, calls } = this.ctx;
-    const res = await calls.read('list reservations', [rangeOp(keys.subnetsPrefix)], 'list');
-    return kvsAt(res, 0)
+    const res = await calls.read(
+      'list reservations',
+      [rangeOp(keys.subnetsPrefix)],
+      'list',
+      budget,
+    );
+    return (res.responses[0]?.response_range?.kvs ?? [])
       .map((kv) => decodeReservation(kv.key.toString().slice(keys.subnetsPrefix.length), kv))
       .sort((a, b) => compareSubnets(a.subnet, b.subnet));
   }

@@ -24,7 +24,7 @@ import {
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { StoreContext } from './context.js';
 import { getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
-import { decodePool, type PoolState } from './records.js';
+import { decodePool, type PoolRecord } from './records.js';
 import type { NodeId, PoolId } from './types.js';
 
 const MAX_OFFSETS = BigInt(Number.MAX_SAFE_INTEGER);
@@ -49,7 +49,7 @@ export function startOffset(node: NodeId, size: number): number {
 
 /** PoolView is one pool's taken-address bitmap, kept current by a watch. */
 export class PoolView {
-  readonly pool: PoolState;
+  readonly pool: PoolRecord;
   /** window is where dynamic addresses come from: the ip-range, else the subnet. */
   readonly window: Subnet;
   private readonly bitmap: AddressBitmap;
@@ -60,7 +60,7 @@ export class PoolView {
   /** stale: the watch broke; reload before trusting this view again. */
   stale = false;
 
-  private constructor(ctx: StoreContext, pool: PoolState, pending: ReadonlySet<bigint>) {
+  private constructor(ctx: StoreContext, pool: PoolRecord, pending: ReadonlySet<bigint>) {
     this.ctx = ctx;
     this.pool = pool;
     this.pending = pending;

@@ -12,13 +12,23 @@ import {
   type Subnet,
 } from '@kontena-ipam/cidr';
 import { StoreError } from './errors.js';
-import type { AddressAttrs, AddressKind, NodeId, Pool, PoolId } from './types.js';
+import {
+  type AddressAttrs,
+  type AddressKind,
+  type NodeId,
+  type Pool,
+  type PoolId,
+  parseNodeId,
+} from './types.js';
 
 /** RECENT_TOKENS is how many write tokens a pool record remembers (see PoolState.tokens). */
 export const RECENT_TOKENS = 16;
 
-/** PoolState is a pool record as read, with what the transactions guard on. */
-export interface PoolState extends Pool {
+/**
+ * PoolRecord is the pool key's record as read, with what the transactions guard on. It holds
+ * no holds: those are keys of their own (HoldSet).
+ */
+export interface PoolRecord extends Omit<Pool, 'holds'> {
   createRevision: bigint;
   modRevision: bigint;
   /**
@@ -26,6 +36,73 @@ export interface PoolState extends Pool {
    * re-sent one fails its compare, and finding our token here tells us the first one won.
    */
   tokens: readonly string[];
+}
+
+/** PoolState is a pool record with the holds read at the same revision. */
+export interface PoolState extends PoolRecord {
+  holds: HoldSet;
+}
+
+/** HoldState is one host's hold key as read: how many references, and the key's revisions. */
+export interface HoldState {
+  count: number;
+  /** Tokens of the last writes to this hold (see PoolRecord.tokens). */
+  tokens: readonly string[];
+  createRevision: bigint;
+  modRevision: bigint;
+}
+
+/**
+ * HoldSet is every host's hold on one pool, read at one revision. Node ids are client-chosen
+ * (a hostname such as `constructor` or `__proto__` is legal), so they live in a Map and the
+ * plain-object view handed to callers has no prototype.
+ */
+export class HoldSet {
+  private readonly byNode: ReadonlyMap<NodeId, HoldState>;
+
+  constructor(byNode: ReadonlyMap<NodeId, HoldState> = new Map()) {
+    this.byNode = byNode;
+  }
+
+  /** get is `node`'s hold, if it has one. */
+  get(node: NodeId): HoldState | undefined {
+    return this.byNode.get(node);
+  }
+
+  /** count is how many references `node` holds (0 for none). */
+  count(node: NodeId): number {
+    return this.byNode.get(node)?.count ?? 0;
+  }
+
+  /** size is the number of hosts holding the pool. */
+  get size(): number {
+    return this.byNode.size;
+  }
+
+  /** nodes lists the holding hosts, sorted. */
+  nodes(): NodeId[] {
+    return [...this.byNode.keys()].sort();
+  }
+
+  /** others lists the holding hosts other than `node`, sorted. */
+  others(node: NodeId): NodeId[] {
+    return this.nodes().filter((n) => n !== node);
+  }
+
+  /** latestRevision is the newest mod revision among the holds (0 for none). */
+  latestRevision(): bigint {
+    let latest = 0n;
+    for (const hold of this.byNode.values())
+      if (hold.modRevision > latest) latest = hold.modRevision;
+    return latest;
+  }
+
+  /** toRecord is the node → count view callers get: no prototype, so no inherited names. */
+  toRecord(): Readonly<Record<string, number>> {
+    const out: Record<string, number> = Object.create(null);
+    for (const node of this.nodes()) out[node] = this.count(node);
+    return out;
+  }
 }
 
 /** StoredAddress is an address value as stored under addresses/<PoolId>/<address>. */
@@ -77,11 +154,7 @@ function field<T>(
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
-const isHolds = (v: unknown): v is Record<string, number> =>
-  typeof v === 'object' &&
-  v !== null &&
-  !Array.isArray(v) &&
-  Object.values(v).every((n) => Number.isInteger(n) && (n as number) > 0);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
 const isTokens = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 const isKind = (v: unknown): v is AddressKind => v === 'gateway' || v === 'aux' || v === 'endpoint';
 
@@ -96,20 +169,19 @@ function cidrField(key: string, text: string, parse: (t: string) => Subnet | IpA
 }
 
 /** encodePool is the pool record's JSON (revisions are etcd's, not stored). */
-export function encodePool(pool: Omit<PoolState, 'createRevision' | 'modRevision'>): string {
+export function encodePool(pool: Omit<PoolRecord, 'createRevision' | 'modRevision'>): string {
   return JSON.stringify({
     subnet: formatSubnet(pool.subnet),
     ...(pool.ipRange ? { ipRange: formatSubnet(pool.ipRange) } : {}),
     gateway: formatAddress(pool.gateway),
     dynamic: pool.dynamic,
     createdAt: pool.createdAt,
-    holds: pool.holds,
     tokens: pool.tokens.slice(-RECENT_TOKENS),
   });
 }
 
 /** decodePool reads a pool record; `id` comes from its key. */
-export function decodePool(id: PoolId, kv: RawKv): PoolState {
+export function decodePool(id: PoolId, kv: RawKv): PoolRecord {
   const key = kv.key.toString();
   const obj = parseJson(kv);
   const ipRangeText = obj.ipRange;
@@ -123,11 +195,46 @@ export function decodePool(id: PoolId, kv: RawKv): PoolState {
     gateway: cidrField(key, field(key, obj, 'gateway', isString), parseAddress),
     dynamic: field(key, obj, 'dynamic', isBool),
     createdAt: field(key, obj, 'createdAt', isString),
-    holds: { ...field(key, obj, 'holds', isHolds) },
     tokens: obj.tokens === undefined ? [] : field(key, obj, 'tokens', isTokens),
     createRevision: BigInt(kv.create_revision),
     modRevision: BigInt(kv.mod_revision),
   };
+}
+
+/** encodeHold is one host's hold record's JSON. */
+export function encodeHold(hold: { count: number; tokens: readonly string[] }): string {
+  return JSON.stringify({ count: hold.count, tokens: hold.tokens.slice(-RECENT_TOKENS) });
+}
+
+/** decodeHold reads one hold key's record. */
+export function decodeHold(kv: RawKv): HoldState {
+  const key = kv.key.toString();
+  const obj = parseJson(kv);
+  return {
+    count: field(key, obj, 'count', isCount),
+    tokens: obj.tokens === undefined ? [] : field(key, obj, 'tokens', isTokens),
+    createRevision: BigInt(kv.create_revision),
+    modRevision: BigInt(kv.mod_revision),
+  };
+}
+
+/**
+ * decodeHolds reads a pool's hold keys (all under `prefix`, each ending in a node id) into a
+ * HoldSet; a key whose node id does not parse is an unreadable record.
+ */
+export function decodeHolds(prefix: string, kvs: readonly RawKv[]): HoldSet {
+  const byNode = new Map<NodeId, HoldState>();
+  for (const kv of kvs) {
+    const key = kv.key.toString();
+    let node: NodeId;
+    try {
+      node = parseNodeId(key.slice(prefix.length));
+    } catch {
+      throw unreadable(key, 'the key does not end in a valid node id');
+    }
+    byNode.set(node, decodeHold(kv));
+  }
+  return new HoldSet(byNode);
 }
 
 /** encodeAddress is an address record's JSON. */

@@ -4,21 +4,23 @@
  * node's local pool views.
  */
 import { hostRange, type IpAddress } from '@kontena-ipam/cidr';
+import type { IKeyValue } from 'etcd3';
 import { listAddresses, releaseAddressIfUnchanged } from './address-admin.js';
 import { AddressStore } from './address-store.js';
+import type { Budget } from './budget.js';
 import { createContext, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
-import { PoolStore, toPool } from './pool-store.js';
-import { decodePool, type PoolState } from './records.js';
+import { PoolStore, toPoolInfo } from './pool-store.js';
+import { decodeHolds, decodePool, type HoldSet, type PoolRecord } from './records.js';
 import type {
   AddressRecord,
   AddressRelease,
   AddressRequest,
   Allocation,
   DropHoldRequest,
+  JoinedPool,
   NodeId,
-  Pool,
   PoolId,
   PoolRelease,
   PoolRequest,
@@ -43,13 +45,17 @@ function checkIds(pool: PoolId, node?: NodeId): void {
   if (node !== undefined) parseNodeId(node);
 }
 
-function status(pool: PoolState, used: number): PoolStatus {
+function status(pool: PoolRecord, holds: HoldSet, used: number): PoolStatus {
+  const holdsRevision = holds.latestRevision();
   return {
-    ...toPool(pool),
+    ...toPoolInfo(pool),
+    holds: holds.toRecord(),
     total: hostRange(pool.ipRange ?? pool.subnet).count,
     used,
     createRevision: pool.createRevision,
-    modRevision: pool.modRevision,
+    // The newer of the two (Math.max takes no bigints).
+    // biome-ignore lint/complexity/useMathMinMax: bigint revisions
+    modRevision: holdsRevision > pool.modRevision ? holdsRevision : pool.modRevision,
   };
 }
 
@@ -81,53 +87,78 @@ export class IpamStore {
    * request (`v6`, or an IPv6 subnet) is for the network's IPv6 pool, `<network>:v6`: a
    * dual-stack network asks for both with the same name.
    */
-  async requestPool(req: PoolRequest): Promise<Pool> {
+  async requestPool(req: PoolRequest, budget?: Budget): Promise<JoinedPool> {
     parseNodeId(req.node);
     const v6 = req.v6 ?? req.subnet?.family === 6;
-    return this.pools.requestPool({ ...req, network: poolIdFor(req.network, v6) });
+    return this.pools.requestPool({ ...req, network: poolIdFor(req.network, v6) }, budget);
   }
 
   /** releasePool drops one of `node`'s holds; the last hold removes the pool with everything in it. */
-  async releasePool(req: PoolRelease): Promise<ReleasePoolResult> {
+  async releasePool(req: PoolRelease, budget?: Budget): Promise<ReleasePoolResult> {
     checkIds(req.pool, req.node);
-    return this.pools.release(req, false);
+    return this.pools.release({ pool: req.pool, node: req.node }, 'one', budget);
   }
 
-  /** requestAddress takes the given address, or the next free one of the pool's range. */
-  async requestAddress(req: AddressRequest): Promise<Allocation> {
+  /**
+   * requestAddress takes the given address, or the next free one of the pool's range. An
+   * address needs its host's hold on the pool (the pool goes with its last hold): a host that
+   * holds none (dropped by --forget-node while it lived) gets one back with the address.
+   */
+  async requestAddress(req: AddressRequest, budget?: Budget): Promise<Allocation> {
     checkIds(req.pool, req.node);
     if (!kinds.has(req.kind)) {
       throw new StoreError('INVALID', `address kind "${String(req.kind)}" is unknown`);
     }
-    return this.addressStore(req.node).request(req);
+    return this.addressStore(req.node).request(req, budget);
   }
 
   /** releaseAddress frees `node`'s endpoint address; gateway, aux and unknown ones are no-ops. */
-  async releaseAddress(req: AddressRelease): Promise<{ released: boolean }> {
+  async releaseAddress(req: AddressRelease, budget?: Budget): Promise<{ released: boolean }> {
     checkIds(req.pool, req.node);
-    return this.addressStore(req.node).release(req);
+    return this.addressStore(req.node).release(req, budget);
   }
 
-  /** getPool returns a pool with counts and revisions, or undefined. */
-  async getPool(pool: PoolId): Promise<PoolStatus | undefined> {
+  /** getPool returns a pool with its holds, counts and revisions, or undefined. */
+  async getPool(pool: PoolId, budget?: Budget): Promise<PoolStatus | undefined> {
     checkIds(pool);
     const { keys, calls } = this.ctx;
-    const res = await calls.read('get pool', [
-      getOp(keys.pool(pool)),
-      rangeOp(keys.addresses(pool), { countOnly: true }),
-    ]);
+    const res = await calls.read(
+      'get pool',
+      [
+        getOp(keys.pool(pool)),
+        rangeOp(keys.addresses(pool), { countOnly: true }),
+        rangeOp(keys.holds(pool)),
+      ],
+      'get',
+      budget,
+    );
     const kv = kvsAt(res, 0)[0];
-    return kv ? status(decodePool(pool, kv), countAt(res, 1)) : undefined;
+    if (!kv) return undefined;
+    return status(
+      decodePool(pool, kv),
+      decodeHolds(keys.holds(pool), kvsAt(res, 2)),
+      countAt(res, 1),
+    );
   }
 
-  /** listPools returns every pool with counts, all read at one revision, sorted by id. */
-  async listPools(): Promise<PoolStatus[]> {
+  /** listPools returns every pool with holds and counts, all read at one revision, sorted by id. */
+  async listPools(budget?: Budget): Promise<PoolStatus[]> {
     const { keys, calls } = this.ctx;
-    const res = await calls.read('list pools', [rangeOp(keys.poolsPrefix)], 'list');
+    const res = await calls.read(
+      'list pools',
+      [rangeOp(keys.poolsPrefix), rangeOp(keys.holdsRoot)],
+      'list',
+      budget,
+    );
     const revision = revisionOf(res);
     const pools = kvsAt(res, 0).map((kv) =>
       decodePool(keys.poolIdOf(kv.key.toString()) as PoolId, kv),
     );
+    const holdKvs = new Map<string, IKeyValue[]>();
+    for (const kv of kvsAt(res, 1)) {
+      const id = kv.key.toString().slice(keys.holdsRoot.length).split('/', 1)[0] ?? '';
+      holdKvs.set(id, [...(holdKvs.get(id) ?? []), kv]);
+    }
     const out: PoolStatus[] = [];
     for (let i = 0; i < pools.length; i += COUNTS_PER_READ) {
       const chunk = pools.slice(i, i + COUNTS_PER_READ);
@@ -135,8 +166,12 @@ export class IpamStore {
         'list pools',
         chunk.map((p) => rangeOp(keys.addresses(p.id), { countOnly: true, revision })),
         'list',
+        budget,
       );
-      for (const [j, p] of chunk.entries()) out.push(status(p, countAt(counts, j)));
+      for (const [j, p] of chunk.entries()) {
+        const holds = decodeHolds(keys.holds(p.id), holdKvs.get(p.id) ?? []);
+        out.push(status(p, holds, countAt(counts, j)));
+      }
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -170,11 +205,12 @@ export class IpamStore {
 
   /**
    * dropHold removes all of `node`'s holds on `pool`; the pool goes with its last hold. With
-   * `modRevision`, only if the pool record is unchanged since then; else nothing is written.
+   * `modRevision`, only if neither the pool record nor any hold changed after it (its
+   * PoolStatus.modRevision); else nothing is written.
    */
-  async dropHold(req: DropHoldRequest): Promise<ReleasePoolResult> {
+  async dropHold(req: DropHoldRequest, budget?: Budget): Promise<ReleasePoolResult> {
     checkIds(req.pool, req.node);
-    return this.pools.release(req, true, req.modRevision);
+    return this.pools.release(req, 'all', budget);
   }
 
   /** removePoolIfUnheld removes a pool nobody holds, if unchanged since `modRevision`. */

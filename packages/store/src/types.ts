@@ -76,8 +76,8 @@ export interface AddressAttrs {
   endpoint?: string;
 }
 
-/** Pool is one network's address pool as stored in etcd. */
-export interface Pool {
+/** PoolInfo is one network's address pool as Docker is told of it. */
+export interface PoolInfo {
   id: PoolId;
   subnet: Subnet;
   /** SubPool (`--ip-range`), inside subnet; dynamic addresses come from here when set. */
@@ -86,8 +86,21 @@ export interface Pool {
   /** True when the subnet was chosen from the supernet. */
   dynamic: boolean;
   createdAt: string;
-  /** NodeId → reference count (> 0). */
+}
+
+/** Pool is a PoolInfo with every host's holds, read at one revision. */
+export interface Pool extends PoolInfo {
+  /** NodeId → reference count (> 0). An object without prototype: node ids are client-chosen. */
   holds: Readonly<Record<string, number>>;
+}
+
+/**
+ * JoinedPool is what requestPool answers: the pool and how many holds the asking host has on
+ * it now. It does not list the other hosts' holds (reading them would make a join cost grow
+ * with the fleet); getPool does.
+ */
+export interface JoinedPool extends PoolInfo {
+  held: number;
 }
 
 /** Allocation is one taken address as handed to a caller. */
@@ -116,6 +129,10 @@ export interface PoolStatus extends Pool {
   /** Address records in etcd (gateway and aux included). */
   used: number;
   createRevision: bigint;
+  /**
+   * modRevision is the revision of the last change to the pool record or to any of its holds:
+   * dropHold and removePoolIfUnheld take it as their guard ("nothing changed since").
+   */
   modRevision: bigint;
 }
 
@@ -151,7 +168,7 @@ export interface StoreObserver {
 export interface StoreOptions {
   /** An etcd3 client; endpoints, TLS and auth are the caller's options. Not closed by the store. */
   client: Etcd3;
-  /** Key prefix, default '/kontena/ipam/'; keys live under `${prefix}v1/`. */
+  /** Key prefix, default '/kontena/ipam/'; keys live under `${prefix}v2/`. */
   prefix?: string;
   /** Where dynamic IPv4 subnets come from, default 10.80.0.0/12. */
   supernet?: Subnet;
@@ -196,8 +213,8 @@ export interface PoolRelease {
 
 /**
  * DropHoldRequest is dropHold's request: PoolRelease plus an optional guard. With
- * `modRevision`, nothing is written unless the pool record's mod revision is still that one
- * (cleanup passes the revision its decision was based on).
+ * `modRevision`, nothing is written if the pool record or any of its holds changed after that
+ * revision (cleanup passes PoolStatus.modRevision, what its decision was based on).
  */
 export interface DropHoldRequest extends PoolRelease {
   modRevision?: bigint;

@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import type { StoreOptions } from '../src/index.js';
 import {
   dumpKeys,
+  holdsIn,
   ip,
   keysOf,
   net,
@@ -69,6 +70,7 @@ describe('dynamic addresses', () => {
   test('skip network, broadcast and gateway; a full pool → POOL_EXHAUSTED; a release frees one', async () => {
     const { store, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.3.0.0/29') });
+    await store.requestPool({ network: K, node: B, subnet: net('10.3.0.0/29') });
     const got: string[] = [];
     for (let i = 0; i < 5; i++) {
       got.push(
@@ -83,7 +85,8 @@ describe('dynamic addresses', () => {
       'POOL_EXHAUSTED',
     );
     expect(msg).toContain('10.3.0.0/29');
-    expect(await keys()).toHaveLength(3 + 6);
+    // pool, reservation, guard; 6 addresses; the two hosts' hold keys.
+    expect(await keys()).toHaveLength(3 + 6 + 2);
     const owned = (await store.listAddresses({ pool: K, node: A })).find(
       (r) => r.kind === 'endpoint',
     );
@@ -118,7 +121,7 @@ describe('dynamic addresses', () => {
       address: ip('fd00:9::ffff:1'),
     });
     expect(formatAddress(fixed.address)).toBe('fd00:9::ffff:1');
-    expect(await keys()).toHaveLength(3 + 3);
+    expect(await keys()).toHaveLength(3 + 3 + 1);
   });
 
   test('unknown pool → POOL_NOT_FOUND, nothing written', async () => {
@@ -144,7 +147,11 @@ describe('dynamic addresses', () => {
     const x = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
     expect(x.subnet).toEqual(net('10.11.0.0/24'));
     expect(formatAddress(x.address).startsWith('10.11.0.')).toBe(true);
+    // A held no reference to the new pool: its address wrote A's hold back (the pool must not
+    // go while A's address lives), so both hosts hold it now.
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-a': 1, 'node-b': 1 });
     // And once it is gone for good, POOL_NOT_FOUND.
+    await store.releasePool({ pool: K, node: A });
     await other.releasePool({ pool: K, node: B });
     await rejectsWith(
       store.requestAddress({ pool: K, node: A, kind: 'endpoint' }),
@@ -229,6 +236,7 @@ describe('static addresses, gateway, aux', () => {
   test('aux addresses are shared across hosts and freed only with the pool', async () => {
     const { store, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.21.0.0/24') });
+    await store.requestPool({ network: K, node: B, subnet: net('10.21.0.0/24') });
     const x1 = await store.requestAddress({
       pool: K,
       node: A,
@@ -264,6 +272,10 @@ describe('static addresses, gateway, aux', () => {
       store.requestAddress({ pool: K, node: B, kind: 'endpoint' }),
       'POOL_EXHAUSTED',
     );
+    expect(await store.releasePool({ pool: K, node: B })).toEqual({
+      removed: false,
+      released: true,
+    });
     expect(await store.releasePool({ pool: K, node: A })).toEqual({
       removed: true,
       released: true,
@@ -293,6 +305,7 @@ describe('release and listing', () => {
     expect(await keys()).toEqual([
       'addresses/kontena/10.22.0.1',
       'guard/subnets',
+      'holds/kontena/node-a',
       'pools/kontena',
       'subnets/10.22.0.0/24',
     ]);
@@ -368,10 +381,10 @@ describe('retry safety', () => {
     const prefix = uniquePrefix();
     const store = env.store({ prefix, client });
     const p = await store.requestPool({ network: K, node: A, subnet: net('10.30.0.0/24') });
-    expect(p.holds).toEqual({ 'node-a': 1 });
-    expect(
-      (await store.requestPool({ network: K, node: B, subnet: net('10.30.0.0/24') })).holds,
-    ).toEqual({
+    expect(p.held).toBe(1);
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-a': 1 });
+    await store.requestPool({ network: K, node: B, subnet: net('10.30.0.0/24') });
+    expect((await store.getPool(K))?.holds).toEqual({
       'node-a': 1,
       'node-b': 1,
     });
@@ -387,7 +400,7 @@ describe('retry safety', () => {
     expect(formatAddress(fixed.address)).toBe('10.30.0.200');
     const dump = await dumpKeys(env.client, prefix);
     expect(Object.keys(dump).filter((k) => k.startsWith('addresses/'))).toHaveLength(1 + 5 + 1);
-    expect((dump['pools/kontena'] as { holds: unknown }).holds).toEqual({
+    expect(holdsIn(dump, 'kontena')).toEqual({
       'node-a': 1,
       'node-b': 1,
     });
@@ -398,9 +411,7 @@ describe('retry safety', () => {
       removed: false,
       released: true,
     });
-    expect(
-      ((await dumpKeys(env.client, prefix))['pools/kontena'] as { holds: unknown }).holds,
-    ).toEqual({ 'node-a': 1 });
+    expect(holdsIn(await dumpKeys(env.client, prefix), 'kontena')).toEqual({ 'node-a': 1 });
     expect(await store.releasePool({ pool: K, node: A })).toEqual({
       removed: true,
       released: true,
@@ -457,14 +468,14 @@ describe('round trips and damaged records', () => {
     // ("unsynced") watcher for a moment; this one starts in the past too, to travel the same path.
     const watcher = await bClient
       .watch()
-      .prefix(`${prefix}v1/addresses/`)
+      .prefix(`${prefix}v2/addresses/`)
       .startRevision('1')
       .create();
     watcher.on('put', (kv) => seen.add(kv.key.toString()));
     const taken: string[] = [];
     for (let k = 1; k <= 5; k++) {
       const x = await a.requestAddress({ pool: K, node: A, kind: 'endpoint', address: next(k) });
-      taken.push(`${prefix}v1/addresses/kontena/${formatAddress(x.address)}`);
+      taken.push(`${prefix}v2/addresses/kontena/${formatAddress(x.address)}`);
     }
     // Wait until the same watch stream has delivered A's writes (B's view watches on it too),
     // plus a pass of the 100 ms loop in which etcd feeds catching-up watchers.
@@ -480,7 +491,7 @@ describe('round trips and damaged records', () => {
   test('an unreadable address record counts as taken by someone else', async () => {
     const { prefix, store } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.32.0.0/29') });
-    await env.client.put(`${prefix}v1/addresses/kontena/10.32.0.4`).value('garbage');
+    await env.client.put(`${prefix}v2/addresses/kontena/10.32.0.4`).value('garbage');
     await rejectsWith(
       store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: ip('10.32.0.4') }),
       'ADDRESS_IN_USE',
@@ -499,7 +510,7 @@ describe('round trips and damaged records', () => {
       store.requestAddress({ pool: K, node: B, kind: 'endpoint' }),
       'POOL_EXHAUSTED',
     );
-    expect(await env.client.get(`${prefix}v1/addresses/kontena/10.32.0.4`).string()).toBe(
+    expect(await env.client.get(`${prefix}v2/addresses/kontena/10.32.0.4`).string()).toBe(
       'garbage',
     );
   });

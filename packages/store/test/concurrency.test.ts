@@ -4,6 +4,7 @@ import type { Allocation, IpamStore } from '../src/index.js';
 import {
   dumpKeys,
   type Env,
+  holdsIn,
   inFlight,
   invariantProblems,
   keysOf,
@@ -91,10 +92,11 @@ test('8 hosts create the same static network at once: all succeed, one pool, 8 h
   expect(Object.keys(dump).sort()).toEqual([
     'addresses/kontena/10.50.0.1',
     'guard/subnets',
+    ...stores.map((_, i) => `holds/kontena/host-${i}`),
     'pools/kontena',
     'subnets/10.50.0.0/16',
   ]);
-  expect((dump['pools/kontena'] as { holds: unknown }).holds).toEqual(
+  expect(holdsIn(dump, 'kontena')).toEqual(
     Object.fromEntries(stores.map((_, i) => [`host-${i}`, 1])),
   );
 });
@@ -115,7 +117,8 @@ test('8 hosts create 8 dynamic networks at once: 8 distinct, non-overlapping sub
     Array.from({ length: 8 }, (_, i) => `10.80.${i}.0/24`).sort(),
   );
   const keys = await keysOf(env.client, prefix);
-  expect(keys).toHaveLength(1 + 8 * 3);
+  // The guard, then per network: pool, reservation, gateway, the creating host's hold.
+  expect(keys).toHaveLength(1 + 8 * 4);
   expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
 });
 
@@ -139,9 +142,14 @@ test('release/request races on one pool never leave a pool without its subnet or
     }
     const dump = await dumpKeys(env.client, prefix);
     expect(invariantProblems(dump)).toEqual([]);
-    // B's request succeeded, so the pool exists now with exactly B's hold.
+    // B's request succeeded, so the pool exists now with B's hold; C, which never asked for
+    // the pool, holds it too once it got an address (an address needs its host's hold).
     expect(results[1].status).toBe('fulfilled');
-    expect((dump['pools/kontena'] as { holds: unknown }).holds).toEqual({ 'host-b': 1 });
+    const cGot = results.slice(2).some((r) => r.status === 'fulfilled');
+    expect(holdsIn(dump, 'kontena')).toEqual(cGot ? { 'host-b': 1, 'host-c': 1 } : { 'host-b': 1 });
+    if (cGot) {
+      expect(await c.releasePool({ pool: K, node: C })).toEqual({ removed: false, released: true });
+    }
     const removed = await b.releasePool({ pool: K, node: B });
     expect(removed).toEqual({ removed: true, released: true });
     expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
@@ -156,7 +164,7 @@ test('8 hosts ask for the same dynamic network at once: one subnet, 8 holds; all
   );
   expect(new Set(pools.map((p) => formatSubnet(p.subnet)))).toEqual(new Set(['10.80.0.0/24']));
   const dump = await dumpKeys(env.client, prefix);
-  expect((dump['pools/kontena'] as { holds: Record<string, number> }).holds).toEqual(
+  expect(holdsIn(dump, 'kontena')).toEqual(
     Object.fromEntries(stores.map((_, i) => [`host-${i}`, 1])),
   );
   const released = await Promise.all(

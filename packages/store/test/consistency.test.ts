@@ -17,7 +17,7 @@ async function seeded() {
   await store.requestAddress({ pool: pool('kontena'), node: A, kind: 'endpoint' });
   await store.requestAddress({ pool: pool('kontena'), node: B, kind: 'endpoint' });
   await store.requestPool({ network: pool('dyn'), node: A });
-  const root = `${prefix}v1/`;
+  const root = `${prefix}v2/`;
   const check = () =>
     checkConsistency({ client: env.client, prefix, endpoint: env.etcd.endpoint, deadlineMs: 3000 });
   return { prefix, root, store, check };

@@ -45,6 +45,7 @@ describe('moving the gateway', () => {
     expect(await keys()).toEqual([
       'addresses/gw/10.86.0.254',
       'guard/subnets',
+      'holds/gw/node-a',
       'pools/gw',
       'subnets/10.86.0.0/24',
     ]);
@@ -96,8 +97,9 @@ describe('moving the gateway', () => {
     const { prefix, store } = setup();
     const other = env.store({ prefix, client: env.newClient() });
     await store.requestPool({ network: K, node: A, subnet: net('10.87.0.0/24') });
-    // B's view of the pool is loaded before the move (B takes an address without a hold).
-    await other.requestAddress({ pool: K, node: B, kind: 'endpoint' });
+    // B's view of the pool is loaded before the move (a gateway request writes nothing: B
+    // takes no hold; an endpoint address would give it one, and then the move is refused).
+    await other.requestAddress({ pool: K, node: B, kind: 'gateway' });
     await store.requestAddress({ pool: K, node: A, kind: 'gateway', address: ip('10.87.0.200') });
     const g = await other.requestAddress({ pool: K, node: B, kind: 'gateway' });
     expect(formatAddress(g.address)).toBe('10.87.0.200');

@@ -7,7 +7,7 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
-import { IpamStore, parseNodeId, parsePoolId } from '../src/index.js';
+import { IpamStore, LAYOUT_VERSION, parseNodeId, parsePoolId } from '../src/index.js';
 
 export const net = (s: string) => parseSubnet(s);
 export const ip = (s: string) => parseAddress(s);
@@ -125,12 +125,22 @@ export function scenario(env: Env, options: Partial<StoreOptions> = {}): Scenari
   };
 }
 
-/** dumpKeys returns every key under `${prefix}v1/` (prefix stripped) with its parsed JSON value. */
+/** dumpKeys returns every key under `${prefix}v2/` (prefix stripped) with its parsed JSON value. */
 export async function dumpKeys(client: Etcd3, prefix: string): Promise<Record<string, unknown>> {
-  const root = `${prefix}v1/`;
+  const root = `${prefix}${LAYOUT_VERSION}/`;
   const all = await client.getAll().prefix(root).strings();
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(all)) out[key.slice(root.length)] = JSON.parse(value);
+  return out;
+}
+
+/** holdsIn is pool `id`'s holds in a key dump, node → count, from its hold keys. */
+export function holdsIn(dump: Record<string, unknown>, id: string): Record<string, number> {
+  const prefix = `holds/${id}/`;
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(dump)) {
+    if (key.startsWith(prefix)) out[key.slice(prefix.length)] = (value as { count: number }).count;
+  }
   return out;
 }
 
@@ -193,6 +203,9 @@ export function invariantProblems(dump: Record<string, unknown>): string[] {
     } else if (key.startsWith('addresses/')) {
       const id = key.split('/')[1] ?? '';
       if (!pools.has(id)) problems.push(`address ${key} without its pool`);
+    } else if (key.startsWith('holds/')) {
+      const id = key.split('/')[1] ?? '';
+      if (!pools.has(id)) problems.push(`hold ${key} without its pool`);
     }
   }
   for (const [id, p] of pools) {

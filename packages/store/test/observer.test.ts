@@ -180,7 +180,7 @@ describe('casConflict', () => {
     await store.requestPool({ network: K, node: A, subnet: net('10.44.0.0/24') });
     const a = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
     // Race: the release against another client re-writing the record (same value, new revision).
-    const key = `${prefix}v1/addresses/kontena/${formatAddress(a.address)}`;
+    const key = `${prefix}v2/addresses/kontena/${formatAddress(a.address)}`;
     const value = await env.client.get(key).string();
     rec.reset();
     const rewrite = async () => {

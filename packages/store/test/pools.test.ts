@@ -7,7 +7,7 @@ import {
   poolIdFor,
   type StoreOptions,
 } from '../src/index.js';
-import { ip, net, node, pool, rejectsWith, scenario, useEnv } from './harness.js';
+import { holdsIn, ip, net, node, pool, rejectsWith, scenario, useEnv } from './harness.js';
 
 const env = useEnv();
 
@@ -112,11 +112,13 @@ describe('static pools', () => {
     expect(p.ipRange && formatSubnet(p.ipRange)).toBe('10.81.128.0/17');
     expect(formatAddress(p.gateway)).toBe('10.81.0.1');
     expect(p.dynamic).toBe(false);
-    expect(p.holds).toEqual({ 'node-a': 1 });
+    expect(p.held).toBe(1);
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-a': 1 });
     const keys = await dump();
     expect(Object.keys(keys).sort()).toEqual([
       'addresses/kontena/10.81.0.1',
       'guard/subnets',
+      'holds/kontena/node-a',
       'pools/kontena',
       'subnets/10.81.0.0/16',
     ]);
@@ -125,8 +127,8 @@ describe('static pools', () => {
       ipRange: '10.81.128.0/17',
       gateway: '10.81.0.1',
       dynamic: false,
-      holds: { 'node-a': 1 },
     });
+    expect(holdsIn(keys, 'kontena')).toEqual({ 'node-a': 1 });
     expect(keys['subnets/10.81.0.0/16']).toEqual({ pool: 'kontena' });
     expect(keys['addresses/kontena/10.81.0.1']).toMatchObject({ node: 'node-a', kind: 'gateway' });
   });
@@ -149,13 +151,14 @@ describe('static pools', () => {
     await store.requestPool({ network: K, node: A, subnet });
     await store.requestPool({ network: K, node: B, subnet });
     const again = await store.requestPool({ network: K, node: A, subnet }); // static re-request adds 1
-    expect(again.holds).toEqual({ 'node-a': 2, 'node-b': 1 });
+    expect(again.held).toBe(2);
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-a': 2, 'node-b': 1 });
     await store.requestAddress({ pool: K, node: B, kind: 'endpoint' });
     expect(await store.releasePool({ pool: K, node: A })).toEqual({
       removed: false,
       released: true,
     });
-    expect(((await dump())['pools/kontena'] as { holds: unknown }).holds).toEqual({
+    expect(holdsIn(await dump(), 'kontena')).toEqual({
       'node-a': 1,
       'node-b': 1,
     });
@@ -283,6 +286,9 @@ describe('dynamic pools', () => {
       'addresses/d2/10.81.1.1',
       'addresses/static/10.80.0.1',
       'guard/subnets',
+      'holds/d1/node-a',
+      'holds/d2/node-a',
+      'holds/static/node-a',
       'pools/d1',
       'pools/d2',
       'pools/static',
@@ -311,7 +317,8 @@ describe('dynamic pools', () => {
     expect(await dump()).toEqual(before);
     const joined = await store.requestPool({ network: K, node: B });
     expect(joined.subnet).toEqual(p.subnet);
-    expect(joined.holds).toEqual({ 'node-a': 1, 'node-b': 1 });
+    expect(joined.held).toBe(1);
+    expect((await store.getPool(K))?.holds).toEqual({ 'node-a': 1, 'node-b': 1 });
   });
 
   test('a dynamic request for an existing static pool from another host returns that pool', async () => {
@@ -344,6 +351,7 @@ describe('dynamic pools', () => {
     expect(await keys()).toEqual([
       'addresses/kontena:v6/fd00:1::1',
       'guard/subnets',
+      'holds/kontena:v6/node-a',
       'pools/kontena:v6',
       'subnets/fd00:1::/64',
     ]);
@@ -381,16 +389,18 @@ describe('dynamic pools', () => {
         `addresses/kontena:v6/${formatAddress(a6.address)}`,
         'addresses/kontena:v6/fd00:87::1',
         'guard/subnets',
+        'holds/kontena/node-a',
+        'holds/kontena/node-b',
+        'holds/kontena:v6/node-a',
+        'holds/kontena:v6/node-b',
         'pools/kontena',
         'pools/kontena:v6',
         'subnets/10.87.0.0/24',
         'subnets/fd00:87::/64',
       ].sort(),
     );
-    expect((await dump())['pools/kontena:v6']).toMatchObject({
-      subnet: 'fd00:87::/64',
-      holds: { 'node-a': 1, 'node-b': 1 },
-    });
+    expect((await dump())['pools/kontena:v6']).toMatchObject({ subnet: 'fd00:87::/64' });
+    expect(holdsIn(await dump(), 'kontena:v6')).toEqual({ 'node-a': 1, 'node-b': 1 });
     // An IPv6 subnet asked as IPv4 (or the reverse) is refused before anything is written.
     await rejectsWith(
       store.requestPool({ network: K, node: A, subnet: net('fd00:88::/64'), v6: false }),
@@ -486,7 +496,7 @@ describe('reads and cleanup helpers', () => {
   test('removePoolIfUnheld removes an unheld pool only when unchanged', async () => {
     const { prefix, store, keys } = setup();
     // An unheld pool can only come from an older writer or a crash; write one directly.
-    const root = `${prefix}v1/`;
+    const root = `${prefix}v2/`;
     const record = {
       subnet: '10.9.0.0/24',
       gateway: '10.9.0.1',
@@ -526,8 +536,8 @@ describe('reads and cleanup helpers', () => {
 
   test('an unreadable pool record fails loudly with the key named', async () => {
     const { prefix, store } = setup();
-    await env.client.put(`${prefix}v1/pools/kontena`).value('{"subnet":"nonsense"}');
+    await env.client.put(`${prefix}v2/pools/kontena`).value('{"subnet":"nonsense"}');
     const msg = await rejectsWith(store.getPool(K), 'UNAVAILABLE');
-    expect(msg).toContain(`${prefix}v1/pools/kontena`);
+    expect(msg).toContain(`${prefix}v2/pools/kontena`);
   });
 });

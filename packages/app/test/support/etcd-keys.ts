@@ -1,8 +1,8 @@
 /** Reads the store's keys straight from etcd, so tests check what really is there. */
 import type { Etcd3 } from 'etcd3';
 
-/** STORE_PREFIX is where the store keeps its v1 keys (default prefix). */
-export const STORE_PREFIX = '/kontena/ipam/v1/';
+/** STORE_PREFIX is where the store keeps its v2 keys (default prefix). */
+export const STORE_PREFIX = '/kontena/ipam/v2/';
 
 /** storeKeys returns every key under `${STORE_PREFIX}${under}` (prefix stripped) with its JSON value. */
 export async function storeKeys(client: Etcd3, under = ''): Promise<Record<string, unknown>> {

@@ -145,7 +145,7 @@ export async function seedDemo(store: IpamStore): Promise<void> {
 export interface Demo {
   env: Record<string, string>;
   prefix: string;
-  /** root is where the store's v1 keys start (`${prefix}v1/`). */
+  /** root is where the store's v2 keys start (`${prefix}v2/`). */
   root: string;
   client: Etcd3;
   store: IpamStore;
@@ -184,7 +184,7 @@ export function useOperatorEtcd(): OperatorEtcd {
       opened.push(seeded);
       await seedDemo(seeded.store);
       const { client, store } = seeded;
-      return { env: envFor(endpoint(), prefix), prefix, root: `${prefix}v1/`, client, store };
+      return { env: envFor(endpoint(), prefix), prefix, root: `${prefix}v2/`, client, store };
     },
   };
 }

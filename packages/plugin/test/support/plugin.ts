@@ -64,10 +64,10 @@ export function openStore(endpoint: string, knobs: StoreKnobs = {}): StoreSetup 
     client,
     prefix,
     async keys() {
-      const all = await client.getAll().prefix(`${prefix}v1/`).strings();
+      const all = await client.getAll().prefix(`${prefix}v2/`).strings();
       const out: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(all))
-        out[key.slice(`${prefix}v1/`.length)] = JSON.parse(value);
+        out[key.slice(`${prefix}v2/`.length)] = JSON.parse(value);
       return out;
     },
     async revision() {

@@ -1,0 +1,217 @@
+/**
+ * The store's one compare-and-swap mechanism. Every state transition is rounds of
+ *
+ *   read    named ops in one compare-less transaction (one revision)
+ *   decide  from what was read: an answer with nothing to write, or a guarded write
+ *   commit  If(compares) Then(writes) Else(the same named reads)
+ *
+ * until a commit succeeds, a decision needs no write, the attempts run out (CONFLICT) or the
+ * caller's Budget is spent (UNAVAILABLE). The Else branch reads again exactly what the round
+ * read, so the next round decides on fresh data without another round trip; and since etcd3 may
+ * re-send a transaction that had committed (its retry policy cannot be turned off per call),
+ * each transition writes a random token and `mine` finds it in those reads: our own earlier
+ * attempt won. Shaped after etcd's client/v3/concurrency/stm.go, which writes its loop once.
+ */
+import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { Budget } from './budget.js';
+import { backoff, type StoreContext } from './context.js';
+import { StoreError } from './errors.js';
+import { kvsAt, revisionOf } from './etcd-call.js';
+import { prefixEnd } from './keys.js';
+import type { PoolId, StoreObserver } from './types.js';
+
+/** Guard is one term of a commit's If: a condition on one key, or on every key under a prefix. */
+export type Guard =
+  /** The key does not exist. */
+  | { key: string; absent: true }
+  /** The key exists. */
+  | { key: string; present: true }
+  /** The key is the very one created at this revision (not deleted and made again since). */
+  | { key: string; createdAt: bigint }
+  /** The key is unchanged since it was read at this mod revision (0: still absent). */
+  | { key: string; modifiedAt: bigint }
+  /** The key was not created or changed after this revision (absent passes too). */
+  | { key: string; unchangedSince: bigint }
+  /** No key under the prefix was created or changed after this revision. */
+  | { prefix: string; unchangedSince: bigint };
+
+/** toCompare turns a Guard into etcd's compare. */
+function toCompare(guard: Guard): ICompare {
+  if ('prefix' in guard) {
+    // Every key in [prefix, end) must have mod_revision < R+1; an empty range passes.
+    return {
+      key: Buffer.from(guard.prefix),
+      range_end: prefixEnd(guard.prefix),
+      target: 'Mod',
+      result: 'Less',
+      mod_revision: (guard.unchangedSince + 1n).toString(),
+    };
+  }
+  const key = Buffer.from(guard.key);
+  if ('unchangedSince' in guard) {
+    // An absent key compares as mod_revision 0, so it passes.
+    const next = (guard.unchangedSince + 1n).toString();
+    return { key, target: 'Mod', result: 'Less', mod_revision: next };
+  }
+  if ('absent' in guard) return { key, target: 'Create', result: 'Equal', create_revision: '0' };
+  if ('present' in guard) return { key, target: 'Create', result: 'Greater', create_revision: '0' };
+  if ('createdAt' in guard) {
+    return { key, target: 'Create', result: 'Equal', create_revision: guard.createdAt.toString() };
+  }
+  return { key, target: 'Mod', result: 'Equal', mod_revision: guard.modifiedAt.toString() };
+}
+
+/** Snapshot is one round's named reads, all at one revision. */
+export class Snapshot<K extends string> {
+  private readonly res: ITxnResponse;
+  private readonly index: ReadonlyMap<string, number>;
+
+  constructor(res: ITxnResponse, names: readonly K[]) {
+    this.res = res;
+    this.index = new Map(names.map((name, i) => [name, i]));
+  }
+
+  /** revision is the store revision the reads were served at. */
+  get revision(): bigint {
+    return revisionOf(this.res);
+  }
+
+  /** kvs are the key-values read by `name` (a get gives at most one). */
+  kvs(name: K): IKeyValue[] {
+    return kvsAt(this.res, this.at(name));
+  }
+
+  /** kv is the one key-value a get read by `name`, if the key exists. */
+  kv(name: K): IKeyValue | undefined {
+    return this.kvs(name)[0];
+  }
+
+  /** count is what a count-only range read by `name` counted. */
+  count(name: K): number {
+    return Number(this.res.responses[this.at(name)]?.response_range?.count ?? 0);
+  }
+
+  /** more says a limited range read by `name` left keys out. */
+  more(name: K): boolean {
+    return this.res.responses[this.at(name)]?.response_range?.more ?? false;
+  }
+
+  private at(name: K): number {
+    const i = this.index.get(name);
+    if (i === undefined) throw new Error(`no read named ${name}`);
+    return i;
+  }
+}
+
+/** Write is a decision to commit `ops` if every guard holds; `done` gives the answer then. */
+export interface Write<K extends string, T> {
+  guards: Guard[];
+  ops: IRequestOp[];
+  /** done is the answer once the commit succeeded at `revision`. */
+  done(revision: bigint): T;
+  /** reread replaces the transition's reads as what a failed commit reads (and `lost` sees). */
+  reread?: Partial<Record<K, IRequestOp>>;
+  /** settled runs once the commit answered or failed (to release what the decision held). */
+  settled?(outcome: 'committed' | 'lost' | 'failed'): void;
+  /** conflict overrides the transition's label for a loss of this write. */
+  conflict?: ConflictOp;
+}
+
+/** Decision is what a round decides: an answer as it stands, or a guarded write. */
+export type Decision<K extends string, T> = { answer: T } | { write: Write<K, T> };
+
+/** ConflictOp labels a lost compare for the observer (see StoreObserver.casConflict). */
+export type ConflictOp = Parameters<NonNullable<StoreObserver['casConflict']>>[0]['op'];
+
+/** After a lost compare: try again after a pause, try again at once, or answer. */
+export type AfterLoss<T> = 'retry' | 'retry-now' | { answer: T };
+
+/** Transition is one state change, as the rounds of `transact` run it. */
+export interface Transition<K extends string, T> {
+  /** what names the call in messages and logs ("request pool"). */
+  what: string;
+  /** conflict labels a lost compare for the observer; `pool` goes with it. */
+  conflict: ConflictOp;
+  pool?: PoolId;
+  /** reads are the named ops read before the first round and again by every failed commit. */
+  reads?: Partial<Record<K, IRequestOp>>;
+  /**
+   * start decides the first round without reading anything first, for a transition whose
+   * guards need nothing read (an allocation: one round trip when uncontended). Used instead of
+   * `reads` for round 1; later rounds decide on what the failed commit read.
+   */
+  start?(): Decision<K, T> | Promise<Decision<K, T>>;
+  /** decide chooses from one round's reads; it may throw a StoreError to refuse. */
+  decide(snap: Snapshot<K>, round: number): Decision<K, T> | Promise<Decision<K, T>>;
+  /**
+   * mine looks at the reads after a lost compare for this call's token: an earlier attempt of
+   * this very call committed (a re-sent transaction), and this is its answer.
+   */
+  mine?(snap: Snapshot<K>): NoInfer<T> | undefined;
+  /** lost decides what follows a lost compare (default: retry after a pause); may throw. */
+  lost?(snap: Snapshot<K>, round: number): AfterLoss<NoInfer<T>> | Promise<AfterLoss<NoInfer<T>>>;
+  /** rounds caps the rounds (default: the store's maxAttempts). */
+  rounds?: number;
+  /** exhausted is the CONFLICT message once the rounds ran out. */
+  exhausted?: string;
+}
+
+function named<K extends string>(reads: Partial<Record<K, IRequestOp>>): [K[], IRequestOp[]] {
+  const names = Object.keys(reads) as K[];
+  return [names, names.map((name) => reads[name] as IRequestOp)];
+}
+
+/**
+ * transact runs `t` to its answer: at most `t.rounds` rounds, all inside `budget` when one is
+ * given (the plugin gives Docker's call's); without one, each etcd call still has its deadline.
+ */
+export async function transact<K extends string, T>(
+  ctx: StoreContext,
+  t: Transition<K, T>,
+  budget?: Budget,
+): Promise<T> {
+  const rounds = t.rounds ?? ctx.maxAttempts;
+  let snap: Snapshot<K> | undefined;
+  if (!t.start) {
+    const [names, ops] = named(t.reads ?? {});
+    snap = new Snapshot(await ctx.calls.read(t.what, ops, 'get', budget), names);
+  }
+  for (let round = 1; ; round++) {
+    const decision = snap
+      ? await t.decide(snap, round)
+      : await (t.start as NonNullable<typeof t.start>)();
+    if ('answer' in decision) return decision.answer;
+    const { write } = decision;
+    const [names, failure] = named<K>(write.reread ?? t.reads ?? {});
+    let res: ITxnResponse;
+    try {
+      res = await ctx.calls.commit(
+        t.what,
+        { compare: write.guards.map(toCompare), success: write.ops, failure },
+        budget,
+      );
+    } catch (error) {
+      write.settled?.('failed');
+      throw error;
+    }
+    write.settled?.(res.succeeded ? 'committed' : 'lost');
+    if (res.succeeded) return write.done(revisionOf(res));
+    snap = new Snapshot(res, names);
+    const ours = t.mine?.(snap);
+    if (ours !== undefined) return ours;
+    const next = t.lost ? await t.lost(snap, round) : 'retry';
+    if (typeof next === 'object') return next.answer;
+    ctx.calls.conflict({ op: write.conflict ?? t.conflict, ...(t.pool ? { pool: t.pool } : {}) });
+    ctx.logger.debug({ pool: t.pool, what: t.what, round }, 'lost a compare-and-swap; retrying');
+    if (round >= rounds) break;
+    if (budget?.expired()) {
+      throw ctx.calls.unavailable(t.what, `the call's time ran out after ${round} rounds`);
+    }
+    if (next === 'retry') await backoff(round);
+  }
+  throw new StoreError(
+    'CONFLICT',
+    t.exhausted ??
+      `${t.pool ? `network ${t.pool}` : t.what}: gave up after ${rounds} concurrent changes; try again`,
+  );
+}
