@@ -6,8 +6,8 @@
 import {
   type Allocation,
   type IpamBackend,
+  type JoinedPool,
   type NodeId,
-  type Pool,
   type PoolId,
   parseAddress,
   parseSubnet,
@@ -17,14 +17,14 @@ import {
 export function trivialBackend(node: NodeId): IpamBackend {
   const subnet = parseSubnet('10.85.0.0/16');
   const address = parseAddress('10.85.0.2');
-  const pool: Pool = {
+  const pool: JoinedPool = {
     id: 'bench' as PoolId,
     subnet,
     ipRange: undefined,
     gateway: parseAddress('10.85.0.1'),
     dynamic: false,
     createdAt: new Date().toISOString(),
-    holds: { [node]: 1 },
+    held: 1,
   };
   const allocation = (req: { pool: PoolId; node: NodeId }): Allocation => ({
     pool: req.pool,

@@ -23,6 +23,7 @@ export type { IpamBackend } from '../packages/plugin/dist/index.js';
 export { PluginServer } from '../packages/plugin/dist/index.js';
 export type {
   Allocation,
+  JoinedPool,
   NodeId,
   Pool,
   PoolId,

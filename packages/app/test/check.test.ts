@@ -27,9 +27,7 @@ describe('kontena-ipam check', () => {
     await client.put(`${root}addresses/kontena/10.99.0.1`).value(endpoint);
     await client.put(`${root}addresses/ghost/10.98.0.1`).value(endpoint);
     // A hold by a node that owns nothing.
-    const apps = JSON.parse((await client.get(`${root}pools/apps`).string()) ?? '{}');
-    apps.holds['node-gone'] = 1;
-    await client.put(`${root}pools/apps`).value(JSON.stringify(apps));
+    await client.put(`${root}holds/apps/node-gone`).value(JSON.stringify({ count: 1 }));
     // A record that does not parse.
     await client.put(`${root}pools/broken`).value('{not json');
 
@@ -66,7 +64,7 @@ describe('kontena-ipam check', () => {
     ]);
     expect(body.findings.find((f: { kind: string }) => f.kind === 'idle-hold')).toEqual({
       kind: 'idle-hold',
-      key: `${root}pools/apps`,
+      key: `${root}holds/apps/node-gone`,
       pool: 'apps',
       node: 'node-gone',
       message: 'pool apps: held by node node-gone, which owns no address in any pool',

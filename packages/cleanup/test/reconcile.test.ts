@@ -377,13 +377,8 @@ describe('runCleanup (real etcd)', () => {
       ['inuse', '10.83.0.0/16'],
     ] as const) {
       await fx.store.requestPool({ network: poolId(name), node: nodeB, subnet: subnet(net) });
-      // A lost hold (e.g. a host's double ReleasePool): rewrite the record with no holders.
-      const key = fx.keys.pool(poolId(name));
-      const record = JSON.parse((await fx.client.get(key).string()) ?? '{}') as Record<
-        string,
-        unknown
-      >;
-      await fx.client.put(key).value(JSON.stringify({ ...record, holds: {} }));
+      // A lost hold (e.g. a host's double ReleasePool): delete the hold keys behind the store.
+      await fx.client.delete().prefix(fx.keys.holds(poolId(name)));
     }
     const docker = fixedView([
       bridgeNetwork({ name: 'inuse', subnet: '10.83.0.0/16', ipamDriver: 'other-name' }),

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { Budget } from '@kontena-ipam/store';
 import type { HandlerOptions, RequestEvent } from './contract.js';
 import { errorReply, PluginError } from './errors.js';
 import { HEALTH_PATH, type HealthResponse, PLUGIN_CONTENT_TYPE } from './protocol.js';
@@ -13,6 +14,8 @@ import { type RequestFields, type RouteContext, routeTable } from './routes.js';
 
 /** DEFAULT_CALL_TIMEOUT_MS bounds each RPC: Docker has no timeout of its own on plugin calls. */
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+/** STORE_MARGIN_MS is how much earlier than the call's deadline the store's budget ends. */
+const STORE_MARGIN_MS = 250;
 /** DEFAULT_BODY_LIMIT_BYTES: Docker's largest body is a few hundred bytes. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 /** UNKNOWN_ROUTE is the route label of every request to a path that is not an RPC. */
@@ -36,6 +39,10 @@ export function createHandler(options: HandlerOptions): RequestListener {
   const endpoint = options.endpoint ?? 'the configured endpoint';
   const log = options.logger;
 
+  // The store gets the call's deadline less a margin, so that its own error (which names what
+  // etcd did) reaches Docker before this handler's timer, and no store work outlives the reply.
+  const storeBudget = (): Budget => Budget.within(Math.max(1, timeoutMs - STORE_MARGIN_MS));
+
   const timeoutError = (): PluginError =>
     new PluginError(
       'TIMEOUT',
@@ -50,13 +57,18 @@ export function createHandler(options: HandlerOptions): RequestListener {
       v6Dynamic: options.v6Dynamic ?? false,
       fields,
       call: (operation) =>
-        withDeadline(operation, timeoutMs, timeoutError, (late) => {
-          // The store finished after Docker got a 503: say what it did, cleanup frees any leak.
-          log.warn(
-            { route, ...fields, node: options.node, late },
-            'store answered after the deadline',
-          );
-        }),
+        withDeadline(
+          () => operation(storeBudget()),
+          timeoutMs,
+          timeoutError,
+          (late) => {
+            // The store finished after Docker got a 503: say what it did, cleanup frees any leak.
+            log.warn(
+              { route, ...fields, node: options.node, late },
+              'store answered after the deadline',
+            );
+          },
+        ),
     };
   }
 

@@ -3,7 +3,7 @@
  * No allocation logic lives here; the store decides everything about pools and addresses.
  */
 import { formatAddress, formatAddressWithPrefix, formatSubnet } from '@kontena-ipam/cidr';
-import { isStoreError, type NodeId } from '@kontena-ipam/store';
+import { type Budget, isStoreError, type NodeId } from '@kontena-ipam/store';
 import type { IpamBackend } from './contract.js';
 import { invalid, PluginError } from './errors.js';
 import {
@@ -63,8 +63,11 @@ export interface RouteContext {
   node: NodeId;
   v6Dynamic: boolean;
   fields: RequestFields;
-  /** call runs one backend call under the per-call deadline. */
-  call<T>(operation: () => Promise<T>): Promise<T>;
+  /**
+   * call runs one backend call under the per-call deadline; `budget` is that deadline, for the
+   * store to fit every retry and etcd attempt into.
+   */
+  call<T>(operation: (budget: Budget) => Promise<T>): Promise<T>;
 }
 
 /** Route is one RPC: `handle` gets the JSON-decoded body (undefined when empty). */
@@ -107,15 +110,18 @@ const requestPool: Route = {
         'V6 is true but Pool is empty: dynamic IPv6 pools need an IPv6 supernet configured on the plugin; give the network an IPv6 --subnet instead',
       );
     }
-    const pool = await ctx.call(() =>
-      ctx.backend.requestPool({
-        network: req.network,
-        node: ctx.node,
-        subnet: req.subnet,
-        ipRange: req.ipRange,
-        gateway: req.gateway,
-        v6: req.v6,
-      }),
+    const pool = await ctx.call((budget) =>
+      ctx.backend.requestPool(
+        {
+          network: req.network,
+          node: ctx.node,
+          subnet: req.subnet,
+          ipRange: req.ipRange,
+          gateway: req.gateway,
+          v6: req.v6,
+        },
+        budget,
+      ),
     );
     ctx.fields.pool = pool.id;
     ctx.fields.subnet = formatSubnet(pool.subnet);
@@ -133,8 +139,8 @@ const releasePool: Route = {
   async handle(input, ctx): Promise<EmptyResponse> {
     const req = parseReleasePool(input);
     ctx.fields.pool = req.pool;
-    const result = await ctx.call(() =>
-      ctx.backend.releasePool({ pool: req.pool, node: ctx.node }),
+    const result = await ctx.call((budget) =>
+      ctx.backend.releasePool({ pool: req.pool, node: ctx.node }, budget),
     );
     // Docker never retries a release: an unknown pool is answered {} and only logged.
     ctx.fields.result = result.removed
@@ -153,14 +159,17 @@ const requestAddress: Route = {
     ctx.fields.pool = req.pool;
     if (req.address) ctx.fields.address = formatAddress(req.address);
     const allocation = await ctx
-      .call(() =>
-        ctx.backend.requestAddress({
-          pool: req.pool,
-          node: ctx.node,
-          address: req.address,
-          kind: req.kind,
-          attrs: req.attrs,
-        }),
+      .call((budget) =>
+        ctx.backend.requestAddress(
+          {
+            pool: req.pool,
+            node: ctx.node,
+            address: req.address,
+            kind: req.kind,
+            attrs: req.attrs,
+          },
+          budget,
+        ),
       )
       .catch((error: unknown) => {
         throw req.kind === 'gateway' && req.address
@@ -182,8 +191,8 @@ const releaseAddress: Route = {
     const req = parseReleaseAddress(input);
     ctx.fields.pool = req.pool;
     ctx.fields.address = formatAddress(req.address);
-    const result = await ctx.call(() =>
-      ctx.backend.releaseAddress({ pool: req.pool, address: req.address, node: ctx.node }),
+    const result = await ctx.call((budget) =>
+      ctx.backend.releaseAddress({ pool: req.pool, address: req.address, node: ctx.node }, budget),
     );
     ctx.fields.result = result.released ? 'released' : 'nothing to release';
     return {};

@@ -124,29 +124,20 @@ it('answers 503 within its own deadline when etcd hangs (process frozen)', async
   try {
     const reply = await call(impatient.socketPath, ROUTES.requestPool, poolBody('frozen'));
     expectUnavailable(reply);
-    // The plugin's own deadline answered, before the store's (1000 ms) would have.
+    // The store got the call's budget (its deadline less a margin) and answered inside it with
+    // its own error, before the handler's timer and long before its per-call deadline (1000 ms).
     expect(impatient.logs.lines.find((l) => l.msg === 'request')).toMatchObject({
       status: 503,
-      code: 'TIMEOUT',
+      code: 'UNAVAILABLE',
     });
   } finally {
     etcdProcess?.kill('SIGCONT');
   }
-  // The store call could not be cancelled: how it ended is logged (cleanup frees any leak).
-  for (
-    let i = 0;
-    i < 100 && !impatient.logs.lines.some((l) => l.msg === 'store answered after the deadline');
-    i++
-  ) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  expect(
-    impatient.logs.lines.find((l) => l.msg === 'store answered after the deadline'),
-  ).toMatchObject({
-    route: ROUTES.requestPool,
-    pool: 'frozen',
-    late: expect.stringMatching(/^(succeeded|failed: .+)$/),
-  });
+  // Nothing of the store's work outlived the reply: no late answer is ever logged.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(impatient.logs.lines.some((l) => l.msg === 'store answered after the deadline')).toBe(
+    false,
+  );
   await impatient.close();
   const after = await waitFor(() =>
     call(suite.plugin.socketPath, ROUTES.requestAddress, {

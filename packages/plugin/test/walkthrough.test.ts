@@ -3,6 +3,7 @@
  * real unix socket against a real store on a real etcd.
  */
 import { describe, expect, it } from 'vitest';
+import { holdsIn } from '../../../testing/store-keys.js';
 import { CAPABILITIES, PLUGIN_CONTENT_TYPE, type RequestEvent, ROUTES } from '../src/index.js';
 import { call, send } from './support/client.js';
 import { pluginSuite, startPlugin } from './support/plugin.js';
@@ -54,8 +55,8 @@ describe('the seed walkthrough', () => {
       ipRange: '10.81.128.0/17',
       gateway: '10.81.0.1',
       dynamic: false,
-      holds: { 'node-a': 1 },
     });
+    expect(holdsIn(keys, 'kontena')).toEqual({ 'node-a': 1 });
     const ip = reply.Address.split('/')[0];
     expect(keys[`addresses/kontena/${ip}`]).toMatchObject({
       node: 'node-a',
@@ -190,6 +191,8 @@ describe('RequestPool', () => {
         `addresses/ds/${ip4.split('/')[0]}`,
         'addresses/ds:v6/fd00:84::1',
         `addresses/ds:v6/${bare6}`,
+        'holds/ds/node-a',
+        'holds/ds:v6/node-a',
         'pools/ds',
         'pools/ds:v6',
         'subnets/10.84.0.0/24',
@@ -287,13 +290,19 @@ describe('the gateway', () => {
     expect(reply.status).toBe(200);
     expect(reply.json).toEqual({ Address: '10.87.0.254/24', Data: {} });
     const keys = await suite.setup.keys();
-    // Exactly: the pool, its reservation and the new gateway's record; none at .1 any more.
+    // Exactly: the pool, its hold, its reservation and the new gateway's record; none at .1 any more.
     expect(
       Object.keys(keys)
         .filter((k) => k.includes('gw2') || k.includes('10.87.'))
         .sort(),
-    ).toEqual(['addresses/gw2/10.87.0.254', 'pools/gw2', 'subnets/10.87.0.0/24']);
-    expect(keys['pools/gw2']).toMatchObject({ gateway: '10.87.0.254', holds: { 'node-a': 1 } });
+    ).toEqual([
+      'addresses/gw2/10.87.0.254',
+      'holds/gw2/node-a',
+      'pools/gw2',
+      'subnets/10.87.0.0/24',
+    ]);
+    expect(keys['pools/gw2']).toMatchObject({ gateway: '10.87.0.254' });
+    expect(holdsIn(keys, 'gw2')).toEqual({ 'node-a': 1 });
     expect(keys['addresses/gw2/10.87.0.254']).toMatchObject({ kind: 'gateway', node: 'node-a' });
     // Another host creating the network later gets X from RequestPool's Data.
     const other = await startPlugin(suite.dir.path, suite.setup.store, { node: 'node-b' });

@@ -6,6 +6,9 @@ import { parseAddress, parseSubnet, type Subnet, subnetsOverlap } from '@kontena
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
+
+export { holdsIn } from '../../../testing/store-keys.js';
+
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
 import { IpamStore, LAYOUT_VERSION, parseNodeId, parsePoolId } from '../src/index.js';
 
@@ -131,16 +134,6 @@ export async function dumpKeys(client: Etcd3, prefix: string): Promise<Record<st
   const all = await client.getAll().prefix(root).strings();
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(all)) out[key.slice(root.length)] = JSON.parse(value);
-  return out;
-}
-
-/** holdsIn is pool `id`'s holds in a key dump, node → count, from its hold keys. */
-export function holdsIn(dump: Record<string, unknown>, id: string): Record<string, number> {
-  const prefix = `holds/${id}/`;
-  const out: Record<string, number> = {};
-  for (const [key, value] of Object.entries(dump)) {
-    if (key.startsWith(prefix)) out[key.slice(prefix.length)] = (value as { count: number }).count;
-  }
   return out;
 }
 
