@@ -14,7 +14,7 @@ import {
 } from './workspace.js';
 
 /** trivialBackend answers every IpamBackend call at once (always the same pool and address). */
-export function trivialBackend(node: NodeId): IpamBackend {
+export function trivialBackend(_node: NodeId): IpamBackend {
   const subnet = parseSubnet('10.85.0.0/16');
   const address = parseAddress('10.85.0.2');
   const pool: JoinedPool = {

@@ -17,6 +17,7 @@ import {
   subnetContains,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
+import { checkHostAddress } from './address-rules.js';
 import type { Budget } from './budget.js';
 import { type Decision, transact } from './cas.js';
 import { backoff, newToken, nowIso, type StoreContext } from './context.js';
@@ -271,6 +272,7 @@ export class AddressStore {
         `address ${formatAddress(address)} is not inside subnet ${formatSubnet(pool.subnet)} of network ${pool.id}`,
       );
     }
+    checkHostAddress(pool.subnet, address, 'address');
   }
 
   /** A static address someone holds: aux is shared, anything else is ADDRESS_IN_USE. */

@@ -25,6 +25,7 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
+import { checkHostAddress, hostsOfBoth } from './address-rules.js';
 import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
@@ -93,6 +94,16 @@ function validateRequest(req: PoolRequest): void {
       'OUT_OF_RANGE',
       `gateway ${formatAddress(gateway)} is not inside subnet ${formatSubnet(subnet)}`,
     );
+  }
+  if (gateway) checkHostAddress(subnet, gateway, 'gateway');
+  if (ipRange) {
+    const hosts = hostsOfBoth(ipRange, subnet);
+    if (hosts.first.value > hosts.last.value) {
+      throw new StoreError(
+        'INVALID',
+        `ip-range ${formatSubnet(ipRange)} holds no host address of subnet ${formatSubnet(subnet)}`,
+      );
+    }
   }
 }
 

@@ -13,7 +13,6 @@
 import {
   AddressBitmap,
   addressAt,
-  hostRange,
   type IpAddress,
   offsetOf,
   parseAddress,
@@ -22,6 +21,7 @@ import {
   subnetSize,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, Watcher } from 'etcd3';
+import { hostsOfBoth } from './address-rules.js';
 import type { StoreContext } from './context.js';
 import { getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
 import { decodePool, type PoolRecord } from './records.js';
@@ -52,6 +52,8 @@ export class PoolView {
   readonly pool: PoolRecord;
   /** window is where dynamic addresses come from: the ip-range, else the subnet. */
   readonly window: Subnet;
+  /** hosts is the first and last address of the window that are host addresses of the subnet. */
+  private readonly hosts: { first: IpAddress; last: IpAddress };
   private readonly bitmap: AddressBitmap;
   /** Addresses this node is writing right now: a lagging delete event must not free them. */
   private readonly pending: ReadonlySet<bigint>;
@@ -67,11 +69,12 @@ export class PoolView {
     this.window = pool.ipRange ?? pool.subnet;
     const size = subnetSize(this.window);
     this.bitmap = new AddressBitmap(Number(size < MAX_OFFSETS ? size : MAX_OFFSETS));
-    // Network / broadcast (or IPv6 subnet-router anycast) are not hosts: never hand them out.
-    const hosts = hostRange(this.window);
-    const first = Number(offsetOf(this.window, hosts.first));
+    // Network / broadcast (or IPv6 subnet-router anycast) are not hosts: never hand them out,
+    // neither the window's nor the subnet's (an ip-range may end on the subnet's broadcast).
+    this.hosts = hostsOfBoth(this.window, pool.subnet);
+    const first = Number(offsetOf(this.window, this.hosts.first));
     for (let o = 0; o < first && o < this.bitmap.size; o++) this.bitmap.allocate(o);
-    const last = offsetOf(this.window, hosts.last);
+    const last = offsetOf(this.window, this.hosts.last);
     for (let o = last + 1n; o < BigInt(this.bitmap.size); o++) this.bitmap.allocate(Number(o));
     this.mark(pool.gateway, true);
     for (const value of pending) this.markValue(value, true);
@@ -146,7 +149,7 @@ export class PoolView {
 
   /** The window's non-host offsets and the gateway stay taken whatever the watch says. */
   private isReserved(offset: number): boolean {
-    const hosts = hostRange(this.window);
+    const hosts = this.hosts;
     const address = addressAt(this.window, BigInt(offset));
     return (
       address.value < hosts.first.value ||

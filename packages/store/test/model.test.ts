@@ -229,7 +229,8 @@ async function apply(
   }
   if (address) {
     const text = formatAddress(address);
-    if (!subnetContains(subnet, address))
+    // Outside the subnet, or its network or broadcast address: never handed out.
+    if (!subnetContains(subnet, address) || !isHostAddress(subnet, address))
       return void expect(got, label).toEqual({ code: 'OUT_OF_RANGE' });
     const rec = m.addresses.get(text);
     if (rec) {
