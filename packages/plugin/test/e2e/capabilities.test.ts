@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
 import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
+import { holdsIn } from '../../../../testing/store-keys.js';
 import { ROUTES } from '../../src/index.js';
 import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
@@ -85,10 +86,8 @@ it('shares an --aux-address between the hosts that create the network', async ()
     expect(result.code).toBe(0);
   }
   const state = await keys();
-  expect(state['pools/capnet']).toMatchObject({
-    subnet: '10.90.0.0/24',
-    holds: { 'cap-1': 1, 'cap-2': 1 },
-  });
+  expect(state['pools/capnet']).toMatchObject({ subnet: '10.90.0.0/24' });
+  expect(holdsIn(state, 'capnet')).toEqual({ 'cap-1': 1, 'cap-2': 1 });
   expect(state['addresses/capnet/10.90.0.10']).toMatchObject({ kind: 'aux' });
 });
 
@@ -128,7 +127,7 @@ it('gets no RequestPool replay on a daemon restart: the hold stays at one', asyn
   const since = plugin.logs.lines.slice(before).filter((l) => l.msg === 'request');
   expect(since.filter((l) => l.route === ROUTES.requestPool)).toEqual([]);
   expect(since.filter((l) => l.route === ROUTES.capabilities).length).toBeGreaterThan(0);
-  expect(((await keys())['pools/capnet'] as { holds: Record<string, number> }).holds).toEqual({
+  expect(holdsIn(await keys(), 'capnet')).toEqual({
     'cap-1': 1,
     'cap-2': 1,
   });

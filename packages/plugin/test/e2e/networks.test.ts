@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
 import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
+import { holdsIn } from '../../../../testing/store-keys.js';
 import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
 let etcd: EtcdCluster & { endpoint: string };
@@ -63,7 +64,8 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
   expect(address).not.toBe('10.86.0.254');
 
   const state = await host.setup.keys();
-  expect(state['pools/gw']).toMatchObject({ gateway: '10.86.0.254', holds: { 'nets-1': 1 } });
+  expect(state['pools/gw']).toMatchObject({ gateway: '10.86.0.254' });
+  expect(holdsIn(state, 'gw')).toEqual({ 'nets-1': 1 });
   expect(state['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway', node: 'nets-1' });
   expect(state['addresses/gw/10.86.0.1']).toBeUndefined();
   expect(await keysOf('gw')).toEqual(
@@ -106,8 +108,10 @@ it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address f
   expect(ip6).not.toBe('fd00:87::1');
 
   const state = await host.setup.keys();
-  expect(state['pools/ds']).toMatchObject({ subnet: '10.87.0.0/24', holds: { 'nets-1': 1 } });
-  expect(state['pools/ds:v6']).toMatchObject({ subnet: 'fd00:87::/64', holds: { 'nets-1': 1 } });
+  expect(state['pools/ds']).toMatchObject({ subnet: '10.87.0.0/24' });
+  expect(state['pools/ds:v6']).toMatchObject({ subnet: 'fd00:87::/64' });
+  expect(holdsIn(state, 'ds')).toEqual({ 'nets-1': 1 });
+  expect(holdsIn(state, 'ds:v6')).toEqual({ 'nets-1': 1 });
   expect(state[`addresses/ds/${ip4}`]).toMatchObject({ kind: 'endpoint', node: 'nets-1' });
   expect(state[`addresses/ds:v6/${ip6}`]).toMatchObject({ kind: 'endpoint', node: 'nets-1' });
 
