@@ -17,7 +17,7 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export interface EtcdConfig {
   /** endpoints are the client URLs, used whole (the client balances and fails over). */
   endpoints: string[];
-  /** explicit is true when ETCD_ENDPOINT was set (false = the default, single-host mode may apply). */
+  /** explicit is true when ETCD_ENDPOINT was set (false = the default endpoint, or single-host mode). */
   explicit: boolean;
   caFile: string | undefined;
   certFile: string | undefined;
@@ -28,6 +28,17 @@ export interface EtcdConfig {
   prefix: string;
   /** timeoutMs bounds each etcd call. */
   timeoutMs: number;
+}
+
+/**
+ * LocalEtcdConfig is single-host mode's embedded etcd (KONTENA_IPAM_LOCAL_ETCD=on): one member
+ * on loopback, on ports a real etcd does not use, serving this host alone.
+ */
+export interface LocalEtcdConfig {
+  /** endpoint is its client URL (also `etcd.endpoints`, so the operator tools reach it). */
+  endpoint: string;
+  clientPort: number;
+  peerPort: number;
 }
 
 /** Config is everything the bins read from the environment. */
@@ -43,8 +54,11 @@ export interface Config {
   subnetLength6: number;
   socketPath: string;
   stateDir: string;
-  /** localEtcd: `auto` starts a local etcd when none is configured or answering; `off` never. */
-  localEtcd: 'auto' | 'off';
+  /**
+   * localEtcd: set when single-host mode was asked for (KONTENA_IPAM_LOCAL_ETCD=on); undefined
+   * (the default) = cluster mode: only the configured endpoints, never an etcd of our own.
+   */
+  localEtcd: LocalEtcdConfig | undefined;
   /** metrics: where to serve /metrics, /healthz, /readyz (KONTENA_IPAM_METRICS); undefined = off. */
   metrics: ListenAddress | undefined;
 }
@@ -53,6 +67,16 @@ export interface Config {
 export const DEFAULT_ETCD_ENDPOINT = 'http://localhost:2379';
 /** DEFAULT_SOCKET_PATH is where Docker looks for a plugin named kontena-ipam. */
 export const DEFAULT_SOCKET_PATH = '/run/docker/plugins/kontena-ipam.sock';
+/**
+ * LOCAL_ETCD_CLIENT_PORT and LOCAL_ETCD_PEER_PORT are the embedded etcd's ports: not etcd's
+ * own 2379/2380 (nor its legacy 4001/7001), so that it can never take the port of a real
+ * member that runs on this host (with `--net host`) and starts a moment later; ten times
+ * etcd's, to be recognisable, and below Linux's ephemeral range (32768-60999), so that no
+ * outgoing connection holds them.
+ */
+export const LOCAL_ETCD_CLIENT_PORT = 23790;
+/** LOCAL_ETCD_PEER_PORT: see LOCAL_ETCD_CLIENT_PORT. */
+export const LOCAL_ETCD_PEER_PORT = 23800;
 /** DEFAULT_STATE_DIR holds the single-host etcd's data. */
 export const DEFAULT_STATE_DIR = '/var/lib/kontena-ipam';
 
@@ -201,7 +225,12 @@ const prefix = z
     error: "must start and end with '/' and hold only letters, digits, '.', '_', '-' and '/'",
   });
 
-const localEtcd = z.enum(['auto', 'off'], { error: 'must be auto or off' });
+// `auto` (start an etcd when none answers) is gone on purpose: a host that starts one of its own
+// unasked can split a cluster (issue 13). Its message says what replaced it.
+const localEtcd = z.enum(['on', 'off'], {
+  error:
+    'must be on (single-host mode: an embedded etcd for this host alone) or off (the default: use ETCD_ENDPOINT)',
+});
 
 const listenAddress = z.string().transform((text, ctx): ListenAddress => {
   try {
@@ -306,7 +335,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
 
-  const endpointList = v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT];
+  const single = v.KONTENA_IPAM_LOCAL_ETCD === 'on';
+  if (single && v.ETCD_ENDPOINT) {
+    issues.push(
+      `KONTENA_IPAM_LOCAL_ETCD=${show(raw.KONTENA_IPAM_LOCAL_ETCD)}: single-host mode runs an embedded etcd for this host alone, so ETCD_ENDPOINT must be unset; to use the etcd at ETCD_ENDPOINT, set KONTENA_IPAM_LOCAL_ETCD=off`,
+    );
+  }
+  const localEtcdConfig: LocalEtcdConfig | undefined = single
+    ? {
+        endpoint: `http://127.0.0.1:${LOCAL_ETCD_CLIENT_PORT}`,
+        clientPort: LOCAL_ETCD_CLIENT_PORT,
+        peerPort: LOCAL_ETCD_PEER_PORT,
+      }
+    : undefined;
+  const endpointList = localEtcdConfig
+    ? [localEtcdConfig.endpoint]
+    : (v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT]);
   const tls = endpointList.every((e) => e.startsWith('https://'));
   for (const name of ['ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'] as const) {
     if (raw[name] !== undefined && !tls) {
@@ -369,7 +413,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subnetLength6,
     socketPath: v.KONTENA_IPAM_SOCKET ?? DEFAULT_SOCKET_PATH,
     stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
-    localEtcd: v.KONTENA_IPAM_LOCAL_ETCD ?? 'auto',
+    localEtcd: localEtcdConfig,
     metrics: v.KONTENA_IPAM_METRICS,
   };
 }

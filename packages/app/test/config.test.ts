@@ -44,7 +44,8 @@ describe('loadConfig defaults (the seed README)', () => {
     expect(config.etcd.prefix).toBe('/kontena/ipam/');
     expect(config.etcd.timeoutMs).toBe(5000);
     expect(config.stateDir).toBe('/var/lib/kontena-ipam');
-    expect(config.localEtcd).toBe('auto');
+    // Cluster mode unless single-host mode is asked for: no default starts an etcd (issue 13).
+    expect(config.localEtcd).toBeUndefined();
     expect(config.logFormat).toBeUndefined();
   });
 
@@ -122,8 +123,27 @@ describe('loadConfig good values', () => {
     expect(config.etcd.timeoutMs).toBe(1500);
     expect(config.etcd.prefix).toBe('/test/ipam/');
     expect(config.stateDir).toBe('/srv/ipam');
-    expect(config.localEtcd).toBe('off');
+    expect(config.localEtcd).toBeUndefined();
     expect(config.logFormat).toBe('pretty');
+  });
+});
+
+describe('single-host mode is asked for, never assumed', () => {
+  it('KONTENA_IPAM_LOCAL_ETCD=on: the embedded etcd on 127.0.0.1:23790 (peers 23800) is the endpoint', () => {
+    const config = loadConfig({ KONTENA_IPAM_LOCAL_ETCD: 'on' });
+    expect(config.localEtcd).toEqual({
+      endpoint: 'http://127.0.0.1:23790',
+      clientPort: 23790,
+      peerPort: 23800,
+    });
+    expect(config.etcd.endpoints).toEqual(['http://127.0.0.1:23790']);
+    expect(config.etcd.explicit).toBe(false);
+  });
+
+  it('refuses KONTENA_IPAM_LOCAL_ETCD=on together with ETCD_ENDPOINT', () => {
+    expect(issuesOf({ KONTENA_IPAM_LOCAL_ETCD: 'on', ETCD_ENDPOINT: 'http://e:2379' })).toEqual([
+      'KONTENA_IPAM_LOCAL_ETCD="on": single-host mode runs an embedded etcd for this host alone, so ETCD_ENDPOINT must be unset; to use the etcd at ETCD_ENDPOINT, set KONTENA_IPAM_LOCAL_ETCD=off',
+    ]);
   });
 });
 
@@ -158,7 +178,8 @@ describe('loadConfig bad values: one clear message each', () => {
     ['KONTENA_IPAM_ETCD_TIMEOUT', '0', 'must be a whole number from 100 to 600000'],
     ['KONTENA_IPAM_ETCD_PREFIX', 'kontena', "must start and end with '/'"],
     ['KONTENA_IPAM_STATE_DIR', 'state', 'must be an absolute path'],
-    ['KONTENA_IPAM_LOCAL_ETCD', 'yes', 'must be auto or off'],
+    ['KONTENA_IPAM_LOCAL_ETCD', 'yes', 'must be on (single-host mode'],
+    ['KONTENA_IPAM_LOCAL_ETCD', 'auto', 'or off (the default: use ETCD_ENDPOINT)'],
   ])('%s=%s', (name, value, message) => {
     const issues = issuesOf({ [name]: value });
     expect(issues).toHaveLength(1);
