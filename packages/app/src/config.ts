@@ -2,7 +2,7 @@
  * The environment, read once at start into a typed Config. Every bad value gets its own
  * message naming the variable and what it accepts; the bins print them all and exit 2.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
@@ -23,6 +23,7 @@ export interface EtcdConfig {
   certFile: string | undefined;
   keyFile: string | undefined;
   username: string | undefined;
+  /** password from ETCD_PASSWORD or the file ETCD_PASSWORD_FILE names (read once, at start). */
   password: string | undefined;
   /** prefix of every key (the store adds `v1/`). */
   prefix: string;
@@ -251,6 +252,7 @@ export const ENV_VARS = [
   'ETCD_KEY_FILE',
   'ETCD_USERNAME',
   'ETCD_PASSWORD',
+  'ETCD_PASSWORD_FILE',
   'KONTENA_IPAM_ETCD_PREFIX',
   'KONTENA_IPAM_ETCD_TIMEOUT',
   'KONTENA_IPAM_SUPERNET',
@@ -262,6 +264,7 @@ export const ENV_VARS = [
   'KONTENA_IPAM_LOCAL_ETCD',
   'KONTENA_IPAM_METRICS',
   'KONTENA_IPAM_METRICS_ALLOW_REMOTE',
+  'KONTENA_IPAM_MANAGED_PLUGIN',
 ] as const;
 
 // Unix socket paths are limited to 108 bytes including the terminating NUL.
@@ -277,6 +280,7 @@ const schema = z.object({
   ETCD_KEY_FILE: readableFile.optional(),
   ETCD_USERNAME: z.string().optional(),
   ETCD_PASSWORD: z.string().optional(),
+  ETCD_PASSWORD_FILE: absolutePath(4096).optional(),
   KONTENA_IPAM_ETCD_PREFIX: prefix.optional(),
   KONTENA_IPAM_ETCD_TIMEOUT: wholeNumber(100, 600_000, ' (milliseconds)').optional(),
   KONTENA_IPAM_SUPERNET: subnetOf(4).optional(),
@@ -288,7 +292,42 @@ const schema = z.object({
   KONTENA_IPAM_LOCAL_ETCD: localEtcd.optional(),
   KONTENA_IPAM_METRICS: listenAddress.optional(),
   KONTENA_IPAM_METRICS_ALLOW_REMOTE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
+  KONTENA_IPAM_MANAGED_PLUGIN: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
 });
+
+/**
+ * passwordOf takes ETCD_PASSWORD, or reads the file ETCD_PASSWORD_FILE names (so that the
+ * secret stays out of `docker plugin inspect` and `docker inspect`), without the line end an
+ * editor or `echo` leaves. `given` is false when an issue was pushed.
+ */
+function passwordOf(
+  inline: string | undefined,
+  file: string | undefined,
+  issues: string[],
+): { given: true; value: string | undefined } | { given: false } {
+  if (file === undefined) return { given: true, value: inline };
+  if (inline !== undefined) {
+    issues.push(
+      `ETCD_PASSWORD_FILE=${show(file)}: ETCD_PASSWORD is set too; give the password one way only`,
+    );
+    return { given: false };
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    issues.push(
+      `ETCD_PASSWORD_FILE=${show(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+    return { given: false };
+  }
+  const value = text.replace(/(\r?\n)+$/, '');
+  if (value === '') {
+    issues.push(`ETCD_PASSWORD_FILE=${show(file)}: the file is empty`);
+    return { given: false };
+  }
+  return { given: true, value };
+}
 
 function show(value: string | undefined): string {
   return value === undefined ? '(unset)' : JSON.stringify(value);
@@ -367,13 +406,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `ETCD_CA_FILE=(unset): a client certificate needs the CA that signed the etcd server's certificate`,
     );
   }
-  if ((v.ETCD_USERNAME === undefined) !== (v.ETCD_PASSWORD === undefined)) {
+  const password = passwordOf(v.ETCD_PASSWORD, v.ETCD_PASSWORD_FILE, issues);
+  if (password.given && (v.ETCD_USERNAME === undefined) !== (password.value === undefined)) {
     issues.push(
       `${v.ETCD_USERNAME ? 'ETCD_PASSWORD' : 'ETCD_USERNAME'}=(unset): ETCD_USERNAME and ETCD_PASSWORD go together`,
     );
   }
   let node = v.NODE_ID;
-  if (node === undefined) {
+  if (node === undefined && v.KONTENA_IPAM_MANAGED_PLUGIN === '1') {
+    // Docker sets no hostname of the host's own in a managed plugin: a fallback could name
+    // some other host, and two hosts under one name share their addresses' ownership.
+    issues.push(
+      `NODE_ID=(unset): a managed plugin (KONTENA_IPAM_MANAGED_PLUGIN=1) needs an explicit NODE_ID, since its hostname need not be this host's; set it with \`docker plugin set <plugin> NODE_ID=$(hostname)\` before \`docker plugin enable\``,
+    );
+  } else if (node === undefined) {
     try {
       node = parseNodeId(hostname());
     } catch {
@@ -390,7 +436,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
   }
-  if (issues.length > 0 || node === undefined) throw new ConfigError(issues);
+  if (issues.length > 0 || node === undefined || !password.given) throw new ConfigError(issues);
 
   return {
     logLevel: v.LOG_LEVEL ?? 'info',
@@ -403,7 +449,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       certFile: v.ETCD_CERT_FILE,
       keyFile: v.ETCD_KEY_FILE,
       username: v.ETCD_USERNAME,
-      password: v.ETCD_PASSWORD,
+      password: password.value,
       prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? '/kontena/ipam/',
       timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? 5000,
     },

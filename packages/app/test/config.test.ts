@@ -128,6 +128,37 @@ describe('loadConfig good values', () => {
   });
 });
 
+describe('ETCD_PASSWORD_FILE and the managed plugin', () => {
+  it('reads the password from the file once, trimming only the line ends after it', () => {
+    const file = join(dir, 'password');
+    writeFileSync(file, ' pa ss \r\n\n');
+    const config = loadConfig({ ETCD_USERNAME: 'ipam', ETCD_PASSWORD_FILE: file });
+    expect(config.etcd).toMatchObject({ username: 'ipam', password: ' pa ss ' });
+  });
+
+  it('wants ETCD_USERNAME with the file too', () => {
+    const file = join(dir, 'password-alone');
+    writeFileSync(file, 'pw\n');
+    expect(issuesOf({ ETCD_PASSWORD_FILE: file })).toEqual([
+      'ETCD_USERNAME=(unset): ETCD_USERNAME and ETCD_PASSWORD go together',
+    ]);
+  });
+
+  it('KONTENA_IPAM_MANAGED_PLUGIN=1 takes an explicit NODE_ID and refuses the hostname fallback', () => {
+    expect(loadConfig({ KONTENA_IPAM_MANAGED_PLUGIN: '1', NODE_ID: 'node-a' }).nodeId).toBe(
+      'node-a',
+    );
+    expect(issuesOf({ KONTENA_IPAM_MANAGED_PLUGIN: '1', NODE_ID: ' ' })).toEqual([
+      expect.stringMatching(
+        /^NODE_ID=\(unset\): a managed plugin \(KONTENA_IPAM_MANAGED_PLUGIN=1\) needs an explicit NODE_ID/,
+      ),
+    ]);
+    expect(issuesOf({ KONTENA_IPAM_MANAGED_PLUGIN: 'yes' })).toEqual([
+      'KONTENA_IPAM_MANAGED_PLUGIN="yes": must be 0 or 1',
+    ]);
+  });
+});
+
 describe('single-host mode is asked for, never assumed', () => {
   it('KONTENA_IPAM_LOCAL_ETCD=on: the embedded etcd on 127.0.0.1:23790 (peers 23800) is the endpoint', () => {
     const config = loadConfig({ KONTENA_IPAM_LOCAL_ETCD: 'on' });
