@@ -149,7 +149,15 @@ describe('a managed plugin (KONTENA_IPAM_MANAGED_PLUGIN=1) needs an explicit NOD
         ETCD_PASSWORD_FILE: passwordFile('managed', PASSWORD),
       },
     });
-    expect(plugin.output()).toContain('"node":"managed-a"');
-    expect(await plugin.stop()).toBe(0);
+    try {
+      // The log line may arrive after the socket answers: wait for it (bounded).
+      const deadline = Date.now() + 10_000;
+      while (!plugin.output().includes('kontena-ipam is serving Docker') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(plugin.output()).toMatch(/"node":"managed-a".*kontena-ipam is serving Docker/);
+    } finally {
+      expect(await plugin.stop()).toBe(0);
+    }
   });
 });

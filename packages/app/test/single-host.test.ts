@@ -68,8 +68,11 @@ describe('without KONTENA_IPAM_LOCAL_ETCD (the default): cluster mode, never an 
   it('with nothing on localhost:2379 it starts no etcd, says so, and keeps retrying until a real member comes', async () => {
     const stateDir = join(dir, 'state-unset');
     const { plugin, pid } = await startInOwnNetns({ KONTENA_IPAM_STATE_DIR: stateDir }, 'unset');
-    await until('the unavailable log line', () =>
-      plugin.output().includes('etcd is unavailable; answering Docker with errors and retrying'),
+    await until(
+      'the serving and unavailable log lines',
+      () =>
+        plugin.output().includes('kontena-ipam is serving Docker') &&
+        plugin.output().includes('etcd is unavailable; answering Docker with errors and retrying'),
     );
     // The mode in the log: cluster, at the default endpoint, and how to ask for the other.
     expect(plugin.output()).toContain(
@@ -134,6 +137,10 @@ describe('KONTENA_IPAM_LOCAL_ETCD=on: single-host mode, asked for', () => {
   it('runs the embedded etcd on 23790/23800, says so in the log and in status, keeps pools across restarts, stops it on SIGTERM', async () => {
     const env = { KONTENA_IPAM_LOCAL_ETCD: 'on', KONTENA_IPAM_STATE_DIR: join(dir, 'state-on') };
     const first = await startInOwnNetns(env, 'on-1');
+    // Docker's Activate can be answered before the log line that follows listen() arrives.
+    await until('the serving log line', () =>
+      first.plugin.output().includes('kontena-ipam is serving Docker'),
+    );
     const output = first.plugin.output();
     expect(output).toContain('single-host mode: started a local etcd for this host alone');
     expect(output).toMatch(
