@@ -5,7 +5,7 @@
  * and the embedded etcd's fixed ports (23790, 23800) cannot meet anyone else's process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -185,6 +185,27 @@ describe('KONTENA_IPAM_LOCAL_ETCD=on: single-host mode, asked for', () => {
     expect(String(again.body.Err)).toContain('10.80.0.0/24');
     expect(await second.plugin.stop()).toBe(0);
   }, 90_000);
+
+  it('when the embedded etcd cannot start, serve fails (exit 1) instead of using some other etcd', async () => {
+    const notAFolder = join(dir, 'state-is-a-file');
+    writeFileSync(notAFolder, '');
+    const socket = join(dir, 'broken.sock');
+    const result = await runBinUnder(IN_NEW_NETNS, {
+      args: [],
+      env: {
+        NODE_ID: 'node-a',
+        KONTENA_IPAM_LOCAL_ETCD: 'on',
+        KONTENA_IPAM_STATE_DIR: notAFolder,
+        KONTENA_IPAM_SOCKET: socket,
+        LOG_FORMAT: 'json',
+      },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('"msg":"kontena-ipam could not start"');
+    expect(result.stderr).toContain('ENOTDIR');
+    expect(result.stderr).not.toContain('kontena-ipam is serving Docker');
+    expect(existsSync(socket)).toBe(false);
+  });
 
   it('refuses ETCD_ENDPOINT with it: exit 2, naming both', async () => {
     const result = await runBinUnder([], {
