@@ -2,8 +2,8 @@
 # Quick start on a fresh Debian machine with Node.js 20, as root: installs what is missing,
 # builds, and runs the kontena-ipam plugin on /run/docker/plugins/kontena-ipam.sock.
 #
-#   ./start.sh                                      # single-host mode: a local etcd in ./.state
-#   ETCD_ENDPOINT=http://10.0.0.1:2379 ./start.sh   # multi-host mode: your etcd cluster
+#   ./start.sh                                      # single-host mode: an embedded etcd (127.0.0.1:23790) in ./.state
+#   ETCD_ENDPOINT=http://10.0.0.1:2379 ./start.sh   # cluster mode: your etcd cluster
 #
 # Arguments go to the kontena-ipam command (./start.sh --help). Stop it with Ctrl-C (SIGINT)
 # or SIGTERM: it removes its socket and stops the local etcd it started.
@@ -24,7 +24,12 @@ pnpm install --frozen-lockfile --reporter=append-only
 step "pnpm build"
 pnpm build --output-logs=errors-only
 
-# Single-host mode keeps the local etcd's data here, so pools survive a restart.
+# Without ETCD_ENDPOINT this script asks for single-host mode (kontena-ipam itself never
+# assumes it: a host that quietly runs a private etcd can split a cluster). The embedded etcd
+# keeps its data here, so pools survive a restart.
+if [ -z "${ETCD_ENDPOINT:-}" ]; then
+  export KONTENA_IPAM_LOCAL_ETCD="${KONTENA_IPAM_LOCAL_ETCD:-on}"
+fi
 export KONTENA_IPAM_STATE_DIR="${KONTENA_IPAM_STATE_DIR:-$PWD/.state}"
 
 step "kontena-ipam $*"

@@ -5,8 +5,9 @@
 #
 #   docker/plugin/build-rootfs.sh                      # image kontena-ipam → plugin kontena-ipam
 #   PLUGIN=kontena/ipam:0.1.0 docker/plugin/build-rootfs.sh
-#   docker plugin set kontena-ipam ETCD_ENDPOINT=http://10.0.0.1:2379 NODE_ID="$(hostname)"
-#   docker plugin enable kontena-ipam
+#   docker plugin set kontena-ipam:latest ETCD_ENDPOINT=http://10.0.0.1:2379 NODE_ID="$(hostname)"
+#   docker plugin set kontena-ipam:latest certs.source=/etc/etcd-certs   # TLS files, if any
+#   docker plugin enable kontena-ipam:latest
 #   docker network create --ipam-driver kontena-ipam:latest --ipam-opt network=kontena0 kontena0
 #
 # Environment: FROM (where the rootfs comes from: `image`, the default, exports IMAGE;
@@ -14,8 +15,9 @@
 # node binary and the libraries it links, which is how the end-to-end test builds it),
 # IMAGE (default kontena-ipam; built from docker/Dockerfile unless SKIP_BUILD=1),
 # PLUGIN (plugin name, default kontena-ipam), OUT (default docker/plugin/build),
-# CERTS_DIR (optional folder of etcd TLS files, copied to /etc/kontena-ipam in the rootfs),
-# CREATE=0 to stop after writing OUT.
+# CREATE=0 to stop after writing OUT. TLS files and the etcd password are not baked into the
+# rootfs (anyone with the plugin could read them): the plugin's `certs` mount binds a host
+# folder at /etc/kontena-ipam (`docker plugin set ... certs.source=/path`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,6 +26,11 @@ PLUGIN="${PLUGIN:-kontena-ipam}"
 OUT="${OUT:-docker/plugin/build}"
 
 FROM="${FROM:-image}"
+if [ -n "${CERTS_DIR:-}" ]; then
+  echo "CERTS_DIR is gone: TLS files are no longer copied into the rootfs; after create, run" >&2
+  echo "  docker plugin set <plugin> certs.source=$CERTS_DIR" >&2
+  exit 2
+fi
 
 # rootfs_from_image: the image's filesystem, as `docker export` of a container gives it.
 rootfs_from_image() {
@@ -62,10 +69,8 @@ case "$FROM" in
   *) echo "FROM must be image or workspace, not '$FROM'" >&2; exit 2 ;;
 esac
 cp docker/plugin/config.json "$OUT/config.json"
-if [ -n "${CERTS_DIR:-}" ]; then
-  mkdir -p "$OUT/rootfs/etc/kontena-ipam"
-  cp -R "$CERTS_DIR"/. "$OUT/rootfs/etc/kontena-ipam/"
-fi
+# The certs mount's destination (the image has no such folder).
+mkdir -p "$OUT/rootfs/etc/kontena-ipam"
 echo "wrote $OUT (config.json + rootfs from the $FROM)"
 
 if [ "${CREATE:-1}" = 1 ]; then
@@ -79,6 +84,7 @@ if [ "${CREATE:-1}" = 1 ]; then
   cat <<NEXT
 created plugin $PLUGIN. Next:
   docker plugin set $PLUGIN ETCD_ENDPOINT=http://127.0.0.1:2379 NODE_ID=\$(hostname)
+  docker plugin set $PLUGIN certs.source=/etc/etcd-certs   # only for https:// endpoints
   docker plugin enable $PLUGIN
   docker network create --ipam-driver $PLUGIN --ipam-opt network=kontena0 kontena0
 NEXT

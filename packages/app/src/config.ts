@@ -2,7 +2,7 @@
  * The environment, read once at start into a typed Config. Every bad value gets its own
  * message naming the variable and what it accepts; the bins print them all and exit 2.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
@@ -17,17 +17,29 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export interface EtcdConfig {
   /** endpoints are the client URLs, used whole (the client balances and fails over). */
   endpoints: string[];
-  /** explicit is true when ETCD_ENDPOINT was set (false = the default, single-host mode may apply). */
+  /** explicit is true when ETCD_ENDPOINT was set (false = the default endpoint, or single-host mode). */
   explicit: boolean;
   caFile: string | undefined;
   certFile: string | undefined;
   keyFile: string | undefined;
   username: string | undefined;
+  /** password from ETCD_PASSWORD or the file ETCD_PASSWORD_FILE names (read once, at start). */
   password: string | undefined;
   /** prefix of every key (the store adds `v2/`). */
   prefix: string;
   /** timeoutMs bounds each etcd call. */
   timeoutMs: number;
+}
+
+/**
+ * LocalEtcdConfig is single-host mode's embedded etcd (KONTENA_IPAM_LOCAL_ETCD=on): one member
+ * on loopback, on ports a real etcd does not use, serving this host alone.
+ */
+export interface LocalEtcdConfig {
+  /** endpoint is its client URL (also `etcd.endpoints`, so the operator tools reach it). */
+  endpoint: string;
+  clientPort: number;
+  peerPort: number;
 }
 
 /** Config is everything the bins read from the environment. */
@@ -43,8 +55,11 @@ export interface Config {
   subnetLength6: number;
   socketPath: string;
   stateDir: string;
-  /** localEtcd: `auto` starts a local etcd when none is configured or answering; `off` never. */
-  localEtcd: 'auto' | 'off';
+  /**
+   * localEtcd: set when single-host mode was asked for (KONTENA_IPAM_LOCAL_ETCD=on); undefined
+   * (the default) = cluster mode: only the configured endpoints, never an etcd of our own.
+   */
+  localEtcd: LocalEtcdConfig | undefined;
   /** metrics: where to serve /metrics, /healthz, /readyz (KONTENA_IPAM_METRICS); undefined = off. */
   metrics: ListenAddress | undefined;
 }
@@ -53,6 +68,16 @@ export interface Config {
 export const DEFAULT_ETCD_ENDPOINT = 'http://localhost:2379';
 /** DEFAULT_SOCKET_PATH is where Docker looks for a plugin named kontena-ipam. */
 export const DEFAULT_SOCKET_PATH = '/run/docker/plugins/kontena-ipam.sock';
+/**
+ * LOCAL_ETCD_CLIENT_PORT and LOCAL_ETCD_PEER_PORT are the embedded etcd's ports: not etcd's
+ * own 2379/2380 (nor its legacy 4001/7001), so that it can never take the port of a real
+ * member that runs on this host (with `--net host`) and starts a moment later; ten times
+ * etcd's, to be recognisable, and below Linux's ephemeral range (32768-60999), so that no
+ * outgoing connection holds them.
+ */
+export const LOCAL_ETCD_CLIENT_PORT = 23790;
+/** LOCAL_ETCD_PEER_PORT: see LOCAL_ETCD_CLIENT_PORT. */
+export const LOCAL_ETCD_PEER_PORT = 23800;
 /** DEFAULT_STATE_DIR holds the single-host etcd's data. */
 export const DEFAULT_STATE_DIR = '/var/lib/kontena-ipam';
 
@@ -201,7 +226,12 @@ const prefix = z
     error: "must start and end with '/' and hold only letters, digits, '.', '_', '-' and '/'",
   });
 
-const localEtcd = z.enum(['auto', 'off'], { error: 'must be auto or off' });
+// `auto` (start an etcd when none answers) is gone on purpose: a host that starts one of its own
+// unasked can split a cluster (issue 13). Its message says what replaced it.
+const localEtcd = z.enum(['on', 'off'], {
+  error:
+    'must be on (single-host mode: an embedded etcd for this host alone) or off (the default: use ETCD_ENDPOINT)',
+});
 
 const listenAddress = z.string().transform((text, ctx): ListenAddress => {
   try {
@@ -222,6 +252,7 @@ export const ENV_VARS = [
   'ETCD_KEY_FILE',
   'ETCD_USERNAME',
   'ETCD_PASSWORD',
+  'ETCD_PASSWORD_FILE',
   'KONTENA_IPAM_ETCD_PREFIX',
   'KONTENA_IPAM_ETCD_TIMEOUT',
   'KONTENA_IPAM_SUPERNET',
@@ -233,6 +264,7 @@ export const ENV_VARS = [
   'KONTENA_IPAM_LOCAL_ETCD',
   'KONTENA_IPAM_METRICS',
   'KONTENA_IPAM_METRICS_ALLOW_REMOTE',
+  'KONTENA_IPAM_MANAGED_PLUGIN',
 ] as const;
 
 // Unix socket paths are limited to 108 bytes including the terminating NUL.
@@ -248,6 +280,7 @@ const schema = z.object({
   ETCD_KEY_FILE: readableFile.optional(),
   ETCD_USERNAME: z.string().optional(),
   ETCD_PASSWORD: z.string().optional(),
+  ETCD_PASSWORD_FILE: absolutePath(4096).optional(),
   KONTENA_IPAM_ETCD_PREFIX: prefix.optional(),
   KONTENA_IPAM_ETCD_TIMEOUT: wholeNumber(100, 600_000, ' (milliseconds)').optional(),
   KONTENA_IPAM_SUPERNET: subnetOf(4).optional(),
@@ -259,7 +292,42 @@ const schema = z.object({
   KONTENA_IPAM_LOCAL_ETCD: localEtcd.optional(),
   KONTENA_IPAM_METRICS: listenAddress.optional(),
   KONTENA_IPAM_METRICS_ALLOW_REMOTE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
+  KONTENA_IPAM_MANAGED_PLUGIN: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
 });
+
+/**
+ * passwordOf takes ETCD_PASSWORD, or reads the file ETCD_PASSWORD_FILE names (so that the
+ * secret stays out of `docker plugin inspect` and `docker inspect`), without the line end an
+ * editor or `echo` leaves. `given` is false when an issue was pushed.
+ */
+function passwordOf(
+  inline: string | undefined,
+  file: string | undefined,
+  issues: string[],
+): { given: true; value: string | undefined } | { given: false } {
+  if (file === undefined) return { given: true, value: inline };
+  if (inline !== undefined) {
+    issues.push(
+      `ETCD_PASSWORD_FILE=${show(file)}: ETCD_PASSWORD is set too; give the password one way only`,
+    );
+    return { given: false };
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    issues.push(
+      `ETCD_PASSWORD_FILE=${show(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+    return { given: false };
+  }
+  const value = text.replace(/(\r?\n)+$/, '');
+  if (value === '') {
+    issues.push(`ETCD_PASSWORD_FILE=${show(file)}: the file is empty`);
+    return { given: false };
+  }
+  return { given: true, value };
+}
 
 function show(value: string | undefined): string {
   return value === undefined ? '(unset)' : JSON.stringify(value);
@@ -306,7 +374,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
 
-  const endpointList = v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT];
+  const single = v.KONTENA_IPAM_LOCAL_ETCD === 'on';
+  if (single && v.ETCD_ENDPOINT) {
+    issues.push(
+      `KONTENA_IPAM_LOCAL_ETCD=${show(raw.KONTENA_IPAM_LOCAL_ETCD)}: single-host mode runs an embedded etcd for this host alone, so ETCD_ENDPOINT must be unset; to use the etcd at ETCD_ENDPOINT, set KONTENA_IPAM_LOCAL_ETCD=off`,
+    );
+  }
+  const localEtcdConfig: LocalEtcdConfig | undefined = single
+    ? {
+        endpoint: `http://127.0.0.1:${LOCAL_ETCD_CLIENT_PORT}`,
+        clientPort: LOCAL_ETCD_CLIENT_PORT,
+        peerPort: LOCAL_ETCD_PEER_PORT,
+      }
+    : undefined;
+  const endpointList = localEtcdConfig
+    ? [localEtcdConfig.endpoint]
+    : (v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT]);
   const tls = endpointList.every((e) => e.startsWith('https://'));
   for (const name of ['ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'] as const) {
     if (raw[name] !== undefined && !tls) {
@@ -323,13 +406,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `ETCD_CA_FILE=(unset): a client certificate needs the CA that signed the etcd server's certificate`,
     );
   }
-  if ((v.ETCD_USERNAME === undefined) !== (v.ETCD_PASSWORD === undefined)) {
+  const password = passwordOf(v.ETCD_PASSWORD, v.ETCD_PASSWORD_FILE, issues);
+  if (password.given && (v.ETCD_USERNAME === undefined) !== (password.value === undefined)) {
     issues.push(
       `${v.ETCD_USERNAME ? 'ETCD_PASSWORD' : 'ETCD_USERNAME'}=(unset): ETCD_USERNAME and ETCD_PASSWORD go together`,
     );
   }
   let node = v.NODE_ID;
-  if (node === undefined) {
+  if (node === undefined && v.KONTENA_IPAM_MANAGED_PLUGIN === '1') {
+    // Docker sets no hostname of the host's own in a managed plugin: a fallback could name
+    // some other host, and two hosts under one name share their addresses' ownership.
+    issues.push(
+      `NODE_ID=(unset): a managed plugin (KONTENA_IPAM_MANAGED_PLUGIN=1) needs an explicit NODE_ID, since its hostname need not be this host's; set it with \`docker plugin set <plugin> NODE_ID=$(hostname)\` before \`docker plugin enable\``,
+    );
+  } else if (node === undefined) {
     try {
       node = parseNodeId(hostname());
     } catch {
@@ -346,7 +436,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
   }
-  if (issues.length > 0 || node === undefined) throw new ConfigError(issues);
+  if (issues.length > 0 || node === undefined || !password.given) throw new ConfigError(issues);
 
   return {
     logLevel: v.LOG_LEVEL ?? 'info',
@@ -359,7 +449,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       certFile: v.ETCD_CERT_FILE,
       keyFile: v.ETCD_KEY_FILE,
       username: v.ETCD_USERNAME,
-      password: v.ETCD_PASSWORD,
+      password: password.value,
       prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? '/kontena/ipam/',
       timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? 5000,
     },
@@ -369,7 +459,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subnetLength6,
     socketPath: v.KONTENA_IPAM_SOCKET ?? DEFAULT_SOCKET_PATH,
     stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
-    localEtcd: v.KONTENA_IPAM_LOCAL_ETCD ?? 'auto',
+    localEtcd: localEtcdConfig,
     metrics: v.KONTENA_IPAM_METRICS,
   };
 }

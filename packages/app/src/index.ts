@@ -7,16 +7,20 @@ export { runCli } from './cli.js';
 export type { Command, CommandIo } from './commands/command.js';
 export { EXIT } from './commands/command.js';
 export { COMMANDS, DEFAULT_COMMAND } from './commands/index.js';
-export type { Config, EtcdConfig, LogLevel } from './config.js';
+export type { Config, EtcdConfig, LocalEtcdConfig, LogLevel } from './config.js';
 export {
   ConfigError,
   DEFAULT_ETCD_ENDPOINT,
   DEFAULT_SOCKET_PATH,
   DEFAULT_STATE_DIR,
   ENV_VARS,
+  LOCAL_ETCD_CLIENT_PORT,
+  LOCAL_ETCD_PEER_PORT,
   loadConfig,
 } from './config.js';
 export { createEtcdClient, etcdClientOptions } from './etcd-client.js';
+export type { EtcdMode } from './etcd-mode.js';
+export { etcdModeOf } from './etcd-mode.js';
 export type { LocalEtcd, LocalEtcdOptions } from './local-etcd.js';
 export { answers, LocalEtcdError, startLocalEtcd } from './local-etcd.js';
 export type { LoggerOptions } from './logger.js';

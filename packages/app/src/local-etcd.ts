@@ -1,13 +1,15 @@
 /**
- * Single-host mode: when no ETCD_ENDPOINT is configured and nothing answers on the default
- * endpoint, the plugin starts its own one-member etcd (Debian's etcd-server) on loopback,
- * with its data in the state folder so pools and addresses survive restarts.
+ * Single-host mode, when asked for (KONTENA_IPAM_LOCAL_ETCD=on): the plugin starts its own
+ * one-member etcd (Debian's etcd-server) on loopback, on ports a real etcd does not use
+ * (LOCAL_ETCD_CLIENT_PORT, LOCAL_ETCD_PEER_PORT), with its data in the state folder so pools
+ * and addresses survive restarts.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { LOCAL_ETCD_CLIENT_PORT, LOCAL_ETCD_PEER_PORT } from './config.js';
 
 /** LocalEtcdError says why the local etcd could not start (code NO_ETCD_BINARY or START_FAILED). */
 export class LocalEtcdError extends Error {
@@ -28,7 +30,7 @@ export interface LocalEtcd {
   stop(): Promise<void>;
 }
 
-/** LocalEtcdOptions: the state folder, the loopback ports and where to log. */
+/** LocalEtcdOptions: the state folder, the loopback ports (default 23790, 23800) and where to log. */
 export interface LocalEtcdOptions {
   stateDir: string;
   clientPort?: number;
@@ -93,11 +95,11 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
   if (!binary) {
     throw new LocalEtcdError(
       'NO_ETCD_BINARY',
-      'no etcd binary for single-host mode: install it with `apt-get install -y etcd-server`, or set ETCD_ENDPOINT to an etcd cluster',
+      'no etcd binary for single-host mode (KONTENA_IPAM_LOCAL_ETCD=on): install it with `apt-get install -y etcd-server`, or unset KONTENA_IPAM_LOCAL_ETCD and set ETCD_ENDPOINT to an etcd cluster',
     );
   }
-  const clientPort = options.clientPort ?? 2379;
-  const peerPort = options.peerPort ?? 2380;
+  const clientPort = options.clientPort ?? LOCAL_ETCD_CLIENT_PORT;
+  const peerPort = options.peerPort ?? LOCAL_ETCD_PEER_PORT;
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const dataDir = join(options.stateDir, 'etcd');
@@ -147,7 +149,7 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
     if (await healthy(endpoint)) {
       options.logger.info(
         { endpoint, dataDir, etcdPid: child.pid, log: logFile },
-        'single-host mode: started a local etcd (set ETCD_ENDPOINT to use an etcd cluster for many hosts)',
+        'single-host mode: started a local etcd for this host alone (for many hosts, unset KONTENA_IPAM_LOCAL_ETCD and set ETCD_ENDPOINT to their etcd cluster)',
       );
       return { endpoint, dataDir, pid: child.pid, stop };
     }

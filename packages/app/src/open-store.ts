@@ -20,9 +20,9 @@ export interface OpenStore {
 /** openStore makes the client and store; it does not touch etcd (both are lazy). */
 export function openStore(
   config: Config,
-  options: { logger: Logger; endpoints?: string[]; observer?: StoreObserver },
+  options: { logger: Logger; observer?: StoreObserver },
 ): OpenStore {
-  const endpoints = options.endpoints ?? config.etcd.endpoints;
+  const endpoints = config.etcd.endpoints;
   const endpoint = endpoints.join(',');
   const client = createEtcdClient(config.etcd, endpoints);
   const store = new IpamStore({

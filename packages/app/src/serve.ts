@@ -7,7 +7,8 @@ import { formatSubnet } from '@kontena-ipam/cidr';
 import { PluginServer } from '@kontena-ipam/plugin';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { answers, type LocalEtcd, LocalEtcdError, startLocalEtcd } from './local-etcd.js';
+import { etcdModeOf } from './etcd-mode.js';
+import { type LocalEtcd, startLocalEtcd } from './local-etcd.js';
 import { IpamMetrics, type MetricsServer, startMetricsServer } from './metrics.js';
 import { type OpenStore, openStore } from './open-store.js';
 
@@ -16,8 +17,8 @@ export interface Serving {
   readonly socketPath: string;
   /** endpoint is the etcd endpoint(s) in use, comma-joined. */
   readonly endpoint: string;
-  /** mode is `single-host` when this process started its own etcd. */
-  readonly mode: 'single-host' | 'multi-host';
+  /** mode: `single-host` runs the embedded etcd it was asked for; `cluster` uses the endpoints. */
+  readonly mode: 'single-host' | 'cluster';
   close(): Promise<void>;
 }
 
@@ -32,42 +33,21 @@ export interface ServeOptions {
   graceMs?: number;
 }
 
-async function chooseEtcd(
-  config: Config,
-  logger: Logger,
-): Promise<{ endpoints: string[]; local: LocalEtcd | undefined }> {
-  const { etcd } = config;
-  if (etcd.explicit || config.localEtcd === 'off') {
-    logger.info({ endpoint: etcd.endpoints.join(',') }, 'using the configured etcd');
-    return { endpoints: etcd.endpoints, local: undefined };
-  }
-  const [defaultEndpoint] = etcd.endpoints;
-  if (defaultEndpoint && (await answers(defaultEndpoint))) {
-    logger.info(
-      { endpoint: defaultEndpoint },
-      'using the etcd that answers on the default endpoint',
-    );
-    return { endpoints: etcd.endpoints, local: undefined };
-  }
-  try {
-    // The local etcd takes the default endpoint's port (2379), and the next one for peers.
-    const clientPort = Number(new URL(defaultEndpoint ?? 'http://localhost:2379').port || 2379);
-    const local = await startLocalEtcd({
-      stateDir: config.stateDir,
-      logger,
-      clientPort,
-      peerPort: clientPort + 1,
-    });
-    return { endpoints: [local.endpoint], local };
-  } catch (error) {
-    if (!(error instanceof LocalEtcdError)) throw error;
-    // Without a local etcd the plugin still serves, with errors, until one appears.
-    logger.error(
-      { err: error, endpoint: etcd.endpoints.join(',') },
-      'could not start a local etcd; serving anyway and waiting for etcd on the default endpoint',
-    );
-    return { endpoints: etcd.endpoints, local: undefined };
-  }
+/**
+ * startEtcdOfMode starts the embedded etcd in single-host mode (asked for with
+ * KONTENA_IPAM_LOCAL_ETCD=on) and nothing otherwise: cluster mode never starts an etcd, even
+ * when none answers, since a private store on a cluster host hands out addresses that other
+ * hosts hand out too. If the embedded etcd cannot start, serve fails (exit 1) rather than
+ * quietly using some other etcd.
+ */
+async function startEtcdOfMode(config: Config, logger: Logger): Promise<LocalEtcd | undefined> {
+  if (!config.localEtcd) return undefined;
+  return await startLocalEtcd({
+    stateDir: config.stateDir,
+    logger,
+    clientPort: config.localEtcd.clientPort,
+    peerPort: config.localEtcd.peerPort,
+  });
 }
 
 /** watchEtcd pings etcd in the background and logs when it goes down or comes back. */
@@ -117,11 +97,12 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     },
     'kontena-ipam starting',
   );
-  const { endpoints, local } = await chooseEtcd(config, logger);
+  const described = etcdModeOf(config);
+  logger.info({ mode: described.mode, endpoint: described.endpoint }, described.text);
+  const local = await startEtcdOfMode(config, logger);
   const metrics = config.metrics ? new IpamMetrics() : undefined;
   const opened = openStore(config, {
     logger,
-    endpoints,
     ...(metrics ? { observer: metrics.storeObserver } : {}),
   });
   const server = new PluginServer({
@@ -154,10 +135,10 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     retryMs: options.retryMs ?? 2000,
     healthyPollMs: options.healthyPollMs ?? 15_000,
   });
-  const mode = local ? 'single-host' : 'multi-host';
+  const { mode } = described;
   logger.info(
     { socket: server.socketPath, endpoint: opened.endpoint, node: config.nodeId, mode },
-    'kontena-ipam is serving Docker',
+    `kontena-ipam is serving Docker (${described.text})`,
   );
   let closing: Promise<void> | undefined;
   return {

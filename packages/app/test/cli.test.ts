@@ -69,4 +69,26 @@ describe('kontena-ipam-cleanup bin', () => {
     expect(result.stderr).toContain('kontena-ipam-cleanup: invalid configuration:');
     expect(result.stderr).toContain('KONTENA_IPAM_ETCD_TIMEOUT="soon": must be a whole number');
   });
+
+  it('--grace below the 30s floor exits 2 naming the value and the floor, before Docker or etcd', async () => {
+    // Nothing listens on either: a run that gets past the flags exits 1 instead.
+    const env = {
+      NODE_ID: 'host-a',
+      ETCD_ENDPOINT: 'http://127.0.0.1:1',
+      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+    };
+    for (const grace of ['0s', '0', '29s']) {
+      const result = await runBin(['--grace', grace], env, CLEANUP_BIN);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(
+        `kontena-ipam-cleanup: --grace ${grace} is below the floor of 30s`,
+      );
+      expect(result.stderr).toContain('--unsafe-grace');
+      expect(result.stdout).toBe('');
+    }
+    const past = await runBin(['--unsafe-grace', '0s'], env, CLEANUP_BIN);
+    expect(past.code).toBe(1);
+    expect(past.stderr).toContain('etcd unavailable at http://127.0.0.1:1');
+    expect(past.stderr).toContain('--unsafe-grace 0s is below the 30s floor');
+  });
 });

@@ -44,7 +44,8 @@ describe('loadConfig defaults (the seed README)', () => {
     expect(config.etcd.prefix).toBe('/kontena/ipam/');
     expect(config.etcd.timeoutMs).toBe(5000);
     expect(config.stateDir).toBe('/var/lib/kontena-ipam');
-    expect(config.localEtcd).toBe('auto');
+    // Cluster mode unless single-host mode is asked for: no default starts an etcd (issue 13).
+    expect(config.localEtcd).toBeUndefined();
     expect(config.logFormat).toBeUndefined();
   });
 
@@ -122,8 +123,58 @@ describe('loadConfig good values', () => {
     expect(config.etcd.timeoutMs).toBe(1500);
     expect(config.etcd.prefix).toBe('/test/ipam/');
     expect(config.stateDir).toBe('/srv/ipam');
-    expect(config.localEtcd).toBe('off');
+    expect(config.localEtcd).toBeUndefined();
     expect(config.logFormat).toBe('pretty');
+  });
+});
+
+describe('ETCD_PASSWORD_FILE and the managed plugin', () => {
+  it('reads the password from the file once, trimming only the line ends after it', () => {
+    const file = join(dir, 'password');
+    writeFileSync(file, ' pa ss \r\n\n');
+    const config = loadConfig({ ETCD_USERNAME: 'ipam', ETCD_PASSWORD_FILE: file });
+    expect(config.etcd).toMatchObject({ username: 'ipam', password: ' pa ss ' });
+  });
+
+  it('wants ETCD_USERNAME with the file too', () => {
+    const file = join(dir, 'password-alone');
+    writeFileSync(file, 'pw\n');
+    expect(issuesOf({ ETCD_PASSWORD_FILE: file })).toEqual([
+      'ETCD_USERNAME=(unset): ETCD_USERNAME and ETCD_PASSWORD go together',
+    ]);
+  });
+
+  it('KONTENA_IPAM_MANAGED_PLUGIN=1 takes an explicit NODE_ID and refuses the hostname fallback', () => {
+    expect(loadConfig({ KONTENA_IPAM_MANAGED_PLUGIN: '1', NODE_ID: 'node-a' }).nodeId).toBe(
+      'node-a',
+    );
+    expect(issuesOf({ KONTENA_IPAM_MANAGED_PLUGIN: '1', NODE_ID: ' ' })).toEqual([
+      expect.stringMatching(
+        /^NODE_ID=\(unset\): a managed plugin \(KONTENA_IPAM_MANAGED_PLUGIN=1\) needs an explicit NODE_ID/,
+      ),
+    ]);
+    expect(issuesOf({ KONTENA_IPAM_MANAGED_PLUGIN: 'yes' })).toEqual([
+      'KONTENA_IPAM_MANAGED_PLUGIN="yes": must be 0 or 1',
+    ]);
+  });
+});
+
+describe('single-host mode is asked for, never assumed', () => {
+  it('KONTENA_IPAM_LOCAL_ETCD=on: the embedded etcd on 127.0.0.1:23790 (peers 23800) is the endpoint', () => {
+    const config = loadConfig({ KONTENA_IPAM_LOCAL_ETCD: 'on' });
+    expect(config.localEtcd).toEqual({
+      endpoint: 'http://127.0.0.1:23790',
+      clientPort: 23790,
+      peerPort: 23800,
+    });
+    expect(config.etcd.endpoints).toEqual(['http://127.0.0.1:23790']);
+    expect(config.etcd.explicit).toBe(false);
+  });
+
+  it('refuses KONTENA_IPAM_LOCAL_ETCD=on together with ETCD_ENDPOINT', () => {
+    expect(issuesOf({ KONTENA_IPAM_LOCAL_ETCD: 'on', ETCD_ENDPOINT: 'http://e:2379' })).toEqual([
+      'KONTENA_IPAM_LOCAL_ETCD="on": single-host mode runs an embedded etcd for this host alone, so ETCD_ENDPOINT must be unset; to use the etcd at ETCD_ENDPOINT, set KONTENA_IPAM_LOCAL_ETCD=off',
+    ]);
   });
 });
 
@@ -158,7 +209,8 @@ describe('loadConfig bad values: one clear message each', () => {
     ['KONTENA_IPAM_ETCD_TIMEOUT', '0', 'must be a whole number from 100 to 600000'],
     ['KONTENA_IPAM_ETCD_PREFIX', 'kontena', "must start and end with '/'"],
     ['KONTENA_IPAM_STATE_DIR', 'state', 'must be an absolute path'],
-    ['KONTENA_IPAM_LOCAL_ETCD', 'yes', 'must be auto or off'],
+    ['KONTENA_IPAM_LOCAL_ETCD', 'yes', 'must be on (single-host mode'],
+    ['KONTENA_IPAM_LOCAL_ETCD', 'auto', 'or off (the default: use ETCD_ENDPOINT)'],
   ])('%s=%s', (name, value, message) => {
     const issues = issuesOf({ [name]: value });
     expect(issues).toHaveLength(1);

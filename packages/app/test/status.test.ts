@@ -29,6 +29,7 @@ describe('kontena-ipam status', () => {
         'small    10.82.0.0/29  -               10.82.0.1  node-a                   6/6  100.0%  [##########]',
         '',
         'supernet 10.80.0.0/12: 258 of 4096 /24 subnets used, 3838 available (3 pools inside)',
+        `cluster mode: etcd at ${etcd.endpoint} (ETCD_ENDPOINT)`,
         '',
       ].join('\n'),
     );
@@ -56,6 +57,7 @@ describe('kontena-ipam status', () => {
       createdAt: expect.any(String),
     });
     expect(body.pools[2]).toMatchObject({ network: 'small', used: 6, total: '6', utilisation: 1 });
+    expect(body.etcd).toEqual({ mode: 'cluster', endpoints: [etcd.endpoint] });
     expect(body.supernets).toEqual([
       {
         supernet: '10.80.0.0/12',
@@ -89,7 +91,7 @@ describe('kontena-ipam status', () => {
     const result = await runCommand(['status'], envFor(etcd.endpoint, uniquePrefix()));
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(
-      'no pools\n\nsupernet 10.80.0.0/12: 0 of 4096 /24 subnets used, 4096 available (0 pools inside)\n',
+      `no pools\n\nsupernet 10.80.0.0/12: 0 of 4096 /24 subnets used, 4096 available (0 pools inside)\ncluster mode: etcd at ${etcd.endpoint} (ETCD_ENDPOINT)\n`,
     );
   });
 

@@ -7,7 +7,12 @@ import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type IpamStore, type NodeId, parseNodeId, StoreError } from '@kontena-ipam/store';
-import { type CleanupLogger, DEFAULT_GRACE_MS, DEFAULT_IPAM_DRIVER } from './contract.js';
+import {
+  type CleanupLogger,
+  DEFAULT_GRACE_MS,
+  DEFAULT_IPAM_DRIVER,
+  MIN_GRACE_MS,
+} from './contract.js';
 import { createDockerView, type DockerView } from './docker-view.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { CleanupError } from './errors.js';
@@ -51,7 +56,11 @@ a live network's gateway or aux address, or another host's address (unless
 
 Options:
   --dry-run               report what would be freed; write nothing
-  --grace DURATION        never free addresses younger than this (default ${formatDuration(DEFAULT_GRACE_MS)})
+  --grace DURATION        never free addresses younger than this (default ${formatDuration(DEFAULT_GRACE_MS)},
+                          at least ${formatDuration(MIN_GRACE_MS)})
+  --unsafe-grace DURATION like --grace, below ${formatDuration(MIN_GRACE_MS)} too (0 = no age check): may free
+                          the address of a container Docker is starting; only when no
+                          docker command runs on this host
   --interval DURATION     run every DURATION until SIGTERM (survives outages between runs)
   --node NAME --forget-node
                           host NAME is gone for good: release its holds and addresses
@@ -69,6 +78,8 @@ interface CliConfig {
   dryRun: boolean;
   json: boolean;
   graceMs: number;
+  /** unsafeGrace: the grace came from --unsafe-grace (it may lie below MIN_GRACE_MS). */
+  unsafeGrace: boolean;
   intervalMs: number | undefined;
   forgetNode: NodeId | undefined;
   dockerSocket: string | undefined;
@@ -121,12 +132,37 @@ function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfig | 'he
   return {
     dryRun: values['dry-run'] ?? false,
     json: values.json ?? false,
-    graceMs: values.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(values.grace, '--grace'),
+    ...graceOf(values.grace, values['unsafe-grace']),
     intervalMs,
     forgetNode,
     dockerSocket: values['docker-socket'],
     ipamDriver: values['ipam-driver'] ?? driverFromEnv(deps.env),
   };
+}
+
+/**
+ * graceOf reads --grace (at least MIN_GRACE_MS) or --unsafe-grace (any duration). The floor
+ * covers the gap between the plugin's commit and Docker listing the endpoint, during which
+ * a fresh address looks like a leak.
+ */
+function graceOf(
+  grace: string | undefined,
+  unsafe: string | undefined,
+): { graceMs: number; unsafeGrace: boolean } {
+  if (grace !== undefined && unsafe !== undefined) {
+    throw usageError('--grace and --unsafe-grace exclude each other: give one');
+  }
+  if (unsafe !== undefined) {
+    return { graceMs: parseDuration(unsafe, '--unsafe-grace'), unsafeGrace: true };
+  }
+  if (grace === undefined) return { graceMs: DEFAULT_GRACE_MS, unsafeGrace: false };
+  const graceMs = parseDuration(grace, '--grace');
+  if (graceMs < MIN_GRACE_MS) {
+    throw usageError(
+      `--grace ${grace} is below the floor of ${formatDuration(MIN_GRACE_MS)}: an address the plugin has just handed out is not yet listed by Docker and would be freed under its container; give --grace ${formatDuration(MIN_GRACE_MS)} or more, or --unsafe-grace ${grace} if no docker command runs on this host meanwhile`,
+    );
+  }
+  return { graceMs, unsafeGrace: false };
 }
 
 function parse(argv: string[]) {
@@ -137,6 +173,7 @@ function parse(argv: string[]) {
     options: {
       'dry-run': { type: 'boolean' },
       grace: { type: 'string' },
+      'unsafe-grace': { type: 'string' },
       interval: { type: 'string' },
       node: { type: 'string' },
       'forget-node': { type: 'boolean' },
@@ -199,6 +236,13 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
     return EXIT_USAGE;
   }
   const cfg = config;
+  if (cfg.unsafeGrace && cfg.graceMs < MIN_GRACE_MS) {
+    // Loud on purpose: whoever reads the logs later should see why a live address went.
+    deps.logger.warn(
+      { graceMs: cfg.graceMs, floorMs: MIN_GRACE_MS },
+      `cleanup: --unsafe-grace ${formatDuration(cfg.graceMs)} is below the ${formatDuration(MIN_GRACE_MS)} floor; addresses Docker has not listed yet may be freed`,
+    );
+  }
 
   let store: IpamStore | undefined;
   // Remembers this process's fences, so --interval runs can always age a pool hold.

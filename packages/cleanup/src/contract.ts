@@ -29,6 +29,12 @@ export interface CleanupLogger {
 
 /** DEFAULT_GRACE_MS: addresses younger than this are never freed (5 minutes). */
 export const DEFAULT_GRACE_MS = 5 * 60_000;
+/**
+ * MIN_GRACE_MS is the shortest --grace the CLI takes (30 s). Between the plugin committing an
+ * address and Docker listing the endpoint, the address looks like a leak; a shorter grace can
+ * free it under a starting container. Only --unsafe-grace goes below it.
+ */
+export const MIN_GRACE_MS = 30_000;
 /** DEFAULT_IPAM_DRIVER is the name Docker knows the plugin by (its socket's base name). */
 export const DEFAULT_IPAM_DRIVER = 'kontena-ipam';
 

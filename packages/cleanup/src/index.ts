@@ -9,7 +9,7 @@ export type {
   CleanupReport,
   CleanupStore,
 } from './contract.js';
-export { DEFAULT_GRACE_MS, DEFAULT_IPAM_DRIVER } from './contract.js';
+export { DEFAULT_GRACE_MS, DEFAULT_IPAM_DRIVER, MIN_GRACE_MS } from './contract.js';
 export type { DockerUsage } from './docker-usage.js';
 export { dockerUsage } from './docker-usage.js';
 export type {

@@ -48,6 +48,11 @@ describe('runCleanupCli flags', () => {
     [['--node', 'node-a', '--forget-node'], 'is this host (NODE_ID)'],
     [['--node', '../x', '--forget-node'], '--node: node id "../x"'],
     [['--grace', '5'], '--grace: "5" is not a duration'],
+    [['--grace', '0'], '--grace 0 is below the floor of 30s'],
+    [['--grace', '29s'], '--grace 29s is below the floor of 30s'],
+    [['--grace', '0s', '--interval', '1m'], 'or --unsafe-grace 0s if no docker command runs'],
+    [['--grace', '1m', '--unsafe-grace', '0s'], '--grace and --unsafe-grace exclude each other'],
+    [['--unsafe-grace', '5'], '--unsafe-grace: "5" is not a duration'],
     [['--interval', 'often'], '--interval: "often" is not a duration'],
     [['--interval', '100ms'], 'shorter than 1s'],
     [['--bogus'], "Unknown option '--bogus'"],
@@ -59,6 +64,40 @@ describe('runCleanupCli flags', () => {
     expect(r.stderr).toContain('--help');
     expect(r.stdout).toBe('');
     expect(r.built).toBe(0);
+  });
+
+  it('takes --grace at the 30s floor, and --unsafe-grace below it (warning in the log)', async () => {
+    const warnings: string[] = [];
+    const logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (_obj: object, msg?: string) => warnings.push(String(msg)),
+    };
+    for (const argv of [
+      ['--grace', '30s'],
+      ['--unsafe-grace', '0s'],
+    ]) {
+      const stderr = collector();
+      let built = 0;
+      const code = await runCleanupCli(argv, {
+        // Reaching the store means the flags were accepted; it fails right there.
+        store: async () => {
+          built++;
+          throw new Error('no store in this test');
+        },
+        node: nodeA,
+        env: {},
+        stdout: collector(),
+        stderr,
+        logger,
+      });
+      expect(code).toBe(1);
+      expect(built).toBe(1);
+      expect(stderr.text()).toContain('no store in this test');
+    }
+    expect(warnings).toEqual([
+      'cleanup: --unsafe-grace 0s is below the 30s floor; addresses Docker has not listed yet may be freed',
+    ]);
   });
 
   it('refuses a DOCKER_HOST that is not a unix socket, before any traffic', async () => {

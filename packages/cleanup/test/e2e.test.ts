@@ -101,7 +101,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       expect(await addresses('kontena', nodeA)).toContain(leaked1);
       expect(await addresses('gone', nodeA)).toContain(leaked2);
 
-      const run = await host.runCli(['--grace', '0s', '--json']);
+      const run = await host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       const report = json(run.stdout);
@@ -131,7 +131,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
 
       // Docker still works on what was kept, and a second run finds nothing.
       await docker(['exec', 'keep', 'true']);
-      const again = await host.runCli(['--grace', '0s']);
+      const again = await host.runCli(['--unsafe-grace', '0s']);
       expect(again.code).toBe(0);
       expect(again.stdout).toContain('nothing to do');
       await docker(['rm', '-f', 'keep']);
@@ -192,7 +192,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const runs: number[] = [];
       const cleaner = (async () => {
         while (!stop) {
-          const r = await host.runCli(['--grace', '2s']);
+          const r = await host.runCli(['--unsafe-grace', '2s']);
           runs.push(r.code);
           // Let the churn's I/O in, whatever a run did.
           await new Promise((resolve) => setTimeout(resolve, 50));
@@ -212,7 +212,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const running = ['churn1', 'churn3', 'churn5'];
       const ips = await Promise.all(running.map((c) => host.containerIp(c, 'churn')));
       // One more run (past the grace) settles the old leaks; the running containers keep theirs.
-      const final = await host.runCli(['--grace', '2s']);
+      const final = await host.runCli(['--unsafe-grace', '2s']);
       expect(final.code).toBe(0);
       expect(await addresses('churn', nodeA)).toEqual(['10.85.0.1', ...ips].sort());
       await docker(['rm', '-f', ...running]);
@@ -236,7 +236,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const gateway = pool?.gateway;
       await leak(['mine'], ['shared']);
 
-      const run = await host.runCli(['--grace', '0s', '--json']);
+      const run = await host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(run.code).toBe(0);
       expect(json(run.stdout)).toMatchObject({ freed: 1, holdsDropped: 1, poolsRemoved: 0 });
       const after = await host.fx.store.getPool(poolId('shared'));
@@ -248,10 +248,10 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       expect(left.some((r) => r.address.value === parseAddress(mine).value)).toBe(false);
 
       // Without --forget-node, node-b's address stays on every run.
-      expect((await host.runCli(['--grace', '0s'])).stdout).toContain('nothing to do');
+      expect((await host.runCli(['--unsafe-grace', '0s'])).stdout).toContain('nothing to do');
       expect(await addresses('shared', nodeB)).toHaveLength(1);
 
-      const usage = await host.runCli(['--node', 'node-b', '--grace', '0s']);
+      const usage = await host.runCli(['--node', 'node-b', '--unsafe-grace', '0s']);
       expect(usage.code).toBe(2);
       expect(usage.stderr).toContain('--node NAME and --forget-node go together');
 
@@ -259,7 +259,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
         '--node',
         'node-b',
         '--forget-node',
-        '--grace',
+        '--unsafe-grace',
         '0s',
         '--json',
       ]);
@@ -285,7 +285,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const dynamic = await container('dyn', 'statics');
       const before = await addresses('statics');
       expect(before).toEqual(['10.86.0.1', '10.86.0.20', '10.86.0.7', dynamic].sort());
-      const run = await host.runCli(['--grace', '0s', '--json']);
+      const run = await host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(run.code).toBe(0);
       expect(json(run.stdout)).toMatchObject({
         freed: 0,
@@ -307,14 +307,14 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const leaked = await container('dryc', 'dry');
       await leak(['dryc'], ['dry']);
       const before = await host.fx.store.revision();
-      const run = await host.runCli(['--dry-run', '--grace', '0s']);
+      const run = await host.runCli(['--dry-run', '--unsafe-grace', '0s']);
       expect(run.code).toBe(0);
       expect(run.stdout).toContain(`would free        dry ${leaked} [node-a]`);
       expect(run.stdout).toContain('would remove pool dry');
       expect(run.stdout).toContain('dry run: nothing written');
       expect(await host.fx.store.revision()).toBe(before);
       // The real run then does what the dry run said.
-      const real = await host.runCli(['--grace', '0s', '--json']);
+      const real = await host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(json(real.stdout)).toMatchObject({ freed: 1, holdsDropped: 1, poolsRemoved: 1 });
     },
     E2E_TIMEOUT,
@@ -328,7 +328,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       await leak(['stillc']);
       const before = await host.fx.store.revision();
 
-      const noDocker = await host.runCli(['--grace', '0s'], {
+      const noDocker = await host.runCli(['--unsafe-grace', '0s'], {
         env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
       });
       expect(noDocker.code).toBe(1);
@@ -340,7 +340,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const { openStore } = await import('./fixtures.js');
       const dead = openStore(`http://127.0.0.1:${await freePort()}`, 500);
       try {
-        const noEtcd = await host.runCli(['--grace', '0s', '--json'], {
+        const noEtcd = await host.runCli(['--unsafe-grace', '0s', '--json'], {
           store: async () => dead.store,
         });
         expect(noEtcd.code).toBe(1);

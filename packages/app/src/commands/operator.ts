@@ -65,13 +65,21 @@ export async function runWithStore(
       const more = hint ? '; `kontena-ipam check` lists every such record' : '';
       // grpc-js ends some messages with an empty "Resolution note:"; drop it from the one line.
       const message = error.message.replace(/\s*Resolution note:\s*$/, '');
-      io.stderr.write(`kontena-ipam ${name}: ${message}${more}\n`);
+      io.stderr.write(`kontena-ipam ${name}: ${message}${more}${modeHint(config, error)}\n`);
       return EXIT.failure;
     }
     throw error;
   } finally {
     await opened.close().catch(() => undefined);
   }
+}
+
+// After `./start.sh` (single-host mode) a shell without its environment looks for the
+// default endpoint, where nothing runs: say where the embedded etcd is.
+function modeHint(config: Config, error: StoreError): string {
+  if (config.etcd.explicit || config.localEtcd) return '';
+  if (!error.message.startsWith('etcd unavailable at')) return '';
+  return '; ETCD_ENDPOINT is unset: to reach the embedded etcd of a single-host plugin, set KONTENA_IPAM_LOCAL_ETCD=on';
 }
 
 /** writeJson prints one JSON document; BigInts (totals, revisions) become decimal strings. */

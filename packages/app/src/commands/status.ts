@@ -6,6 +6,7 @@ import {
   subnetContains,
 } from '@kontena-ipam/cidr';
 import type { PoolStatus, Reservation } from '@kontena-ipam/store';
+import { etcdModeOf } from '../etcd-mode.js';
 import { bar, NONE, percent, ratio } from '../render/cells.js';
 import { type Cell, type Colors, renderTable } from '../render/table.js';
 import { argsOrHelp, type Command, EXIT } from './command.js';
@@ -15,7 +16,8 @@ const USAGE = `Usage: kontena-ipam status [--json]
 
 One row per pool: network, subnet, ip-range, gateway, holding nodes (with their hold count
 when above 1), addresses used / total, the percentage and a bar. Then, for the configured
-supernet(s), how many subnets of the configured length are used and still available.
+supernet(s), how many subnets of the configured length are used and still available, and
+the mode (single-host with its embedded etcd, or cluster with its endpoints).
 Reads etcd with the same environment as the server (ETCD_ENDPOINT, KONTENA_IPAM_*).
 `;
 
@@ -132,13 +134,19 @@ export const statusCommand: Command = {
       if (config.supernet6) {
         supernets.push(supernetUsage(config.supernet6, config.subnetLength6, reservations));
       }
+      const mode = etcdModeOf(config);
       if (values.json) {
-        writeJson(io, { pools: pools.map(poolJson), supernets });
+        writeJson(io, {
+          pools: pools.map(poolJson),
+          supernets,
+          etcd: { mode: mode.mode, endpoints: config.etcd.endpoints },
+        });
         return EXIT.ok;
       }
       io.stdout.write(pools.length > 0 ? poolTable(pools, c) : 'no pools\n');
       io.stdout.write('\n');
       for (const s of supernets) io.stdout.write(supernetLine(s, c));
+      io.stdout.write(`${mode.text}\n`);
       return EXIT.ok;
     });
   },

@@ -48,12 +48,20 @@ describe('kontena-ipam-cleanup bin against a real dockerd', () => {
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'warn',
     };
-    const dry = await runBin(['--grace', '0s', '--dry-run'], cleanupEnv, CLEANUP_BIN);
+    // Below the 30s floor without the loud override: refused (exit 2), nothing freed.
+    const refused = await runBin(['--grace', '0s'], cleanupEnv, CLEANUP_BIN);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--grace 0s is below the floor of 30s');
+    expect(Object.keys(await addressKeys(stack.client, 'kontena0')).sort()).toEqual(
+      ['10.80.0.1', live, leaked].sort(),
+    );
+
+    const dry = await runBin(['--unsafe-grace', '0s', '--dry-run'], cleanupEnv, CLEANUP_BIN);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(leaked);
     expect(await addressKeys(stack.client, 'kontena0')).toHaveProperty([leaked]);
 
-    const real = await runBin(['--grace', '0s'], cleanupEnv, CLEANUP_BIN);
+    const real = await runBin(['--unsafe-grace', '0s'], cleanupEnv, CLEANUP_BIN);
     expect(real.code).toBe(0);
     const after = await addressKeys(stack.client, 'kontena0');
     expect(after).not.toHaveProperty([leaked]);
@@ -66,7 +74,7 @@ describe('kontena-ipam-cleanup bin against a real dockerd', () => {
 
   it('says which etcd it cannot reach, exit 1', async () => {
     const result = await runBin(
-      ['--grace', '0s'],
+      ['--unsafe-grace', '0s'],
       {
         ETCD_ENDPOINT: 'http://127.0.0.1:1',
         KONTENA_IPAM_ETCD_TIMEOUT: '500',

@@ -6,7 +6,7 @@
  * `FROM=workspace docker/plugin/build-rootfs.sh`.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,22 +14,36 @@ import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/d
 import { etcdBinary } from '../../../../testing/etcd.js';
 import { freePort } from '../../../../testing/ports.js';
 import { ENV_VARS } from '../../src/config.js';
+import { enableEtcdAuth } from '../support/etcd-auth.js';
 
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 /** Docker 20.10 finds a managed IPAM plugin only by its full name, tag included. */
 const DRIVER = 'kontena-ipam:latest';
 
+interface PluginMount {
+  Name: string;
+  Settable: string[];
+  Source: string;
+  Destination: string;
+  Type: string;
+  Options: string[];
+}
+
 interface PluginInspect {
   Name: string;
   Enabled: boolean;
-  Settings: { Env: string[] };
+  Settings: { Env: string[]; Mounts: PluginMount[] };
   Config: {
     Entrypoint: string[];
     Interface: { Types: string[]; Socket: string };
     Network: { Type: string };
     Env: Array<{ Name: string }>;
+    Mounts: PluginMount[];
   };
 }
+
+/** The etcd password, kept in a file of the host folder the plugin's `certs` mount binds. */
+const PASSWORD = 'm4naged-s3cret';
 
 /**
  * buildRootfs writes <dir>/config.json and <dir>/rootfs with node, its libraries and the app,
@@ -106,19 +120,62 @@ describe('the managed plugin (docker plugin create/enable)', () => {
     expect(plugin?.Config.Network.Type).toBe('host');
     expect(plugin?.Config.Entrypoint).toEqual(['node', '/app/dist/bin/kontena-ipam.js', 'serve']);
     expect(plugin?.Settings.Env).toContain('KONTENA_IPAM_LOCAL_ETCD=off');
+    // It says it is a managed plugin (Docker sets nothing that does), so NODE_ID is required.
+    expect(plugin?.Settings.Env).toContain('KONTENA_IPAM_MANAGED_PLUGIN=1');
+    // TLS files come from a host folder the operator names, read-only; none in the rootfs.
+    expect(plugin?.Config.Mounts).toEqual([
+      {
+        Name: 'certs',
+        Description: expect.stringContaining('/etc/kontena-ipam'),
+        Settable: ['source'],
+        Source: '/etc/ssl/certs',
+        Destination: '/etc/kontena-ipam',
+        Type: 'bind',
+        Options: ['rbind', 'ro'],
+      },
+    ]);
+    expect(readdirSync(join(daemon.root, 'plugin/rootfs/etc/kontena-ipam'))).toEqual([]);
     // Every variable it declares is one the app reads.
     const names = (plugin?.Config.Env ?? []).map((e) => e.Name).filter((n) => n !== 'NODE_ENV');
     expect(names.filter((name) => !(ENV_VARS as readonly string[]).includes(name))).toEqual([]);
   });
 
+  it('without NODE_ID it refuses to start: docker plugin enable fails, the daemon log says why', async () => {
+    await daemon.dockerOk(['plugin', 'set', DRIVER, `ETCD_ENDPOINT=${endpoint}`]);
+    const enable = await daemon.docker(['plugin', 'enable', '--timeout', '10', DRIVER], {
+      timeoutMs: 60_000,
+    });
+    expect(enable.code).not.toBe(0);
+    // Docker copies the plugin's stderr into its own log, one line each.
+    expect(daemon.logs()).toContain(
+      'a managed plugin (KONTENA_IPAM_MANAGED_PLUGIN=1) needs an explicit NODE_ID',
+    );
+    const [plugin] = JSON.parse(
+      await daemon.dockerOk(['plugin', 'inspect', DRIVER]),
+    ) as PluginInspect[];
+    expect(plugin?.Enabled).toBe(false);
+  });
+
   it('once set and enabled, Docker runs it and networks get their subnets from it', async () => {
+    // etcd with authentication on; the password reaches the plugin as a file in the mount.
+    enableEtcdAuth(endpoint, PASSWORD, ['ip', 'netns', 'exec', String(daemon.netns)]);
+    const certs = join(daemon.root, 'etcd-certs');
+    mkdirSync(certs, { mode: 0o700 });
+    writeFileSync(join(certs, 'etcd-password'), `${PASSWORD}\n`, { mode: 0o600 });
     await daemon.dockerOk([
       'plugin',
       'set',
       DRIVER,
       `ETCD_ENDPOINT=${endpoint}`,
       'NODE_ID=managed',
+      `certs.source=${certs}`,
+      'ETCD_USERNAME=root',
+      'ETCD_PASSWORD_FILE=/etc/kontena-ipam/etcd-password',
     ]);
+    const inspect = await daemon.dockerOk(['plugin', 'inspect', DRIVER]);
+    expect(inspect).not.toContain(PASSWORD);
+    const [plugin] = JSON.parse(inspect) as PluginInspect[];
+    expect(plugin?.Config.Mounts[0]?.Source).toBe(certs);
     await daemon.dockerOk(['plugin', 'enable', DRIVER]);
     await daemon.dockerOk([
       'network',

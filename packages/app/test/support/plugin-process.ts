@@ -36,9 +36,22 @@ export function runBin(
   bin = BIN,
   timeoutMs = 30_000,
 ): Promise<RunResult> {
+  return runBinUnder([], { args, env, bin, timeoutMs });
+}
+
+/**
+ * runBinUnder runs a bin like runBin, started through `prefix` (a command that execs its
+ * arguments, e.g. nsenter into a test's network namespace).
+ */
+export function runBinUnder(
+  prefix: readonly string[],
+  run: { args: string[]; env: Record<string, string>; bin?: string; timeoutMs?: number },
+): Promise<RunResult> {
   requireBuilt();
+  const argv = [...prefix, process.execPath, run.bin ?? BIN, ...run.args];
+  const { env, timeoutMs = 30_000 } = run;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const child = spawn(argv[0] as string, argv.slice(1), {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -72,9 +85,12 @@ export interface PluginProcess {
 export async function startPlugin(options: {
   socket: string;
   env: Record<string, string>;
+  /** prefix starts the bin through a command that execs it (e.g. into a network namespace). */
+  prefix?: readonly string[];
 }): Promise<PluginProcess> {
   requireBuilt();
-  const child = spawn(process.execPath, [BIN], {
+  const argv = [...(options.prefix ?? []), process.execPath, BIN];
+  const child = spawn(argv[0] as string, argv.slice(1), {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       LOG_LEVEL: 'debug',
