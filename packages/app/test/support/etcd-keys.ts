@@ -1,5 +1,6 @@
 /** Reads the store's keys straight from etcd, so tests check what really is there. */
 import type { Etcd3 } from 'etcd3';
+import { holdsIn } from '../../../../testing/store-keys.js';
 
 /** STORE_PREFIX is where the store keeps its v2 keys (default prefix). */
 export const STORE_PREFIX = '/kontena/ipam/v2/';
@@ -29,10 +30,15 @@ export interface AddressValue {
   kind: 'gateway' | 'aux' | 'endpoint';
 }
 
-/** poolRecord reads one pool record, or undefined. */
+/**
+ * poolRecord reads one pool record with its hosts' holds (node → count, from the pool's
+ * `holds/<pool>/<node>` keys), or undefined.
+ */
 export async function poolRecord(client: Etcd3, pool: string): Promise<PoolRecord | undefined> {
   const text = await client.get(`${STORE_PREFIX}pools/${pool}`).string();
-  return text === null ? undefined : (JSON.parse(text) as PoolRecord);
+  if (text === null) return undefined;
+  const holds = holdsIn(await storeKeys(client, `holds/${pool}/`), pool);
+  return { ...(JSON.parse(text) as Omit<PoolRecord, 'holds'>), holds };
 }
 
 /** addressKeys maps each address of a pool to its record. */
