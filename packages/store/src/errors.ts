@@ -15,6 +15,7 @@ export type StoreErrorCode =
   | 'POOL_EXHAUSTED'
   | 'SUPERNET_EXHAUSTED'
   | 'CONFLICT'
+  | 'CORRUPT_RECORD'
   | 'UNAVAILABLE';
 
 /** ErrorKind groups codes by what the caller should do about them. */
@@ -31,6 +32,8 @@ const kindOf: Readonly<Record<StoreErrorCode, ErrorKind>> = {
   POOL_EXHAUSTED: 'exhausted',
   SUPERNET_EXHAUSTED: 'exhausted',
   CONFLICT: 'conflict',
+  // The data this call needs cannot be used until an operator repairs it (`kontena-ipam check`).
+  CORRUPT_RECORD: 'unavailable',
   UNAVAILABLE: 'unavailable',
 };
 

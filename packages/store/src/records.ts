@@ -124,7 +124,7 @@ export interface RawKv {
 }
 
 function unreadable(key: string, why: string): StoreError {
-  return new StoreError('UNAVAILABLE', `etcd holds an unreadable record at ${key}: ${why}`);
+  return new StoreError('CORRUPT_RECORD', `etcd holds an unreadable record at ${key}: ${why}`);
 }
 
 function parseJson(kv: RawKv): Record<string, unknown> {

@@ -61,7 +61,7 @@ export async function runWithStore(
     }
     if (error instanceof StoreError) {
       // One bad record stops every listing; check reads past it and lists them all.
-      const hint = error.message.includes('unreadable record') && name !== 'check';
+      const hint = error.code === 'CORRUPT_RECORD' && name !== 'check';
       const more = hint ? '; `kontena-ipam check` lists every such record' : '';
       // grpc-js ends some messages with an empty "Resolution note:"; drop it from the one line.
       const message = error.message.replace(/\s*Resolution note:\s*$/, '');
