@@ -142,8 +142,9 @@ export class MobyDaemon {
     private readonly socketPath: string,
   ) {}
 
-  private get since(): (line: MobyLine) => boolean {
-    return (line) => RANK[this.line] >= RANK[line];
+  /** since tells whether this daemon is `line` or newer. */
+  private since(line: MobyLine): boolean {
+    return RANK[this.line] >= RANK[line];
   }
 
   /** rpc posts one call with this line's headers and returns the reply; Err fails with it. */
