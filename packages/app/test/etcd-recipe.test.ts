@@ -159,6 +159,34 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     expect(pool.status).toBeGreaterThanOrEqual(500);
     expect(String(pool.body.Err)).toMatch(/authentication failed/);
   });
+
+  it('uninstalling: the last release removes the pool, etcdctl del --prefix the rest, then the user and role go', async () => {
+    const plugin = plugins[0];
+    if (!plugin) throw new Error('the plugin of the first test is not running');
+    const keys = await root.getAll().prefix(`${PREFIX}v1/addresses/lan/`).keys();
+    for (const key of keys) {
+      const ip = key.slice(`${PREFIX}v1/addresses/lan/`.length);
+      if (ip === '10.90.0.1') continue; // the gateway goes with the pool
+      const released = await callPlugin(plugin.socket, 'IpamDriver.ReleaseAddress', {
+        PoolID: 'lan',
+        Address: ip,
+      });
+      expect(released).toEqual({ status: 200, body: {} });
+    }
+    expect(await callPlugin(plugin.socket, 'IpamDriver.ReleasePool', { PoolID: 'lan' })).toEqual({
+      status: 200,
+      body: {},
+    });
+    expect(await root.get(`${PREFIX}v1/pools/lan`).string()).toBeNull();
+    // What is left (the subnet guard) goes with the README's command, run as the plugin's user.
+    etcdctl(etcd.endpoint, ['--user', `kontena-ipam:${PASSWORD}`, 'del', '--prefix', PREFIX]);
+    expect(await root.getAll().prefix(PREFIX).keys()).toEqual([]);
+    expect(await root.getAll().prefix('/other-app/').keys()).toEqual(['/other-app/config']);
+    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'user', 'delete', 'kontena-ipam']);
+    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'role', 'delete', 'kontena-ipam']);
+    const users = etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'user', 'list']);
+    expect(users.split('\n')).toEqual(['root']);
+  });
 });
 
 describe('TLS between the plugin and etcd, with client certificates', () => {
