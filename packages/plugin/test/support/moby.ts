@@ -104,7 +104,8 @@ export interface MobyNetwork {
 export class MobyError extends Error {
   constructor(
     message: string,
-    readonly stage: 'validate' | 'plugin',
+    /** validate: refused before any call; daemon: refused by the daemon between calls; plugin: an Err. */
+    readonly stage: 'validate' | 'daemon' | 'plugin',
   ) {
     super(message);
   }
@@ -214,6 +215,7 @@ export class MobyDaemon {
       aux: [],
     };
     const data = (json.Data ?? {}) as Record<string, string>;
+    let release = true;
     try {
       const skip = this.since('28') ? spec.skipGateway === true : false;
       if (!conf.gateway && data['com.docker.network.gateway']) {
@@ -227,12 +229,23 @@ export class MobyDaemon {
         });
         allocated.gateway = String(gw.Address);
       }
-      for (const ip of Object.values(conf.aux ?? {})) {
+      const pool = parseSubnet(allocated.pool);
+      for (const [name, ip] of Object.entries(conf.aux ?? {})) {
+        if (!inside(pool, ip)) {
+          // moby returns this error without setting the `err` its deferred ReleasePool checks
+          // (network.go ipamAllocateVersion, v20.10.24 and v28.0.0 alike): the pool stays held.
+          // From v25 ValidateIPAM refuses such an aux address first; the docker CLI always did.
+          release = false;
+          throw new MobyError(
+            `auxiliary address: (${name}:${ip}) must belong to the master pool: ${allocated.pool}`,
+            'daemon',
+          );
+        }
         await this.ok(ROUTES.requestAddress, { PoolID: allocated.id, Address: ip, Options: null });
         allocated.aux.push(ip);
       }
     } catch (error) {
-      await this.ok(ROUTES.releasePool, { PoolID: allocated.id });
+      if (release) await this.ok(ROUTES.releasePool, { PoolID: allocated.id });
       throw error;
     }
     return allocated;
@@ -331,6 +344,16 @@ export class MobyDaemon {
   }
 }
 
+/** inside tells whether `ip` parses and lies in `subnet` (same family). */
+function inside(subnet: Subnet, ip: string): boolean {
+  try {
+    const address = parseAddress(ip);
+    return address.family === subnet.family && subnetContains(subnet, address);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * validateIpam is v25's ValidateIPAM (api/types/network/ipam.go at v25.0.0; v28.0.0 skips IPv6
  * blocks when IPv6 is off): every error at once, nothing sent to the plugin.
@@ -367,14 +390,7 @@ export function validateIpam(spec: NetworkSpec): void {
     const addresses = { gateway: conf.gateway, ...conf.aux };
     for (const [name, ip] of Object.entries(addresses)) {
       if (ip === undefined) continue;
-      let inside = false;
-      try {
-        const address = parseAddress(ip);
-        inside = address.family === subnet.family && subnetContains(subnet, address);
-      } catch {
-        inside = false;
-      }
-      if (!inside)
+      if (!inside(subnet, ip))
         errors.push(`invalid ${name} ${ip}: parent subnet ${text} doesn't contain this address`);
     }
   }
