@@ -148,7 +148,7 @@ export class MobyDaemon {
     return RANK[this.line] >= RANK[line];
   }
 
-  /** rpc posts one call with this line's headers and returns the reply; Err fails with it. */
+  /** rpc posts one call with this line's headers and records it; the reply is returned as it came. */
   async rpc(route: string, body?: unknown): Promise<RawReply> {
     const host = this.line === '20.10' ? '' : 'plugin.moby.localhost';
     const headers = {
