@@ -76,6 +76,11 @@ export interface Dockerd {
   docker(args: string[], options?: { timeoutMs?: number }): Promise<DockerResult>;
   /** dockerOk runs docker and returns trimmed stdout; throws with stderr on a non-zero exit. */
   dockerOk(args: string[], options?: { timeoutMs?: number }): Promise<string>;
+  /**
+   * api sends one Engine API request (JSON body) over the daemon's socket, for what the CLI
+   * would refuse before asking (SDKs and compose talk to the API directly).
+   */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }>;
   /** inNetns runs a command inside the daemon's network namespace (e.g. `ip route add …`). */
   inNetns(args: string[]): Promise<DockerResult>;
   /** restart stops the daemon (SIGTERM) and starts it again on the same roots and socket. */
@@ -137,6 +142,48 @@ function run(
       clearTimeout(timer);
       resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) });
     });
+  });
+}
+
+/** engineApi sends one JSON request to the Engine API on `socket`. */
+function engineApi(
+  socket: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? '' : JSON.stringify(body);
+    const req = request(
+      {
+        socketPath: socket,
+        path,
+        method,
+        timeout: 60_000,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => {
+          let json: unknown;
+          try {
+            json = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            json = text;
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`Engine API ${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(payload);
   });
 }
 
@@ -283,6 +330,9 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
         );
       }
       return result.stdout.trim();
+    },
+    api(method, path, body) {
+      return engineApi(socket, method, path, body);
     },
     inNetns(cmd) {
       if (!instance.netns) return run(cmd[0] as string, cmd.slice(1));

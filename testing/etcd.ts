@@ -1,19 +1,29 @@
 /**
  * Real etcd for tests: each call starts members on random loopback ports with a temp data
  * dir, and stop() kills them and removes the dir. No mocks: the store's guarantees are
- * only worth what a real etcd proves.
+ * only worth what a real etcd proves. With `tls`, clients talk https and must show a
+ * certificate signed by the test CA (testing/tls.ts).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import type { TestCerts } from './tls.js';
+
+/** EtcdOptions configure every member of a test cluster. */
+export interface EtcdOptions {
+  /** Serve clients over TLS with these certificates, and require a client certificate. */
+  tls?: TestCerts;
+}
 
 export interface EtcdMember {
   readonly name: string;
   readonly clientUrl: string;
   readonly peerUrl: string;
   readonly dataDir: string;
+  readonly tls: TestCerts | undefined;
   process: ChildProcess | undefined;
 }
 
@@ -44,6 +54,45 @@ export function etcdBinary(): string {
   );
 }
 
+/** healthOf reads the member's /health, over https with the test client certificate when TLS is on. */
+async function healthOf(member: EtcdMember): Promise<{ health?: string }> {
+  const url = `${member.clientUrl}/health`;
+  const tls = member.tls;
+  if (!tls) {
+    const res = await fetch(url, { signal: AbortSignal.timeout(500) });
+    return (await res.json()) as { health?: string };
+  }
+  return await new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        ca: readFileSync(tls.ca),
+        cert: readFileSync(tls.clientCert),
+        key: readFileSync(tls.clientKey),
+        // No SNI: the server is an IP address, which SNI cannot carry (RFC 6066).
+        servername: '',
+        timeout: 500,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text) as { health?: string });
+          } catch (error) {
+            reject(error);
+          }
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function waitHealthy(member: EtcdMember, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
@@ -52,8 +101,7 @@ async function waitHealthy(member: EtcdMember, timeoutMs: number): Promise<void>
       throw new Error(`etcd ${member.name} exited with ${member.process.exitCode}`);
     }
     try {
-      const res = await fetch(`${member.clientUrl}/health`, { signal: AbortSignal.timeout(500) });
-      const body = (await res.json()) as { health?: string };
+      const body = await healthOf(member);
       if (body.health === 'true') return;
       lastError = JSON.stringify(body);
     } catch (error) {
@@ -65,6 +113,17 @@ async function waitHealthy(member: EtcdMember, timeoutMs: number): Promise<void>
 }
 
 function launch(member: EtcdMember, initialCluster: string, state: 'new' | 'existing'): void {
+  const tls = member.tls
+    ? [
+        '--cert-file',
+        member.tls.serverCert,
+        '--key-file',
+        member.tls.serverKey,
+        '--trusted-ca-file',
+        member.tls.ca,
+        '--client-cert-auth',
+      ]
+    : [];
   const child = spawn(
     etcdBinary(),
     [
@@ -94,6 +153,7 @@ function launch(member: EtcdMember, initialCluster: string, state: 'new' | 'exis
       'error',
       '--logger',
       'zap',
+      ...tls,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -112,16 +172,17 @@ async function kill(member: EtcdMember, signal: NodeJS.Signals): Promise<void> {
 }
 
 /** startEtcdCluster starts `size` members (1 for most tests, 3 for failure tests). */
-export async function startEtcdCluster(size = 1): Promise<EtcdCluster> {
+export async function startEtcdCluster(size = 1, options: EtcdOptions = {}): Promise<EtcdCluster> {
   const root = mkdtempSync(join(tmpdir(), 'kontena-ipam-etcd-'));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
     const name = `m${i}`;
     members.push({
       name,
-      clientUrl: `http://127.0.0.1:${await freePort()}`,
+      clientUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${await freePort()}`,
       peerUrl: `http://127.0.0.1:${await freePort()}`,
       dataDir: join(root, name),
+      tls: options.tls,
       process: undefined,
     });
   }
@@ -175,7 +236,9 @@ export async function startEtcdCluster(size = 1): Promise<EtcdCluster> {
 }
 
 /** startEtcd starts a single-member etcd; `endpoint` is its client URL. */
-export async function startEtcd(): Promise<EtcdCluster & { endpoint: string }> {
-  const cluster = await startEtcdCluster(1);
+export async function startEtcd(
+  options: EtcdOptions = {},
+): Promise<EtcdCluster & { endpoint: string }> {
+  const cluster = await startEtcdCluster(1, options);
   return Object.assign(cluster, { endpoint: cluster.endpoints[0] as string });
 }

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openStore } from '../../src/open-store.js';
 import { createNetwork, runSleeper, useE2eStack } from '../support/e2e-stack.js';
-import { addressKeys } from '../support/etcd-keys.js';
+import { addressKeys, poolRecord, subnetKeys } from '../support/etcd-keys.js';
 import { CLEANUP_BIN, runBin } from '../support/plugin-process.js';
 
 const stack = useE2eStack(['host-a']);
@@ -70,6 +70,39 @@ describe('kontena-ipam-cleanup bin against a real dockerd', () => {
 
     await stack.host.docker('rm', '-f', id);
     await stack.host.docker('network', 'rm', 'kontena0');
+  });
+
+  it('drops the hold Docker 20.10 leaks when an aux address lies outside the subnet (Engine API)', async () => {
+    // moby's ipamAllocateVersion returns this error without releasing the pool it just asked
+    // for (the CLI refuses it first; v25+ validates before asking): see the plugin's
+    // test/support/moby.ts.
+    const reply = await stack.host.daemon.api('POST', '/v1.41/networks/create', {
+      Name: 'aux-leak',
+      Driver: 'bridge',
+      IPAM: {
+        Driver: 'kontena-ipam',
+        Options: { network: 'aux-leak' },
+        Config: [{ Subnet: '10.110.0.0/24', AuxiliaryAddresses: { db: '10.111.0.9' } }],
+      },
+    });
+    expect(reply.status).toBe(403);
+    expect(reply.json).toEqual({
+      message: 'auxiliary address: (db:10.111.0.9) must belong to the master pool: 10.110.0.0/24',
+    });
+    expect(await stack.host.docker('network', 'ls', '--filter', 'name=aux-leak', '-q')).toBe('');
+    expect((await poolRecord(stack.client, 'aux-leak'))?.holds).toEqual({ 'host-a': 1 });
+
+    const cleanupEnv = {
+      ETCD_ENDPOINT: stack.etcd.endpoint,
+      NODE_ID: 'host-a',
+      DOCKER_HOST: stack.host.daemon.host,
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'warn',
+    };
+    const result = await runBin(['--grace', '0s'], cleanupEnv, CLEANUP_BIN);
+    expect(result.code).toBe(0);
+    expect(await poolRecord(stack.client, 'aux-leak')).toBeUndefined();
+    expect(await subnetKeys(stack.client)).toEqual({});
   });
 
   it('says which etcd it cannot reach, exit 1', async () => {

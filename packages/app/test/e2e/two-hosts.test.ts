@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Host } from '../support/docker-host.js';
-import { createNetwork, runSleeper, useE2eStack } from '../support/e2e-stack.js';
+import { containerIp, createNetwork, runSleeper, useE2eStack } from '../support/e2e-stack.js';
 import { addressKeys, poolRecord, subnetKeys } from '../support/etcd-keys.js';
 
 const stack = useE2eStack(['host-a', 'host-b']);
@@ -23,16 +23,6 @@ async function subnetOf(host: Host, network: string): Promise<string | undefined
     '--format',
     '{{(index .IPAM.Config 0).Subnet}}',
     network,
-  );
-}
-
-async function addressOn(host: Host, container: string, network: string): Promise<string> {
-  return await host.docker(
-    'container',
-    'inspect',
-    '--format',
-    `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
-    container,
   );
 }
 
@@ -61,8 +51,8 @@ describe('5. two hosts sharing etcd', () => {
       runContainers(hostA, 'kontena', 4),
       runContainers(hostB, 'kontena', 4),
     ]);
-    const onA = await Promise.all(idsA.map((id) => addressOn(hostA, id, 'kontena')));
-    const onB = await Promise.all(idsB.map((id) => addressOn(hostB, id, 'kontena')));
+    const onA = await Promise.all(idsA.map((id) => containerIp(hostA, id, 'kontena')));
+    const onB = await Promise.all(idsB.map((id) => containerIp(hostB, id, 'kontena')));
     const all = [...onA, ...onB];
     expect(new Set(all).size).toBe(8);
     const records = await addressKeys(stack.client, 'kontena');
@@ -93,8 +83,8 @@ describe('5. two hosts sharing etcd', () => {
     expect(await subnetKeys(stack.client)).toEqual({ '10.80.0.0/24': 'shared0' });
     const [idA] = await runContainers(hostA, 'shared0', 1);
     const [idB] = await runContainers(hostB, 'shared0', 1);
-    const ipA = await addressOn(hostA, idA as string, 'shared0');
-    const ipB = await addressOn(hostB, idB as string, 'shared0');
+    const ipA = await containerIp(hostA, idA as string, 'shared0');
+    const ipB = await containerIp(hostB, idB as string, 'shared0');
     expect(ipA).not.toBe(ipB);
     expect(ipA.startsWith('10.80.0.')).toBe(true);
     expect(ipB.startsWith('10.80.0.')).toBe(true);

@@ -102,3 +102,14 @@ export async function createNetwork(
 ): Promise<string> {
   return await host.docker(...kontenaNetworkArgs(name, options));
 }
+
+/** containerIp is the bare IPv4 address `container` has on `network` (docker container inspect). */
+export async function containerIp(host: Host, container: string, network: string): Promise<string> {
+  return await host.docker(
+    'container',
+    'inspect',
+    '--format',
+    `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+    container,
+  );
+}
