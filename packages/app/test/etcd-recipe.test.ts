@@ -118,11 +118,12 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     const keys = Object.keys(await root.getAll().prefix(PREFIX).strings()).sort();
     expect(keys).toEqual(
       [
-        `${PREFIX}v1/addresses/lan/10.90.0.1`,
-        `${PREFIX}v1/addresses/lan/${ip}`,
-        `${PREFIX}v1/guard/subnets`,
-        `${PREFIX}v1/pools/lan`,
-        `${PREFIX}v1/subnets/10.90.0.0/24`,
+        `${PREFIX}v2/addresses/lan/10.90.0.1`,
+        `${PREFIX}v2/addresses/lan/${ip}`,
+        `${PREFIX}v2/guard/subnets`,
+        `${PREFIX}v2/holds/lan/node-a`,
+        `${PREFIX}v2/pools/lan`,
+        `${PREFIX}v2/subnets/10.90.0.0/24`,
       ].sort(),
     );
     // The operator tools work with the same user.
@@ -163,9 +164,9 @@ describe('an etcd user whose role reaches only the key prefix', () => {
   it('uninstalling: the last release removes the pool, etcdctl del --prefix the rest, then the user and role go', async () => {
     const plugin = plugins[0];
     if (!plugin) throw new Error('the plugin of the first test is not running');
-    const keys = await root.getAll().prefix(`${PREFIX}v1/addresses/lan/`).keys();
+    const keys = await root.getAll().prefix(`${PREFIX}v2/addresses/lan/`).keys();
     for (const key of keys) {
-      const ip = key.slice(`${PREFIX}v1/addresses/lan/`.length);
+      const ip = key.slice(`${PREFIX}v2/addresses/lan/`.length);
       if (ip === '10.90.0.1') continue; // the gateway goes with the pool
       const released = await callPlugin(plugin.socket, 'IpamDriver.ReleaseAddress', {
         PoolID: 'lan',
@@ -177,7 +178,7 @@ describe('an etcd user whose role reaches only the key prefix', () => {
       status: 200,
       body: {},
     });
-    expect(await root.get(`${PREFIX}v1/pools/lan`).string()).toBeNull();
+    expect(await root.get(`${PREFIX}v2/pools/lan`).string()).toBeNull();
     // What is left (the subnet guard) goes with the README's command, run as the plugin's user.
     etcdctl(etcd.endpoint, ['--user', `kontena-ipam:${PASSWORD}`, 'del', '--prefix', PREFIX]);
     expect(await root.getAll().prefix(PREFIX).keys()).toEqual([]);
@@ -241,7 +242,7 @@ describe('TLS between the plugin and etcd, with client certificates', () => {
     const pool = await callPlugin(plugin.socket, 'IpamDriver.RequestPool', staticPool('tls'));
     expect(pool.status).toBe(200);
     expect(pool.body.Pool).toBe('10.90.0.0/24');
-    expect(await admin.get(`${PREFIX}v1/pools/tls`).string()).toContain('"subnet":"10.90.0.0/24"');
+    expect(await admin.get(`${PREFIX}v2/pools/tls`).string()).toContain('"subnet":"10.90.0.0/24"');
   });
 
   it('without a client certificate etcd refuses the connection, and the plugin says so', async () => {
@@ -249,6 +250,6 @@ describe('TLS between the plugin and etcd, with client certificates', () => {
     const pool = await callPlugin(plugin.socket, 'IpamDriver.RequestPool', staticPool('no-cert'));
     expect(pool.status).toBeGreaterThanOrEqual(500);
     expect(String(pool.body.Err)).toContain(etcd.endpoint);
-    expect(await admin.get(`${PREFIX}v1/pools/no-cert`).string()).toBeNull();
+    expect(await admin.get(`${PREFIX}v2/pools/no-cert`).string()).toBeNull();
   });
 });

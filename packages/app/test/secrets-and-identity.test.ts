@@ -61,8 +61,11 @@ describe('ETCD_PASSWORD_FILE', () => {
       auth: { username: 'root', password: PASSWORD },
     });
     try {
-      const pool = await client.get('/kontena/ipam/v1/pools/secret0').json();
-      expect(pool).toMatchObject({ subnet: '10.80.0.0/24', holds: { 'node-a': 1 } });
+      const pool = await client.get('/kontena/ipam/v2/pools/secret0').json();
+      expect(pool).toMatchObject({ subnet: '10.80.0.0/24' });
+      expect(await client.get('/kontena/ipam/v2/holds/secret0/node-a').json()).toMatchObject({
+        count: 1,
+      });
     } finally {
       client.close();
     }

@@ -99,7 +99,7 @@ describe('kontena-ipam-cleanup bin against a real dockerd', () => {
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'warn',
     };
-    const result = await runBin(['--grace', '0s'], cleanupEnv, CLEANUP_BIN);
+    const result = await runBin(['--unsafe-grace', '0s'], cleanupEnv, CLEANUP_BIN);
     expect(result.code).toBe(0);
     expect(await poolRecord(stack.client, 'aux-leak')).toBeUndefined();
     expect(await subnetKeys(stack.client)).toEqual({});
