@@ -8,6 +8,8 @@ export { checkConsistency } from './consistency.js';
 export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
 export { DEFAULT_PREFIX, KeyLayout } from './keys.js';
+export type { ResilientClientOptions } from './etcd-client-options.js';
+export { resilientClientOptions } from './etcd-client-options.js';
 export { IpamStore } from './store.js';
 export type {
   AddressAttrs,
