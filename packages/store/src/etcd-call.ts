@@ -265,19 +265,14 @@ export class EtcdCalls {
     }
   }
 
-/** txn commits a transaction built by `build` (which must not call commit itself). */
+  /** txn commits a transaction built by `build` (which must not call commit itself). */
   txn(
     what: string,
     build: (client: Etcd3) => ComparatorBuilder,
     budget?: Budget,
   ): Promise<ITxnResponse> {
     // Always .commit(): the builder has a `then` method, so awaiting it would never settle.
-    return this.run(
-      what,
-      'txn',
-      (options) => build(this.client).options(options).commit(),
-      budget,
-    );
+    return this.run(what, 'txn', (options) => build(this.client).options(options).commit(), budget);
   }
 
   /**

@@ -20,13 +20,7 @@
  * - gRPC keepalive: a watch stream on a frozen member is noticed within seconds.
  */
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import {
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleWhen,
-  type IPolicy,
-  noop,
-} from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, type IPolicy, noop } from 'cockatiel';
 import { type CallOptionsFactory, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 
 /** How long a member that did not answer is skipped before one call may try it again. */
