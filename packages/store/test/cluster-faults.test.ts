@@ -177,4 +177,44 @@ describe('3-member etcd, one member fails while stores allocate', () => {
     }
     expect(invariantProblems(dump)).toEqual([]);
   });
+
+  test('a view whose member lost the quorum hears about it (require-leader) and reloads', async () => {
+    const etcd = await cluster();
+    const prefix = uniquePrefix();
+    const [m0, m1, m2] = etcd.members;
+    if (!m0 || !m1 || !m2) throw new Error('3 members expected');
+    const stale: string[] = [];
+    const logger = {
+      debug(fields: object, message?: string) {
+        if (message === 'pool view stale') stale.push(String((fields as { why?: string }).why));
+      },
+      info() {},
+      warn() {},
+    };
+    const a = new IpamStore({ client: client([m2.clientUrl]), prefix, logger });
+    const b = new IpamStore({ client: client([m0.clientUrl, m1.clientUrl]), prefix });
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
+    const A = node('node-a');
+    const B = node('node-b');
+    await b.requestPool({ network: K, node: B, subnet: net('10.72.0.0/24') });
+    const granted = [
+      formatAddress((await a.requestAddress({ pool: K, node: A, kind: 'endpoint' })).address),
+    ];
+    await Promise.all([etcd.stopMember(m0.name), etcd.stopMember(m1.name)]);
+    for (let i = 0; i < 100 && stale.length === 0; i++) await sleep(100);
+    expect(stale).toEqual(['watch disconnected']);
+    await Promise.all([etcd.startMember(m0.name), etcd.startMember(m1.name)]);
+    for (let i = 0; i < 10; i++) {
+      granted.push(
+        formatAddress((await b.requestAddress({ pool: K, node: B, kind: 'endpoint' })).address),
+      );
+      granted.push(
+        formatAddress((await a.requestAddress({ pool: K, node: A, kind: 'endpoint' })).address),
+      );
+    }
+    expect(new Set(granted).size).toBe(granted.length);
+  });
 });
