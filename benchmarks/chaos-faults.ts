@@ -22,7 +22,10 @@ export interface Fault {
   title: string;
   /** Part of `--smoke` (the short form in .ci/run). */
   smoke: boolean;
-  /** While the fault lasts a quorum is up: no call may fail (the goal, reported, not judged). */
+  /**
+   * An etcd fault during which a quorum stays up: the goal "no Docker call fails" applies
+   * (reported in RELIABILITY.md, never judged by the exit status).
+   */
   quorum: boolean;
   run(ctx: FaultContext): Promise<void>;
 }
@@ -133,15 +136,18 @@ export const faults: readonly Fault[] = [
   {
     id: 'compaction-paused-plugin',
     title:
-      'a plugin SIGSTOPped while the other writes and etcd compacts past its watch, then SIGCONT',
+      'a plugin and its Docker paused (SIGSTOP, 4 s) while the other writes and etcd compacts past its watch',
     smoke: true,
-    quorum: true,
+    // Not an etcd fault: the paused plugin's own calls in flight are at stake (see README).
+    quorum: false,
     async run(ctx) {
-      const paused = ctx.fleet.plugins[0];
-      if (!paused) throw new Error('no plugin');
+      // Paused for less than the store's 5 s budget: the calls the paused plugin had in flight
+      // are Docker's too, and a budget measured in wall-clock time runs out during a longer
+      // pause (a host frozen that long fails its in-flight calls, as Docker's would time out).
+      const pause = Math.min(hold(ctx), 4000);
       ctx.mark('pause plugin');
-      paused.child.kill('SIGSTOP');
-      await sleep(hold(ctx) / 2);
+      ctx.fleet.pause(0);
+      await sleep(pause / 2);
       const client = new etcd3.Etcd3({ hosts: ctx.etcd.endpoints });
       try {
         const { header } = await client.kv.range({ key: Buffer.from('/') });
@@ -150,8 +156,8 @@ export const faults: readonly Fault[] = [
       } finally {
         client.close();
       }
-      await sleep(hold(ctx) / 2);
-      paused.child.kill('SIGCONT');
+      await sleep(pause / 2);
+      ctx.fleet.resume(0);
       ctx.mark('resume plugin');
     },
   },

@@ -38,6 +38,12 @@ export interface Fleet {
   duplicates: string[];
   /** now is ms since the load started. */
   now(): number;
+  /**
+   * pause freezes a plugin process (SIGSTOP) and holds its loops, as its host's Docker would
+   * be frozen with it; resume thaws both.
+   */
+  pause(plugin: number): void;
+  resume(plugin: number): void;
   /** stop ends the loops (each finishes its call in flight) and releases nothing more. */
   stopLoad(): Promise<void>;
   /** check reads etcd: acknowledged addresses missing (or under another node), and leftovers. */
@@ -103,12 +109,22 @@ export async function startFleet(
   const held = new Map<string, number>();
   /** Addresses whose release failed: committed or not, a new grant of one is not a duplicate. */
   const uncertain = new Set<string>();
+  /** Plugins frozen by pause(): their loops wait (their calls already sent stay in flight). */
+  const paused = new Set<number>();
   const fleet: Fleet = {
     plugins,
     nodes,
     calls,
     duplicates: [],
     now,
+    pause: (plugin) => {
+      paused.add(plugin);
+      plugins[plugin]?.child.kill('SIGSTOP');
+    },
+    resume: (plugin) => {
+      plugins[plugin]?.child.kill('SIGCONT');
+      paused.delete(plugin);
+    },
     stopLoad: async () => {
       running = false;
       await Promise.all(loops);
@@ -170,6 +186,7 @@ export async function startFleet(
   const loop = async (plugin: number) => {
     const mine: string[] = [];
     while (running) {
+      while (paused.has(plugin) && running) await new Promise((r) => setTimeout(r, 20));
       const body = await call(plugin, 'RequestAddress', requestAddressBody(poolId, mac++));
       if (body !== undefined) {
         const address = (JSON.parse(body) as { Address: string }).Address.split('/')[0] as string;

@@ -167,7 +167,7 @@ function paragraph(o: FaultOutcome): string {
     case 'quorum-loss':
       return `**Quorum lost** (2 of 3 members down). Calls fail with 503 and \`etcd unavailable at <endpoints>: …: no leader\` (or \`no member answered\`) once their 5 s budget (KONTENA_IPAM_ETCD_TIMEOUT) is spent, well before Docker gives up; nothing is written. ${o.note}. ${common}`;
     case 'compaction-paused-plugin':
-      return `**A host pauses** (SIGSTOP) while the others allocate and etcd compacts past the revision its watch had reached. When it resumes its watch is cancelled (or catches up) and its view of the pool reloads; allocations from its stale view lose their compare and retry. ${common}`;
+      return `**A host pauses** (its plugin and its Docker frozen for 4 s) while the other allocates and etcd compacts past the revision the paused plugin's watch had reached. When it resumes its watch is cancelled (or catches up) and its view of the pool reloads; allocations from its stale view lose their compare and retry; no address is granted twice. ${common}${o.failed === 0 ? '' : ' The calls that fail are ones the paused plugin had in flight when it froze: a budget is wall-clock time, so they resume with little of it left.'}`;
     default:
       return common;
   }
@@ -191,7 +191,7 @@ Written by \`pnpm chaos\` (benchmarks/chaos.ts) on ${facts.date.slice(0, 16).rep
 
 Each fault runs on a fresh 3-member etcd on loopback (\`--heartbeat-interval=10 --election-timeout=100\`) with 2 \`kontena-ipam\` processes (the built bin, distinct NODE_IDs, \`KONTENA_IPAM_LOCAL_ETCD=off\`, ETCD_ENDPOINT listing all 3 members, default budget of 5 s per store call), each driven over its unix socket by 8 concurrent loops of Docker's RequestAddress / ReleaseAddress (each loop keeps 2 addresses and releases the oldest). The fault is injected 3 s into the load, held 10 s, healed, and the load runs 3 s more. Afterwards every address a loop holds is read back from etcd. "Granted twice" and "missing" must be 0 (the run fails otherwise); failed calls and latencies are the measurement.
 
-Goal: while a quorum is up, no Docker call fails — **${met ? 'met' : 'not met'}** in this run (${quorumFaults.map((o) => `${o.fault.id}: ${o.failed} failed`).join(', ')}).
+Goal: while a quorum is up, no Docker call fails because of an etcd fault — **${met ? 'met' : 'not met'}** in this run (${quorumFaults.map((o) => `${o.fault.id}: ${o.failed} failed`).join(', ')}).
 
 ${markdownTable(HEADER, rows(run.outcomes))}
 

@@ -11,7 +11,11 @@
  *   is skipped for a short cool-down, so the next attempts go to the others instead of waiting
  *   on a frozen member again (etcd3 shuffles the hosts on each call and only moves on to the
  *   next one when the host policy blocks the call). Answers such as "no leader" do not count:
- *   that member is alive, and so is its verdict a moment later.
+ *   that member is alive, and so is its verdict a moment later. When every member is cooling
+ *   down none is skipped: that is what a stall of our own process looks like (a long GC pause,
+ *   a starved CPU, SIGSTOP: every attempt on the wire times out at once), and blocking them
+ *   all would fail calls for the cool-down when etcd is fine (a cockatiel breaker per host
+ *   cannot know about the others, hence this small policy).
  * - global policy: none. EtcdCalls retries, with a fresh per-attempt deadline inside the
  *   caller's budget; a retry inside etcd3 would reuse the first attempt's deadline.
  * - `hasleader` metadata (etcd's require-leader) on every call: a member cut off from the
@@ -20,10 +24,10 @@
  * - gRPC keepalive: a watch stream on a frozen member is noticed within seconds.
  */
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, type IPolicy, noop } from 'cockatiel';
+import { BrokenCircuitError, type IDefaultPolicyContext, type IPolicy, noop } from 'cockatiel';
 import { type CallOptionsFactory, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 
-/** How long a member that did not answer is skipped before one call may try it again. */
+/** How long a member that did not answer is skipped (unless all are). */
 export const HOST_COOL_DOWN_MS = 500;
 
 /**
@@ -44,12 +48,47 @@ function didNotAnswer(error: Error): boolean {
   return error instanceof GRPCUnavailableError && !error.message.includes('etcdserver:');
 }
 
-/** hostPolicy is the per-member cool-down described above. */
-export function hostPolicy(): IPolicy {
-  return circuitBreaker(handleWhen(didNotAnswer), {
-    halfOpenAfter: HOST_COOL_DOWN_MS,
-    breaker: new ConsecutiveBreaker(1),
-  });
+/**
+ * CoolDown is one member's host policy: skip it (BrokenCircuitError, which makes etcd3 try the
+ * next member) until `until`, unless every member of its group is cooling down too.
+ */
+class CoolDown implements IPolicy {
+  declare readonly _altReturn: never;
+  readonly onSuccess = noop.onSuccess;
+  readonly onFailure = noop.onFailure;
+  private until = 0;
+  private readonly group: CoolDown[];
+
+  constructor(group: CoolDown[]) {
+    this.group = group;
+    group.push(this);
+  }
+
+  private cooling(now: number): boolean {
+    return this.until > now;
+  }
+
+  async execute<T>(fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T): Promise<T> {
+    const now = Date.now();
+    if (this.cooling(now) && !this.group.every((member) => member.cooling(now))) {
+      throw new BrokenCircuitError('etcd member skipped: it did not answer a moment ago');
+    }
+    try {
+      const result = await fn({ signal: new AbortController().signal });
+      this.until = 0;
+      return result;
+    } catch (error) {
+      if (error instanceof Error && didNotAnswer(error))
+        this.until = Date.now() + HOST_COOL_DOWN_MS;
+      throw error;
+    }
+  }
+}
+
+/** hostPolicies returns etcd3's `faultHandling.host`: one CoolDown per member, one group. */
+export function hostPolicies(): (host: string) => IPolicy {
+  const group: CoolDown[] = [];
+  return () => new CoolDown(group);
 }
 
 /** ResilientClientOptions is the part of etcd3's IOptions these settings fill in. */
@@ -65,7 +104,7 @@ export interface ResilientClientOptions {
  */
 export function resilientClientOptions(unaryDeadlineMs: number): ResilientClientOptions {
   return {
-    faultHandling: { host: () => hostPolicy(), global: noop },
+    faultHandling: { host: hostPolicies(), global: noop },
     grpcOptions: {
       // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
       'grpc.keepalive_time_ms': 5000,

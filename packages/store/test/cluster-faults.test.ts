@@ -131,6 +131,22 @@ describe('3-member etcd, one member fails while stores allocate', () => {
     await verify(etcd, prefix, out);
   });
 
+  test('our own process stalls (a long GC pause): every attempt on the wire times out at once, and still no call fails', async () => {
+    const etcd = await cluster();
+    const { prefix, stores } = await setup(etcd);
+    const out = await allocateDuring(stores, async () => {
+      for (let stall = 0; stall < 2; stall++) {
+        // Block the event loop past the 700 ms attempt deadline with calls in flight.
+        const until = Date.now() + 1500;
+        while (Date.now() < until) {
+          // busy on purpose
+        }
+        await sleep(500);
+      }
+    });
+    await verify(etcd, prefix, out);
+  });
+
   test('a store whose member froze misses writes and a compaction, then allocates without duplicates', async () => {
     const etcd = await cluster();
     const prefix = uniquePrefix();
