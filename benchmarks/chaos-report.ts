@@ -152,20 +152,20 @@ export function printOutcomes(outcomes: readonly FaultOutcome[]): void {
 function paragraph(o: FaultOutcome): string {
   const failed =
     o.failed === 0
-      ? 'no Docker call failed'
+      ? 'No Docker call failed'
       : `${o.failed} of ${o.calls} Docker calls failed (most with \`${o.error ?? '?'}\`)`;
   const common = `${failed}; the longest stretch without a successful call was ${o.longestGapMs.toFixed(0)} ms and the slowest call took ${o.maxMs.toFixed(0)} ms.`;
   switch (o.fault.id) {
     case 'follower-kill':
       return `**A follower dies.** Nothing to see in Docker: ${common} Calls that were on the dead member fail over to another one at once (its connection is refused).`;
     case 'leader-kill':
-      return `**The leader dies.** The two others elect a new leader within a few hundred ms; calls that were waiting on the old leader are answered "no leader" or time out after one 700 ms attempt and are tried again on another member. ${common} The plugins log nothing above debug; \`docker network\` and \`docker run\` just take a moment longer.`;
+      return `**The leader dies.** The two others elect a new leader within a few hundred ms; calls that were waiting on the old leader are answered "no leader" or time out after one 700 ms attempt and are tried again on another member. ${common} \`docker network\` and \`docker run\` just take a moment longer.`;
     case 'leader-freeze':
       return `**The leader hangs** (a stuck disk, a paused VM: its sockets stay open and nothing answers). An attempt on it ends at its 700 ms deadline; that member is then skipped for 500 ms at a time and the other two (which elect a new leader) serve. ${common} When it thaws it rejoins as a follower.`;
     case 'member-restart':
       return `**A rolling restart of every member.** ${common} A restarting member refuses connections, so calls go to the others.`;
     case 'quorum-loss':
-      return `**Quorum lost** (2 of 3 members down). Calls fail with 503 and \`etcd unavailable at <endpoints>: …: no leader\` (or \`no member answered\`) once their 5 s budget (KONTENA_IPAM_ETCD_TIMEOUT) is spent, well before Docker gives up; nothing is written. ${o.note}. ${common}`;
+      return `**Quorum lost** (2 of 3 members down). Calls fail with 503 and \`etcd unavailable at <endpoints>: …: no leader\` (or \`no member answered\`) once their 5 s budget (KONTENA_IPAM_ETCD_TIMEOUT) is spent, well before Docker gives up. In this run ${o.note}. ${common} Addresses in etcd that no loop holds afterwards (a failed call that committed anyway): ${o.leftovers.length}.`;
     case 'compaction-paused-plugin':
       return `**A host pauses** (its plugin and its Docker frozen for 4 s) while the other allocates and etcd compacts past the revision the paused plugin's watch had reached. When it resumes its watch is cancelled (or catches up) and its view of the pool reloads; allocations from its stale view lose their compare and retry; no address is granted twice. ${common}${o.failed === 0 ? '' : ' The calls that fail are ones the paused plugin had in flight when it froze: a budget is wall-clock time, so they resume with little of it left.'}`;
     default:
@@ -189,7 +189,7 @@ export function writeReliability(run: {
 
 Written by \`pnpm chaos\` (benchmarks/chaos.ts) on ${facts.date.slice(0, 16).replace('T', ' ')} UTC, ${run.seconds.toFixed(0)} s in all: ${facts.cpu} × ${facts.cores}, ${facts.memoryGiB} GiB, ${facts.os}, Node ${facts.node}, etcd ${facts.etcd.version}. The machine is shared (the load average column is the 1-minute load when each fault began, on ${run.cores} cores).
 
-Each fault runs on a fresh 3-member etcd on loopback (\`--heartbeat-interval=10 --election-timeout=100\`) with 2 \`kontena-ipam\` processes (the built bin, distinct NODE_IDs, \`KONTENA_IPAM_LOCAL_ETCD=off\`, ETCD_ENDPOINT listing all 3 members, default budget of 5 s per store call), each driven over its unix socket by 8 concurrent loops of Docker's RequestAddress / ReleaseAddress (each loop keeps 2 addresses and releases the oldest). The fault is injected 3 s into the load, held 10 s, healed, and the load runs 3 s more. Afterwards every address a loop holds is read back from etcd. "Granted twice" and "missing" must be 0 (the run fails otherwise); failed calls and latencies are the measurement.
+Each fault runs on a fresh 3-member etcd on loopback (\`--heartbeat-interval=10 --election-timeout=100\`) with 2 \`kontena-ipam\` processes (the built bin, distinct NODE_IDs, \`KONTENA_IPAM_LOCAL_ETCD=off\`, ETCD_ENDPOINT listing all 3 members, default budget of 5 s per store call), each driven over its unix socket by 8 concurrent loops of Docker's RequestAddress / ReleaseAddress (each loop keeps 2 addresses and releases the oldest). The fault is injected 3 s into the load, held 10 s, healed, and the load runs 3 s more. Afterwards every address a loop holds is read back from etcd. Each etcd round trip of the store has its own 5 s budget (the plugin's per-Docker-call budget is not threaded into the store yet). "Granted twice" and "missing" must be 0 (the run fails otherwise); failed calls and latencies are the measurement.
 
 Goal: while a quorum is up, no Docker call fails because of an etcd fault — **${met ? 'met' : 'not met'}** in this run (${quorumFaults.map((o) => `${o.fault.id}: ${o.failed} failed`).join(', ')}).
 
@@ -201,7 +201,7 @@ ${run.outcomes.map(paragraph).join('\n\n')}
 
 ## The client settings that matter
 
-See "etcd failures" in README.md: per attempt 700 ms, retries with jittered exponential pauses (10 ms doubling up to 200 ms) until the call's budget is spent, no 5 s per-host circuit breaker (a member that did not answer is skipped for 500 ms), etcd's require-leader metadata on every call and watch, gRPC keepalive on the watch streams.
+See "etcd failures" in README.md: per attempt 700 ms, retries with jittered exponential pauses (10 ms doubling up to 200 ms) until the call's budget is spent, no 5 s per-host circuit breaker (a member that did not answer is skipped for 500 ms, unless all are), etcd's require-leader metadata on every call and watch, gRPC keepalive on the watch streams.
 `;
   const path = fileURLToPath(REPORT);
   writeFileSync(path, text);
