@@ -53,9 +53,9 @@ export interface CallOptions {
 }
 
 /**
- * ATTEMPT_MS is one attempt's deadline when the budget leaves more. Long enough for a loaded
- * etcd to commit (a healthy txn takes a few ms), short enough that a frozen member costs a
- * call well under a second before it goes to another one.
+ * ATTEMPT_MS is the first attempt's deadline (each retry's doubles) when the budget leaves
+ * more. Long enough for a loaded etcd to commit (a healthy txn takes a few ms), short enough
+ * that a frozen member costs a call well under a second before it goes to another one.
  */
 export const ATTEMPT_MS = 700;
 
@@ -116,7 +116,7 @@ export class EtcdCalls {
   readonly client: Etcd3;
   /** The budget of a call made without one. */
   readonly deadlineMs: number;
-  /** One attempt's deadline when the budget leaves more. */
+  /** The first attempt's deadline (doubling with each retry) when the budget leaves more. */
   readonly attemptMs: number;
   readonly endpoint: string;
   /** Told of each round trip and each lost compare (see StoreObserver). */
@@ -218,7 +218,10 @@ export class EtcdCalls {
       if (left === 0) break;
       tries += 1;
       try {
-        return await this.attempt(call, Math.min(this.attemptMs, left));
+        // The deadline doubles with each attempt: the first one on a dead or frozen member
+        // costs little, while an etcd that is merely slow (an overloaded machine) still gets
+        // an attempt long enough to answer instead of a storm of short ones.
+        return await this.attempt(call, Math.min(this.attemptMs * 2 ** (tries - 1), left));
       } catch (error) {
         if (!isTransient(error)) {
           if (isEtcdFailure(error)) {
