@@ -201,7 +201,7 @@ ${run.outcomes.map(paragraph).join('\n\n')}
 
 ## The client settings that matter
 
-See "etcd failures" in README.md: per attempt 700 ms, retries with jittered exponential pauses (10 ms doubling up to 200 ms) until the call's budget is spent, no 5 s per-host circuit breaker (a member that did not answer is skipped for 500 ms, unless all are), etcd's require-leader metadata on every call and watch, gRPC keepalive on the watch streams.
+See "etcd failures" in README.md: first attempt 700 ms (each retry's deadline doubles), retries with jittered exponential pauses (10 ms doubling up to 200 ms) until the call's budget is spent, no 5 s per-host circuit breaker (a member that did not answer is skipped for 500 ms, unless all are), etcd's require-leader metadata on every call and watch, gRPC keepalive on the watch streams.
 `;
   const path = fileURLToPath(REPORT);
   writeFileSync(path, text);
