@@ -136,7 +136,7 @@ export const faults: readonly Fault[] = [
   {
     id: 'compaction-paused-plugin',
     title:
-      'a plugin and its Docker paused (SIGSTOP, 4 s) while the other writes and etcd compacts past its watch',
+      'a plugin and its Docker paused (SIGSTOP; 4 s, smoke 2 s) while the other writes and etcd compacts past its watch',
     smoke: true,
     // Not an etcd fault: the paused plugin's own calls in flight are at stake (see README).
     quorum: false,
