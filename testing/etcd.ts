@@ -35,6 +35,10 @@ export interface EtcdCluster {
   stopMember(name: string, signal?: NodeJS.Signals): Promise<void>;
   /** Start a stopped member again on the same ports and data. */
   startMember(name: string): Promise<void>;
+  /** Freeze one member (SIGSTOP): its sockets stay open and nothing answers. */
+  freezeMember(name: string): void;
+  /** Thaw a frozen member (SIGCONT). */
+  thawMember(name: string): void;
   /** Find the current leader's name via the members' status endpoints. */
   leader(): Promise<string | undefined>;
   stop(): Promise<void>;
@@ -203,6 +207,12 @@ export async function startEtcdCluster(size = 1, options: EtcdOptions = {}): Pro
       launch(member, initialCluster, 'existing');
       await waitHealthy(member, 15_000);
     },
+    freezeMember(name) {
+      byName(name).process?.kill('SIGSTOP');
+    },
+    thawMember(name) {
+      byName(name).process?.kill('SIGCONT');
+    },
     async leader() {
       for (const member of members) {
         if (!member.process) continue;
@@ -221,6 +231,8 @@ export async function startEtcdCluster(size = 1, options: EtcdOptions = {}): Pro
       return undefined;
     },
     async stop() {
+      // A frozen member still dies of SIGKILL; thaw it anyway so nothing waits on it.
+      for (const m of members) m.process?.kill('SIGCONT');
       await Promise.all(members.map((m) => kill(m, 'SIGKILL')));
       rmSync(root, { recursive: true, force: true });
     },

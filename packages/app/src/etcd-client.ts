@@ -1,9 +1,13 @@
 /**
  * The etcd3 client options, from the config: endpoints used whole, TLS from files, user
- * and password, a dial timeout and a deadline on every unary call. The store also puts a
- * deadline on each of its calls; this one is the backstop for anything else (auth).
+ * and password, a dial timeout, and the store's fault handling (resilientClientOptions: no
+ * 5 s per-host breaker, a short cool-down for a member that does not answer, etcd3's own
+ * retry off because the store retries with per-attempt deadlines, require-leader metadata on
+ * every call, gRPC keepalive). The store puts a deadline on each of its calls; the unary
+ * deadline here is the backstop for anything else (auth).
  */
 import { readFileSync } from 'node:fs';
+import { resilientClientOptions } from '@kontena-ipam/store';
 import { Etcd3, type IOptions } from 'etcd3';
 import type { EtcdConfig } from './config.js';
 
@@ -13,8 +17,7 @@ export function etcdClientOptions(etcd: EtcdConfig, endpoints = etcd.endpoints):
     hosts: endpoints,
     dialTimeout: etcd.timeoutMs,
     // Streams (watches) live long; only unary calls get the deadline.
-    defaultCallOptions: (context) =>
-      context.isStream ? {} : { deadline: new Date(Date.now() + etcd.timeoutMs) },
+    ...resilientClientOptions(etcd.timeoutMs),
   };
   if (etcd.caFile) {
     options.credentials = {

@@ -13,7 +13,7 @@ describe('etcdClientOptions', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-tls-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reads the TLS files, passes auth, and puts a deadline on unary calls only', () => {
+  it('reads the TLS files, passes auth, puts a deadline on unary calls only and require-leader on all', () => {
     for (const [name, text] of [
       ['ca.pem', 'CA'],
       ['cert.pem', 'CERT'],
@@ -39,12 +39,20 @@ describe('etcdClientOptions', () => {
     expect(options.auth).toEqual({ username: 'ipam', password: 'secret' });
     const factory = options.defaultCallOptions as (ctx: { isStream: boolean }) => {
       deadline?: Date;
+      interceptors?: unknown[];
     };
     const before = Date.now();
     const unary = factory({ isStream: false }).deadline?.getTime() ?? 0;
     expect(unary - before).toBeGreaterThanOrEqual(1500);
     expect(unary - before).toBeLessThan(60_000);
-    expect(factory({ isStream: true })).toEqual({});
+    // Streams (watches) get no deadline; every call, streams included, carries etcd's
+    // require-leader metadata (an interceptor), so a member without a leader says so.
+    expect(factory({ isStream: true }).deadline).toBeUndefined();
+    expect(factory({ isStream: true }).interceptors).toHaveLength(1);
+    expect(factory({ isStream: false }).interceptors).toHaveLength(1);
+    // No per-host 5 s breaker of etcd3's default, and etcd3's own retry off: the store retries.
+    expect(options.faultHandling?.host).toBeTypeOf('function');
+    expect(options.faultHandling?.global).toBeDefined();
   });
 
   it('leaves credentials and auth out for plain http', () => {

@@ -1,26 +1,42 @@
 /**
- * Every etcd call the store makes goes through EtcdCalls: it gets a deadline (a hung etcd
- * must not hang Docker, which has no timeout of its own), and etcd3/gRPC errors come out as
- * StoreError UNAVAILABLE naming the endpoint. Also the small op/response helpers the
- * transactions are written with.
+ * Every etcd call the store makes goes through EtcdCalls: it runs inside a Budget (a hung etcd
+ * must not hang Docker, which has no timeout of its own), each attempt gets a deadline of its
+ * own that is much shorter than the budget, transient failures are tried again after a short
+ * jittered pause, and etcd3/gRPC errors come out as StoreError UNAVAILABLE naming the
+ * endpoints. Also the small op/response helpers the transactions are written with.
  *
- * Retries: etcd3 1.1 retries a failed call (up to 3 attempts, on "recoverable" gRPC errors)
- * through a cockatiel policy that is fixed when the client is built (`faultHandling.global`);
- * there is no per-call switch (node_modules/etcd3/lib/connection-pool.js `exec`). The client
- * belongs to the app, so the store cannot turn retries off for its transactions. Instead every
- * write carries a random token, and a transaction whose compare failed reads back what is
- * there: finding our own token means an earlier attempt of this very call committed.
+ * Why retry here: one member that died, froze or lost its leader must not fail a Docker call
+ * while the others have a quorum. The attempt on the bad member ends at its own deadline
+ * (ATTEMPT_MS), and the next attempt goes to another member (etcd3 shuffles them per call, and
+ * the host policy of etcd-client-options.ts skips one that just did not answer). etcd3's own
+ * retry is off (`faultHandling.global` = noop in those options): it would reuse the first
+ * attempt's deadline.
+ *
+ * Retrying a write is safe: every write carries a random token, and a transaction whose
+ * compare failed reads back what is there: finding our own token means an earlier attempt of
+ * this very call committed (its answer was lost), so the transitions take the Else branch of a
+ * retried txn as "done".
  */
 import { performance } from 'node:perf_hooks';
-import type {
-  ComparatorBuilder,
-  Etcd3,
-  IKeyValue,
-  IRequestOp,
-  ITxnRequest,
-  ITxnResponse,
+import { isBrokenCircuitError } from 'cockatiel';
+import {
+  ClientClosedError,
+  ClientRuntimeError,
+  type ComparatorBuilder,
+  type Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdError,
+  EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+  GRPCGenericError,
+  GRPCOutOfRangeError,
+  type IKeyValue,
+  type IRequestOp,
+  type ITxnRequest,
+  type ITxnResponse,
+  isRecoverableError,
 } from 'etcd3';
-import type { Budget } from './budget.js';
+import { Budget } from './budget.js';
 import { StoreError } from './errors.js';
 import { prefixEnd } from './keys.js';
 import type { StoreObserver } from './types.js';
@@ -32,38 +48,93 @@ import type { StoreObserver } from './types.js';
  */
 export type EtcdOp = 'txn' | 'get' | 'load' | 'list';
 
-/** CallOptions are the gRPC options every call gets: an absolute deadline. */
+/** CallOptions are the gRPC options every attempt gets: an absolute deadline. */
 export interface CallOptions {
   deadline: Date;
 }
 
-function looksLikeEtcdFailure(error: unknown): boolean {
+/**
+ * ATTEMPT_MS is the first attempt's deadline (each retry's doubles) when the budget leaves
+ * more. Long enough for a loaded etcd to commit (a healthy txn takes a few ms), short enough
+ * that a frozen member costs a call well under a second before it goes to another one.
+ */
+export const ATTEMPT_MS = 700;
+
+/** The pause before retry n is random in [0, min(MAX, BASE·2^n)) ms (full jitter). */
+const RETRY_BASE_MS = 10;
+const RETRY_MAX_MS = 200;
+
+/**
+ * AttemptTimeout is an attempt that had no answer by its deadline (our timer, for time spent
+ * before the request reached the wire).
+ */
+class AttemptTimeout extends Error {}
+
+/**
+ * isTransient: etcd did not do it, and a moment later or another member may. gRPC's
+ * unavailable / deadline / internal family (etcd3 marks them recoverable; "etcdserver: no
+ * leader", "leader changed" and "request timed out" arrive as UNAVAILABLE), a member skipped
+ * by the host policy, or our own attempt timer.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof AttemptTimeout) return true;
   if (!(error instanceof Error)) return false;
-  // etcd3 error classes (GRPC*Error, Etcd*Error, ClientClosedError, …) and cockatiel's
-  // open-circuit error: all mean "etcd did not do it", so all become UNAVAILABLE.
-  const name = error.constructor.name;
+  return isRecoverableError(error) || isBrokenCircuitError(error);
+}
+
+/** isCompacted: a read pinned to a revision etcd has compacted away. */
+export function isCompacted(error: unknown): boolean {
+  const cause = error instanceof StoreError ? error.cause : error;
   return (
-    name.startsWith('GRPC') ||
-    name.startsWith('Etcd') ||
-    name.startsWith('Client') ||
-    'isBrokenCircuitError' in error ||
-    name === 'TaskCancelledError'
+    cause instanceof GRPCOutOfRangeError &&
+    cause.message.includes('required revision has been compacted')
   );
 }
 
-/** EtcdCalls runs etcd calls with a deadline and error translation. */
+/**
+ * isEtcdFailure: any other error etcd3 raised. Its Etcd* classes do not share a base class,
+ * so the ones a store call can meet are listed (permissions, auth, a closed client, …).
+ */
+function isEtcdFailure(error: unknown): boolean {
+  return (
+    isTransient(error) ||
+    error instanceof GRPCGenericError ||
+    error instanceof EtcdError ||
+    error instanceof EtcdPermissionDeniedError ||
+    error instanceof EtcdAuthenticationFailedError ||
+    error instanceof EtcdInvalidAuthTokenError ||
+    error instanceof ClientClosedError ||
+    error instanceof ClientRuntimeError
+  );
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** EtcdCalls runs etcd calls inside a budget, with per-attempt deadlines and retries. */
 export class EtcdCalls {
   readonly client: Etcd3;
+  /** The budget of a call made without one. */
   readonly deadlineMs: number;
+  /** The first attempt's deadline (doubling with each retry) when the budget leaves more. */
+  readonly attemptMs: number;
   readonly endpoint: string;
   /** Told of each round trip and each lost compare (see StoreObserver). */
   readonly observer: StoreObserver | undefined;
 
-  constructor(client: Etcd3, deadlineMs: number, endpoint: string, observer?: StoreObserver) {
+  constructor(
+    client: Etcd3,
+    deadlineMs: number,
+    endpoint: string,
+    observer?: StoreObserver,
+    attemptMs = ATTEMPT_MS,
+  ) {
     this.client = client;
     this.deadlineMs = deadlineMs;
     this.endpoint = endpoint;
     this.observer = observer;
+    this.attemptMs = Math.min(attemptMs, deadlineMs);
   }
 
   /**
@@ -105,8 +176,9 @@ export class EtcdCalls {
   }
 
   /**
-   * run is the one place every etcd round trip goes through: it makes the attempt (below) and
-   * tells the observer how it went. `op` is the kind of call the observer is told.
+   * run is the one place every etcd round trip goes through: it makes the attempts (below)
+   * inside `budget` (default: deadlineMs from now) and tells the observer how it went. `op` is
+   * the kind of call the observer is told.
    */
   async run<T>(
     what: string,
@@ -118,7 +190,7 @@ export class EtcdCalls {
     let ok = false;
     let failure: unknown;
     try {
-      const result = await this.attempt(what, call, budget);
+      const result = await this.attempts(what, call, budget ?? Budget.within(this.deadlineMs));
       ok = true;
       return result;
     } catch (error) {
@@ -130,42 +202,81 @@ export class EtcdCalls {
   }
 
   /**
-   * attempt gives `call` a gRPC deadline and also races it against a timer of the same length:
-   * the gRPC deadline stops the request on the wire, the timer covers time spent before the
-   * request is sent (auth, circuit breaker, reconnect).
+   * attempts tries `call` until it answers, fails for good, or the budget is spent. Without
+   * quorum every member says "no leader" (require-leader, see etcd-client-options.ts) or
+   * nothing, and the call ends when its budget does with that reason and the endpoints.
    */
-  private async attempt<T>(
+  private async attempts<T>(
     what: string,
     call: (options: CallOptions) => Promise<T>,
-    budget?: Budget,
+    budget: Budget,
   ): Promise<T> {
-    const ms = Math.min(this.deadlineMs, budget?.remainingMs() ?? this.deadlineMs);
-    if (ms <= 0) throw this.unavailable(what, "the call's time ran out before etcd was asked");
+    const budgetMs = budget.remainingMs();
+    let last: unknown;
+    let tries = 0;
+    for (;;) {
+      const left = budget.remainingMs();
+      if (left === 0) break;
+      tries += 1;
+      try {
+        // The deadline doubles with each attempt: the first one on a dead or frozen member
+        // costs little, while an etcd that is merely slow (an overloaded machine) still gets
+        // an attempt long enough to answer instead of a storm of short ones.
+        return await this.attempt(call, Math.min(this.attemptMs * 2 ** (tries - 1), left));
+      } catch (error) {
+        if (!isTransient(error)) {
+          if (isEtcdFailure(error)) {
+            throw this.unavailable(what, (error as Error).message, error);
+          }
+          throw error;
+        }
+        last = error;
+      }
+      const wait = Math.random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** tries);
+      if (wait >= budget.remainingMs()) break;
+      await pause(wait);
+    }
+    const reason =
+      last instanceof Error && /no leader|leader changed/.test(last.message)
+        ? 'no leader'
+        : 'no member answered';
+    const lastMessage = last instanceof Error ? `; last: ${last.message}` : '';
+    throw this.unavailable(
+      what,
+      `${reason} within ${budgetMs} ms (${tries} attempts${lastMessage})`,
+      last,
+    );
+  }
+
+  /**
+   * attempt gives `call` a gRPC deadline and also races it against a timer of the same length:
+   * the gRPC deadline stops the request on the wire, the timer covers time spent before the
+   * request is sent (auth, reconnect).
+   */
+  private async attempt<T>(call: (options: CallOptions) => Promise<T>, ms: number): Promise<T> {
     const deadline = new Date(Date.now() + ms);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.unavailable(what, `no answer within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new AttemptTimeout(`no answer within ${ms} ms`)), ms);
     });
     const attempt = call({ deadline });
     // After a timeout nobody awaits the attempt; its late failure must not go unhandled.
     attempt.catch(() => undefined);
     try {
       return await Promise.race([attempt, timeout]);
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      if (looksLikeEtcdFailure(error)) {
-        throw this.unavailable(what, (error as Error).message, error);
-      }
-      throw error;
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** txn commits a transaction built by `build` (which must not call commit itself). */
-  txn(what: string, build: (client: Etcd3) => ComparatorBuilder): Promise<ITxnResponse> {
+  txn(
+    what: string,
+    build: (client: Etcd3) => ComparatorBuilder,
+    budget?: Budget,
+  ): Promise<ITxnResponse> {
     // Always .commit(): the builder has a `then` method, so awaiting it would never settle.
-    return this.run(what, 'txn', (options) => build(this.client).options(options).commit());
+    return this.run(what, 'txn', (options) => build(this.client).options(options).commit(), budget);
   }
 
   /**
@@ -230,7 +341,9 @@ export function rangeOp(prefix: string, options: RangeOptions = {}): IRequestOp 
 /**
  * readPrefix reads every key under `prefix` at one revision, `pageSize` keys per call, so that
  * a big pool never needs one response larger than gRPC's message limit. `first` is the first
- * page when it came with other reads in one transaction (then `revision` is that one's).
+ * page when it came with other reads in one transaction (then `revision` is that one's). When
+ * etcd compacts that revision away between two pages, the read starts over at a fresh one
+ * (without `first`), inside the same budget.
  */
 export async function readPrefix(
   calls: EtcdCalls,
@@ -238,11 +351,31 @@ export async function readPrefix(
   prefix: string,
   options: { keysOnly?: boolean; pageSize: number; op?: EtcdOp },
   first?: { res: ITxnResponse; index: number },
+  budget: Budget = Budget.within(calls.deadlineMs),
+): Promise<{ kvs: IKeyValue[]; revision: bigint }> {
+  let start = first;
+  for (;;) {
+    try {
+      return await readPages(calls, what, prefix, options, start, budget);
+    } catch (error) {
+      if (!isCompacted(error) || budget.expired()) throw error;
+      start = undefined;
+    }
+  }
+}
+
+async function readPages(
+  calls: EtcdCalls,
+  what: string,
+  prefix: string,
+  options: { keysOnly?: boolean; pageSize: number; op?: EtcdOp },
+  first: { res: ITxnResponse; index: number } | undefined,
+  budget: Budget,
 ): Promise<{ kvs: IKeyValue[]; revision: bigint }> {
   const limit = options.pageSize;
   const op = options.op ?? 'get';
   const range = { keysOnly: options.keysOnly, limit };
-  let res = first?.res ?? (await calls.read(what, [rangeOp(prefix, range)], op));
+  let res = first?.res ?? (await calls.read(what, [rangeOp(prefix, range)], op, budget));
   let index = first?.index ?? 0;
   const revision = revisionOf(res);
   const kvs: IKeyValue[] = [];
@@ -251,7 +384,8 @@ export async function readPrefix(
     kvs.push(...page);
     const last = page[page.length - 1];
     if (!res.responses[index]?.response_range?.more || !last) return { kvs, revision };
-    res = await calls.read(what, [rangeOp(prefix, { ...range, revision, after: last.key })], op);
+    const next = rangeOp(prefix, { ...range, revision, after: last.key });
+    res = await calls.read(what, [next], op, budget);
     index = 0;
   }
 }

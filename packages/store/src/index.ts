@@ -8,6 +8,8 @@ export type { ConsistencyReport, ConsistencyRequest, Finding, FindingKind } from
 export { checkConsistency } from './consistency.js';
 export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
+export type { ResilientClientOptions } from './etcd-client-options.js';
+export { resilientClientOptions } from './etcd-client-options.js';
 export { DEFAULT_PREFIX, KeyLayout, LAYOUT_VERSION } from './keys.js';
 export { IpamStore } from './store.js';
 export type {

@@ -10,7 +10,13 @@ import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
 export { holdsIn } from '../../../testing/store-keys.js';
 
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
-import { IpamStore, LAYOUT_VERSION, parseNodeId, parsePoolId } from '../src/index.js';
+import {
+  IpamStore,
+  LAYOUT_VERSION,
+  parseNodeId,
+  parsePoolId,
+  resilientClientOptions,
+} from '../src/index.js';
 
 export const net = (s: string) => parseSubnet(s);
 export const ip = (s: string) => parseAddress(s);
@@ -41,7 +47,8 @@ export async function startEnv(): Promise<Env> {
   const clients: Etcd3[] = [];
   const stores: IpamStore[] = [];
   const newClient = () => {
-    const c = new Etcd3({ hosts: etcd.endpoint });
+    // The client settings the store's retries are written for (the app uses them too).
+    const c = new Etcd3({ hosts: etcd.endpoint, ...resilientClientOptions(5000) });
     clients.push(c);
     return c;
   };
