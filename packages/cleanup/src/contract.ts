@@ -2,7 +2,7 @@
  * What @kontena-ipam/cleanup offers, as types: the options of one run, what it reports,
  * and the subset of the store it needs. Everything else here imports from this file.
  */
-import type { IpamStore, NodeId, PoolId } from '@kontena-ipam/store';
+import type { IpamStore, NodeId, PoolId, StoreLogger } from '@kontena-ipam/store';
 import type { DockerView } from './docker-view.js';
 import type { RevisionClock } from './revision-age.js';
 
@@ -20,12 +20,8 @@ export type CleanupStore = Pick<
   | 'removePoolIfUnheld'
 >;
 
-/** CleanupLogger is the pino-compatible subset cleanup logs through. */
-export interface CleanupLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+/** CleanupLogger is the store's logger shape (a pino-compatible subset): one interface for both. */
+export type CleanupLogger = StoreLogger;
 
 /** DEFAULT_GRACE_MS: addresses younger than this are never freed (5 minutes). */
 export const DEFAULT_GRACE_MS = 5 * 60_000;

@@ -28,6 +28,6 @@ export type { Plan, PlanInput, PlannedStep } from './plan.js';
 export { planCleanup } from './plan.js';
 export { runCleanup } from './reconcile.js';
 export type { CleanupReportJson } from './report.js';
-export { formatAction, formatReport, formatSummary, reportToJson } from './report.js';
+export { formatAction, formatSummary, reportToJson } from './report.js';
 export type { RevisionSighting } from './revision-age.js';
 export { RevisionClock, revisionOlderThan } from './revision-age.js';

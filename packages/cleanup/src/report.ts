@@ -47,13 +47,6 @@ export function formatSummary(report: CleanupReport): string {
   ].join('\n');
 }
 
-/** formatReport is the full text output: actions, or a note that there were none, then the table. */
-export function formatReport(report: CleanupReport): string {
-  const lines = report.actions.map(formatAction);
-  if (lines.length === 0) lines.push('nothing to do: the store matches Docker');
-  return `${lines.join('\n')}\n${formatSummary(report)}\n`;
-}
-
 /** CleanupReportJson is the --json shape of a report. */
 export type CleanupReportJson = Omit<CleanupReport, 'fence' | 'holdFence'> & {
   fence: string;

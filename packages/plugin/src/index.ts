@@ -36,4 +36,4 @@ export {
   ROUTES,
 } from './protocol.js';
 export { ADDRESS_SPACES, CAPABILITIES } from './routes.js';
-export { DEFAULT_GRACE_MS, DEFAULT_SOCKET_MODE, PluginServer } from './server.js';
+export { DEFAULT_SHUTDOWN_GRACE_MS, DEFAULT_SOCKET_MODE, PluginServer } from './server.js';

@@ -7,8 +7,8 @@ import { claimSocketPath, socketInUse } from './socket.js';
 
 /** DEFAULT_SOCKET_MODE lets root (dockerd) and the socket's group in, nobody else. */
 export const DEFAULT_SOCKET_MODE = 0o660;
-/** DEFAULT_GRACE_MS bounds how long close() waits for in-flight requests. */
-export const DEFAULT_GRACE_MS = 5000;
+/** DEFAULT_SHUTDOWN_GRACE_MS bounds how long close() waits for in-flight requests. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
 
 /** PluginServer serves Docker's IPAM plugin protocol on a unix socket. */
 export class PluginServer {
@@ -66,7 +66,7 @@ export class PluginServer {
   }
 
   /** close stops accepting, waits for in-flight requests (bounded by graceMs), removes the socket. Does not close the backend. */
-  async close(graceMs = DEFAULT_GRACE_MS): Promise<void> {
+  async close(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
     if (!this.#server.listening) return;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
