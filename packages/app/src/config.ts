@@ -6,7 +6,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
-import { type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { type NodeId, parseNodeId, STORE_DEFAULTS } from '@kontena-ipam/store';
 import { z } from 'zod';
 import { type ListenAddress, parseListenAddress } from './listen-address.js';
 
@@ -355,17 +355,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const v = parsed.data;
   const issues: string[] = [];
 
-  const supernet = v.KONTENA_IPAM_SUPERNET ?? parseSubnet('10.80.0.0/12');
-  const subnetLength = v.KONTENA_IPAM_SUBNET_LENGTH ?? 24;
+  const supernet = v.KONTENA_IPAM_SUPERNET ?? parseSubnet(STORE_DEFAULTS.supernet);
+  const subnetLength = v.KONTENA_IPAM_SUBNET_LENGTH ?? STORE_DEFAULTS.subnetLength;
   if (subnetLength < supernet.prefix) {
     issues.push(
-      `KONTENA_IPAM_SUBNET_LENGTH=${show(raw.KONTENA_IPAM_SUBNET_LENGTH ?? '24')}: must be at least the supernet's prefix length ${supernet.prefix} (KONTENA_IPAM_SUPERNET=${show(raw.KONTENA_IPAM_SUPERNET ?? '10.80.0.0/12')})`,
+      `KONTENA_IPAM_SUBNET_LENGTH=${show(raw.KONTENA_IPAM_SUBNET_LENGTH ?? String(STORE_DEFAULTS.subnetLength))}: must be at least the supernet's prefix length ${supernet.prefix} (KONTENA_IPAM_SUPERNET=${show(raw.KONTENA_IPAM_SUPERNET ?? STORE_DEFAULTS.supernet)})`,
     );
   }
-  const subnetLength6 = v.KONTENA_IPAM_SUBNET_LENGTH6 ?? 64;
+  const subnetLength6 = v.KONTENA_IPAM_SUBNET_LENGTH6 ?? STORE_DEFAULTS.subnetLength6;
   if (v.KONTENA_IPAM_SUPERNET6 && subnetLength6 < v.KONTENA_IPAM_SUPERNET6.prefix) {
     issues.push(
-      `KONTENA_IPAM_SUBNET_LENGTH6=${show(raw.KONTENA_IPAM_SUBNET_LENGTH6 ?? '64')}: must be at least the IPv6 supernet's prefix length ${v.KONTENA_IPAM_SUPERNET6.prefix}`,
+      `KONTENA_IPAM_SUBNET_LENGTH6=${show(raw.KONTENA_IPAM_SUBNET_LENGTH6 ?? String(STORE_DEFAULTS.subnetLength6))}: must be at least the IPv6 supernet's prefix length ${v.KONTENA_IPAM_SUPERNET6.prefix}`,
     );
   }
   if (!v.KONTENA_IPAM_SUPERNET6 && raw.KONTENA_IPAM_SUBNET_LENGTH6 !== undefined) {
@@ -450,8 +450,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyFile: v.ETCD_KEY_FILE,
       username: v.ETCD_USERNAME,
       password: password.value,
-      prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? '/kontena/ipam/',
-      timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? 5000,
+      prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? STORE_DEFAULTS.prefix,
+      timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? STORE_DEFAULTS.deadlineMs,
     },
     supernet,
     subnetLength,

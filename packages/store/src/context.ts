@@ -7,7 +7,7 @@ import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError } from './errors.js';
 import { EtcdCalls } from './etcd-call.js';
-import { KeyLayout } from './keys.js';
+import { DEFAULT_PREFIX, KeyLayout } from './keys.js';
 import type { StoreLogger, StoreOptions } from './types.js';
 
 /** StoreContext is what IpamStore hands its parts: one per store instance. */
@@ -24,6 +24,20 @@ export interface StoreContext {
   readonly pageSize: number;
   readonly logger: StoreLogger;
 }
+
+/**
+ * STORE_DEFAULTS are the StoreOptions a store takes when none are given, stated once: the app's
+ * configuration falls back to these same values.
+ */
+export const STORE_DEFAULTS = {
+  prefix: DEFAULT_PREFIX,
+  supernet: '10.80.0.0/12',
+  subnetLength: 24,
+  subnetLength6: 64,
+  deadlineMs: 5000,
+  maxAttempts: 16,
+  pageSize: 5000,
+} as const;
 
 const silent: StoreLogger = { debug() {}, info() {}, warn() {} };
 
@@ -45,13 +59,13 @@ function checkSupernet(name: string, supernet: Subnet, family: 4 | 6, length: nu
 
 /** createContext fills in StoreOptions' defaults; StoreError INVALID for options that cannot work. */
 export function createContext(options: StoreOptions): StoreContext {
-  const deadlineMs = options.deadlineMs ?? 5000;
+  const deadlineMs = options.deadlineMs ?? STORE_DEFAULTS.deadlineMs;
   if (!(deadlineMs > 0))
     throw new StoreError('INVALID', `deadlineMs must be > 0, not ${deadlineMs}`);
-  const supernet = options.supernet ?? parseSubnet('10.80.0.0/12');
-  const subnetLength = options.subnetLength ?? 24;
+  const supernet = options.supernet ?? parseSubnet(STORE_DEFAULTS.supernet);
+  const subnetLength = options.subnetLength ?? STORE_DEFAULTS.subnetLength;
   checkSupernet('supernet', supernet, 4, subnetLength);
-  const subnetLength6 = options.subnetLength6 ?? 64;
+  const subnetLength6 = options.subnetLength6 ?? STORE_DEFAULTS.subnetLength6;
   if (options.supernet6) checkSupernet('supernet6', options.supernet6, 6, subnetLength6);
   const endpoint = options.endpoint ?? 'the configured endpoints';
   return {
@@ -62,8 +76,8 @@ export function createContext(options: StoreOptions): StoreContext {
     subnetLength,
     supernet6: options.supernet6,
     subnetLength6,
-    maxAttempts: Math.max(1, options.maxAttempts ?? 16),
-    pageSize: Math.max(1, options.pageSize ?? 5000),
+    maxAttempts: Math.max(1, options.maxAttempts ?? STORE_DEFAULTS.maxAttempts),
+    pageSize: Math.max(1, options.pageSize ?? STORE_DEFAULTS.pageSize),
     logger: options.logger ?? silent,
   };
 }

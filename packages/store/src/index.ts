@@ -6,6 +6,7 @@
 export { Budget } from './budget.js';
 export type { ConsistencyReport, ConsistencyRequest, Finding, FindingKind } from './consistency.js';
 export { checkConsistency } from './consistency.js';
+export { STORE_DEFAULTS } from './context.js';
 export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
 export type { ResilientClientOptions } from './etcd-client-options.js';
