@@ -68,13 +68,13 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
   expect(holdsIn(state, 'gw')).toEqual({ 'nets-1': 1 });
   expect(state['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway', node: 'nets-1' });
   expect(state['addresses/gw/10.86.0.1']).toBeUndefined();
-  expect(await keysOf('gw')).toEqual(
-    ['addresses/gw/10.86.0.254', `addresses/gw/${address}`, 'pools/gw'].sort(),
+  expect(await keysOf('/gw')).toEqual(
+    ['addresses/gw/10.86.0.254', `addresses/gw/${address}`, 'holds/gw/nets-1', 'pools/gw'].sort(),
   );
 
   await host.daemon.dockerOk(['rm', '-f', id]);
   await host.daemon.dockerOk(['network', 'rm', 'gw']);
-  expect(await keysOf('gw')).toEqual([]);
+  expect(await keysOf('/gw')).toEqual([]);
   expect(await keysOf('10.86.')).toEqual([]);
 });
 
@@ -117,7 +117,7 @@ it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address f
 
   await host.daemon.dockerOk(['rm', '-f', id]);
   await host.daemon.dockerOk(['network', 'rm', 'ds']);
-  expect(await keysOf('ds')).toEqual([]);
+  expect(await keysOf('/ds')).toEqual([]);
   expect(await keysOf('10.87.')).toEqual([]);
   expect(await keysOf('fd00:87:')).toEqual([]);
 });
