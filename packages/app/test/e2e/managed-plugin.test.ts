@@ -176,7 +176,17 @@ describe('the managed plugin (docker plugin create/enable)', () => {
     expect(inspect).not.toContain(PASSWORD);
     const [plugin] = JSON.parse(inspect) as PluginInspect[];
     expect(plugin?.Config.Mounts[0]?.Source).toBe(certs);
-    await daemon.dockerOk(['plugin', 'enable', DRIVER]);
+    // Docker 20.10 deletes the containerd container of the plugin that just failed to start
+    // in the background; until it has, enabling again says "id already in use". Wait for that
+    // (bounded), then the enable must succeed.
+    for (let i = 0; ; i++) {
+      const enabled = await daemon.docker(['plugin', 'enable', DRIVER], { timeoutMs: 60_000 });
+      if (enabled.code === 0) break;
+      if (!enabled.stderr.includes('id already in use') || i >= 40) {
+        throw new Error(`docker plugin enable failed: ${enabled.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
     await daemon.dockerOk([
       'network',
       'create',
