@@ -177,6 +177,20 @@ async function kill(member: EtcdMember, signal: NodeJS.Signals): Promise<void> {
 
 /** startEtcdCluster starts `size` members (1 for most tests, 3 for failure tests). */
 export async function startEtcdCluster(size = 1, options: EtcdOptions = {}): Promise<EtcdCluster> {
+  // The ports come from the kernel's ephemeral range, which outgoing connections use too: one
+  // may be taken between freePort() and etcd's bind, and that member exits at once. Start the
+  // whole cluster again on fresh ports then (bounded); any other failure is reported as it is.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCluster(size, options);
+    } catch (error) {
+      const portTaken = error instanceof Error && / exited with /.test(error.message);
+      if (!portTaken || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startCluster(size: number, options: EtcdOptions): Promise<EtcdCluster> {
   const root = mkdtempSync(join(tmpdir(), 'kontena-ipam-etcd-'));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {

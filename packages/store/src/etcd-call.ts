@@ -190,7 +190,11 @@ export class EtcdCalls {
     let ok = false;
     let failure: unknown;
     try {
-      const result = await this.attempts(what, call, budget ?? Budget.within(this.deadlineMs));
+      // One etcd call gets deadlineMs at most, retries included, and never more than what is
+      // left of the caller's budget: without quorum it fails in deadlineMs, not in the budget.
+      const own = Budget.within(this.deadlineMs);
+      const bounded = budget && budget.deadline < own.deadline ? budget : own;
+      const result = await this.attempts(what, call, bounded);
       ok = true;
       return result;
     } catch (error) {
