@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { type EtcdCluster, etcdBinary, startEtcd } from '../testing/etcd.js';
-import { etcd3 } from './workspace.js';
+import { etcd3, resilientClientOptions } from './workspace.js';
 
 type Etcd3 = InstanceType<typeof etcd3.Etcd3>;
 
@@ -31,10 +31,17 @@ export async function startBenchEtcd(): Promise<BenchEtcd> {
   return {
     endpoint: cluster.endpoint,
     client() {
+      // The client options the app gives its own client (no per-host breaker, require-leader,
+      // keepalive), so the figures are the product's.
+      const resilient = resilientClientOptions(5000);
       const client = new etcd3.Etcd3({
         hosts: cluster.endpoint,
-        // The naive allocator lists a whole /16 per request: a few MB, over gRPC's 4 MiB default.
-        grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+        ...resilient,
+        grpcOptions: {
+          ...resilient.grpcOptions,
+          // The naive allocator lists a whole /16 per request: a few MB, over gRPC's 4 MiB default.
+          'grpc.max_receive_message_length': 64 * 1024 * 1024,
+        },
       });
       clients.push(client);
       return client;

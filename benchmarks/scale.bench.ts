@@ -125,7 +125,8 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
       const floorStats = summarize(floor.latencies);
       const joinFailures = joins.failures.length;
       const allocationFailures = first.failures.length + rest.failures.length;
-      const failureNote = [...joins.failures, ...first.failures, ...rest.failures][0];
+      const joinNote = joins.failures[0];
+      const allocationNote = [...first.failures, ...rest.failures][0];
       return [
         {
           id: `scale.${tag}.join-failures`,
@@ -134,7 +135,7 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
           unit: 'joins',
           digits: 0,
           target: { op: '==', value: 0, kind: 'performance' },
-          ...(failureNote ? { note: failureNote.slice(0, 160) } : {}),
+          ...(joinNote ? { note: joinNote.slice(0, 160) } : {}),
         },
         {
           id: `scale.${tag}.join-p99`,
@@ -168,6 +169,8 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
           value: allocationFailures,
           unit: 'allocations',
           digits: 0,
+          target: { op: '==', value: 0, kind: 'performance' },
+          ...(allocationNote ? { note: allocationNote.slice(0, 160) } : {}),
         },
         {
           id: `scale.${tag}.twice`,

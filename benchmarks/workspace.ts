@@ -37,6 +37,7 @@ export {
   KeyLayout,
   parseNodeId,
   parsePoolId,
+  resilientClientOptions,
 } from '../packages/store/dist/index.js';
 
 const fromStore = createRequire(new URL('../packages/store/package.json', import.meta.url));
