@@ -4,11 +4,12 @@
  * RequestAddress(gateway, X): libnetwork's `ipamAllocateVersion` asks for the user's gateway
  * "irrespective of whether ipam driver returned a gateway already". So the host that creates
  * the network alone may move the pool's gateway to X, in one transaction:
- *   If(pool mod == seen, X's address key absent)
+ *   If(pool mod == seen, no hold under the pool changed since the read, X's address key absent)
  *   Then(put pool with gateway X, delete the old gateway's record, put X's gateway record)
- *   Else(get pool, get X)
- * Any other host holding the pool may already have given the old gateway to its bridge, so
- * then (or when X is outside the subnet, or taken) the request is refused as POOL_MISMATCH.
+ *   Else(get pool, get X, get the holds)
+ * Any other host holding the pool may already have given the old gateway to its bridge, and so
+ * may a second network of this same host on the pool (held twice), so then (or when X is no
+ * host address of the subnet, or taken) the request is refused as POOL_MISMATCH.
  */
 import {
   addressEquals,
