@@ -368,7 +368,8 @@ export class AddressStore {
    */
   async release(req: AddressRelease, budget?: Budget): Promise<{ released: boolean }> {
     const key = this.ctx.keys.address(req.pool, req.address);
-    let tried = false;
+    // The create revision of the record this call decided to delete, once it has.
+    let tried: string | undefined;
     return transact<'address', { released: boolean }>(
       this.ctx,
       {
@@ -378,7 +379,7 @@ export class AddressStore {
         reads: { address: getOp(key) },
         decide: (snap) => {
           const kv = snap.kv('address');
-          if (!kv) return { answer: { released: tried } };
+          if (!kv) return { answer: { released: false } };
           const held = readAddress(kv);
           // Unreadable records are left for an operator (checkConsistency reports them).
           if (held?.kind !== 'endpoint') return { answer: { released: false } };
@@ -394,7 +395,7 @@ export class AddressStore {
             );
             return { answer: { released: false } };
           }
-          tried = true;
+          tried = kv.create_revision;
           return {
             write: {
               guards: [{ key, modifiedAt: BigInt(kv.mod_revision) }], // still the record we read
@@ -403,8 +404,15 @@ export class AddressStore {
             },
           };
         },
-        // Gone after a failed compare: an earlier, re-sent attempt of this delete won.
-        mine: (snap) => (snap.kv('address') ? undefined : { released: true }),
+        // The record we meant is gone after a failed compare: an earlier, re-sent attempt of this
+        // delete won. A record there now with another create revision is a newer allocation of
+        // the address (this host's too, perhaps): it is not ours to delete.
+        mine: (snap) => {
+          const now = snap.kv('address');
+          return tried !== undefined && now?.create_revision !== tried
+            ? { released: true }
+            : undefined;
+        },
         exhausted: `address ${formatAddress(req.address)}: too many concurrent changes`,
       },
       budget,

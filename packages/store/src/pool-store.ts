@@ -321,6 +321,8 @@ export class PoolStore {
     const token = newToken();
     // What the last write attempted, for `mine` to recognise after a lost compare.
     let attempted: 'decrement' | 'leave' | 'remove' | undefined;
+    // The create revision of the key that write deletes (the hold, or the pool).
+    let decidedOn: string | undefined;
     const sinceGuard: Guard[] =
       guard === undefined
         ? []
@@ -369,6 +371,7 @@ export class PoolStore {
             // holder that must still be there when they commit: the last commit's witness is
             // left, so concurrent leaves never strand a pool with no hold (and no remover).
             attempted = 'leave';
+            decidedOn = hold.createRevision.toString();
             return {
               write: {
                 guards: [mineGuard, { key: witness.key.toString(), present: true }, ...sinceGuard],
@@ -381,6 +384,7 @@ export class PoolStore {
             };
           }
           attempted = 'remove';
+          decidedOn = pool.createRevision.toString();
           return {
             write: {
               guards: [...this.removalGuards(pool, s.revision), ...sinceGuard],
@@ -397,11 +401,13 @@ export class PoolStore {
           const pool = snap.kv('pool');
           const hold = snap.kv('hold');
           // A failed compare that finds our work done: an earlier, re-sent attempt of ours won.
-          if (attempted === 'remove' && !pool) {
+          // Gone, or made again since (another create revision): our delete went first. What
+          // is there now is someone's newer pool or hold, not ours to delete.
+          if (attempted === 'remove' && pool?.create_revision !== decidedOn) {
             this.onLeft(req.pool);
             return { removed: true, released: true };
           }
-          if (attempted === 'leave' && !hold) {
+          if (attempted === 'leave' && hold?.create_revision !== decidedOn) {
             this.onLeft(req.pool);
             return { removed: false, released: true };
           }
@@ -449,7 +455,8 @@ export class PoolStore {
   ): Promise<boolean> {
     const { keys } = this.ctx;
     const poolKey = keys.pool(req.pool);
-    let tried = false;
+    // The create revision of the pool this call decided to remove, once it has.
+    let tried: string | undefined;
     return transact<'pool' | 'holders', boolean>(
       this.ctx,
       {
@@ -465,7 +472,7 @@ export class PoolStore {
           const pool = this.poolIn(req.pool, s, 'pool');
           if (!pool || pool.modRevision > req.modRevision) return { answer: false };
           if (s.kvs('holders').length > 0) return { answer: false };
-          tried = true;
+          tried = pool.createRevision.toString();
           return {
             write: {
               guards: this.removalGuards(pool, s.revision),
@@ -478,7 +485,9 @@ export class PoolStore {
           };
         },
         // Gone after a failed compare: an earlier, re-sent attempt of this delete won.
-        mine: (snap) => (tried && !snap.kv('pool') ? true : undefined),
+        // Gone, or made again since: our delete went first; a new pool is not ours to remove.
+        mine: (snap) =>
+          tried !== undefined && snap.kv('pool')?.create_revision !== tried ? true : undefined,
         lost: () => ({ answer: false }),
       },
       budget,
