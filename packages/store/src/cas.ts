@@ -86,16 +86,6 @@ export class Snapshot<K extends string> {
     return this.kvs(name)[0];
   }
 
-  /** count is what a count-only range read by `name` counted. */
-  count(name: K): number {
-    return Number(this.res.responses[this.at(name)]?.response_range?.count ?? 0);
-  }
-
-  /** more says a limited range read by `name` left keys out. */
-  more(name: K): boolean {
-    return this.res.responses[this.at(name)]?.response_range?.more ?? false;
-  }
-
   private at(name: K): number {
     const i = this.index.get(name);
     if (i === undefined) throw new Error(`no read named ${name}`);

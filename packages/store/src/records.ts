@@ -64,11 +64,6 @@ export class HoldSet {
     this.byNode = byNode;
   }
 
-  /** get is `node`'s hold, if it has one. */
-  get(node: NodeId): HoldState | undefined {
-    return this.byNode.get(node);
-  }
-
   /** count is how many references `node` holds (0 for none). */
   count(node: NodeId): number {
     return this.byNode.get(node)?.count ?? 0;
