@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
+import { freePorts } from './ports.js';
 import type { TestCerts } from './tls.js';
 
 /** EtcdOptions configure every member of a test cluster. */
@@ -165,6 +165,33 @@ function launch(member: EtcdMember, initialCluster: string, state: 'new' | 'exis
   member.process = child;
 }
 
+/**
+ * expectDistinctMembers checks that every member is its own live etcd: a member that lost its
+ * port to another process exits, and its health check may have reached whoever holds the port.
+ * Reported as "exited with" so startEtcdCluster starts the cluster again on fresh ports.
+ */
+async function expectDistinctMembers(members: EtcdMember[]): Promise<void> {
+  if (members.length < 2 || members[0]?.tls) return;
+  const ids = new Set<string>();
+  for (const member of members) {
+    const res = await fetch(`${member.clientUrl}/v3/maintenance/status`, {
+      method: 'POST',
+      body: '{}',
+      signal: AbortSignal.timeout(2000),
+    });
+    const status = (await res.json()) as { header?: { member_id?: string } };
+    if (status.header?.member_id) ids.add(status.header.member_id);
+  }
+  const dead = members.filter(
+    (m) => m.process?.exitCode !== null || m.process?.signalCode !== null,
+  );
+  if (ids.size !== members.length || dead.length > 0) {
+    throw new Error(
+      `etcd cluster exited with ${ids.size} distinct live members of ${members.length} (a port was taken)`,
+    );
+  }
+}
+
 async function kill(member: EtcdMember, signal: NodeJS.Signals): Promise<void> {
   const child = member.process;
   member.process = undefined;
@@ -193,12 +220,13 @@ export async function startEtcdCluster(size = 1, options: EtcdOptions = {}): Pro
 async function startCluster(size: number, options: EtcdOptions): Promise<EtcdCluster> {
   const root = mkdtempSync(join(tmpdir(), 'kontena-ipam-etcd-'));
   const members: EtcdMember[] = [];
+  const ports = await freePorts(2 * size);
   for (let i = 0; i < size; i++) {
     const name = `m${i}`;
     members.push({
       name,
-      clientUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${await freePort()}`,
-      peerUrl: `http://127.0.0.1:${await freePort()}`,
+      clientUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${ports[2 * i]}`,
+      peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
       dataDir: join(root, name),
       tls: options.tls,
       process: undefined,
@@ -254,6 +282,7 @@ async function startCluster(size: number, options: EtcdOptions): Promise<EtcdClu
   try {
     for (const member of members) launch(member, initialCluster, 'new');
     await Promise.all(members.map((m) => waitHealthy(m, 20_000)));
+    await expectDistinctMembers(members);
   } catch (error) {
     await cluster.stop();
     throw error;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../testing/ports.js';
+import { freePort, freePorts } from '../../../testing/ports.js';
 import { answers, startLocalEtcd } from '../src/local-etcd.js';
 
 describe('single-host mode: the local etcd', () => {
@@ -12,8 +12,7 @@ describe('single-host mode: the local etcd', () => {
   afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
   it('starts on loopback, says so, and keeps its data in the state folder across restarts', async () => {
-    const clientPort = await freePort();
-    const peerPort = await freePort();
+    const [clientPort, peerPort] = await freePorts(2);
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
     const endpoint = `http://127.0.0.1:${clientPort}`;
