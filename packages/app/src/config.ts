@@ -8,6 +8,7 @@ import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import { type NodeId, parseNodeId, STORE_DEFAULTS } from '@kontena-ipam/store';
 import { z } from 'zod';
+import { AppError } from './errors.js';
 import { type ListenAddress, parseListenAddress } from './listen-address.js';
 
 /** LogLevel is a pino level name (or silent). */
@@ -82,12 +83,10 @@ export const LOCAL_ETCD_PEER_PORT = 23800;
 export const DEFAULT_STATE_DIR = '/var/lib/kontena-ipam';
 
 /** ConfigError lists every bad environment value, one message each. */
-export class ConfigError extends Error {
-  readonly code = 'INVALID_CONFIG';
-  readonly kind = 'invalid';
+export class ConfigError extends AppError<'INVALID_CONFIG'> {
   readonly issues: readonly string[];
   constructor(issues: readonly string[]) {
-    super(`invalid configuration:\n${issues.map((i) => `  ${i}`).join('\n')}`);
+    super('INVALID_CONFIG', `invalid configuration:\n${issues.map((i) => `  ${i}`).join('\n')}`);
     this.name = 'ConfigError';
     this.issues = issues;
   }

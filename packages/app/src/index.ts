@@ -18,6 +18,8 @@ export {
   LOCAL_ETCD_PEER_PORT,
   loadConfig,
 } from './config.js';
+export type { AppErrorCode } from './errors.js';
+export { AppError } from './errors.js';
 export { createEtcdClient, etcdClientOptions } from './etcd-client.js';
 export type { EtcdMode } from './etcd-mode.js';
 export { etcdModeOf } from './etcd-mode.js';

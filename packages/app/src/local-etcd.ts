@@ -10,15 +10,13 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { LOCAL_ETCD_CLIENT_PORT, LOCAL_ETCD_PEER_PORT } from './config.js';
+import { AppError } from './errors.js';
 
 /** LocalEtcdError says why the local etcd could not start (code NO_ETCD_BINARY or START_FAILED). */
-export class LocalEtcdError extends Error {
-  readonly code: 'NO_ETCD_BINARY' | 'START_FAILED';
-  readonly kind = 'unavailable';
+export class LocalEtcdError extends AppError<'NO_ETCD_BINARY' | 'START_FAILED'> {
   constructor(code: 'NO_ETCD_BINARY' | 'START_FAILED', message: string) {
-    super(message);
+    super(code, message);
     this.name = 'LocalEtcdError';
-    this.code = code;
   }
 }
 

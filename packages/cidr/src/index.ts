@@ -10,7 +10,7 @@ export {
   unmapIPv4,
 } from './address.js';
 export { AddressBitmap } from './bitmap.js';
-export type { CidrErrorCode, CidrErrorKind } from './errors.js';
+export type { CidrErrorCode, ErrorKind, KindTable } from './errors.js';
 export { CidrError } from './errors.js';
 export { defaultGateway, hostRange, isHostAddress } from './host-range.js';
 export type { Subnet } from './subnet.js';

@@ -1,3 +1,5 @@
+import type { KindTable } from '@kontena-ipam/cidr';
+
 /** CleanupErrorCode names every way a cleanup run can refuse or fail; stable for scripts. */
 export type CleanupErrorCode =
   | 'INVALID_ARGUMENT' // bad flag, duration or option combination
@@ -6,26 +8,24 @@ export type CleanupErrorCode =
   | 'STORE_UNAVAILABLE' // etcd did not answer (the store's UNAVAILABLE, translated)
   | 'STORE_FAILED'; // any other store error (a bug or a corrupt record), with its cause
 
-/** CleanupErrorKind groups codes the way every package here does (see STYLE.md). */
-export type CleanupErrorKind = 'invalid' | 'unavailable' | 'internal';
-
-const kinds: Record<CleanupErrorCode, CleanupErrorKind> = {
+/** KIND_BY_CODE gives each code its kind from the project's one vocabulary (cidr's ErrorKind). */
+const KIND_BY_CODE = {
   INVALID_ARGUMENT: 'invalid',
   DOCKER_UNSUPPORTED: 'invalid',
   DOCKER_UNAVAILABLE: 'unavailable',
   STORE_UNAVAILABLE: 'unavailable',
   STORE_FAILED: 'internal',
-};
+} as const satisfies KindTable<CleanupErrorCode>;
 
 /** CleanupError is the one error class this package throws; `code` is stable, `kind` groups it. */
 export class CleanupError extends Error {
   override readonly name = 'CleanupError';
   readonly code: CleanupErrorCode;
-  readonly kind: CleanupErrorKind;
+  readonly kind: (typeof KIND_BY_CODE)[CleanupErrorCode];
 
   constructor(code: CleanupErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.kind = kinds[code];
+    this.kind = KIND_BY_CODE[code];
   }
 }

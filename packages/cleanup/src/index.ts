@@ -22,7 +22,7 @@ export type {
 } from './docker-view.js';
 export { createDockerView, DEFAULT_DOCKER_SOCKET, resolveDockerSocket } from './docker-view.js';
 export { formatDuration, parseDuration } from './duration.js';
-export type { CleanupErrorCode, CleanupErrorKind } from './errors.js';
+export type { CleanupErrorCode } from './errors.js';
 export { CleanupError } from './errors.js';
 export type { Plan, PlanInput, PlannedStep } from './plan.js';
 export { planCleanup } from './plan.js';

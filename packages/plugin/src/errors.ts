@@ -2,8 +2,7 @@
  * The plugin's error class and the ONE table that turns any error (ours, the store's, the
  * cidr package's) into an HTTP status and the `Err` text Docker shows the user.
  */
-import { CidrError } from '@kontena-ipam/cidr';
-import type { ErrorKind } from '@kontena-ipam/store';
+import { CidrError, type ErrorKind, type KindTable } from '@kontena-ipam/cidr';
 import { StoreError } from '@kontena-ipam/store';
 
 /** PluginErrorCode names every failure the plugin itself raises. */
@@ -19,31 +18,36 @@ export type PluginErrorCode =
   | 'INTERNAL'; // a bug: never shown in detail to Docker (internal)
 
 /**
- * PluginErrorKind extends the store's kinds with the HTTP-only ones (413, 405) and
- * `internal` for anything unrecognised.
+ * KIND_BY_CODE gives each code its kind (the project's one vocabulary, cidr's ErrorKind): the
+ * HTTP-only kinds (too-large 413, method 405) and `internal` for a bug are the plugin's.
  */
-export type PluginErrorKind = ErrorKind | 'too-large' | 'method' | 'internal';
+const KIND_BY_CODE = {
+  INVALID_REQUEST: 'invalid',
+  BAD_JSON: 'invalid',
+  ROUTE_NOT_FOUND: 'not-found',
+  METHOD_NOT_ALLOWED: 'method',
+  BODY_TOO_LARGE: 'too-large',
+  TIMEOUT: 'unavailable',
+  SOCKET_IN_USE: 'conflict',
+  SOCKET_PATH_INVALID: 'invalid',
+  INTERNAL: 'internal',
+} as const satisfies KindTable<PluginErrorCode>;
 
-/** PluginError is every error the plugin raises, with a stable `code` and `kind`. */
+/** PluginError is every error the plugin raises, with a stable `code`; `kind` follows from it. */
 export class PluginError extends Error {
   override readonly name = 'PluginError';
   readonly code: PluginErrorCode;
-  readonly kind: PluginErrorKind;
+  readonly kind: (typeof KIND_BY_CODE)[PluginErrorCode];
 
-  constructor(
-    code: PluginErrorCode,
-    kind: PluginErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  constructor(code: PluginErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.kind = kind;
+    this.kind = KIND_BY_CODE[code];
   }
 }
 
 /** STATUS_BY_KIND is the one mapping from error kind to HTTP status. */
-const STATUS_BY_KIND: Readonly<Record<PluginErrorKind, number>> = {
+const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   invalid: 400, // the caller's mistake: Docker shows the message, the user fixes the command
   'not-found': 404, // unknown pool (or route)
   method: 405,
@@ -62,7 +66,7 @@ export interface ErrorReply {
   status: number;
   err: string;
   code: string;
-  kind: PluginErrorKind;
+  kind: ErrorKind;
   /** true when the error was not recognised and its cause must be logged. */
   unexpected: boolean;
 }
@@ -88,23 +92,19 @@ export function errorReply(error: unknown): ErrorReply {
   };
 }
 
-function classify(
-  error: unknown,
-): { code: string; kind: PluginErrorKind; message: string } | undefined {
+function classify(error: unknown): { code: string; kind: ErrorKind; message: string } | undefined {
   if (error instanceof PluginError) {
     if (error.kind === 'internal') return undefined;
     return { code: error.code, kind: error.kind, message: error.message };
   }
-  if (error instanceof StoreError)
-    return { code: error.code, kind: error.kind, message: error.message };
   // The plugin validates addresses before calling the store, so a CidrError here means
-  // the store passed one through; it is still the caller's input at fault.
-  if (error instanceof CidrError)
-    return { code: error.code, kind: 'invalid', message: error.message };
+  // the store passed one through; its kind says it is still the caller's input at fault.
+  if (error instanceof StoreError || error instanceof CidrError)
+    return { code: error.code, kind: error.kind, message: error.message };
   return undefined;
 }
 
 /** invalid builds the 400 error for a request field; `message` names the field and value. */
 export function invalid(message: string): PluginError {
-  return new PluginError('INVALID_REQUEST', 'invalid', message);
+  return new PluginError('INVALID_REQUEST', message);
 }

@@ -46,7 +46,6 @@ export function createHandler(options: HandlerOptions): RequestListener {
   const timeoutError = (): PluginError =>
     new PluginError(
       'TIMEOUT',
-      'unavailable',
       `etcd unavailable at ${endpoint}: the store did not answer within ${timeoutMs} ms`,
     );
 
@@ -97,7 +96,6 @@ export function createHandler(options: HandlerOptions): RequestListener {
     if (!route) {
       throw new PluginError(
         'ROUTE_NOT_FOUND',
-        'not-found',
         `unknown route ${quotePath(path)}: this is a Docker IPAM plugin`,
       );
     }
@@ -192,7 +190,6 @@ function send(res: ServerResponse, outcome: Outcome): void {
 function methodNotAllowed(method: string | undefined, path: string, allowed: string): PluginError {
   return new PluginError(
     'METHOD_NOT_ALLOWED',
-    'method',
     `${quotePath(path)} takes ${allowed}, not ${method ?? 'no method'}`,
   );
 }
@@ -209,7 +206,6 @@ function shorten(text: string): string {
 function tooLarge(size: number, limit: number): PluginError {
   return new PluginError(
     'BODY_TOO_LARGE',
-    'too-large',
     `request body of ${size} bytes or more is over the ${limit}-byte limit`,
   );
 }

@@ -1,7 +1,7 @@
 /** @kontena-ipam/plugin: Docker's remote IPAM plugin protocol on a unix socket, backed by the store. */
 
 export type { HandlerOptions, IpamBackend, PluginServerOptions, RequestEvent } from './contract.js';
-export type { ErrorReply, PluginErrorCode, PluginErrorKind } from './errors.js';
+export type { ErrorReply, PluginErrorCode } from './errors.js';
 export { errorReply, INTERNAL_ERR, PluginError } from './errors.js';
 export {
   createHandler,

@@ -96,18 +96,14 @@ export function decodeBody(bytes: Buffer): unknown {
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new PluginError('BAD_JSON', 'invalid', 'request body is not UTF-8 text');
+    throw new PluginError('BAD_JSON', 'request body is not UTF-8 text');
   }
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw new PluginError(
-      'BAD_JSON',
-      'invalid',
-      `request body is not valid JSON (${quote(detail)})`,
-    );
+    throw new PluginError('BAD_JSON', `request body is not valid JSON (${quote(detail)})`);
   }
 }
 

@@ -209,7 +209,6 @@ function gatewayHint(error: unknown, asked: string): unknown {
   if (!isStoreError(error, 'POOL_MISMATCH')) return error;
   return new PluginError(
     'INVALID_REQUEST',
-    'invalid',
     `${error.message}; pass --ipam-opt ${GATEWAY_OPTION}=${asked} along with --gateway ${asked} on every host`,
     { cause: error },
   );

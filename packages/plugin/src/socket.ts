@@ -30,12 +30,9 @@ export function probeSocket(path: string): Promise<'live' | 'stale' | 'absent'> 
       else if (error.code === 'ENOENT') resolve('absent');
       else
         reject(
-          new PluginError(
-            'SOCKET_PATH_INVALID',
-            'invalid',
-            `cannot probe socket ${path}: ${error.message}`,
-            { cause: error },
-          ),
+          new PluginError('SOCKET_PATH_INVALID', `cannot probe socket ${path}: ${error.message}`, {
+            cause: error,
+          }),
         );
     });
   });
@@ -55,7 +52,6 @@ export async function claimSocketPath(path: string): Promise<void> {
   if (!stats.isSocket()) {
     throw new PluginError(
       'SOCKET_PATH_INVALID',
-      'invalid',
       `${path} exists and is not a socket; refusing to replace it`,
     );
   }
@@ -72,7 +68,6 @@ export async function claimSocketPath(path: string): Promise<void> {
 export function socketInUse(path: string, cause?: unknown): PluginError {
   return new PluginError(
     'SOCKET_IN_USE',
-    'conflict',
     `another process is serving ${path}; stop it first (or choose another socket path)`,
     cause === undefined ? undefined : { cause },
   );

@@ -3,6 +3,11 @@
  * status and on `code` for finer handling; nothing from etcd3 or gRPC leaks past this class.
  */
 
+import type { ErrorKind, KindTable } from '@kontena-ipam/cidr';
+
+/** ErrorKind is the project's one kind vocabulary (defined in cidr), re-exported for callers. */
+export type { ErrorKind };
+
 /** StoreErrorCode names every way a store call can fail; stable across releases. */
 export type StoreErrorCode =
   | 'INVALID'
@@ -18,10 +23,8 @@ export type StoreErrorCode =
   | 'CORRUPT_RECORD'
   | 'UNAVAILABLE';
 
-/** ErrorKind groups codes by what the caller should do about them. */
-export type ErrorKind = 'invalid' | 'conflict' | 'exhausted' | 'not-found' | 'unavailable';
-
-const kindOf: Readonly<Record<StoreErrorCode, ErrorKind>> = {
+/** KIND_BY_CODE groups codes by what the caller should do about them (the one table). */
+const KIND_BY_CODE = {
   INVALID: 'invalid',
   POOL_MISMATCH: 'invalid',
   POOL_NOT_FOUND: 'not-found',
@@ -35,18 +38,21 @@ const kindOf: Readonly<Record<StoreErrorCode, ErrorKind>> = {
   // The data this call needs cannot be used until an operator repairs it (`kontena-ipam check`).
   CORRUPT_RECORD: 'unavailable',
   UNAVAILABLE: 'unavailable',
-};
+} as const satisfies KindTable<StoreErrorCode>;
+
+/** StoreErrorKind is the kinds a store error can have: those of KIND_BY_CODE. */
+export type StoreErrorKind = (typeof KIND_BY_CODE)[StoreErrorCode];
 
 /** StoreError is thrown by every store call; `code` is stable, `kind` follows from it. */
 export class StoreError extends Error {
   readonly code: StoreErrorCode;
-  readonly kind: ErrorKind;
+  readonly kind: StoreErrorKind;
 
   constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
     this.code = code;
-    this.kind = kindOf[code];
+    this.kind = KIND_BY_CODE[code];
   }
 }
 

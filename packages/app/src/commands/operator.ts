@@ -19,16 +19,6 @@ export interface OperatorContext {
   io: CommandIo;
 }
 
-/** UsageError is a bad argument: the command prints it and exits 2. */
-export class UsageError extends Error {
-  readonly code = 'USAGE';
-  readonly kind = 'invalid';
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 // The store logs at info about things a one-shot command need not show; debug/trace still work.
 function toolLevel(level: LogLevel): LogLevel {
   return level === 'info' ? 'warn' : level;
@@ -36,7 +26,7 @@ function toolLevel(level: LogLevel): LogLevel {
 
 /**
  * runWithStore loads the config, opens the store, runs `body`, and always closes the store.
- * StoreErrors become one line on stderr (exit 1); UsageErrors exit 2.
+ * StoreErrors become one line on stderr (exit 1); the store's INVALID (a bad argument) exits 2.
  */
 export async function runWithStore(
   io: CommandIo,
@@ -55,8 +45,8 @@ export async function runWithStore(
       io,
     });
   } catch (error) {
-    if (error instanceof UsageError || isStoreError(error, 'INVALID')) {
-      io.stderr.write(`kontena-ipam ${name}: ${(error as Error).message}\n`);
+    if (isStoreError(error, 'INVALID')) {
+      io.stderr.write(`kontena-ipam ${name}: ${error.message}\n`);
       return EXIT.usage;
     }
     if (error instanceof StoreError) {
