@@ -1,39 +1,24 @@
-/** @kontena-ipam/plugin: Docker's remote IPAM plugin protocol on a unix socket, backed by the store. */
+/**
+ * @kontena-ipam/plugin: Docker's remote IPAM plugin protocol on a unix socket, backed by the
+ * store. What a consumer needs to serve it (PluginServer, or createHandler for a server of its
+ * own), its options and events, its errors, and the names Docker and operators see. The wire
+ * types, the capability answer and the error table stay inside (tests import them by path).
+ */
 
 export type { HandlerOptions, IpamBackend, PluginServerOptions, RequestEvent } from './contract.js';
-export type { ErrorReply, PluginErrorCode } from './errors.js';
-export { errorReply, INTERNAL_ERR, PluginError } from './errors.js';
+export type { PluginErrorCode } from './errors.js';
+export { PluginError } from './errors.js';
 export {
   createHandler,
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_CALL_TIMEOUT_MS,
   UNKNOWN_ROUTE,
 } from './handler.js';
-export type {
-  ActivateResponse,
-  AddressSpacesResponse,
-  CapabilitiesResponse,
-  EmptyResponse,
-  ErrorResponse,
-  HealthResponse,
-  ReleaseAddressRequest,
-  ReleasePoolRequest,
-  RequestAddressRequest,
-  RequestAddressResponse,
-  RequestPoolRequest,
-  RequestPoolResponse,
-} from './protocol.js';
 export {
   DEFAULT_SOCKET_PATH,
-  ENDPOINT_NAME_OPTION,
-  GATEWAY_LABEL,
   GATEWAY_OPTION,
   HEALTH_PATH,
-  MAC_ADDRESS_OPTION,
   NETWORK_OPTION,
-  PLUGIN_CONTENT_TYPE,
-  REQUEST_ADDRESS_TYPE,
   ROUTES,
 } from './protocol.js';
-export { ADDRESS_SPACES, CAPABILITIES } from './routes.js';
 export { DEFAULT_SHUTDOWN_GRACE_MS, DEFAULT_SOCKET_MODE, PluginServer } from './server.js';

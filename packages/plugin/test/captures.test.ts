@@ -10,7 +10,8 @@ import { defaultGateway, formatAddressWithPrefix, parseSubnet } from '@kontena-i
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
 import { holdsIn } from '../../../testing/store-keys.js';
-import { CAPABILITIES, PLUGIN_CONTENT_TYPE, ROUTES } from '../src/index.js';
+import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
+import { CAPABILITIES } from '../src/routes.js';
 import { send } from './support/client.js';
 import { openStore, startPlugin, tempDir } from './support/plugin.js';
 

@@ -2,7 +2,7 @@
 import { CidrError } from '@kontena-ipam/cidr';
 import { StoreError, type StoreErrorCode } from '@kontena-ipam/store';
 import { describe, expect, it } from 'vitest';
-import { errorReply, INTERNAL_ERR, PluginError } from '../src/index.js';
+import { errorReply, INTERNAL_ERR, PluginError } from '../src/errors.js';
 
 describe('errorReply', () => {
   const storeCases: Array<[StoreErrorCode, number]> = [

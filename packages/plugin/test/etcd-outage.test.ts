@@ -4,7 +4,8 @@
  * and works again once etcd is back, without a restart.
  */
 import { expect, it } from 'vitest';
-import { CAPABILITIES, ROUTES } from '../src/index.js';
+import { ROUTES } from '../src/protocol.js';
+import { CAPABILITIES } from '../src/routes.js';
 import { call, send } from './support/client.js';
 import { pluginSuite, startPlugin } from './support/plugin.js';
 

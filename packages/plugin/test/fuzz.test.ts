@@ -6,7 +6,7 @@ import { parseAddressWithPrefix, parseSubnet } from '@kontena-ipam/cidr';
 import { parsePoolId } from '@kontena-ipam/store';
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
-import { ROUTES } from '../src/index.js';
+import { ROUTES } from '../src/protocol.js';
 import { type RawReply, send } from './support/client.js';
 import { pluginSuite } from './support/plugin.js';
 

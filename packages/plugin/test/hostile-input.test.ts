@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
 import { holdsIn } from '../../../testing/store-keys.js';
-import { ROUTES } from '../src/index.js';
+import { ROUTES } from '../src/protocol.js';
 import { call } from './support/client.js';
 import {
   openStore,

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { holdsIn } from '../../../testing/store-keys.js';
-import { ADDRESS_SPACES, CAPABILITIES, PLUGIN_CONTENT_TYPE, ROUTES } from '../src/index.js';
+import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
+import { ADDRESS_SPACES, CAPABILITIES } from '../src/routes.js';
 import {
   MOBY_TAGS,
   MobyDaemon,

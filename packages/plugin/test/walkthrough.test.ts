@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { holdsIn } from '../../../testing/store-keys.js';
-import { CAPABILITIES, PLUGIN_CONTENT_TYPE, type RequestEvent, ROUTES } from '../src/index.js';
+import type { RequestEvent } from '../src/contract.js';
+import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
+import { CAPABILITIES } from '../src/routes.js';
 import { call, send } from './support/client.js';
 import { pluginSuite, startPlugin } from './support/plugin.js';
 

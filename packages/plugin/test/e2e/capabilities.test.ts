@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
 import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
 import { holdsIn } from '../../../../testing/store-keys.js';
-import { ROUTES } from '../../src/index.js';
+import { ROUTES } from '../../src/protocol.js';
 import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
 let etcd: EtcdCluster & { endpoint: string };

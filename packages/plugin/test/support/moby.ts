@@ -38,7 +38,7 @@ import {
   subnetContains,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
-import { ROUTES } from '../../src/index.js';
+import { ROUTES } from '../../src/protocol.js';
 import { type RawReply, send } from './client.js';
 
 /** MobyLine is a daemon release line whose traffic is replayed. */

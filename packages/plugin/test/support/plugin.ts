@@ -11,7 +11,8 @@ import { IpamStore, type NodeId, parseNodeId } from '@kontena-ipam/store';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
 import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { PluginServer, type PluginServerOptions } from '../../src/index.js';
+import type { PluginServerOptions } from '../../src/contract.js';
+import { PluginServer } from '../../src/server.js';
 import { type CapturedLogger, captureLogs } from './logs.js';
 
 let counter = 0;
