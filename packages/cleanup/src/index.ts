@@ -1,5 +1,3 @@
-export type { CleanupCliDeps } from './cli.js';
-export { CLEANUP_USAGE, EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCleanupCli } from './cli.js';
 export type {
   CleanupAction,
   CleanupActionKind,

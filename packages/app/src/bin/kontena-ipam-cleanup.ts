@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * The kontena-ipam-cleanup command (the seed's bin/kontena-ipam-cleanup): the reconciler
- * lives in @kontena-ipam/cleanup; the app only supplies the config, logger and store.
+ * The kontena-ipam-cleanup command (the seed's bin/kontena-ipam-cleanup): its command line is
+ * commands/cleanup.ts, the reconciler is @kontena-ipam/cleanup; this file supplies the
+ * config, logger and store.
  */
-import { runCleanupCli } from '@kontena-ipam/cleanup';
+import { runCleanupCli } from '../commands/cleanup.js';
 import { EXIT } from '../commands/command.js';
 import { configOrReport } from '../commands/config-or-exit.js';
 import { createLogger } from '../logger.js';

@@ -75,9 +75,9 @@ export interface Seeded {
 }
 
 /** openSeedStore opens a store (and its own client) on `endpoint` under `prefix`. */
-export function openSeedStore(endpoint: string, prefix: string): Seeded {
+export function openSeedStore(endpoint: string, prefix: string, deadlineMs = 3000): Seeded {
   const client = new Etcd3({ hosts: endpoint });
-  const store = new IpamStore({ client, prefix, endpoint, deadlineMs: 3000 });
+  const store = new IpamStore({ client, prefix, endpoint, deadlineMs });
   return {
     client,
     store,

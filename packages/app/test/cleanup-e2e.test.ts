@@ -5,12 +5,12 @@
  * ReleaseAddress/ReleasePool calls fail and are never retried.
  */
 import { formatAddress, parseAddress } from '@kontena-ipam/cidr';
+import { type CleanupReportJson, createDockerView, runCleanup } from '@kontena-ipam/cleanup';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEtcd } from '../../../testing/etcd.js';
 import { kontenaNetworkArgs } from '../../../testing/kontena-network.js';
-import { type CleanupReportJson, createDockerView, runCleanup } from '../src/index.js';
-import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './fixtures.js';
-import { type PluginHost, startPluginHost } from './plugin-host.js';
+import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './cleanup-fixtures.js';
+import { type PluginHost, startPluginHost } from './cleanup-host.js';
 
 let etcd: Awaited<ReturnType<typeof startEtcd>>;
 let host: PluginHost;
@@ -337,8 +337,8 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       expect(await host.fx.store.revision()).toBe(before);
 
       const { freePort } = await import('../../../testing/ports.js');
-      const { openStore } = await import('./fixtures.js');
-      const dead = openStore(`http://127.0.0.1:${await freePort()}`, 500);
+      const { storeFixture } = await import('./cleanup-fixtures.js');
+      const dead = storeFixture(`http://127.0.0.1:${await freePort()}`, 500);
       try {
         const noEtcd = await host.runCli(['--unsafe-grace', '0s', '--json'], {
           store: async () => dead.store,

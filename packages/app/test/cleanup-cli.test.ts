@@ -5,15 +5,16 @@
 import { mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CleanupReportJson } from '@kontena-ipam/cleanup';
 import { IpamStore } from '@kontena-ipam/store';
 import { Etcd3 } from 'etcd3';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dockerd, startDockerd } from '../../../testing/dockerd.js';
 import { startEtcd } from '../../../testing/etcd.js';
-import { CLEANUP_USAGE, type CleanupReportJson, runCleanupCli } from '../src/index.js';
-import { nodeA } from './fixtures.js';
-import { collector } from './plugin-host.js';
+import { CLEANUP_USAGE, runCleanupCli } from '../src/commands/cleanup.js';
+import { nodeA } from './cleanup-fixtures.js';
+import { collector } from './cleanup-host.js';
 
 const silent = pino({ level: 'silent' });
 

@@ -1,31 +1,30 @@
 /**
- * runCleanupCli: the command line behind the app's `kontena-ipam-cleanup` bin. It parses
- * flags, builds the Docker view, runs runCleanup once or every --interval, prints, and
- * returns the exit code. The app hands it a ready store factory, so nothing here knows etcd.
+ * runCleanupCli: the command line behind the `kontena-ipam-cleanup` bin. It parses flags,
+ * builds the Docker view, runs @kontena-ipam/cleanup's runCleanup once or every --interval,
+ * prints, and returns the exit code. The bin hands it a ready store factory, so nothing here
+ * knows etcd.
  */
 import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { type IpamStore, type NodeId, parseNodeId, StoreError } from '@kontena-ipam/store';
 import {
+  CleanupError,
   type CleanupLogger,
+  createDockerView,
   DEFAULT_GRACE_MS,
   DEFAULT_IPAM_DRIVER,
+  type DockerView,
+  formatAction,
+  formatDuration,
+  formatSummary,
   MIN_GRACE_MS,
-} from './contract.js';
-import { createDockerView, type DockerView } from './docker-view.js';
-import { formatDuration, parseDuration } from './duration.js';
-import { CleanupError } from './errors.js';
-import { runCleanup } from './reconcile.js';
-import { formatAction, formatSummary, reportToJson } from './report.js';
-import { RevisionClock } from './revision-age.js';
-
-/** EXIT_OK: clean, or cleaned (also lost races: the concurrent change won, as it should). */
-export const EXIT_OK = 0;
-/** EXIT_FAILED: Docker or etcd could not be reached, or the store failed; message on stderr. */
-export const EXIT_FAILED = 1;
-/** EXIT_USAGE: bad flags. */
-export const EXIT_USAGE = 2;
+  parseDuration,
+  RevisionClock,
+  reportToJson,
+  runCleanup,
+} from '@kontena-ipam/cleanup';
+import { type IpamStore, type NodeId, parseNodeId, StoreError } from '@kontena-ipam/store';
+import { EXIT } from './command.js';
 
 /** CleanupCliDeps is what the app passes in: a store factory, this host, streams, logger. */
 export interface CleanupCliDeps {
@@ -222,7 +221,7 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
     config = parseCleanupArgs(argv, deps);
     if (config === 'help') {
       stdout.write(CLEANUP_USAGE);
-      return EXIT_OK;
+      return EXIT.ok;
     }
     docker =
       deps.docker ??
@@ -233,7 +232,7 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
   } catch (error) {
     stderr.write(`kontena-ipam-cleanup: ${errorMessage(error).message}\n`);
     stderr.write('Run kontena-ipam-cleanup --help for the options.\n');
-    return EXIT_USAGE;
+    return EXIT.usage;
   }
   const cfg = config;
   if (cfg.unsafeGrace && cfg.graceMs < MIN_GRACE_MS) {
@@ -270,14 +269,14 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
         if (report.actions.length === 0) stdout.write('nothing to do: the store matches Docker\n');
         stdout.write(`${formatSummary(report)}\n`);
       }
-      return EXIT_OK;
+      return EXIT.ok;
     } catch (error) {
       const info = errorMessage(error);
       stderr.write(`kontena-ipam-cleanup: ${info.message}\n`);
       if (cfg.json) stdout.write(`${JSON.stringify({ error: info })}\n`);
       // One-shot: the stderr line says it all; a loop also logs it for whoever watches logs.
       if (cfg.intervalMs !== undefined) deps.logger.warn({ err: info }, 'cleanup run failed');
-      return EXIT_FAILED;
+      return EXIT.failure;
     }
   };
 
@@ -306,13 +305,13 @@ async function loop(
     deps.logger.info({ intervalMs }, 'cleanup: running periodically until SIGTERM');
     while (!signal.aborted) {
       const code = await runOnce();
-      if (code !== EXIT_OK) {
+      if (code !== EXIT.ok) {
         deps.logger.warn({ intervalMs }, 'cleanup: run failed; trying again next interval');
       }
       await sleep(intervalMs, signal);
     }
     deps.logger.info({}, 'cleanup: stopped');
-    return EXIT_OK;
+    return EXIT.ok;
   } finally {
     process.removeListener('SIGTERM', stop);
     process.removeListener('SIGINT', stop);

@@ -10,8 +10,8 @@ import { PluginServer } from '@kontena-ipam/plugin';
 import { IpamStore, type NodeId } from '@kontena-ipam/store';
 import pino from 'pino';
 import { type Dockerd, importBusybox, startDockerd } from '../../../testing/dockerd.js';
-import { runCleanupCli } from '../src/index.js';
-import { nodeA, openStore, type StoreFixture } from './fixtures.js';
+import { runCleanupCli } from '../src/commands/cleanup.js';
+import { nodeA, type StoreFixture, storeFixture } from './cleanup-fixtures.js';
 
 /** PluginHost is a daemon, its plugin, and the store both share. */
 export interface PluginHost {
@@ -62,7 +62,7 @@ const silent = pino({ level: 'silent' });
 /** startPluginHost starts etcd-backed plugin + dockerd; `endpoint` is a running etcd. */
 export async function startPluginHost(endpoint: string, label = 'cln'): Promise<PluginHost> {
   const daemon = await startDockerd({ label });
-  let fx = openStore(endpoint);
+  let fx = storeFixture(endpoint);
   let server: PluginServer | undefined;
   let image = '';
   const host: PluginHost = {
@@ -90,7 +90,7 @@ export async function startPluginHost(endpoint: string, label = 'cln'): Promise<
     async freshStore() {
       await host.stopPlugin();
       await fx.close();
-      fx = openStore(endpoint);
+      fx = storeFixture(endpoint);
       await host.startPlugin();
     },
     async containerIp(container, network) {
