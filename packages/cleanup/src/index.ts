@@ -1,3 +1,9 @@
+/**
+ * @kontena-ipam/cleanup: the reconciler behind kontena-ipam-cleanup, as a library. Plan
+ * (planCleanup: the pure decision from Docker's usage and the store's records), reconcile
+ * (runCleanup: one run against a store and a Docker view) and report (the lines and JSON a
+ * run prints). The command line is the app's (`kontena-ipam-cleanup`).
+ */
 export type {
   CleanupAction,
   CleanupActionKind,
@@ -18,7 +24,7 @@ export type {
   DockerView,
   DockerViewOptions,
 } from './docker-view.js';
-export { createDockerView, DEFAULT_DOCKER_SOCKET, resolveDockerSocket } from './docker-view.js';
+export { createDockerView } from './docker-view.js';
 export { formatDuration, parseDuration } from './duration.js';
 export type { CleanupErrorCode } from './errors.js';
 export { CleanupError } from './errors.js';
@@ -27,5 +33,4 @@ export { planCleanup } from './plan.js';
 export { runCleanup } from './reconcile.js';
 export type { CleanupReportJson } from './report.js';
 export { formatAction, formatSummary, reportToJson } from './report.js';
-export type { RevisionSighting } from './revision-age.js';
-export { RevisionClock, revisionOlderThan } from './revision-age.js';
+export { RevisionClock } from './revision-age.js';

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dockerd, importBusybox, startDockerd } from '../../../testing/dockerd.js';
-import { CleanupError, createDockerView, resolveDockerSocket } from '../src/index.js';
+import { createDockerView, resolveDockerSocket } from '../src/docker-view.js';
+import { CleanupError } from '../src/errors.js';
 
 describe('createDockerView (real dockerd)', () => {
   let daemon: Dockerd;

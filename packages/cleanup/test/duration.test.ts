@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CleanupError, formatDuration, parseDuration } from '../src/index.js';
+import { formatDuration, parseDuration } from '../src/duration.js';
+import { CleanupError } from '../src/errors.js';
 
 describe('parseDuration', () => {
   it('reads the units operators type', () => {

@@ -9,7 +9,7 @@ import {
   parsePoolId,
 } from '@kontena-ipam/store';
 import { Etcd3 } from 'etcd3';
-import type { DockerNetwork, DockerSnapshot, DockerView } from '../src/index.js';
+import type { DockerNetwork, DockerSnapshot, DockerView } from '../src/docker-view.js';
 
 export const nodeA: NodeId = parseNodeId('node-a');
 export const nodeB: NodeId = parseNodeId('node-b');

@@ -6,7 +6,9 @@ import { formatAddress, parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import type { AddressKind, AddressRecord, NodeId, PoolId, PoolStatus } from '@kontena-ipam/store';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DockerSnapshot, dockerUsage, planCleanup } from '../src/index.js';
+import { dockerUsage } from '../src/docker-usage.js';
+import type { DockerSnapshot } from '../src/docker-view.js';
+import { planCleanup } from '../src/plan.js';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 const HOUR = 3_600_000;

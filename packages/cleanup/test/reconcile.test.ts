@@ -5,7 +5,10 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEtcd } from '../../../testing/etcd.js';
-import { CleanupError, type CleanupReport, RevisionClock, runCleanup } from '../src/index.js';
+import type { CleanupReport } from '../src/contract.js';
+import { CleanupError } from '../src/errors.js';
+import { runCleanup } from '../src/reconcile.js';
+import { RevisionClock } from '../src/revision-age.js';
 import {
   bridgeNetwork,
   fixedView,
@@ -412,7 +415,7 @@ describe('runCleanup (real etcd)', () => {
   it('Docker unreachable: a clear error before anything is written', async () => {
     await seedKontena(['10.81.128.3']);
     const before = await fx.store.revision();
-    const { createDockerView } = await import('../src/index.js');
+    const { createDockerView } = await import('../src/docker-view.js');
     const docker = createDockerView({ socketPath: '/nonexistent/docker.sock' });
     const error = await runCleanup({ store: fx.store, docker, node: nodeA, now: HOUR_LATER }).catch(
       (e: unknown) => e,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RevisionClock, revisionOlderThan } from '../src/index.js';
+import { RevisionClock, revisionOlderThan } from '../src/revision-age.js';
 
 describe('revisionOlderThan', () => {
   it('is the newest revision seen at or before the cut-off, 0n when none is', () => {
