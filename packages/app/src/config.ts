@@ -332,12 +332,40 @@ function show(value: string | undefined): string {
   return value === undefined ? '(unset)' : JSON.stringify(value);
 }
 
+/** Env is the environment as the schema parsed it; Raw is each variable's text (empty = unset). */
+type Env = z.infer<typeof schema>;
+type Raw = Record<string, string | undefined>;
+
 /**
  * loadConfig reads the environment (empty values count as unset, as in the seed's
  * `LOG_LEVEL=`) and returns the config, or throws ConfigError listing every bad value.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const raw: Record<string, string | undefined> = {};
+  const { raw, v } = parseEnv(env);
+  // Each check below adds its issues, so that one run lists every bad value at once.
+  const issues: string[] = [];
+  const subnets = subnetsOf(v, raw, issues);
+  const etcd = etcdOf(v, raw, issues);
+  const node = nodeIdOf(v, issues);
+  checkMetrics(v, raw, issues);
+  if (issues.length > 0 || node === undefined || etcd === undefined) throw new ConfigError(issues);
+
+  return {
+    logLevel: v.LOG_LEVEL ?? 'info',
+    logFormat: v.LOG_FORMAT,
+    nodeId: node,
+    etcd: etcd.config,
+    ...subnets,
+    socketPath: v.KONTENA_IPAM_SOCKET ?? DEFAULT_SOCKET_PATH,
+    stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
+    localEtcd: etcd.local,
+    metrics: v.KONTENA_IPAM_METRICS,
+  };
+}
+
+/** parseEnv reads ENV_VARS through the schema, or throws ConfigError naming each bad one. */
+function parseEnv(env: NodeJS.ProcessEnv): { raw: Raw; v: Env } {
+  const raw: Raw = {};
   for (const name of ENV_VARS) {
     const value = env[name];
     raw[name] = value === undefined || value.trim() === '' ? undefined : value;
@@ -351,9 +379,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
     throw new ConfigError(issues);
   }
-  const v = parsed.data;
-  const issues: string[] = [];
+  return { raw, v: parsed.data };
+}
 
+/** subnetsOf fills in the store's default supernet and lengths, and checks they fit together. */
+function subnetsOf(
+  v: Env,
+  raw: Raw,
+  issues: string[],
+): Pick<Config, 'supernet' | 'subnetLength' | 'supernet6' | 'subnetLength6'> {
   const supernet = v.KONTENA_IPAM_SUPERNET ?? parseSubnet(STORE_DEFAULTS.supernet);
   const subnetLength = v.KONTENA_IPAM_SUBNET_LENGTH ?? STORE_DEFAULTS.subnetLength;
   if (subnetLength < supernet.prefix) {
@@ -372,24 +406,57 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `KONTENA_IPAM_SUBNET_LENGTH6=${show(raw.KONTENA_IPAM_SUBNET_LENGTH6)}: needs KONTENA_IPAM_SUPERNET6`,
     );
   }
+  return { supernet, subnetLength, supernet6: v.KONTENA_IPAM_SUPERNET6, subnetLength6 };
+}
 
+/**
+ * etcdOf decides where etcd is (single-host mode's own, ETCD_ENDPOINT, or the default) and
+ * checks TLS and authentication against it; undefined when the password could not be had.
+ */
+function etcdOf(
+  v: Env,
+  raw: Raw,
+  issues: string[],
+): { config: EtcdConfig; local: LocalEtcdConfig | undefined } | undefined {
   const single = v.KONTENA_IPAM_LOCAL_ETCD === 'on';
   if (single && v.ETCD_ENDPOINT) {
     issues.push(
       `KONTENA_IPAM_LOCAL_ETCD=${show(raw.KONTENA_IPAM_LOCAL_ETCD)}: single-host mode runs an embedded etcd for this host alone, so ETCD_ENDPOINT must be unset; to use the etcd at ETCD_ENDPOINT, set KONTENA_IPAM_LOCAL_ETCD=off`,
     );
   }
-  const localEtcdConfig: LocalEtcdConfig | undefined = single
+  const local: LocalEtcdConfig | undefined = single
     ? {
         endpoint: `http://127.0.0.1:${LOCAL_ETCD_CLIENT_PORT}`,
         clientPort: LOCAL_ETCD_CLIENT_PORT,
         peerPort: LOCAL_ETCD_PEER_PORT,
       }
     : undefined;
-  const endpointList = localEtcdConfig
-    ? [localEtcdConfig.endpoint]
-    : (v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT]);
-  const tls = endpointList.every((e) => e.startsWith('https://'));
+  const endpoints = local ? [local.endpoint] : (v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT]);
+  checkTls(v, raw, endpoints, issues);
+  const password = passwordOf(v.ETCD_PASSWORD, v.ETCD_PASSWORD_FILE, issues);
+  if (password.given && (v.ETCD_USERNAME === undefined) !== (password.value === undefined)) {
+    issues.push(
+      `${v.ETCD_USERNAME ? 'ETCD_PASSWORD' : 'ETCD_USERNAME'}=(unset): ETCD_USERNAME and ETCD_PASSWORD go together`,
+    );
+  }
+  if (!password.given) return undefined;
+  const config: EtcdConfig = {
+    endpoints,
+    explicit: v.ETCD_ENDPOINT !== undefined,
+    caFile: v.ETCD_CA_FILE,
+    certFile: v.ETCD_CERT_FILE,
+    keyFile: v.ETCD_KEY_FILE,
+    username: v.ETCD_USERNAME,
+    password: password.value,
+    prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? STORE_DEFAULTS.prefix,
+    timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? STORE_DEFAULTS.deadlineMs,
+  };
+  return { config, local };
+}
+
+/** checkTls: certificate files need https:// endpoints, a client certificate its key and CA. */
+function checkTls(v: Env, raw: Raw, endpoints: readonly string[], issues: string[]): void {
+  const tls = endpoints.every((e) => e.startsWith('https://'));
   for (const name of ['ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'] as const) {
     if (raw[name] !== undefined && !tls) {
       issues.push(`${name}=${show(raw[name])}: needs https:// endpoints in ETCD_ENDPOINT`);
@@ -405,60 +472,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `ETCD_CA_FILE=(unset): a client certificate needs the CA that signed the etcd server's certificate`,
     );
   }
-  const password = passwordOf(v.ETCD_PASSWORD, v.ETCD_PASSWORD_FILE, issues);
-  if (password.given && (v.ETCD_USERNAME === undefined) !== (password.value === undefined)) {
-    issues.push(
-      `${v.ETCD_USERNAME ? 'ETCD_PASSWORD' : 'ETCD_USERNAME'}=(unset): ETCD_USERNAME and ETCD_PASSWORD go together`,
-    );
-  }
-  let node = v.NODE_ID;
-  if (node === undefined && v.KONTENA_IPAM_MANAGED_PLUGIN === '1') {
+}
+
+/** nodeIdOf is NODE_ID, else the hostname (never in a managed plugin); undefined with an issue. */
+function nodeIdOf(v: Env, issues: string[]): NodeId | undefined {
+  if (v.NODE_ID !== undefined) return v.NODE_ID;
+  if (v.KONTENA_IPAM_MANAGED_PLUGIN === '1') {
     // Docker sets no hostname of the host's own in a managed plugin: a fallback could name
     // some other host, and two hosts under one name share their addresses' ownership.
     issues.push(
       `NODE_ID=(unset): a managed plugin (KONTENA_IPAM_MANAGED_PLUGIN=1) needs an explicit NODE_ID, since its hostname need not be this host's; set it with \`docker plugin set <plugin> NODE_ID=$(hostname)\` before \`docker plugin enable\``,
     );
-  } else if (node === undefined) {
-    try {
-      node = parseNodeId(hostname());
-    } catch {
-      issues.push(
-        `NODE_ID=(unset): the hostname ${JSON.stringify(hostname())} is not a valid node id; set NODE_ID`,
-      );
-    }
+    return undefined;
   }
-  // Metrics say how busy and how full every pool is: never on the network unless asked.
-  if (v.KONTENA_IPAM_METRICS && !v.KONTENA_IPAM_METRICS.loopback) {
-    if (v.KONTENA_IPAM_METRICS_ALLOW_REMOTE !== '1') {
-      issues.push(
-        `KONTENA_IPAM_METRICS=${show(raw.KONTENA_IPAM_METRICS)}: not a loopback address (localhost, 127.0.0.0/8, ::1); set KONTENA_IPAM_METRICS_ALLOW_REMOTE=1 to serve metrics on the network`,
-      );
-    }
+  try {
+    return parseNodeId(hostname());
+  } catch {
+    issues.push(
+      `NODE_ID=(unset): the hostname ${JSON.stringify(hostname())} is not a valid node id; set NODE_ID`,
+    );
+    return undefined;
   }
-  if (issues.length > 0 || node === undefined || !password.given) throw new ConfigError(issues);
+}
 
-  return {
-    logLevel: v.LOG_LEVEL ?? 'info',
-    logFormat: v.LOG_FORMAT,
-    nodeId: node,
-    etcd: {
-      endpoints: endpointList,
-      explicit: v.ETCD_ENDPOINT !== undefined,
-      caFile: v.ETCD_CA_FILE,
-      certFile: v.ETCD_CERT_FILE,
-      keyFile: v.ETCD_KEY_FILE,
-      username: v.ETCD_USERNAME,
-      password: password.value,
-      prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? STORE_DEFAULTS.prefix,
-      timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? STORE_DEFAULTS.deadlineMs,
-    },
-    supernet,
-    subnetLength,
-    supernet6: v.KONTENA_IPAM_SUPERNET6,
-    subnetLength6,
-    socketPath: v.KONTENA_IPAM_SOCKET ?? DEFAULT_SOCKET_PATH,
-    stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
-    localEtcd: localEtcdConfig,
-    metrics: v.KONTENA_IPAM_METRICS,
-  };
+/** checkMetrics: metrics say how busy and how full every pool is, so never on the network unless asked. */
+function checkMetrics(v: Env, raw: Raw, issues: string[]): void {
+  if (!v.KONTENA_IPAM_METRICS || v.KONTENA_IPAM_METRICS.loopback) return;
+  if (v.KONTENA_IPAM_METRICS_ALLOW_REMOTE === '1') return;
+  issues.push(
+    `KONTENA_IPAM_METRICS=${show(raw.KONTENA_IPAM_METRICS)}: not a loopback address (localhost, 127.0.0.0/8, ::1); set KONTENA_IPAM_METRICS_ALLOW_REMOTE=1 to serve metrics on the network`,
+  );
 }

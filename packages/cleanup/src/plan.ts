@@ -84,90 +84,129 @@ export function planCleanup(input: PlanInput): Plan {
   const steps: PlannedStep[] = [];
   let kept = 0;
   for (const pool of input.pools) {
-    const subnet = formatSubnet(pool.subnet);
-    let youngAddresses = 0;
-    for (const record of input.addresses.get(pool.id) ?? []) {
-      // listAddresses was asked for the target only; check anyway, another host's addresses are never ours to free.
-      if (record.node !== target) continue;
-      const decision = addressVerdict(record, input);
-      if (decision.verdict === 'keep') kept++;
-      else if (decision.verdict === 'skip') {
-        youngAddresses++;
-        steps.push({ kind: 'skip-address', pool, record, reason: decision.reason });
-      } else {
-        steps.push({ kind: 'free-address', pool, record, reason: decision.reason });
-      }
-    }
-
-    const users = input.usage.networksUsing(pool);
-    const holders = Object.keys(pool.holds).filter((n) => (pool.holds[n] ?? 0) > 0);
-    if (heldBy(pool, target)) {
-      const others = holders.filter((n) => n !== target);
-      const fate =
-        others.length > 0
-          ? `still held by ${others.join(', ')}, so its addresses stay`
-          : `last hold: pool ${subnet} goes with it`;
-      if (!input.forgetNode && users.length > 0) {
-        // Used locally: this host's hold is live.
-      } else if (pool.modRevision > input.fence) {
-        steps.push({
-          kind: 'keep-pool',
-          pool,
-          young: true,
-          reason: `holds changed after the fence (revision ${input.fence})`,
-        });
-      } else if (pool.modRevision > input.holdFence) {
-        steps.push({
-          kind: 'keep-pool',
-          pool,
-          young: true,
-          reason: `holds changed less than the grace period ${formatDuration(input.graceMs)} ago, or when is not known yet (revision ${pool.modRevision})`,
-        });
-      } else if (youngAddresses > 0) {
-        // The host took an address here lately: whatever it is doing with this pool, it is
-        // recent, so the hold waits for the next run like the address does.
-        steps.push({
-          kind: 'keep-pool',
-          pool,
-          young: true,
-          reason: `${target} took an address in it less than the grace period ago`,
-        });
-      } else if (input.forgetNode) {
-        steps.push({
-          kind: 'drop-hold',
-          pool,
-          node: target,
-          reason: `host ${target} was declared gone (--forget-node); ${fate}`,
-        });
-      } else {
-        steps.push({
-          kind: 'drop-hold',
-          pool,
-          node: target,
-          reason: `no local Docker network uses it; ${fate}`,
-        });
-      }
-    } else if (holders.length === 0) {
-      if (users.length > 0) {
-        steps.push({
-          kind: 'keep-pool',
-          pool,
-          young: false,
-          reason: `nobody holds it, but local network ${users.join(', ')} uses it`,
-        });
-      } else if (pool.modRevision > input.fence) {
-        steps.push({
-          kind: 'keep-pool',
-          pool,
-          young: true,
-          reason: `nobody holds it, but it changed after the fence (revision ${input.fence})`,
-        });
-      } else {
-        steps.push({ kind: 'remove-pool', pool, reason: `nobody holds it (subnet ${subnet})` });
-      }
-    }
+    const addresses = planAddresses(pool, target, input);
+    kept += addresses.kept;
+    steps.push(...addresses.steps);
+    const step = poolStep(pool, target, addresses.young, input);
+    if (step) steps.push(step);
   }
   return { steps, kept };
+}
+
+/**
+ * planAddresses decides each of the target host's addresses in one pool; `young` counts those
+ * too young to judge (they keep the host's hold on the pool for another run, see holdStep).
+ */
+function planAddresses(
+  pool: PoolStatus,
+  target: NodeId,
+  input: PlanInput,
+): { steps: PlannedStep[]; kept: number; young: number } {
+  const steps: PlannedStep[] = [];
+  let kept = 0;
+  let young = 0;
+  for (const record of input.addresses.get(pool.id) ?? []) {
+    // listAddresses was asked for the target only; check anyway, another host's addresses are never ours to free.
+    if (record.node !== target) continue;
+    const decision = addressVerdict(record, input);
+    if (decision.verdict === 'keep') kept++;
+    else if (decision.verdict === 'skip') {
+      young++;
+      steps.push({ kind: 'skip-address', pool, record, reason: decision.reason });
+    } else {
+      steps.push({ kind: 'free-address', pool, record, reason: decision.reason });
+    }
+  }
+  return { steps, kept, young };
+}
+
+/**
+ * poolStep decides the pool itself, after its addresses: the target's hold when it has one
+ * (holdStep), removal when nobody holds it (unheldStep), nothing when only others hold it.
+ */
+function poolStep(
+  pool: PoolStatus,
+  target: NodeId,
+  youngAddresses: number,
+  input: PlanInput,
+): PlannedStep | undefined {
+  const holders = Object.keys(pool.holds).filter((n) => (pool.holds[n] ?? 0) > 0);
+  if (heldBy(pool, target)) return holdStep(pool, target, holders, youngAddresses, input);
+  if (holders.length === 0) return unheldStep(pool, input);
+  return undefined;
+}
+
+/** holdStep: drop the target's hold, or keep it while it is in use or too young to judge. */
+function holdStep(
+  pool: PoolStatus,
+  target: NodeId,
+  holders: readonly string[],
+  youngAddresses: number,
+  input: PlanInput,
+): PlannedStep | undefined {
+  // Used locally: this host's hold is live.
+  if (!input.forgetNode && input.usage.networksUsing(pool).length > 0) return undefined;
+  if (pool.modRevision > input.fence) {
+    return {
+      kind: 'keep-pool',
+      pool,
+      young: true,
+      reason: `holds changed after the fence (revision ${input.fence})`,
+    };
+  }
+  if (pool.modRevision > input.holdFence) {
+    return {
+      kind: 'keep-pool',
+      pool,
+      young: true,
+      reason: `holds changed less than the grace period ${formatDuration(input.graceMs)} ago, or when is not known yet (revision ${pool.modRevision})`,
+    };
+  }
+  if (youngAddresses > 0) {
+    // The host took an address here lately: whatever it is doing with this pool, it is
+    // recent, so the hold waits for the next run like the address does.
+    return {
+      kind: 'keep-pool',
+      pool,
+      young: true,
+      reason: `${target} took an address in it less than the grace period ago`,
+    };
+  }
+  const others = holders.filter((n) => n !== target);
+  const fate =
+    others.length > 0
+      ? `still held by ${others.join(', ')}, so its addresses stay`
+      : `last hold: pool ${formatSubnet(pool.subnet)} goes with it`;
+  const why = input.forgetNode
+    ? `host ${target} was declared gone (--forget-node)`
+    : 'no local Docker network uses it';
+  return { kind: 'drop-hold', pool, node: target, reason: `${why}; ${fate}` };
+}
+
+/** unheldStep: a pool nobody holds is removed, unless a local network uses it or it just changed. */
+function unheldStep(pool: PoolStatus, input: PlanInput): PlannedStep {
+  const users = input.usage.networksUsing(pool);
+  if (users.length > 0) {
+    return {
+      kind: 'keep-pool',
+      pool,
+      young: false,
+      reason: `nobody holds it, but local network ${users.join(', ')} uses it`,
+    };
+  }
+  if (pool.modRevision > input.fence) {
+    return {
+      kind: 'keep-pool',
+      pool,
+      young: true,
+      reason: `nobody holds it, but it changed after the fence (revision ${input.fence})`,
+    };
+  }
+  return {
+    kind: 'remove-pool',
+    pool,
+    reason: `nobody holds it (subnet ${formatSubnet(pool.subnet)})`,
+  };
 }
 
 /** describeAddress is the canonical text of a record's address, for report lines. */

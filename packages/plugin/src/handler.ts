@@ -31,147 +31,197 @@ interface Outcome {
   close?: boolean;
 }
 
+/** Handler is createHandler's options resolved once: defaults filled in, routes built. */
+interface Handler {
+  options: HandlerOptions;
+  routes: ReturnType<typeof routeTable>;
+  timeoutMs: number;
+  bodyLimit: number;
+  endpoint: string;
+  log: HandlerOptions['logger'];
+}
+
 /** createHandler gives the bare (req, res) handler for embedding / benchmarks. */
 export function createHandler(options: HandlerOptions): RequestListener {
-  const routes = routeTable();
-  const timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
-  const endpoint = options.endpoint ?? 'the configured endpoint';
-  const log = options.logger;
-
-  // The store gets the call's deadline less a margin, so that its own error (which names what
-  // etcd did) reaches Docker before this handler's timer, and no store work outlives the reply.
-  const storeBudget = (): Budget => Budget.within(Math.max(1, timeoutMs - STORE_MARGIN_MS));
-
-  const timeoutError = (): PluginError =>
-    new PluginError(
-      'TIMEOUT',
-      `etcd unavailable at ${endpoint}: the store did not answer within ${timeoutMs} ms`,
-    );
-
-  function context(route: string, fields: RequestFields): RouteContext {
-    return {
-      backend: options.backend,
-      node: options.node,
-      v6Dynamic: options.v6Dynamic ?? false,
-      fields,
-      call: (operation) =>
-        withDeadline(
-          () => operation(storeBudget()),
-          timeoutMs,
-          timeoutError,
-          (late) => {
-            // The store finished after Docker got a 503: say what it did, cleanup frees any leak.
-            log.warn(
-              { route, ...fields, node: options.node, late },
-              'store answered after the deadline',
-            );
-          },
-        ),
-    };
-  }
-
-  async function health(): Promise<Outcome> {
-    try {
-      await withDeadline(() => options.backend.ping(), timeoutMs, timeoutError);
-      const body: HealthResponse = { Status: 'ok', Etcd: 'reachable' };
-      return { status: 200, body };
-    } catch (error) {
-      const reply = errorReply(error);
-      const body: HealthResponse = { Status: 'unavailable', Etcd: 'unreachable', Err: reply.err };
-      return { status: 503, body, code: reply.code };
-    }
-  }
-
-  async function dispatch(
-    req: IncomingMessage,
-    path: string,
-    fields: RequestFields,
-  ): Promise<Outcome> {
-    if (path === HEALTH_PATH) {
-      if (req.method !== 'GET') throw methodNotAllowed(req.method, path, 'GET');
-      return await health();
-    }
-    const route = routes.get(path);
-    if (!route) {
-      throw new PluginError(
-        'ROUTE_NOT_FOUND',
-        `unknown route ${quotePath(path)}: this is a Docker IPAM plugin`,
-      );
-    }
-    if (req.method !== 'POST') throw methodNotAllowed(req.method, path, 'POST');
-    const bytes = await readBody(req, bodyLimit);
-    if (log.isLevelEnabled('debug'))
-      log.debug({ route: path, body: shorten(bytes.toString('utf8')) }, 'request body');
-    const body = await route.handle(decodeBody(bytes), context(path, fields));
-    return { status: 200, body };
-  }
-
-  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    // Client-chosen paths must not become metric labels or flood logs: unknown ones share one.
-    const route = routes.has(path) || path === HEALTH_PATH ? path : UNKNOWN_ROUTE;
-    const fields: RequestFields = {};
-    let outcome: Outcome;
-    try {
-      outcome = await dispatch(req, path, fields);
-    } catch (error) {
-      const reply = errorReply(error);
-      if (reply.unexpected) log.error({ route, ...fields, err: error }, 'unexpected error');
-      outcome = {
-        status: reply.status,
-        body: { Err: reply.err },
-        code: reply.code,
-        close: reply.kind === 'too-large',
-      };
-    }
-    send(res, outcome);
-    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    const ok = outcome.status < 400;
-    const line = {
-      route,
-      path: route === UNKNOWN_ROUTE ? quotePath(path) : undefined,
-      pool: fields.pool,
-      address: fields.address,
-      subnet: fields.subnet,
-      node: options.node,
-      outcome: ok ? 'ok' : 'error',
-      status: outcome.status,
-      code: outcome.code,
-      result: fields.result,
-      err: ok ? undefined : (outcome.body as { Err?: string }).Err,
-      durationMs,
-    };
-    if (outcome.status >= 500) log.error(line, 'request');
-    else if (outcome.status >= 400) log.warn(line, 'request');
-    else log.info(line, 'request');
-    if (log.isLevelEnabled('debug')) log.debug({ route, reply: outcome.body }, 'reply body');
-    if (options.onRequest) {
-      const event: RequestEvent = {
-        route,
-        status: outcome.status,
-        outcome: ok ? 'ok' : 'error',
-        durationMs,
-      };
-      if (outcome.code) event.code = outcome.code;
-      try {
-        options.onRequest(event);
-      } catch (error) {
-        // A metrics bug must not cost Docker its reply (already sent) nor the process.
-        log.error({ err: error }, 'onRequest callback failed');
-      }
-    }
-  }
-
+  const handler: Handler = {
+    options,
+    routes: routeTable(),
+    timeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+    bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    endpoint: options.endpoint ?? 'the configured endpoint',
+    log: options.logger,
+  };
   return (req, res) => {
-    serve(req, res).catch((error: unknown) => {
+    serve(handler, req, res).catch((error: unknown) => {
       // serve() catches everything; this is the last net so nothing a client sends crashes the process.
-      log.error({ err: error }, 'request handling failed');
+      handler.log.error({ err: error }, 'request handling failed');
       if (!res.headersSent && !res.destroyed)
         send(res, { status: 500, body: { Err: 'internal error' } });
     });
   };
+}
+
+/** serve answers one request: dispatch, the error table for what it throws, then the log. */
+async function serve(h: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  // Client-chosen paths must not become metric labels or flood logs: unknown ones share one.
+  const route = h.routes.has(path) || path === HEALTH_PATH ? path : UNKNOWN_ROUTE;
+  const fields: RequestFields = {};
+  let outcome: Outcome;
+  try {
+    outcome = await dispatch(h, req, path, fields);
+  } catch (error) {
+    outcome = errorOutcome(h, error, route, fields);
+  }
+  send(res, outcome);
+  const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+  logRequest(h, { route, path, fields, outcome, durationMs });
+  notify(h, route, outcome, durationMs);
+}
+
+/** dispatch finds the route, checks method and body size, decodes the body and runs the route. */
+async function dispatch(
+  h: Handler,
+  req: IncomingMessage,
+  path: string,
+  fields: RequestFields,
+): Promise<Outcome> {
+  if (path === HEALTH_PATH) {
+    if (req.method !== 'GET') throw methodNotAllowed(req.method, path, 'GET');
+    return await health(h);
+  }
+  const route = h.routes.get(path);
+  if (!route) {
+    throw new PluginError(
+      'ROUTE_NOT_FOUND',
+      `unknown route ${quotePath(path)}: this is a Docker IPAM plugin`,
+    );
+  }
+  if (req.method !== 'POST') throw methodNotAllowed(req.method, path, 'POST');
+  const bytes = await readBody(req, h.bodyLimit);
+  if (h.log.isLevelEnabled('debug'))
+    h.log.debug({ route: path, body: shorten(bytes.toString('utf8')) }, 'request body');
+  const body = await route.handle(decodeBody(bytes), routeContext(h, path, fields));
+  return { status: 200, body };
+}
+
+/** routeContext is what a route may use: the backend, this host, and store calls bounded in time. */
+function routeContext(h: Handler, route: string, fields: RequestFields): RouteContext {
+  const { options } = h;
+  return {
+    backend: options.backend,
+    node: options.node,
+    v6Dynamic: options.v6Dynamic ?? false,
+    fields,
+    call: (operation) =>
+      withDeadline(
+        () => operation(storeBudget(h)),
+        h.timeoutMs,
+        () => timeoutError(h),
+        (late) => {
+          // The store finished after Docker got a 503: say what it did, cleanup frees any leak.
+          h.log.warn(
+            { route, ...fields, node: options.node, late },
+            'store answered after the deadline',
+          );
+        },
+      ),
+  };
+}
+
+// The store gets the call's deadline less a margin, so that its own error (which names what
+// etcd did) reaches Docker before this handler's timer, and no store work outlives the reply.
+function storeBudget(h: Handler): Budget {
+  return Budget.within(Math.max(1, h.timeoutMs - STORE_MARGIN_MS));
+}
+
+function timeoutError(h: Handler): PluginError {
+  return new PluginError(
+    'TIMEOUT',
+    `etcd unavailable at ${h.endpoint}: the store did not answer within ${h.timeoutMs} ms`,
+  );
+}
+
+/** health answers GET /health: 200 when the store answers a ping in time, else 503 with why. */
+async function health(h: Handler): Promise<Outcome> {
+  try {
+    await withDeadline(
+      () => h.options.backend.ping(),
+      h.timeoutMs,
+      () => timeoutError(h),
+    );
+    const body: HealthResponse = { Status: 'ok', Etcd: 'reachable' };
+    return { status: 200, body };
+  } catch (error) {
+    const reply = errorReply(error);
+    const body: HealthResponse = { Status: 'unavailable', Etcd: 'unreachable', Err: reply.err };
+    return { status: 503, body, code: reply.code };
+  }
+}
+
+/** errorOutcome turns a thrown error into the reply (via the error table); logs unexpected ones. */
+function errorOutcome(h: Handler, error: unknown, route: string, fields: RequestFields): Outcome {
+  const reply = errorReply(error);
+  if (reply.unexpected) h.log.error({ route, ...fields, err: error }, 'unexpected error');
+  return {
+    status: reply.status,
+    body: { Err: reply.err },
+    code: reply.code,
+    close: reply.kind === 'too-large',
+  };
+}
+
+/** logRequest writes the one line per request (info 2xx, warn 4xx, error 5xx), bodies at debug. */
+function logRequest(
+  h: Handler,
+  request: {
+    route: string;
+    path: string;
+    fields: RequestFields;
+    outcome: Outcome;
+    durationMs: number;
+  },
+): void {
+  const { route, path, fields, outcome, durationMs } = request;
+  const ok = outcome.status < 400;
+  const line = {
+    route,
+    path: route === UNKNOWN_ROUTE ? quotePath(path) : undefined,
+    pool: fields.pool,
+    address: fields.address,
+    subnet: fields.subnet,
+    node: h.options.node,
+    outcome: ok ? 'ok' : 'error',
+    status: outcome.status,
+    code: outcome.code,
+    result: fields.result,
+    err: ok ? undefined : (outcome.body as { Err?: string }).Err,
+    durationMs,
+  };
+  if (outcome.status >= 500) h.log.error(line, 'request');
+  else if (outcome.status >= 400) h.log.warn(line, 'request');
+  else h.log.info(line, 'request');
+  if (h.log.isLevelEnabled('debug')) h.log.debug({ route, reply: outcome.body }, 'reply body');
+}
+
+/** notify hands the RequestEvent to onRequest (metrics); its failure costs only a log line. */
+function notify(h: Handler, route: string, outcome: Outcome, durationMs: number): void {
+  const { onRequest } = h.options;
+  if (!onRequest) return;
+  const event: RequestEvent = {
+    route,
+    status: outcome.status,
+    outcome: outcome.status < 400 ? 'ok' : 'error',
+    durationMs,
+  };
+  if (outcome.code) event.code = outcome.code;
+  try {
+    onRequest(event);
+  } catch (error) {
+    // A metrics bug must not cost Docker its reply (already sent) nor the process.
+    h.log.error({ err: error }, 'onRequest callback failed');
+  }
 }
 
 function send(res: ServerResponse, outcome: Outcome): void {

@@ -209,57 +209,93 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * runCleanupCli runs the command and returns its exit code (0 clean or cleaned, 1 Docker or
- * etcd unreachable or the store failed, 2 bad flags). It closes the store it built; the app
- * closes the etcd client.
+ * runCleanupCli runs the command and returns its exit code (0 clean or cleaned, lost races
+ * included: the concurrent change won, as it should; 1 Docker or etcd unreachable or the store
+ * failed; 2 bad flags). It closes the store it built; the app closes the etcd client.
  */
 export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promise<number> {
-  const { stdout, stderr } = deps;
-  let config: CliConfig | 'help';
-  let docker: DockerView;
+  const setup = prepare(argv, deps);
+  if (typeof setup === 'number') return setup;
+  const { config, docker } = setup;
+  if (config.unsafeGrace && config.graceMs < MIN_GRACE_MS) {
+    // Loud on purpose: whoever reads the logs later should see why a live address went.
+    deps.logger.warn(
+      { graceMs: config.graceMs, floorMs: MIN_GRACE_MS },
+      `cleanup: --unsafe-grace ${formatDuration(config.graceMs)} is below the ${formatDuration(MIN_GRACE_MS)} floor; addresses Docker has not listed yet may be freed`,
+    );
+  }
+  const runs = new Runs(config, docker, deps);
   try {
-    config = parseCleanupArgs(argv, deps);
+    if (config.intervalMs === undefined) return await runs.once();
+    return await loop(config.intervalMs, () => runs.once(), deps);
+  } finally {
+    await runs.close();
+  }
+}
+
+/**
+ * prepare parses the flags and builds the Docker view; on --help or bad flags it has already
+ * printed and returns the exit code instead.
+ */
+function prepare(
+  argv: string[],
+  deps: CleanupCliDeps,
+): { config: CliConfig; docker: DockerView } | number {
+  try {
+    const config = parseCleanupArgs(argv, deps);
     if (config === 'help') {
-      stdout.write(CLEANUP_USAGE);
+      deps.stdout.write(CLEANUP_USAGE);
       return EXIT.ok;
     }
-    docker =
+    const docker =
       deps.docker ??
       createDockerView({
         ...(config.dockerSocket ? { socketPath: config.dockerSocket } : {}),
         env: deps.env,
       });
+    return { config, docker };
   } catch (error) {
-    stderr.write(`kontena-ipam-cleanup: ${errorMessage(error).message}\n`);
-    stderr.write('Run kontena-ipam-cleanup --help for the options.\n');
+    deps.stderr.write(`kontena-ipam-cleanup: ${errorMessage(error).message}\n`);
+    deps.stderr.write('Run kontena-ipam-cleanup --help for the options.\n');
     return EXIT.usage;
   }
-  const cfg = config;
-  if (cfg.unsafeGrace && cfg.graceMs < MIN_GRACE_MS) {
-    // Loud on purpose: whoever reads the logs later should see why a live address went.
-    deps.logger.warn(
-      { graceMs: cfg.graceMs, floorMs: MIN_GRACE_MS },
-      `cleanup: --unsafe-grace ${formatDuration(cfg.graceMs)} is below the ${formatDuration(MIN_GRACE_MS)} floor; addresses Docker has not listed yet may be freed`,
-    );
+}
+
+/**
+ * Runs holds what every run of one invocation shares: the store (built on the first run that
+ * reaches it, again after a failure to build it) and the clock of this process's fences.
+ */
+class Runs {
+  #store: IpamStore | undefined;
+  // Remembers this process's fences, so --interval runs can always age a pool hold.
+  readonly #revisionClock = new RevisionClock();
+  readonly #config: CliConfig;
+  readonly #docker: DockerView;
+  readonly #deps: CleanupCliDeps;
+
+  constructor(config: CliConfig, docker: DockerView, deps: CleanupCliDeps) {
+    this.#config = config;
+    this.#docker = docker;
+    this.#deps = deps;
   }
 
-  let store: IpamStore | undefined;
-  // Remembers this process's fences, so --interval runs can always age a pool hold.
-  const revisionClock = new RevisionClock();
-  const runOnce = async (): Promise<number> => {
+  /** once runs cleanup one time and prints its report, or its error; returns the exit code. */
+  async once(): Promise<number> {
+    const { stdout, stderr } = this.#deps;
+    const cfg = this.#config;
     try {
-      store ??= await deps.store();
+      this.#store ??= await this.#deps.store();
       const report = await runCleanup({
-        store,
-        docker,
-        node: deps.node,
+        store: this.#store,
+        docker: this.#docker,
+        node: this.#deps.node,
         graceMs: cfg.graceMs,
         dryRun: cfg.dryRun,
         forgetNode: cfg.forgetNode,
-        logger: deps.logger,
+        logger: this.#deps.logger,
         ipamDriver: cfg.ipamDriver,
-        revisionClock,
-        ...(deps.now ? { now: deps.now } : {}),
+        revisionClock: this.#revisionClock,
+        ...(this.#deps.now ? { now: this.#deps.now } : {}),
         // Lines go out as actions happen, so a failure later in the run loses none.
         ...(cfg.json ? {} : { onAction: (action) => stdout.write(`${formatAction(action)}\n`) }),
       });
@@ -275,16 +311,14 @@ export async function runCleanupCli(argv: string[], deps: CleanupCliDeps): Promi
       stderr.write(`kontena-ipam-cleanup: ${info.message}\n`);
       if (cfg.json) stdout.write(`${JSON.stringify({ error: info })}\n`);
       // One-shot: the stderr line says it all; a loop also logs it for whoever watches logs.
-      if (cfg.intervalMs !== undefined) deps.logger.warn({ err: info }, 'cleanup run failed');
+      if (cfg.intervalMs !== undefined) this.#deps.logger.warn({ err: info }, 'cleanup run failed');
       return EXIT.failure;
     }
-  };
+  }
 
-  try {
-    if (cfg.intervalMs === undefined) return await runOnce();
-    return await loop(cfg.intervalMs, runOnce, deps);
-  } finally {
-    await store?.close().catch(() => undefined);
+  /** close closes the store if a run built one. */
+  async close(): Promise<void> {
+    await this.#store?.close().catch(() => undefined);
   }
 }
 
