@@ -6,6 +6,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
+import { DEFAULT_SOCKET_PATH } from '@kontena-ipam/plugin';
 import { type NodeId, parseNodeId, STORE_DEFAULTS } from '@kontena-ipam/store';
 import { z } from 'zod';
 import { AppError } from './errors.js';
@@ -67,8 +68,6 @@ export interface Config {
 
 /** DEFAULT_ETCD_ENDPOINT is the seed's default. */
 export const DEFAULT_ETCD_ENDPOINT = 'http://localhost:2379';
-/** DEFAULT_SOCKET_PATH is where Docker looks for a plugin named kontena-ipam. */
-export const DEFAULT_SOCKET_PATH = '/run/docker/plugins/kontena-ipam.sock';
 /**
  * LOCAL_ETCD_CLIENT_PORT and LOCAL_ETCD_PEER_PORT are the embedded etcd's ports: not etcd's
  * own 2379/2380 (nor its legacy 4001/7001), so that it can never take the port of a real

@@ -34,7 +34,7 @@ function parseIPv4Value(text: string): number | undefined {
   return value;
 }
 
-/** parseGroups parses colon-separated hex groups ("" means none), or undefined if malformed. */
+/** parseGroups appends the colon-separated hex groups of `text` ("" has none) to `out`; false if one is malformed. */
 function parseGroups(text: string, out: number[]): boolean {
   if (text === '') return true;
   for (const group of text.split(':')) {

@@ -111,7 +111,11 @@ function numberUnion(supernet: Subnet, reserved: readonly Subnet[]): Union {
   return union;
 }
 
-/** bigintIntervals is numberIntervals for supernets too large for Numbers. */
+/**
+ * bigintIntervals is numberUnion's counterpart for supernets too large for Numbers (beyond
+ * NUMBER_SPAN): the reserved subnets of the supernet's family clipped to it, as closed intervals
+ * sorted by start. They are not merged: both sweeps skip what an earlier interval covered.
+ */
 function bigintIntervals(supernet: Subnet, reserved: readonly Subnet[]): Interval<bigint>[] {
   const low = supernet.network;
   const last = blockSize(supernet.family, supernet.prefix) - 1n;

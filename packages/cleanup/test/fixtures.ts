@@ -32,8 +32,8 @@ export interface StoreFixture {
   close(): Promise<void>;
 }
 
-/** openStore builds an IpamStore on a fresh prefix so tests sharing one etcd never see each other. */
-export function openStore(endpoint: string, deadlineMs = 2000): StoreFixture {
+/** storeFixture builds an IpamStore on a fresh prefix so tests sharing one etcd never see each other. */
+export function storeFixture(endpoint: string, deadlineMs = 2000): StoreFixture {
   const prefix = `/test-${process.pid}-${++prefixes}/`;
   const client = new Etcd3({ hosts: endpoint });
   const store = new IpamStore({ client, prefix, endpoint, deadlineMs });

@@ -16,9 +16,9 @@ import {
   ip,
   nodeA,
   nodeB,
-  openStore,
   poolId,
   type StoreFixture,
+  storeFixture,
   subnet,
 } from './fixtures.js';
 
@@ -32,7 +32,7 @@ afterAll(async () => {
   await etcd?.stop();
 });
 beforeEach(() => {
-  fx = openStore(etcd.endpoint);
+  fx = storeFixture(etcd.endpoint);
 });
 afterEach(async () => {
   await fx.close();
@@ -428,7 +428,7 @@ describe('runCleanup (real etcd)', () => {
 
   it('etcd unreachable: STORE_UNAVAILABLE naming the endpoint, within the deadline', async () => {
     const { freePort } = await import('../../../testing/ports.js');
-    const dead = openStore(`http://127.0.0.1:${await freePort()}`, 500);
+    const dead = storeFixture(`http://127.0.0.1:${await freePort()}`, 500);
     try {
       const error = await runCleanup({ store: dead.store, docker: fixedView(), node: nodeA }).catch(
         (e: unknown) => e,

@@ -1,7 +1,8 @@
 /**
  * Docker's remote IPAM plugin protocol (libnetwork `ipamapi` / `ipams/remote/api`), with
  * Docker's exact field names. Checked against a real Docker 20.10 daemon: see
- * shared/docker-ipam-traffic/ in the project, and the README of this package.
+ * the captures in test/fixtures/docker-ipam-traffic/ (replayed by test/captures.test.ts), and
+ * the README of this package.
  */
 
 /** PLUGIN_CONTENT_TYPE is what every reply carries (Docker accepts any, but this is the plugin API's own). */

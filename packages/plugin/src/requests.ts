@@ -32,8 +32,11 @@ import {
   REQUEST_ADDRESS_TYPE,
 } from './protocol.js';
 
-/** PoolRequest is a validated RequestPool. */
-export interface PoolRequest {
+/**
+ * ParsedPoolRequest is a validated RequestPool body. The Parsed* types are the plugin's side of
+ * a call; routes.ts turns each into the store's request (its PoolRequest, AddressRequest, …).
+ */
+export interface ParsedPoolRequest {
   /** The network name; the store makes the PoolID (`NAME`, or `NAME:v6` when V6). */
   network: PoolId;
   subnet: Subnet | undefined;
@@ -43,22 +46,22 @@ export interface PoolRequest {
   v6: boolean;
 }
 
-/** AddressRequest is a validated RequestAddress. */
-export interface AddressRequest {
+/** ParsedAddressRequest is a validated RequestAddress. */
+export interface ParsedAddressRequest {
   pool: PoolId;
   address: IpAddress | undefined;
   kind: AddressKind;
   attrs: AddressAttrs;
 }
 
-/** AddressRelease is a validated ReleaseAddress. */
-export interface AddressRelease {
+/** ParsedAddressRelease is a validated ReleaseAddress. */
+export interface ParsedAddressRelease {
   pool: PoolId;
   address: IpAddress;
 }
 
-/** PoolRelease is a validated ReleasePool. */
-export interface PoolRelease {
+/** ParsedPoolRelease is a validated ReleasePool. */
+export interface ParsedPoolRelease {
   pool: PoolId;
 }
 
@@ -176,7 +179,7 @@ const requestPoolSchema = z
     Options: options,
     V6: z.boolean().optional(),
   })
-  .transform((body, ctx): PoolRequest => {
+  .transform((body, ctx): ParsedPoolRequest => {
     const v6 = body.V6 ?? false;
     const name = body.Options?.[NETWORK_OPTION];
     let network: PoolId | undefined;
@@ -227,7 +230,7 @@ const requestPoolSchema = z
 
 const requestAddressSchema = z
   .object({ PoolID: field, Address: field.optional(), Options: options })
-  .transform((body, ctx): AddressRequest => {
+  .transform((body, ctx): ParsedAddressRequest => {
     const pool = poolIdField(ctx, 'PoolID', body.PoolID, '');
     const address = body.Address ? addressField(ctx, 'Address', body.Address) : undefined;
     const opts = body.Options ?? {};
@@ -312,7 +315,7 @@ function gatewayOption(
 
 const releaseAddressSchema = z
   .object({ PoolID: field, Address: field })
-  .transform((body, ctx): AddressRelease => {
+  .transform((body, ctx): ParsedAddressRelease => {
     const pool = poolIdField(ctx, 'PoolID', body.PoolID, '');
     let address: IpAddress | undefined;
     if (body.Address === '') {
@@ -328,11 +331,11 @@ const releaseAddressSchema = z
     return { pool: pool as PoolId, address: address as IpAddress };
   });
 
-const releasePoolSchema = z
-  .object({ PoolID: field })
-  .transform(
-    (body, ctx): PoolRelease => ({ pool: poolIdField(ctx, 'PoolID', body.PoolID, '') as PoolId }),
-  );
+const releasePoolSchema = z.object({ PoolID: field }).transform(
+  (body, ctx): ParsedPoolRelease => ({
+    pool: poolIdField(ctx, 'PoolID', body.PoolID, '') as PoolId,
+  }),
+);
 
 /** describeIssue writes one zod issue as "<field> <problem>, got <value>". */
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
@@ -372,22 +375,22 @@ function parseWith<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 /** parseRequestPool validates a RequestPool body (already JSON-decoded). */
-export function parseRequestPool(input: unknown): PoolRequest {
+export function parseRequestPool(input: unknown): ParsedPoolRequest {
   return parseWith(requestPoolSchema, input);
 }
 
 /** parseRequestAddress validates a RequestAddress body. */
-export function parseRequestAddress(input: unknown): AddressRequest {
+export function parseRequestAddress(input: unknown): ParsedAddressRequest {
   return parseWith(requestAddressSchema, input);
 }
 
 /** parseReleaseAddress validates a ReleaseAddress body. */
-export function parseReleaseAddress(input: unknown): AddressRelease {
+export function parseReleaseAddress(input: unknown): ParsedAddressRelease {
   return parseWith(releaseAddressSchema, input);
 }
 
 /** parseReleasePool validates a ReleasePool body. */
-export function parseReleasePool(input: unknown): PoolRelease {
+export function parseReleasePool(input: unknown): ParsedPoolRelease {
   return parseWith(releasePoolSchema, input);
 }
 

@@ -1,6 +1,6 @@
 /**
- * Replays every request a real Docker 20.10 daemon sent (test/fixtures/docker-ipam-traffic,
- * copied from the project's shared captures) over a real unix socket, with the captured
+ * Replays every request a real Docker 20.10 daemon sent (the captures in
+ * test/fixtures/docker-ipam-traffic) over a real unix socket, with the captured
  * headers (no Content-Type) and the captured bytes (trailing newline, empty bodies,
  * `Options: null`), against a real store on a real etcd. Asserts our replies and etcd.
  */
@@ -13,7 +13,7 @@ import { holdsIn } from '../../../testing/store-keys.js';
 import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
 import { CAPABILITIES } from '../src/routes.js';
 import { send } from './support/client.js';
-import { openStore, startPlugin, tempDir } from './support/plugin.js';
+import { startPlugin, storeSetup, tempDir } from './support/plugin.js';
 
 interface Captured {
   url: string;
@@ -67,7 +67,7 @@ it('has the captures', () => {
 describe('as Docker sent them (no --ipam-opt network=NAME was given)', () => {
   for (const capture of captures) {
     it(`${capture.name}: handshakes answered, pools refused with a clear Err, nothing written`, async () => {
-      const setup = openStore(etcd.endpoint, { supernet: '10.99.0.0/16' });
+      const setup = storeSetup(etcd.endpoint, { supernet: '10.99.0.0/16' });
       const plugin = await startPlugin(dir.path, setup.store);
       try {
         const before = await setup.revision();
@@ -170,7 +170,7 @@ describe('the same sessions with --ipam-opt network=NAME', () => {
   for (const capture of captures) {
     const session = sessions[capture.name] as Session;
     it(`${capture.name}: every reply and the final etcd state`, async () => {
-      const setup = openStore(etcd.endpoint, { supernet: '10.99.0.0/16', subnetLength: 24 });
+      const setup = storeSetup(etcd.endpoint, { supernet: '10.99.0.0/16', subnetLength: 24 });
       const plugin = await startPlugin(dir.path, setup.store);
       const rewrite = session.rewrite ?? ((text: string) => text);
       try {
@@ -242,7 +242,7 @@ describe('the same sessions with --ipam-opt network=NAME', () => {
   }
 
   it('fakeipam2: the MAC Docker sends with a container request is recorded', async () => {
-    const setup = openStore(etcd.endpoint, { supernet: '10.99.0.0/16' });
+    const setup = storeSetup(etcd.endpoint, { supernet: '10.99.0.0/16' });
     const plugin = await startPlugin(dir.path, setup.store);
     try {
       const lines = captures.find((c) => c.name === 'fakeipam2')?.lines ?? [];

@@ -9,10 +9,10 @@ import { holdsIn } from '../../../testing/store-keys.js';
 import { ROUTES } from '../src/protocol.js';
 import { call } from './support/client.js';
 import {
-  openStore,
   type RunningPlugin,
   type StoreSetup,
   startPlugin,
+  storeSetup,
   tempDir,
 } from './support/plugin.js';
 
@@ -43,7 +43,7 @@ async function hosts(...nodes: string[]) {
   const sockets: string[] = [];
   let first: StoreSetup | undefined;
   for (const node of nodes) {
-    const setup = openStore(etcd.endpoint, { prefix });
+    const setup = storeSetup(etcd.endpoint, { prefix });
     first ??= setup;
     opened.push(setup);
     const plugin = await startPlugin(dir.path, setup.store, { node });

@@ -8,10 +8,10 @@ import { holdsIn } from '../../../testing/store-keys.js';
 import { ROUTES } from '../src/protocol.js';
 import { call } from './support/client.js';
 import {
-  openStore,
   type RunningPlugin,
   type StoreSetup,
   startPlugin,
+  storeSetup,
   tempDir,
 } from './support/plugin.js';
 
@@ -28,7 +28,7 @@ beforeAll(async () => {
   dir = tempDir();
   const prefix = `/test-plugin/multi-${process.pid}-${Date.now()}/`;
   for (const node of ['host-1', 'host-2', 'host-3']) {
-    const setup = openStore(etcd.endpoint, { prefix, supernet: '10.80.0.0/12', subnetLength: 26 });
+    const setup = storeSetup(etcd.endpoint, { prefix, supernet: '10.80.0.0/12', subnetLength: 26 });
     stores.push(setup);
     plugins.push(await startPlugin(dir.path, setup.store, { node }));
   }

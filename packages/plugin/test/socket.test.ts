@@ -14,7 +14,7 @@ import { ROUTES } from '../src/protocol.js';
 import { PluginServer } from '../src/server.js';
 import { call, send } from './support/client.js';
 import { captureLogs } from './support/logs.js';
-import { openStore, type StoreSetup, startPlugin, tempDir } from './support/plugin.js';
+import { type StoreSetup, startPlugin, storeSetup, tempDir } from './support/plugin.js';
 
 let etcd: EtcdCluster & { endpoint: string };
 let dir: ReturnType<typeof tempDir>;
@@ -23,7 +23,7 @@ let setup: StoreSetup;
 beforeAll(async () => {
   etcd = await startEtcd();
   dir = tempDir();
-  setup = openStore(etcd.endpoint, { supernet: '10.80.0.0/12' });
+  setup = storeSetup(etcd.endpoint, { supernet: '10.80.0.0/12' });
 });
 
 afterAll(async () => {
@@ -166,7 +166,7 @@ it('finishes in-flight requests on close, then removes the socket', async () => 
 
 it('close() gives up on a request still hanging after graceMs, and still removes the socket', async () => {
   // A store whose etcd calls wait long: the request outlives the grace period.
-  const patient = openStore(etcd.endpoint, { supernet: '10.80.0.0/12', deadlineMs: 20_000 });
+  const patient = storeSetup(etcd.endpoint, { supernet: '10.80.0.0/12', deadlineMs: 20_000 });
   const plugin = await startPlugin(dir.path, patient.store, { callTimeoutMs: 20_000 });
   const etcdProcess = etcd.members[0]?.process;
   etcdProcess?.kill('SIGSTOP');

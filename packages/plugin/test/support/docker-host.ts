@@ -5,11 +5,11 @@
 import { join } from 'node:path';
 import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
 import {
-  openStore,
   type RunningPlugin,
   type StoreKnobs,
   type StoreSetup,
   startPlugin,
+  storeSetup,
 } from './plugin.js';
 
 /** DockerHost is one dockerd with busybox imported and the plugin serving it. */
@@ -28,7 +28,7 @@ export async function startDockerHost(options: {
 }): Promise<DockerHost> {
   const daemon = await startDockerd({ label: options.node });
   const image = await importBusybox(daemon);
-  const setup = openStore(options.endpoint, options.store);
+  const setup = storeSetup(options.endpoint, options.store);
   // The daemon sees its pluginDir as /run/docker/plugins: the driver is `kontena-ipam`.
   const plugin = await startPlugin('', setup.store, {
     node: options.node,

@@ -44,8 +44,8 @@ export interface StoreKnobs {
   deadlineMs?: number;
 }
 
-/** openStore builds a real IpamStore on `endpoint` with its own prefix unless one is given. */
-export function openStore(endpoint: string, knobs: StoreKnobs = {}): StoreSetup {
+/** storeSetup builds a real IpamStore on `endpoint` with its own prefix unless one is given. */
+export function storeSetup(endpoint: string, knobs: StoreKnobs = {}): StoreSetup {
   counter += 1;
   const prefix = knobs.prefix ?? `/test-plugin/${process.pid}-${Date.now()}-${counter}/`;
   // Short dial timeout and store deadline: tests of outages stay short.
@@ -138,7 +138,7 @@ export function pluginSuite(
     suite.etcd = await startEtcd();
     await options.beforeStart?.(suite.etcd);
     suite.dir = tempDir();
-    suite.setup = openStore(suite.etcd.endpoint, options.store);
+    suite.setup = storeSetup(suite.etcd.endpoint, options.store);
     suite.plugin = await startPlugin(suite.dir.path, suite.setup.store, {
       endpoint: suite.etcd.endpoint,
       ...options.plugin,
