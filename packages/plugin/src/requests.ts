@@ -2,16 +2,15 @@
  * Raw request bodies → domain requests. Docker sends no Content-Type, ends bodies with a
  * newline, sends empty bodies for the handshake calls and `Options: null`; all of that
  * parses here. Anything else wrong becomes one 400 whose message names the field and value.
- * Validation is complete before any store call, so invalid input writes nothing.
+ * These are the wire-shape checks; the domain rules (how subnet, ip-range, gateway and family
+ * fit together) are the store's, which checks them before it writes anything.
  */
 import {
   CidrError,
   type IpAddress,
-  isHostAddress,
   parseAddressWithPrefix,
   parseSubnet,
   type Subnet,
-  subnetContains,
 } from '@kontena-ipam/cidr';
 import {
   type AddressAttrs,
@@ -198,32 +197,16 @@ const requestPoolSchema = z
         ` (--ipam-opt ${NETWORK_OPTION}=NAME)`,
       );
     }
+    // Only the shape of each field is checked here. How they fit together (SubPool inside Pool,
+    // the family against V6, the gateway a host address of Pool) is the store's rule, checked
+    // there before anything is written; its INVALID / OUT_OF_RANGE reaches Docker as a 400.
     const subnet = body.Pool ? subnetField(ctx, 'Pool', body.Pool) : undefined;
     const ipRange = body.SubPool ? subnetField(ctx, 'SubPool', body.SubPool) : undefined;
-    if (subnet && subnet.family !== (v6 ? 6 : 4)) {
-      ctx.issues.push({
-        code: 'custom',
-        path: ['Pool'],
-        message: `Pool ${quote(body.Pool)} is an IPv${subnet.family} subnet but V6 is ${v6}`,
-        input: body.Pool,
-      });
-    }
-    if (body.SubPool && !body.Pool) {
-      ctx.issues.push({
-        code: 'custom',
-        path: ['SubPool'],
-        message: `SubPool ${quote(body.SubPool)} needs a Pool: --ip-range only works together with --subnet`,
-        input: body.SubPool,
-      });
-    } else if (subnet && ipRange && !subnetContains(subnet, ipRange)) {
-      ctx.issues.push({
-        code: 'custom',
-        path: ['SubPool'],
-        message: `SubPool ${quote(body.SubPool)} is not inside Pool ${quote(body.Pool)}: --ip-range must lie within --subnet`,
-        input: body.SubPool,
-      });
-    }
-    const gateway = gatewayOption(ctx, body.Options?.[GATEWAY_OPTION], subnet, body.Pool);
+    const gatewayText = body.Options?.[GATEWAY_OPTION];
+    const gateway =
+      gatewayText === undefined
+        ? undefined
+        : addressField(ctx, `Options.${GATEWAY_OPTION}`, gatewayText);
     // Only reached without issues: zod discards the value when any issue was pushed.
     return { network: network as PoolId, subnet, ipRange, gateway, v6 };
   });
@@ -284,33 +267,6 @@ function addressKind(
   if (type === GATEWAY_LABEL) return 'gateway';
   if (address === undefined) return 'endpoint';
   return attrs.mac !== undefined || attrs.endpoint !== undefined ? 'endpoint' : 'aux';
-}
-
-/** gatewayOption reads `--ipam-opt gateway=…`: a host address of the (static) Pool. */
-function gatewayOption(
-  ctx: Ctx,
-  text: string | undefined,
-  subnet: Subnet | undefined,
-  poolText: string | undefined,
-): IpAddress | undefined {
-  if (text === undefined) return undefined;
-  const path = `Options.${GATEWAY_OPTION}`;
-  const gateway = addressField(ctx, path, text);
-  if (!gateway) return undefined;
-  let problem: string | undefined;
-  if (!poolText) problem = 'needs a Pool (--subnet): a dynamic pool has no known subnet yet';
-  else if (subnet && (subnet.family !== gateway.family || !isHostAddress(subnet, gateway)))
-    problem = `is not a host address of Pool ${quote(poolText)}`;
-  if (problem) {
-    ctx.issues.push({
-      code: 'custom',
-      path: ['Options', GATEWAY_OPTION],
-      message: `${path} ${quote(text)} ${problem}`,
-      input: text,
-    });
-    return undefined;
-  }
-  return gateway;
 }
 
 const releaseAddressSchema = z

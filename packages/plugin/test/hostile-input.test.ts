@@ -127,7 +127,7 @@ describe('network and broadcast addresses are never handed out', () => {
       V6: false,
     });
     expect(withGateway.status).toBeGreaterThanOrEqual(400);
-    expect(errOf(withGateway)).toContain('"10.86.0.255" is not a host address');
+    expect(errOf(withGateway)).toContain('gateway 10.86.0.255 is the broadcast address');
     expect(await keys()).toEqual(before);
   });
 

@@ -111,7 +111,9 @@ describe('RequestPool', () => {
   it('refuses a SubPool without a Pool, naming it', async () => {
     const reply = await pool({ SubPool: '10.82.0.0/24', Options: { network: 'nopool' } });
     expect(reply.status).toBe(400);
-    expect((reply.json as { Err: string }).Err).toMatch(/SubPool "10\.82\.0\.0\/24" needs a Pool/);
+    expect((reply.json as { Err: string }).Err).toMatch(
+      /ip-range 10\.82\.0\.0\/24 given without a subnet/,
+    );
   });
 
   it('refuses a SubPool outside the Pool, and a malformed Pool, naming the values', async () => {
@@ -122,7 +124,7 @@ describe('RequestPool', () => {
     });
     expect(outside.status).toBe(400);
     expect((outside.json as { Err: string }).Err).toContain(
-      'SubPool "10.84.0.0/17" is not inside Pool "10.83.0.0/16"',
+      'ip-range 10.84.0.0/17 is not inside subnet 10.83.0.0/16',
     );
     const malformed = await pool({ Pool: '10.83.0.0/33', Options: { network: 'malformed' } });
     expect(malformed.status).toBe(400);
@@ -148,7 +150,9 @@ describe('RequestPool', () => {
     );
     const mixed = await pool({ V6: true, Pool: '10.85.0.0/16', Options: { network: 'six' } });
     expect(mixed.status).toBe(400);
-    expect((mixed.json as { Err: string }).Err).toContain('is an IPv4 subnet but V6 is true');
+    expect((mixed.json as { Err: string }).Err).toContain(
+      'subnet 10.85.0.0/16 is not an IPv6 subnet',
+    );
     const fixed = await pool({ V6: true, Pool: 'fd00:81::/64', Options: { network: 'six' } });
     expect(fixed.status).toBe(200);
     expect(fixed.json).toMatchObject({ Pool: 'fd00:81::/64', Data: { [GW]: 'fd00:81::1/64' } });
@@ -358,14 +362,14 @@ describe('the gateway', () => {
     const before = await suite.setup.revision();
     const dynamic = await pool({ Options: { network: 'gw3', gateway: '10.80.9.1' } });
     expect((dynamic.json as { Err: string }).Err).toContain(
-      'Options.gateway "10.80.9.1" needs a Pool',
+      'gateway 10.80.9.1 given without a subnet',
     );
     const outside = await pool({
       Pool: '10.88.0.0/24',
       Options: { network: 'gw3', gateway: '10.89.0.1' },
     });
     expect((outside.json as { Err: string }).Err).toContain(
-      'Options.gateway "10.89.0.1" is not a host address of Pool "10.88.0.0/24"',
+      'gateway 10.89.0.1 is not inside subnet 10.88.0.0/24',
     );
     const broadcast = await pool({
       Pool: '10.88.0.0/24',
