@@ -1,6 +1,15 @@
 /** What the plugin offers and needs: its options, the backend it calls, the events it emits. */
-import type { IpamStore, NodeId } from '@kontena-ipam/store';
-import type { Logger } from 'pino';
+import type { IpamStore, NodeId, StoreLogger } from '@kontena-ipam/store';
+
+/**
+ * PluginLogger is what the plugin logs through: the store's logger methods plus `error`, and
+ * `isLevelEnabled` so that debug-only fields (request and reply bodies) are built only when
+ * they are logged. A pino logger is one; nothing here depends on pino.
+ */
+export interface PluginLogger extends StoreLogger {
+  error(obj: object, msg?: string): void;
+  isLevelEnabled(level: string): boolean;
+}
 
 /** IpamBackend is the subset of IpamStore the plugin calls (lets benchmarks plug in a trivial stand-in). */
 export type IpamBackend = Pick<
@@ -23,7 +32,7 @@ export interface PluginServerOptions {
   node: NodeId;
   /** Default used by the app: /run/docker/plugins/kontena-ipam.sock */
   socketPath: string;
-  logger: Logger;
+  logger: PluginLogger;
   /** etcd endpoint(s), for messages ("etcd unavailable at …"). */
   endpoint?: string;
   /** Upper bound per RPC (default 10000) so Docker, which has no timeout of its own, never hangs. */

@@ -5,7 +5,13 @@
  * types, the capability answer and the error table stay inside (tests import them by path).
  */
 
-export type { HandlerOptions, IpamBackend, PluginServerOptions, RequestEvent } from './contract.js';
+export type {
+  HandlerOptions,
+  IpamBackend,
+  PluginLogger,
+  PluginServerOptions,
+  RequestEvent,
+} from './contract.js';
 export type { PluginErrorCode } from './errors.js';
 export { PluginError } from './errors.js';
 export {
