@@ -10,14 +10,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEtcd } from '../../../testing/etcd.js';
 import { kontenaNetworkArgs } from '../../../testing/kontena-network.js';
 import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './cleanup-fixtures.js';
-import { type PluginHost, startPluginHost } from './cleanup-host.js';
+import { type CleanupHost, startCleanupHost } from './cleanup-host.js';
 
 let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let host: PluginHost;
+let host: CleanupHost;
 
 beforeAll(async () => {
   etcd = await startEtcd();
-  host = await startPluginHost(etcd.endpoint);
+  host = await startCleanupHost(etcd.endpoint);
 }, 180_000);
 
 afterAll(async () => {

@@ -13,8 +13,8 @@ import { type Dockerd, importBusybox, startDockerd } from '../../../testing/dock
 import { runCleanupCli } from '../src/commands/cleanup.js';
 import { nodeA, type StoreFixture, storeFixture } from './cleanup-fixtures.js';
 
-/** PluginHost is a daemon, its plugin, and the store both share. */
-export interface PluginHost {
+/** CleanupHost is a daemon, its plugin, and the store both share. */
+export interface CleanupHost {
   daemon: Dockerd;
   image: string;
   fx: StoreFixture;
@@ -59,13 +59,13 @@ export function collector(): Writable & { text: () => string } {
 
 const silent = pino({ level: 'silent' });
 
-/** startPluginHost starts etcd-backed plugin + dockerd; `endpoint` is a running etcd. */
-export async function startPluginHost(endpoint: string, label = 'cln'): Promise<PluginHost> {
+/** startCleanupHost starts etcd-backed plugin + dockerd; `endpoint` is a running etcd. */
+export async function startCleanupHost(endpoint: string, label = 'cln'): Promise<CleanupHost> {
   const daemon = await startDockerd({ label });
   let fx = storeFixture(endpoint);
   let server: PluginServer | undefined;
   let image = '';
-  const host: PluginHost = {
+  const host: CleanupHost = {
     daemon,
     image,
     get fx() {
