@@ -82,9 +82,18 @@ export function createContext(options: StoreOptions): StoreContext {
   };
 }
 
-/** newToken is the random per-request token every written record carries. */
+/** Random per process: with a counter, tokens are unique without 12 random bytes per request. */
+const TOKEN_PREFIX = randomBytes(12).toString('base64url');
+let tokens = 0;
+
+/**
+ * newToken is the per-request token every written record carries: unique across processes
+ * (the random prefix) and requests (the counter), which is all a re-sent transaction needs to
+ * recognise its own earlier success.
+ */
 export function newToken(): string {
-  return randomBytes(12).toString('base64url');
+  tokens += 1;
+  return `${TOKEN_PREFIX}${tokens.toString(36)}`;
 }
 
 /** nowIso is the time stamp written into records. */

@@ -52,6 +52,9 @@ function didNotAnswer(error: Error): boolean {
  * CoolDown is one member's host policy: skip it (BrokenCircuitError, which makes etcd3 try the
  * next member) until `until`, unless every member of its group is cooling down too.
  */
+/** Our policy never cancels a call (deadlines do), so every call can share one signal. */
+const NEVER_ABORTED = new AbortController().signal;
+
 class CoolDown implements IPolicy {
   declare readonly _altReturn: never;
   readonly onSuccess = noop.onSuccess;
@@ -74,7 +77,7 @@ class CoolDown implements IPolicy {
       throw new BrokenCircuitError('etcd member skipped: it did not answer a moment ago');
     }
     try {
-      const result = await fn({ signal: new AbortController().signal });
+      const result = await fn({ signal: NEVER_ABORTED });
       this.until = 0;
       return result;
     } catch (error) {

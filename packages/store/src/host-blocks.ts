@@ -44,7 +44,7 @@ const MIN_BLOCKS = 4;
  * MAX_CLAIM caps the blocks one claim takes: each costs 2 puts and BLOCK_SIZE gets of the 128
  * operations etcd allows in one transaction (--max-txn-ops).
  */
-const MAX_CLAIM = 4;
+const MAX_CLAIM = 6;
 /** PROBE_SPAN is how many block indexes a lost claim reads around its place to find free ones. */
 const PROBE_SPAN = 64;
 /** PROBES is how many places a claim looks at before it concludes no block is free. */
@@ -102,8 +102,10 @@ export class HostView {
   /** The window's host addresses (network, broadcast and what lies outside never are). */
   private readonly hosts: { first: IpAddress; last: IpAddress };
   private readonly owned = new Map<number, Owned>();
-  /** Blocks in the order they were claimed: the oldest is filled first. */
+  /** Blocks in the order they were claimed (the newest last). */
   private readonly order: Owned[] = [];
+  /** Blocks with a free offset, oldest first: a host with hundreds of blocks looks at one. */
+  private readonly roomy = new Set<Owned>();
   private claiming: Promise<void> | undefined;
   /** waiting counts callers waiting on a claim: a burst claims several blocks at once. */
   private waiting = 0;
@@ -194,8 +196,12 @@ export class HostView {
     const owned = this.owned.get(this.geometry.indexOf(offset));
     if (!owned) return;
     const at = offset - this.geometry.span(owned.index).first;
-    if (taken) owned.taken.allocate(at);
-    else if (!this.reserved(address)) owned.taken.free(at);
+    if (taken) {
+      owned.taken.allocate(at);
+      if (owned.taken.freeCount === 0) this.roomy.delete(owned);
+    } else if (!this.reserved(address) && owned.taken.free(at)) {
+      this.roomy.add(owned);
+    }
   }
 
   /** jump: repeated conflicts in the shared window; step out of the way of whoever is ahead. */
@@ -233,8 +239,9 @@ export class HostView {
   }
 
   private takeOwned(): IpAddress | undefined {
-    for (const owned of this.order) {
+    for (const owned of this.roomy) {
       const at = owned.taken.allocateNextFree();
+      if (owned.taken.freeCount === 0) this.roomy.delete(owned);
       if (at >= 0) {
         const { first } = this.geometry.span(owned.index);
         return addressAt(this.window, BigInt(first + at));
@@ -244,7 +251,7 @@ export class HostView {
   }
 
   private takeOwnedPeek(): number | undefined {
-    for (const owned of this.order) if (owned.taken.freeCount > 0) return owned.index;
+    for (const owned of this.roomy) return owned.index;
     return undefined;
   }
 
@@ -282,6 +289,7 @@ export class HostView {
     const owned = { index, taken };
     this.owned.set(index, owned);
     this.order.push(owned);
+    if (taken.freeCount > 0) this.roomy.add(owned);
   }
 
   /**
@@ -316,7 +324,10 @@ export class HostView {
     this.waiting++;
     try {
       if (!this.claiming) {
-        const want = Math.min(MAX_CLAIM, Math.max(1, Math.ceil(this.waiting / BLOCK_SIZE)));
+        // As many blocks as the callers waiting need, and as many as this host holds already
+        // (a busy host grows by more at once, so claims stay a small share of its writes).
+        const need = Math.max(Math.ceil(this.waiting / BLOCK_SIZE), this.owned.size, 1);
+        const want = Math.min(MAX_CLAIM, need);
         this.claiming = this.claimBlocks(want, budget).finally(() => {
           this.claiming = undefined;
         });
