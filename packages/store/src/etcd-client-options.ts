@@ -112,6 +112,11 @@ export function resilientClientOptions(unaryDeadlineMs: number): ResilientClient
       // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
       'grpc.keepalive_time_ms': 5000,
       'grpc.keepalive_timeout_ms': 2000,
+      // One watch response carries a whole revision: removing a pool deletes all its address
+      // keys at once, and 65k deletes are more than grpc-js's 4 MiB default, which would break
+      // the watch stream that every watch of this client shares. etcd bounds what it sends
+      // (a request is at most --max-request-bytes, a response one revision), so accept it.
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
     },
     defaultCallOptions: (context) =>
       context.isStream
