@@ -207,8 +207,17 @@ export class AddressStore {
           },
           settled: (outcome) => {
             pending.delete(taken.value);
-            // Unknown outcome: free the candidate here; if it did commit, the watch says so.
-            if (outcome === 'failed' && !req.address) view.mark(taken, false);
+          },
+          // Unknown outcome: the record may land after Docker was told no. Take it back, and
+          // offer the candidate again only once that is settled.
+          undo: {
+            what: 'request address',
+            fields: { pool: pool.id, address: formatAddress(taken), node: this.node },
+            guards: [{ key: addressKey, holds: encodeAddress(record) }],
+            ops: [deleteOp(addressKey)],
+            finished: () => {
+              if (!req.address) view.mark(taken, false);
+            },
           },
           done: () => {
             view.mark(taken, true);

@@ -222,6 +222,14 @@ export class PoolStore {
         ] satisfies Guard[],
         ops: [putOp(holdKey, encodeHold(next))],
         conflict: 'hold' as const,
+        // A join that may land after Docker was told no: Docker never releases it, so the pool
+        // could never be removed. Put the hold back as it was, if it is still what we wrote.
+        undo: {
+          what: 'request pool',
+          fields: { pool: pool.id, node: req.node },
+          guards: [{ key: holdKey, holds: encodeHold(next) }],
+          ops: [hold ? putOp(holdKey, encodeHold(hold)) : deleteOp(holdKey)],
+        },
         done: (): JoinedPool => ({ ...toPoolInfo(pool), held: next.count }),
       },
     };
