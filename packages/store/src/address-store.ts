@@ -205,7 +205,7 @@ export class AddressStore {
             address: getOp(addressKey),
             hold: getOp(holdKey),
           },
-          settled: (outcome) => {
+          settled: () => {
             pending.delete(taken.value);
           },
           // Unknown outcome: the record may land after Docker was told no. Take it back, and
