@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { PluginServer } from '@kontena-ipam/plugin';
 import { IpamStore, type NodeId } from '@kontena-ipam/store';
+import { type Dockerd, importBusybox, startDockerd } from '@kontena-ipam/testing/dockerd';
 import pino from 'pino';
-import { type Dockerd, importBusybox, startDockerd } from '../../../testing/dockerd.js';
 import { runCleanupCli } from '../src/index.js';
 import { nodeA, openStore, type StoreFixture } from './fixtures.js';
 

@@ -3,11 +3,11 @@
  * dump of every key under that prefix so each scenario can assert exactly what it left behind.
  */
 import { parseAddress, parseSubnet, type Subnet, subnetsOverlap } from '@kontena-ipam/cidr';
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
 
-export { holdsIn } from '../../../testing/store-keys.js';
+export { holdsIn } from '@kontena-ipam/testing/store-keys';
 
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
 import {

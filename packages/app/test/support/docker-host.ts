@@ -3,7 +3,7 @@
  * socket that daemon sees as /run/docker/plugins/kontena-ipam.sock.
  */
 import { join } from 'node:path';
-import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
+import { type Dockerd, importBusybox, startDockerd } from '@kontena-ipam/testing/dockerd';
 import { type PluginProcess, startPlugin } from './plugin-process.js';
 
 /** Host is one Docker host of the e2e suite. */

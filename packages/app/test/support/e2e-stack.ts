@@ -2,10 +2,11 @@
  * The e2e suite's stack: one real etcd, a client on it for reading keys, and one Docker host
  * (dockerd + kontena-ipam) per node name, started once per test file and stopped after it.
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
 import { type Host, startHost } from './docker-host.js';
 
 /** E2eStack reads through to the running stack; use it inside hooks and tests only. */

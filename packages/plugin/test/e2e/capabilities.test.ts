@@ -5,10 +5,11 @@
  * the network while `--ip` stays exclusive; with RequiresRequestReplay off a daemon restart
  * sends no RequestPool, so the host's hold on the pool stays at one.
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
-import { holdsIn } from '../../../../testing/store-keys.js';
 import { ROUTES } from '../../src/index.js';
 import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 

@@ -5,10 +5,11 @@
  * RequestPool answered the default gateway), and a dual-stack network (two RequestPools with
  * the same options: the IPv6 one is pool `NAME:v6`).
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
-import { holdsIn } from '../../../../testing/store-keys.js';
 import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
 
 let etcd: EtcdCluster & { endpoint: string };

@@ -3,7 +3,7 @@
  * IPAM driver is the in-process plugin, serving a real store on a real etcd.
  */
 import { join } from 'node:path';
-import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
+import { type Dockerd, importBusybox, startDockerd } from '@kontena-ipam/testing/dockerd';
 import {
   openStore,
   type RunningPlugin,

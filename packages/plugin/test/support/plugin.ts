@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import { IpamStore, type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
 import { PluginServer, type PluginServerOptions } from '../../src/index.js';
 import { type CapturedLogger, captureLogs } from './logs.js';
 
