@@ -12,8 +12,8 @@ import { Etcd3 } from 'etcd3';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLEANUP_USAGE, type CleanupReportJson, runCleanupCli } from '../src/index.js';
+import { collector } from './cleanup-host.js';
 import { nodeA } from './fixtures.js';
-import { collector } from './plugin-host.js';
 
 const silent = pino({ level: 'silent' });
 

@@ -9,15 +9,15 @@ import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CleanupReportJson, createDockerView, runCleanup } from '../src/index.js';
+import { type CleanupHost, startCleanupHost } from './cleanup-host.js';
 import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './fixtures.js';
-import { type PluginHost, startPluginHost } from './plugin-host.js';
 
 let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let host: PluginHost;
+let host: CleanupHost;
 
 beforeAll(async () => {
   etcd = await startEtcd();
-  host = await startPluginHost(etcd.endpoint);
+  host = await startCleanupHost(etcd.endpoint);
 }, 180_000);
 
 afterAll(async () => {
