@@ -97,8 +97,8 @@ export class Snapshot<K extends string> {
 export interface Write<K extends string, T> {
   guards: Guard[];
   ops: IRequestOp[];
-  /** done is the answer once the commit succeeded at `revision`. */
-  done(revision: bigint): T;
+  /** done is the answer once the commit succeeded at `revision` (`res` holds what Then read). */
+  done(revision: bigint, res: ITxnResponse): T;
   /** reread replaces the transition's reads as what a failed commit reads (and `lost` sees). */
   reread?: Partial<Record<K, IRequestOp>>;
   /** settled runs once the commit answered or failed (to release what the decision held). */
@@ -185,7 +185,7 @@ export async function transact<K extends string, T>(
       throw error;
     }
     write.settled?.(res.succeeded ? 'committed' : 'lost');
-    if (res.succeeded) return write.done(revisionOf(res));
+    if (res.succeeded) return write.done(revisionOf(res), res);
     snap = new Snapshot(res, names);
     const ours = t.mine?.(snap);
     if (ours !== undefined) return ours;

@@ -159,9 +159,13 @@ export interface StoreObserver {
    * casConflict: a transaction's compare failed because another writer got there first, and
    * the store retries (or, allocating, moves on to the next address). `op` names the
    * transition: `allocate` (an address), `pool` (creating, re-gatewaying or removing a pool),
-   * `hold` (joining or leaving a pool), `release` (freeing an address).
+   * `hold` (joining or leaving a pool), `release` (freeing an address), `block` (claiming a
+   * block of addresses that another host claimed first).
    */
-  casConflict?(event: { op: 'allocate' | 'pool' | 'release' | 'hold'; pool?: PoolId }): void;
+  casConflict?(event: {
+    op: 'allocate' | 'pool' | 'release' | 'hold' | 'block';
+    pool?: PoolId;
+  }): void;
 }
 
 /** StoreOptions configures an IpamStore; only `client` is required. */

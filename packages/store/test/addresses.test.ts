@@ -119,7 +119,8 @@ describe('dynamic addresses', () => {
       address: ip('fd00:9::ffff:1'),
     });
     expect(formatAddress(fixed.address)).toBe('fd00:9::ffff:1');
-    expect(await keys()).toHaveLength(3 + 3 + 1);
+    // + the dynamic address's block claim and this host's affinity key for it.
+    expect(await keys()).toHaveLength(3 + 3 + 1 + 2);
   });
 
   test('unknown pool → POOL_NOT_FOUND, nothing written', async ({ setup }) => {
@@ -309,8 +310,11 @@ describe('release and listing', () => {
     expect(await store.releaseAddress({ pool: pool('nope'), node: A, address: a.address })).toEqual(
       { released: false },
     );
+    // The block A claimed for its first address stays A's while A holds the pool.
     expect(await keys()).toEqual([
       'addresses/kontena/10.22.0.1',
+      expect.stringMatching(/^affinity\/kontena\/node-a\/[0-9a-f]{14}$/),
+      expect.stringMatching(/^blocks\/kontena\/[0-9a-f]{14}$/),
       'guard/subnets',
       'holds/kontena/node-a',
       'pools/kontena',
@@ -457,7 +461,7 @@ describe('round trips and damaged records', () => {
     expect(calls - before).toBe(10);
   });
 
-  test('the view follows other hosts through the watch: no conflict on addresses they took', async ({
+  test('a shared window follows other hosts through the watch: no conflict on addresses they took', async ({
     env,
     setup,
   }) => {
@@ -475,11 +479,20 @@ describe('round trips and damaged records', () => {
     env.clients.push(bClient);
     const { prefix, store: a } = setup();
     const b = env.store({ prefix, client: bClient });
-    const subnet = net('10.34.0.0/16');
+    // A /27 is too small to cut into blocks: every host shares its window and watches it.
+    const subnet = net('10.34.0.0/27');
     await a.requestPool({ network: K, node: A, subnet });
     const first = await b.requestAddress({ pool: K, node: B, kind: 'endpoint' }); // B's view loaded
-    // A takes exactly the addresses B would try next.
-    const next = (k: number) => ({ family: 4 as const, value: first.address.value + BigInt(k) });
+    // A takes exactly the addresses B would try next: B's search goes on after its first
+    // address and wraps, skipping the network (offset 0), gateway (1) and broadcast (31).
+    const f = Number(first.address.value - subnet.network);
+    const order = Array.from({ length: 31 }, (_, j) => (f + 1 + j) % 32).filter(
+      (o) => o !== 0 && o !== 1 && o !== 31,
+    );
+    const next = (k: number) => ({
+      family: 4 as const,
+      value: subnet.network + BigInt(order[k - 1] as number),
+    });
     const seen = new Set<string>();
     // B's view watches from the revision it loaded at, so etcd serves it as a catching-up
     // ("unsynced") watcher for a moment; this one starts in the past too, to travel the same path.

@@ -191,6 +191,9 @@ export function invariantProblems(dump: Record<string, unknown>): string[] {
     } else if (key.startsWith('holds/')) {
       const id = key.split('/')[1] ?? '';
       if (!pools.has(id)) problems.push(`hold ${key} without its pool`);
+    } else if (key.startsWith('blocks/') || key.startsWith('affinity/')) {
+      const id = key.split('/')[1] ?? '';
+      if (!pools.has(id)) problems.push(`block claim ${key} without its pool`);
     }
   }
   for (const [id, p] of pools) {

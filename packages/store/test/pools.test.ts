@@ -390,8 +390,15 @@ describe('dynamic pools', () => {
     expect(a4.address.family).toBe(4);
     expect(a6).toMatchObject({ pool: 'kontena:v6', subnet: net('fd00:87::/64') });
     expect(formatAddress(a6.address).startsWith('fd00:87::')).toBe(true);
+    // Each first dynamic address came from a block its host claimed: 16 addresses each.
+    const block = (a: typeof a4) =>
+      ((a.address.value - a.subnet.network) / 16n).toString(16).padStart(14, '0');
     expect(await keys()).toEqual(
       [
+        `affinity/kontena/node-a/${block(a4)}`,
+        `affinity/kontena:v6/node-a/${block(a6)}`,
+        `blocks/kontena/${block(a4)}`,
+        `blocks/kontena:v6/${block(a6)}`,
         `addresses/kontena/${formatAddress(a4.address)}`,
         'addresses/kontena/10.87.0.1',
         `addresses/kontena:v6/${formatAddress(a6.address)}`,
