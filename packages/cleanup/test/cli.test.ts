@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IpamStore } from '@kontena-ipam/store';
+import { type Dockerd, startDockerd } from '@kontena-ipam/testing/dockerd';
+import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dockerd, startDockerd } from '../../../testing/dockerd.js';
-import { startEtcd } from '../../../testing/etcd.js';
 import { CLEANUP_USAGE, type CleanupReportJson, runCleanupCli } from '../src/index.js';
+import { collector } from './cleanup-host.js';
 import { nodeA } from './fixtures.js';
-import { collector } from './plugin-host.js';
 
 const silent = pino({ level: 'silent' });
 

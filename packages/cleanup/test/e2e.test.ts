@@ -5,19 +5,19 @@
  * ReleaseAddress/ReleasePool calls fail and are never retried.
  */
 import { formatAddress, parseAddress } from '@kontena-ipam/cidr';
+import { startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../testing/kontena-network.js';
 import { type CleanupReportJson, createDockerView, runCleanup } from '../src/index.js';
+import { type CleanupHost, startCleanupHost } from './cleanup-host.js';
 import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './fixtures.js';
-import { type PluginHost, startPluginHost } from './plugin-host.js';
 
 let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let host: PluginHost;
+let host: CleanupHost;
 
 beforeAll(async () => {
   etcd = await startEtcd();
-  host = await startPluginHost(etcd.endpoint);
+  host = await startCleanupHost(etcd.endpoint);
 }, 180_000);
 
 afterAll(async () => {
@@ -336,7 +336,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       expect(noDocker.stdout).toBe('');
       expect(await host.fx.store.revision()).toBe(before);
 
-      const { freePort } = await import('../../../testing/ports.js');
+      const { freePort } = await import('@kontena-ipam/testing/ports');
       const { openStore } = await import('./fixtures.js');
       const dead = openStore(`http://127.0.0.1:${await freePort()}`, 500);
       try {

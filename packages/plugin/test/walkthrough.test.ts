@@ -2,8 +2,9 @@
  * The seed README's walkthrough at protocol level, plus each RPC's rules and errors, over a
  * real unix socket against a real store on a real etcd.
  */
+
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { describe, expect, it } from 'vitest';
-import { holdsIn } from '../../../testing/store-keys.js';
 import { CAPABILITIES, PLUGIN_CONTENT_TYPE, type RequestEvent, ROUTES } from '../src/index.js';
 import { call, send } from './support/client.js';
 import { pluginSuite, startPlugin } from './support/plugin.js';

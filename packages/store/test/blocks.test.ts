@@ -5,7 +5,7 @@
  * and a full pool says so again without reading the pool.
  */
 import { formatAddress } from '@kontena-ipam/cidr';
-import { describe, expect, test } from 'vitest';
+import { describe, expect } from 'vitest';
 import { checkConsistency, type IpamStore, type StoreObserver } from '../src/index.js';
 import {
   dumpKeys,
@@ -14,11 +14,10 @@ import {
   net,
   node,
   pool,
+  test,
   uniquePrefix,
-  useEnv,
 } from './harness.js';
 
-const env = useEnv();
 const K = pool('kontena');
 
 type CallEvent = Parameters<NonNullable<StoreObserver['etcdCall']>>[0];
@@ -50,7 +49,9 @@ function claims(dump: Record<string, unknown>): Map<number, string> {
 const blockOf = (address: bigint, network: bigint) => Number((address - network) / 16n);
 
 describe('address blocks', () => {
-  test('hosts on a /16 allocate in blocks of their own: no lost compare, every address in its host’s block', async () => {
+  test('hosts on a /16 allocate in blocks of their own: no lost compare, every address in its host’s block', async ({
+    env,
+  }) => {
     const prefix = uniquePrefix();
     const subnet = net('10.90.0.0/16');
     const hosts = Array.from({ length: 4 }, (_, i) => {
@@ -94,7 +95,9 @@ describe('address blocks', () => {
     expect(report.findings).toEqual([]);
   });
 
-  test('a restarted host finds its blocks again (no new claim), and a host that leaves gives them back', async () => {
+  test('a restarted host finds its blocks again (no new claim), and a host that leaves gives them back', async ({
+    env,
+  }) => {
     const prefix = uniquePrefix();
     const A = node('host-a');
     const B = node('host-b');
@@ -133,7 +136,9 @@ describe('address blocks', () => {
     expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
   });
 
-  test('a /24 shared by 50 hosts is filled to its last address; a full pool then says so without reading it', async () => {
+  test('a /24 shared by 50 hosts is filled to its last address; a full pool then says so without reading it', async ({
+    env,
+  }) => {
     const prefix = uniquePrefix();
     const subnet = net('10.92.0.0/24');
     const client = env.newClient();
@@ -204,7 +209,9 @@ describe('address blocks', () => {
     expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
   });
 
-  test('a claim by a host that no longer holds the pool is reported by check as stale', async () => {
+  test('a claim by a host that no longer holds the pool is reported by check as stale', async ({
+    env,
+  }) => {
     const prefix = uniquePrefix();
     const a = env.store({ prefix });
     const b = env.store({ prefix });

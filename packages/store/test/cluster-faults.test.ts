@@ -6,9 +6,9 @@
  * measured by `pnpm chaos` (RELIABILITY.md).
  */
 import { formatAddress } from '@kontena-ipam/cidr';
+import { type EtcdCluster, startEtcdCluster } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type EtcdCluster, startEtcdCluster } from '../../../testing/etcd.js';
 import { IpamStore, resilientClientOptions } from '../src/index.js';
 import { dumpKeys, invariantProblems, ip, net, node, pool, uniquePrefix } from './harness.js';
 
