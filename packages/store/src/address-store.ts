@@ -273,6 +273,9 @@ export class AddressStore {
             'address taken by another host meanwhile; trying the next one',
           );
           if (conflicts >= 2) view.jump();
+          // Losing again and again: the view lags what others took (a crowded shared window
+          // near full). Look at etcd itself instead of guessing on.
+          if (conflicts % 4 === 0) view = await this.view(req.pool, view);
           return conflicts >= 3 ? 'retry' : 'retry-now';
         },
         exhausted: `network ${req.pool}: ${this.ctx.maxAttempts} addresses in a row were taken by other hosts first; try again`,

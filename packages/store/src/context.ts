@@ -85,7 +85,7 @@ export function createContext(options: StoreOptions): StoreContext {
     maxAttempts: Math.max(1, options.maxAttempts ?? STORE_DEFAULTS.maxAttempts),
     pageSize: Math.max(1, options.pageSize ?? STORE_DEFAULTS.pageSize),
     logger,
-    undo: new UndoQueue(calls, logger, toCompare),
+    undo: new UndoQueue(calls, logger, toCompare, options.undoAttemptsMs),
   };
 }
 

@@ -189,6 +189,11 @@ export interface StoreOptions {
   logger?: StoreLogger;
   /** Compare-and-swap attempts per request before CONFLICT, default 16. */
   maxAttempts?: number;
+  /**
+   * When the store tries to take back the write of a call that failed with its outcome unknown
+   * (ms after the failure; see undo.ts), default 1, 5, 20 and 60 s.
+   */
+  undoAttemptsMs?: readonly number[];
   /** Keys per etcd range read when reading a pool's addresses, default 5000. */
   pageSize?: number;
   /** Told of every etcd round trip and every lost compare-and-swap (metrics). */

@@ -39,12 +39,19 @@ export class UndoQueue {
   private readonly toCompare: (guard: Guard) => ICompare;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly live = new Set<Undo>();
+  private readonly attemptsAt: readonly number[];
   private closed = false;
 
-  constructor(calls: EtcdCalls, logger: StoreLogger, toCompare: (guard: Guard) => ICompare) {
+  constructor(
+    calls: EtcdCalls,
+    logger: StoreLogger,
+    toCompare: (guard: Guard) => ICompare,
+    attemptsAt: readonly number[] = ATTEMPTS_AT,
+  ) {
     this.calls = calls;
     this.logger = logger;
     this.toCompare = toCompare;
+    this.attemptsAt = attemptsAt;
   }
 
   /** pending is how many undos are still being tried. */
@@ -53,14 +60,14 @@ export class UndoQueue {
   }
 
   /** schedule starts trying `undo` in the background. */
-  schedule(undo: Undo, attemptsAt: readonly number[] = ATTEMPTS_AT): void {
+  schedule(undo: Undo): void {
     if (this.closed) return;
     this.live.add(undo);
     this.logger.info(
       { ...undo.fields, what: undo.what },
       'a failed call may still have been committed by etcd: taking its write back',
     );
-    this.next(undo, attemptsAt, 0, false);
+    this.next(undo, this.attemptsAt, 0, false);
   }
 
   private next(undo: Undo, attemptsAt: readonly number[], i: number, sawAbsent: boolean): void {
@@ -101,7 +108,12 @@ export class UndoQueue {
         { ...undo.fields, what: undo.what },
         'took back a write etcd committed after its call had failed',
       );
-    } else if (outcome === 'gave-up') {
+    } else if (outcome === 'absent') {
+      this.logger.info(
+        { ...undo.fields, what: undo.what },
+        'the write of a failed call never landed: nothing to take back',
+      );
+    } else {
       this.logger.warn(
         { ...undo.fields, what: undo.what },
         'could not take back a write of a failed call; cleanup will find it if etcd committed it',

@@ -5,11 +5,10 @@
  * the store's options (resilientClientOptions) receives it whole.
  */
 import { Etcd3, type Watcher } from 'etcd3';
-import { expect, test } from 'vitest';
+import { expect } from 'vitest';
 import { resilientClientOptions } from '../src/index.js';
-import { net, node, pool, uniquePrefix, useEnv } from './harness.js';
+import { net, node, pool, test, uniquePrefix } from './harness.js';
 
-const env = useEnv();
 // A network name as operators write them: with it, each delete event is ~90 bytes, and 65k of
 // them are over grpc-js's 4 MiB.
 const NAME = 'production-frontend-services-overlay-lan';
@@ -50,7 +49,9 @@ async function watchDeletes(client: Etcd3, prefix: string) {
   return { seen, watcher };
 }
 
-test('removing a 65k-address pool breaks no watch of a client with the store options', async () => {
+test('removing a 65k-address pool breaks no watch of a client with the store options', async ({
+  env,
+}) => {
   const prefix = uniquePrefix();
   const client = new Etcd3({ hosts: env.etcd.endpoint, ...resilientClientOptions(5000) });
   const plain = new Etcd3({ hosts: env.etcd.endpoint });
