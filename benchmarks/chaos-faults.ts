@@ -3,7 +3,7 @@
  * while the fleet's loops run. Each one breaks something, waits, and heals it again, so that
  * every run ends with the whole cluster up and the outcome can be read back from etcd.
  */
-import type { EtcdCluster } from '../testing/etcd.js';
+import type { EtcdCluster } from '@kontena-ipam/testing/etcd';
 import type { Fleet } from './chaos-load.js';
 import { etcd3 } from './workspace.js';
 

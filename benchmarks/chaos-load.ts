@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { EtcdCluster } from '@kontena-ipam/testing/etcd';
 import { type PluginProcess, startPlugin } from '../packages/app/test/support/plugin-process.js';
-import type { EtcdCluster } from '../testing/etcd.js';
 import { PluginClient, requestAddressBody, requestPoolBody } from './plugin-client.js';
 import { etcd3, KeyLayout, parsePoolId } from './workspace.js';
 

@@ -12,7 +12,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { startEtcdCluster } from '../testing/etcd.js';
+import { startEtcdCluster } from '@kontena-ipam/testing/etcd';
 import { type Fault, faults, sleep } from './chaos-faults.js';
 import { startFleet } from './chaos-load.js';
 import {

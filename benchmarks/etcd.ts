@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { type EtcdCluster, etcdBinary, startEtcd } from '../testing/etcd.js';
+import { type EtcdCluster, etcdBinary, startEtcd } from '@kontena-ipam/testing/etcd';
 import { etcd3, resilientClientOptions } from './workspace.js';
 
 type Etcd3 = InstanceType<typeof etcd3.Etcd3>;

@@ -8,10 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
+import { startPluginHost } from '@kontena-ipam/testing/plugin-host';
+import { benchPlugin } from './bench-plugin.js';
 import { startBenchEtcd } from './etcd.js';
 import type { LatencyAsk, LatencyReply } from './latency.client.js';
 import { PluginClient, requestPoolBody } from './plugin-client.js';
-import { startPlugin } from './plugin-host.js';
 import type { Figure, Scenario } from './scenario.js';
 import { ratio, summarize, timed } from './stats.js';
 import { trivialBackend } from './trivial-backend.js';
@@ -44,8 +45,8 @@ export const latency: Scenario = {
     const node = parseNodeId('bench-host');
     const client = etcd.client();
     const store = new IpamStore({ client, endpoint: etcd.endpoint });
-    const plugin = await startPlugin({ backend: store, node });
-    const trivial = await startPlugin({ backend: trivialBackend(node), node });
+    const plugin = await startPluginHost(benchPlugin({ backend: store, node }));
+    const trivial = await startPluginHost(benchPlugin({ backend: trivialBackend(node), node }));
     const setup = new PluginClient(plugin.socketPath);
     let worker: Worker | undefined;
     try {
@@ -154,8 +155,8 @@ export const latency: Scenario = {
     } finally {
       await worker?.terminate();
       setup.close();
-      await plugin.close();
-      await trivial.close();
+      await plugin.stop();
+      await trivial.stop();
       await store.close();
       await etcd.stop();
     }

@@ -6,7 +6,8 @@
  */
 import { createServer } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
-import { startPlugin } from './plugin-host.js';
+import { startPluginHost } from '@kontena-ipam/testing/plugin-host';
+import { benchPlugin } from './bench-plugin.js';
 import { trivialBackend } from './trivial-backend.js';
 import { parseNodeId } from './workspace.js';
 
@@ -28,13 +29,15 @@ async function start(): Promise<() => Promise<void>> {
     return () => new Promise<void>((resolve) => server.close(() => resolve()));
   }
   const node = parseNodeId('bench-host');
-  const host = await startPlugin({
-    backend: trivialBackend(node),
-    node,
-    level: mode === 'plugin' ? 'info' : 'warn',
-    socketPath,
-  });
-  return () => host.close();
+  const host = await startPluginHost(
+    benchPlugin({
+      backend: trivialBackend(node),
+      node,
+      level: mode === 'plugin' ? 'info' : 'warn',
+    }),
+    { socketPath },
+  );
+  return () => host.stop();
 }
 
 const stop = await start();

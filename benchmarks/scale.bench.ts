@@ -83,7 +83,7 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
     for (const c of bare) c.close();
 
     const clients = Array.from({ length: n }, () => etcd.client());
-    const stores: IpamStore[] = clients.map(
+    let stores: IpamStore[] = clients.map(
       (client) => new IpamStore({ client, endpoint: etcd.endpoint }),
     );
     const nodes: NodeId[] = stores.map((_, i) => parseNodeId(`host-${i}`));
@@ -95,38 +95,55 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
       const joins = await atRandom(n, size.joinWindowMs, (i) =>
         (stores[i] as IpamStore).requestPool({ network: pool, node: nodes[i] as NodeId, subnet }),
       );
-      // Each host's first allocation loads its view of the pool: part of "bytes read at start".
-      const first = await atRandom(n, size.allocateWindowMs / PER_HOST, (i) =>
-        (stores[i] as IpamStore).requestAddress({
-          pool,
-          node: nodes[i] as NodeId,
-          kind: 'endpoint',
-        }),
-      );
-      const bytesPerHost = ((await etcd.counter(SENT_BYTES)) - bytes0) / n;
-      progress(`${n} hosts × ${PER_HOST - 1} more allocations over ${size.allocateWindowMs} ms`);
+      progress(`${n} hosts × ${PER_HOST} allocations over ${size.allocateWindowMs} ms`);
+      // Like the floor: every allocation at a random moment over the window. A host's first one
+      // also reads its pool and claims a block; its latencies are noted apart.
       const events0 = await etcd.counter(EVENTS);
       const granted: string[] = [];
-      const rest = await atRandom(n * (PER_HOST - 1), size.allocateWindowMs, async (i) => {
+      const started = new Set<number>();
+      const firstLatencies: number[] = [];
+      const laterLatencies: number[] = [];
+      const allocations = await atRandom(n * PER_HOST, size.allocateWindowMs, async (i) => {
         const host = i % n;
+        const isFirst = !started.has(host);
+        started.add(host);
+        const t0 = performance.now();
         const a = await (stores[host] as IpamStore).requestAddress({
           pool,
           node: nodes[host] as NodeId,
           kind: 'endpoint',
         });
+        (isFirst ? firstLatencies : laterLatencies).push(performance.now() - t0);
         granted.push(`${a.address.value}`);
       });
       const eventsPerAllocation =
-        ((await etcd.counter(EVENTS)) - events0) / Math.max(1, rest.latencies.length);
+        ((await etcd.counter(EVENTS)) - events0) / Math.max(1, allocations.latencies.length);
+      const bytesPerHost = ((await etcd.counter(SENT_BYTES)) - bytes0) / n;
+      // A restart storm: every host's process starts again (a new store on its connection) and
+      // allocates once, all over the join window. What each reads is its pool, its own claims
+      // and its own blocks: nothing that grows with N.
+      progress(`${n} hosts restart and allocate over ${size.joinWindowMs} ms`);
+      await Promise.all(stores.map((s) => s.close()));
+      stores = clients.map((client) => new IpamStore({ client, endpoint: etcd.endpoint }));
+      const bytes1 = await etcd.counter(SENT_BYTES);
+      const restart = await atRandom(n, size.joinWindowMs, async (i) => {
+        const a = await (stores[i] as IpamStore).requestAddress({
+          pool,
+          node: nodes[i] as NodeId,
+          kind: 'endpoint',
+        });
+        granted.push(`${a.address.value}`);
+      });
+      const restartBytesPerHost = ((await etcd.counter(SENT_BYTES)) - bytes1) / n;
       const status = await (stores[0] as IpamStore).getPool(pool);
       const twice = granted.length - new Set(granted).size;
       const join = summarize(joins.latencies);
-      const allocate = summarize([...first.latencies, ...rest.latencies]);
+      const allocate = summarize(allocations.latencies);
       const floorStats = summarize(floor.latencies);
       const joinFailures = joins.failures.length;
-      const allocationFailures = first.failures.length + rest.failures.length;
+      const allocationFailures = allocations.failures.length + restart.failures.length;
       const joinNote = joins.failures[0];
-      const allocationNote = [...first.failures, ...rest.failures][0];
+      const allocationNote = [...allocations.failures, ...restart.failures][0];
       return [
         {
           id: `scale.${tag}.join-failures`,
@@ -161,7 +178,7 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
           unit: 'ms',
           digits: 1,
           target: { op: '<=', value: 50, kind: 'performance' },
-          note: `p50 ${allocate.p50.toFixed(1)} ms; floor (bare create-if-absent txns, same clients count and window) p50 ${floorStats.p50.toFixed(1)} / p99 ${floorStats.p99.toFixed(1)} ms`,
+          note: `p50 ${allocate.p50.toFixed(1)} ms; each host's first (reads its pool, claims a block) p99 ${summarize(firstLatencies).p99.toFixed(1)} ms, the others p99 ${summarize(laterLatencies).p99.toFixed(1)} ms; floor (bare create-if-absent txns, same clients count and window) p50 ${floorStats.p50.toFixed(1)} / p99 ${floorStats.p99.toFixed(1)} ms`,
         },
         {
           id: `scale.${tag}.allocation-failures`,
@@ -186,14 +203,23 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
           value: eventsPerAllocation,
           unit: 'events',
           digits: 1,
-          note: 'every host watches every address of the pool, so this grows with N (the fan-out)',
+          target: { op: '<=', value: 1, kind: 'performance' },
+          note: 'hosts allocate inside blocks of their own and watch nothing (a pool too small for blocks, or out of free blocks, is watched by the hosts that share it)',
         },
         {
           id: `scale.${tag}.bytes-per-host`,
-          name: `${n} hosts: bytes etcd sent per host to join and first allocate`,
+          name: `${n} hosts: bytes etcd sent per host to join and make its ${PER_HOST} allocations`,
           value: bytesPerHost,
           unit: 'B',
           digits: 0,
+        },
+        {
+          id: `scale.${tag}.restart-bytes-per-host`,
+          name: `${n} hosts restart at once: bytes etcd sent per host for its first allocation`,
+          value: restartBytesPerHost,
+          unit: 'B',
+          digits: 0,
+          note: `restart allocation p99 ${summarize(restart.latencies).p99.toFixed(1)} ms`,
         },
       ];
     } finally {
@@ -208,7 +234,7 @@ export const scale: Scenario = {
   id: 'scale',
   title: '7. Fleet scale',
   method:
-    "N simulated hosts (N = 10, 100, 1,000; --smoke: 10) in one process, each with its own etcd3 client, IpamStore and node id, join one static /16 at random moments over a window (1 s, 2 s, 10 s), then each takes 10 addresses at random moments over another (2 s, 5 s, 10 s). All hosts share the machine, so the figures include the whole fleet's client work. The floor is N bare clients doing 10 create-if-absent transactions each over the same window, measured first in the same run. Addresses granted twice are counted from what the stores answered; watch events and bytes come from etcd's own counters.",
+    "N simulated hosts (N = 10, 100, 1,000; --smoke: 10) in one process, each with its own etcd3 client, IpamStore and node id, join one static /16 at random moments over a window (1 s, 2 s, 10 s), then all N × 10 allocations happen at random moments over another (2 s, 5 s, 10 s), like the floor's, then every host restarts (a new store on its connection) and allocates once over the join window: the restart storm. All hosts share the machine, so the figures include the whole fleet's client work. The floor is N bare clients doing 10 create-if-absent transactions each over the same window, measured first in the same run. Addresses granted twice are counted from what the stores answered; watch events and bytes come from etcd's own counters.",
   async run(ctx) {
     const figures: Figure[] = [];
     for (const size of ctx.smoke ? SMOKE : FULL)

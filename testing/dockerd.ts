@@ -10,7 +10,7 @@
  * stop() removes containers, networks, processes, the namespace and the temp dir, also when
  * a step fails; a process exit hook kills what is left if a test run dies without stop().
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -21,8 +21,8 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
+import { type DockerResult, engineApi, ping, run, tail, waitExit } from './dockerd-io.js';
 import {
   type DaemonInstance,
   killLeftovers,
@@ -34,6 +34,7 @@ import {
 import { launchScript } from './dockerd-namespaces.js';
 
 export { BUSYBOX_IMAGE, importBusybox } from './busybox-image.js';
+export type { DockerResult } from './dockerd-io.js';
 
 /** DOCKER_CLI is the docker client that matches Debian's dockerd (a newer CLI may be on PATH). */
 export const DOCKER_CLI = '/usr/bin/docker';
@@ -51,13 +52,6 @@ export interface DockerdOptions {
   label?: string;
   /** Extra dockerd flags. */
   extraArgs?: string[];
-}
-
-/** DockerResult is what one docker CLI call printed and how it exited. */
-export interface DockerResult {
-  stdout: string;
-  stderr: string;
-  code: number;
 }
 
 /** Dockerd is a running test daemon. */
@@ -91,8 +85,6 @@ export interface Dockerd {
   stop(): Promise<void>;
 }
 
-let counter = 0;
-
 /** requireTools fails loudly, with the install command, when a real part is missing. */
 function requireTools(): { dockerd: string } {
   if (process.getuid?.() !== 0) {
@@ -111,146 +103,48 @@ function requireTools(): { dockerd: string } {
   return { dockerd };
 }
 
-/** run spawns a command and collects its output; it never throws on a non-zero exit. */
-function run(
-  command: string,
-  args: string[],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
-): Promise<DockerResult> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: options.env ?? process.env,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => {
-      stderr += `\n[harness] ${command} ${args.join(' ')} killed after ${options.timeoutMs} ms`;
-      child.kill('SIGKILL');
-    }, options.timeoutMs ?? 120_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr: `${stderr}${String(error)}`, code: 127 });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) });
-    });
-  });
+/** DaemonLayout is where one daemon keeps everything, all inside its temp dir `root`. */
+interface DaemonLayout {
+  root: string;
+  /** socket is the Engine API's unix socket. */
+  socket: string;
+  pluginDir: string;
+  logFile: string;
+  /** cliConfig is the docker CLI's DOCKER_CONFIG, so no user's config or context applies. */
+  cliConfig: string;
 }
 
-/** engineApi sends one JSON request to the Engine API on `socket`. */
-function engineApi(
-  socket: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? '' : JSON.stringify(body);
-    const req = request(
-      {
-        socketPath: socket,
-        path,
-        method,
-        timeout: 60_000,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (c: string) => {
-          text += c;
-        });
-        res.on('end', () => {
-          let json: unknown;
-          try {
-            json = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            json = text;
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`Engine API ${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+let counter = 0;
 
-/** ping asks the Engine API for /_ping over the unix socket. */
-function ping(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(
-      { socketPath: socket, path: '/_ping', method: 'GET', timeout: 1000 },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      },
-    );
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
-}
-
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** startDockerd starts a daemon and waits until its API answers. */
-export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
-  const { dockerd: dockerdBin } = requireTools();
-  const label = options.label ?? 'd';
-  sweepOrphans();
+/**
+ * makeLayout creates the daemon's temp dir and the folders and config file dockerd is given,
+ * plus the shared-filesystem targets its private mounts go over.
+ */
+function makeLayout(label: string, pluginDir: string | undefined): DaemonLayout {
   // Short paths: containerd's socket lives under the exec root and unix paths max out at 108.
   const root = mkdtempSync(`/tmp/kipam-${label}-`);
-  const instance: DaemonInstance = { root, netns: undefined, ownNetns: false, child: undefined };
-  track(instance);
-  writeOwner(instance);
-  const socket = join(root, 'docker.sock');
-  const pluginDir = options.pluginDir ?? join(root, 'plugins');
-  const logFile = join(root, 'dockerd.log');
-  const cliConfig = join(root, 'cli');
-  for (const dir of [
-    pluginDir,
-    join(root, 'etc'),
-    join(root, 'data'),
-    join(root, 'exec'),
-    cliConfig,
-  ]) {
+  const layout: DaemonLayout = {
+    root,
+    socket: join(root, 'docker.sock'),
+    pluginDir: pluginDir ?? join(root, 'plugins'),
+    logFile: join(root, 'dockerd.log'),
+    cliConfig: join(root, 'cli'),
+  };
+  for (const dir of [layout.pluginDir, join(root, 'etc'), join(root, 'data'), join(root, 'exec')]) {
     mkdirSync(dir, { recursive: true });
   }
+  mkdirSync(layout.cliConfig, { recursive: true });
   // Bind-mount targets must exist in the shared filesystem.
   mkdirSync('/run/docker/plugins', { recursive: true });
   mkdirSync('/etc/docker', { recursive: true });
   writeFileSync(join(root, 'daemon.json'), '{}\n');
+  return layout;
+}
 
-  const netnsOption = options.netns ?? true;
-  const cliEnv: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: cliConfig };
-  delete cliEnv.DOCKER_HOST;
-  delete cliEnv.DOCKER_CONTEXT;
-
-  const args = [
+/** dockerdArgs are the daemon's flags: everything it writes under `root`, nothing on the host. */
+function dockerdArgs(layout: DaemonLayout, extraArgs: readonly string[] = []): string[] {
+  const { root } = layout;
+  return [
     '--config-file',
     join(root, 'daemon.json'),
     '--iptables=false',
@@ -265,59 +159,176 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     '--exec-root',
     join(root, 'exec'),
     '-H',
-    `unix://${socket}`,
+    `unix://${layout.socket}`,
     '--pidfile',
     join(root, 'docker.pid'),
-    ...(options.extraArgs ?? []),
+    ...extraArgs,
   ];
+}
 
-  const launch = async (): Promise<void> => {
-    const script = launchScript({
-      root,
-      pluginDir,
-      inNetns: instance.netns !== undefined,
-      dockerd: dockerdBin,
-      args,
-    });
-    const unshare = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script];
-    const command = instance.netns ? ['ip', 'netns', 'exec', instance.netns, ...unshare] : unshare;
-    const log = openSync(logFile, 'a');
-    const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', log, log] });
-    closeSync(log);
-    instance.child = child;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(
-          `dockerd exited (${child.exitCode ?? child.signalCode}) before answering:\n${tail(logFile)}`,
-        );
-      }
-      if (await ping(socket)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`dockerd did not answer on ${socket} within 60 s:\n${tail(logFile)}`);
-  };
+/** cliEnvironment is the docker CLI's environment: this daemon only, whatever the caller set. */
+function cliEnvironment(layout: DaemonLayout): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: layout.cliConfig };
+  delete env.DOCKER_HOST;
+  delete env.DOCKER_CONTEXT;
+  return env;
+}
 
-  const terminate = async (): Promise<void> => {
+/**
+ * enterNetns gives the daemon its network namespace: a fresh one (true; recorded in the owner
+ * file so a later run can delete it after a crash), a named existing one, or none (false).
+ */
+function enterNetns(instance: DaemonInstance, option: boolean | string, label: string): void {
+  if (option === true) {
+    const name = `kipam-${label}-${process.pid}-${++counter}`;
+    const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+    if (add.status !== 0) throw new Error(`ip netns add ${name}: ${add.stderr.trim()}`);
+    instance.netns = name;
+    instance.ownNetns = true;
+    writeOwner(instance);
+    spawnSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  } else if (typeof option === 'string') {
+    instance.netns = option;
+  }
+}
+
+/**
+ * spawnDockerd starts dockerd in a private mount namespace (inside the daemon's network
+ * namespace, if it has one), logging to the layout's log file.
+ */
+function spawnDockerd(
+  instance: DaemonInstance,
+  layout: DaemonLayout,
+  dockerd: { bin: string; args: string[] },
+): void {
+  const script = launchScript({
+    root: layout.root,
+    pluginDir: layout.pluginDir,
+    inNetns: instance.netns !== undefined,
+    dockerd: dockerd.bin,
+    args: dockerd.args,
+  });
+  const unshare = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script];
+  const command = instance.netns ? ['ip', 'netns', 'exec', instance.netns, ...unshare] : unshare;
+  const log = openSync(layout.logFile, 'a');
+  instance.child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', log, log] });
+  closeSync(log);
+}
+
+/** waitReady resolves once the API answers /_ping; it throws if dockerd exits or 60 s pass. */
+async function waitReady(instance: DaemonInstance, layout: DaemonLayout): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
     const child = instance.child;
-    instance.child = undefined;
-    if (!child) return;
-    child.kill('SIGTERM');
-    if (!(await waitExit(child, 20_000))) {
-      child.kill('SIGKILL');
-      await waitExit(child, 5_000);
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `dockerd exited (${child?.exitCode ?? child?.signalCode}) before answering:\n${tail(layout.logFile)}`,
+      );
     }
-  };
+    if (await ping(layout.socket)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `dockerd did not answer on ${layout.socket} within 60 s:\n${tail(layout.logFile)}`,
+  );
+}
 
-  const docker = (cliArgs: string[], opts: { timeoutMs?: number } = {}): Promise<DockerResult> =>
+/** terminate stops the daemon process: SIGTERM, then SIGKILL after 20 s. */
+async function terminate(instance: DaemonInstance): Promise<void> {
+  const child = instance.child;
+  instance.child = undefined;
+  if (!child) return;
+  child.kill('SIGTERM');
+  if (!(await waitExit(child, 20_000))) {
+    child.kill('SIGKILL');
+    await waitExit(child, 5_000);
+  }
+}
+
+type DockerCli = (args: string[], options?: { timeoutMs?: number }) => Promise<DockerResult>;
+
+/**
+ * removeDockerObjects removes the daemon's containers and custom networks while it still
+ * answers, and names the bridge devices those networks had (for a daemon without a netns).
+ */
+async function removeDockerObjects(
+  docker: DockerCli,
+  problems: string[],
+): Promise<{ bridges: string[] }> {
+  const ids = await docker(['ps', '-aq'], { timeoutMs: 10_000 });
+  const containers = ids.stdout.split('\n').filter(Boolean);
+  if (containers.length > 0) {
+    const rm = await docker(['rm', '-f', '-v', ...containers], { timeoutMs: 30_000 });
+    if (rm.code !== 0) problems.push(`docker rm: ${rm.stderr.trim()}`);
+  }
+  const nets = await docker(['network', 'ls', '-q', '--filter', 'type=custom'], {
+    timeoutMs: 10_000,
+  });
+  const networks = nets.stdout.split('\n').filter(Boolean);
+  // A network whose IPAM plugin is already gone cannot be removed cleanly; the
+  // namespace and data root go anyway, so don't wait long for it.
+  await Promise.all(networks.map((id) => docker(['network', 'rm', id], { timeoutMs: 5_000 })));
+  return { bridges: networks.map((id) => `br-${id.slice(0, 12)}`) };
+}
+
+/**
+ * removeHostTraces deletes what outlives the daemon process: leftover containerd and shim
+ * processes, bridges in the caller's namespace, the namespace it made, and the temp dir.
+ */
+function removeHostTraces(instance: DaemonInstance, bridges: string[], problems: string[]): void {
+  killLeftovers(instance);
+  if (!instance.netns) {
+    // In the caller's namespace, bridges outlive the daemon; remove the ones it made.
+    for (const bridge of bridges) spawnSync('ip', ['link', 'del', bridge]);
+  }
+  if (instance.ownNetns && instance.netns) {
+    const del = spawnSync('ip', ['netns', 'del', instance.netns], { encoding: 'utf8' });
+    if (del.status !== 0) problems.push(`ip netns del ${instance.netns}: ${del.stderr.trim()}`);
+  }
+  try {
+    rmSync(instance.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (error) {
+    problems.push(`rm ${instance.root}: ${String(error)}`);
+  }
+}
+
+/**
+ * teardown removes everything the daemon made, in order: Docker objects (while the API still
+ * answers), the process, then what outlives it. Every step runs; their problems are thrown
+ * together at the end.
+ */
+async function teardown(
+  instance: DaemonInstance,
+  socket: string,
+  docker: DockerCli,
+): Promise<void> {
+  const problems: string[] = [];
+  let bridges: string[] = [];
+  if (instance.child && (await ping(socket))) {
+    ({ bridges } = await removeDockerObjects(docker, problems));
+  }
+  await terminate(instance);
+  removeHostTraces(instance, bridges, problems);
+  untrack(instance);
+  if (problems.length > 0) throw new Error(`dockerd cleanup: ${problems.join('; ')}`);
+}
+
+/** daemonHandle is the Dockerd a test holds: CLI and API access, restart, and stop. */
+function daemonHandle(
+  instance: DaemonInstance,
+  layout: DaemonLayout,
+  launch: () => Promise<void>,
+): Dockerd {
+  const { socket } = layout;
+  const cliEnv = cliEnvironment(layout);
+  const docker: DockerCli = (cliArgs, opts = {}) =>
     run(DOCKER_CLI, ['-H', `unix://${socket}`, ...cliArgs], { ...opts, env: cliEnv });
-
   let stopped = false;
-  const daemon: Dockerd = {
-    root,
+  return {
+    root: layout.root,
     socket,
     host: `unix://${socket}`,
-    pluginDir,
+    pluginDir: layout.pluginDir,
     get netns() {
       return instance.netns;
     },
@@ -339,76 +350,46 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       return run('ip', ['netns', 'exec', instance.netns, ...cmd]);
     },
     async restart() {
-      await terminate();
+      await terminate(instance);
       await launch();
     },
     logs() {
-      return existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+      return existsSync(layout.logFile) ? readFileSync(layout.logFile, 'utf8') : '';
     },
     async stop() {
       if (stopped) return;
       stopped = true;
-      const problems: string[] = [];
-      const bridges: string[] = [];
-      if (instance.child && (await ping(socket))) {
-        const ids = await docker(['ps', '-aq'], { timeoutMs: 10_000 });
-        const containers = ids.stdout.split('\n').filter(Boolean);
-        if (containers.length > 0) {
-          const rm = await docker(['rm', '-f', '-v', ...containers], { timeoutMs: 30_000 });
-          if (rm.code !== 0) problems.push(`docker rm: ${rm.stderr.trim()}`);
-        }
-        const nets = await docker(['network', 'ls', '-q', '--filter', 'type=custom'], {
-          timeoutMs: 10_000,
-        });
-        const networks = nets.stdout.split('\n').filter(Boolean);
-        bridges.push(...networks.map((id) => `br-${id.slice(0, 12)}`));
-        // A network whose IPAM plugin is already gone cannot be removed cleanly; the
-        // namespace and data root go anyway, so don't wait long for it.
-        await Promise.all(
-          networks.map((id) => docker(['network', 'rm', id], { timeoutMs: 5_000 })),
-        );
-      }
-      await terminate();
-      killLeftovers(instance);
-      if (!instance.netns) {
-        // In the caller's namespace, bridges outlive the daemon; remove the ones it made.
-        for (const bridge of bridges) spawnSync('ip', ['link', 'del', bridge]);
-      }
-      if (instance.ownNetns && instance.netns) {
-        const del = spawnSync('ip', ['netns', 'del', instance.netns], { encoding: 'utf8' });
-        if (del.status !== 0) problems.push(`ip netns del ${instance.netns}: ${del.stderr.trim()}`);
-      }
-      try {
-        rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-      } catch (error) {
-        problems.push(`rm ${root}: ${String(error)}`);
-      }
-      untrack(instance);
-      if (problems.length > 0) throw new Error(`dockerd cleanup: ${problems.join('; ')}`);
+      await teardown(instance, socket, docker);
     },
   };
+}
 
+/** startDockerd starts a daemon and waits until its API answers. */
+export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
+  const { dockerd: bin } = requireTools();
+  const label = options.label ?? 'd';
+  sweepOrphans();
+  const layout = makeLayout(label, options.pluginDir);
+  const instance: DaemonInstance = {
+    root: layout.root,
+    netns: undefined,
+    ownNetns: false,
+    child: undefined,
+  };
+  track(instance);
+  writeOwner(instance);
+  const args = dockerdArgs(layout, options.extraArgs);
+  const launch = async (): Promise<void> => {
+    spawnDockerd(instance, layout, { bin, args });
+    await waitReady(instance, layout);
+  };
+  const daemon = daemonHandle(instance, layout, launch);
   try {
-    if (netnsOption === true) {
-      const name = `kipam-${label}-${process.pid}-${++counter}`;
-      const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
-      if (add.status !== 0) throw new Error(`ip netns add ${name}: ${add.stderr.trim()}`);
-      instance.netns = name;
-      instance.ownNetns = true;
-      writeOwner(instance);
-      spawnSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    } else if (typeof netnsOption === 'string') {
-      instance.netns = netnsOption;
-    }
+    enterNetns(instance, options.netns ?? true, label);
     await launch();
   } catch (error) {
     await daemon.stop().catch(() => undefined);
     throw error;
   }
   return daemon;
-}
-
-function tail(file: string, lines = 30): string {
-  if (!existsSync(file)) return '(no log)';
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -1,5 +1,5 @@
+import { vitestDefaults } from '@kontena-ipam/testing/vitest-defaults';
 import { defineConfig } from 'vitest/config';
-import { vitestDefaults } from '../../testing/vitest-defaults.js';
 
 export default defineConfig({
   test: vitestDefaults({

@@ -6,9 +6,9 @@
  */
 import { formatAddress, parseAddress } from '@kontena-ipam/cidr';
 import { type CleanupReportJson, createDockerView, runCleanup } from '@kontena-ipam/cleanup';
+import { startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../testing/kontena-network.js';
 import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './cleanup-fixtures.js';
 import { type CleanupHost, startCleanupHost } from './cleanup-host.js';
 
@@ -336,7 +336,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       expect(noDocker.stdout).toBe('');
       expect(await host.fx.store.revision()).toBe(before);
 
-      const { freePort } = await import('../../../testing/ports.js');
+      const { freePort } = await import('@kontena-ipam/testing/ports');
       const { storeFixture } = await import('./cleanup-fixtures.js');
       const dead = storeFixture(`http://127.0.0.1:${await freePort()}`, 500);
       try {

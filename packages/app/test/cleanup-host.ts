@@ -1,30 +1,29 @@
 /**
- * One Docker host for end-to-end tests: a real dockerd (testing/dockerd.ts) whose
- * kontena-ipam plugin is the real PluginServer, served in-process on the daemon's plugin
- * folder and backed by a real IpamStore. The plugin can be stopped and started again, which
- * is how the tests make Docker's releases fail.
+ * The cleanup end-to-end tests' Docker host: @kontena-ipam/testing's DockerHost (a real
+ * dockerd) whose kontena-ipam plugin is the real PluginServer, served in-process and backed
+ * by a real IpamStore that outlives plugin restarts (stopping the plugin is how the tests make
+ * Docker's releases fail), plus the cleanup command (commands/cleanup.ts) run in-process
+ * against both.
  */
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { PluginServer } from '@kontena-ipam/plugin';
 import { IpamStore, type NodeId } from '@kontena-ipam/store';
+import {
+  type DockerHost,
+  type InProcessPlugin,
+  inProcess,
+  startDockerHost,
+} from '@kontena-ipam/testing/plugin-host';
 import pino from 'pino';
-import { type Dockerd, importBusybox, startDockerd } from '../../../testing/dockerd.js';
 import { runCleanupCli } from '../src/commands/cleanup.js';
 import { nodeA, type StoreFixture, storeFixture } from './cleanup-fixtures.js';
 
 /** CleanupHost is a daemon, its plugin, and the store both share. */
-export interface CleanupHost {
-  daemon: Dockerd;
-  image: string;
-  fx: StoreFixture;
-  node: NodeId;
-  startPlugin(): Promise<void>;
-  stopPlugin(): Promise<void>;
+export interface CleanupHost extends DockerHost<InProcessPlugin<PluginServer>> {
+  readonly fx: StoreFixture;
+  readonly node: NodeId;
   /** Switch to a fresh store prefix (and plugin) so one test's pools never meet another's. */
   freshStore(): Promise<void>;
-  /** The IPv4 address of a container on a network, from `docker inspect`. */
-  containerIp(container: string, network: string): Promise<string>;
   /** runCli runs kontena-ipam-cleanup in-process against this host, as the app's bin does. */
   runCli(
     argv: string[],
@@ -35,7 +34,6 @@ export interface CleanupHost {
       now?: () => number;
     },
   ): Promise<CliResult>;
-  stop(): Promise<void>;
 }
 
 /** CliResult is what one CLI run printed and returned. */
@@ -59,47 +57,44 @@ export function collector(): Writable & { text: () => string } {
 
 const silent = pino({ level: 'silent' });
 
-/** startCleanupHost starts etcd-backed plugin + dockerd; `endpoint` is a running etcd. */
+/** startCleanupHost starts dockerd and the plugin on a store on `endpoint`, a running etcd. */
 export async function startCleanupHost(endpoint: string, label = 'cln'): Promise<CleanupHost> {
-  const daemon = await startDockerd({ label });
   let fx = storeFixture(endpoint);
-  let server: PluginServer | undefined;
-  let image = '';
+  // Each start serves whichever store is current: a restart keeps it, freshStore swaps it.
+  const serve = inProcess(
+    (socketPath) =>
+      new PluginServer({ backend: fx.store, node: nodeA, socketPath, logger: silent, endpoint }),
+  );
+  let docker: DockerHost<InProcessPlugin<PluginServer>>;
+  try {
+    docker = await startDockerHost({ label, serve });
+  } catch (error) {
+    await fx.close();
+    throw error;
+  }
+  const { daemon } = docker;
   const host: CleanupHost = {
+    label,
     daemon,
-    image,
+    image: docker.image,
+    socketPath: docker.socketPath,
+    get plugin() {
+      return docker.plugin;
+    },
+    startPlugin: () => docker.startPlugin(),
+    stopPlugin: () => docker.stopPlugin(),
+    restartPlugin: () => docker.restartPlugin(),
+    docker: (...args) => docker.docker(...args),
+    containerIp: (container, network) => docker.containerIp(container, network),
     get fx() {
       return fx;
     },
     node: nodeA,
-    async startPlugin() {
-      if (server) return;
-      server = new PluginServer({
-        backend: fx.store,
-        node: nodeA,
-        socketPath: join(daemon.pluginDir, 'kontena-ipam.sock'),
-        logger: silent,
-        endpoint,
-      });
-      await server.listen();
-    },
-    async stopPlugin() {
-      await server?.close(1000);
-      server = undefined;
-    },
     async freshStore() {
-      await host.stopPlugin();
+      await docker.stopPlugin();
       await fx.close();
       fx = storeFixture(endpoint);
-      await host.startPlugin();
-    },
-    async containerIp(container, network) {
-      return await daemon.dockerOk([
-        'inspect',
-        '--format',
-        `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
-        container,
-      ]);
+      await docker.startPlugin();
     },
     async runCli(argv, opts = {}) {
       const stdout = collector();
@@ -120,20 +115,12 @@ export async function startCleanupHost(endpoint: string, label = 'cln'): Promise
       return { code, stdout: stdout.text(), stderr: stderr.text() };
     },
     async stop() {
-      // With the plugin up, the harness's `docker network rm` of leftovers is quick and clean.
-      await host.startPlugin().catch(() => undefined);
-      await daemon.stop().catch(() => undefined);
-      await host.stopPlugin().catch(() => undefined);
-      await fx.close();
+      try {
+        await docker.stop();
+      } finally {
+        await fx.close();
+      }
     },
   };
-  try {
-    await host.startPlugin();
-    image = await importBusybox(daemon);
-    host.image = image;
-  } catch (error) {
-    await host.stop();
-    throw error;
-  }
   return host;
 }

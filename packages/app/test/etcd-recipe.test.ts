@@ -8,10 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { makeTestCerts, type TestCerts } from '@kontena-ipam/testing/tls';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
-import { makeTestCerts, type TestCerts } from '../../../testing/tls.js';
 import { callPlugin, type PluginProcess, runBin, startPlugin } from './support/plugin-process.js';
 
 const PREFIX = '/kontena/ipam/';

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, freePorts } from '@kontena-ipam/testing/ports';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, freePorts } from '../../../testing/ports.js';
 import { answers, startLocalEtcd } from '../src/local-etcd.js';
 
 describe('single-host mode: the local etcd', () => {

@@ -1,5 +1,5 @@
+import { freePort } from '@kontena-ipam/testing/ports';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../../testing/ports.js';
 import {
   envFor,
   ip,

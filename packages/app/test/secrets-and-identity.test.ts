@@ -6,9 +6,9 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
 import { enableEtcdAuth } from './support/etcd-auth.js';
 import { callPlugin, runBin, startPlugin } from './support/plugin-process.js';
 

@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type EtcdCluster, startEtcdCluster } from '@kontena-ipam/testing/etcd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcdCluster } from '../../../testing/etcd.js';
 import { callPlugin, type PluginProcess, runBin, startPlugin } from './support/plugin-process.js';
 
 const dynamicRequest = {

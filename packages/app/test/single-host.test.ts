@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { etcdBinary } from '@kontena-ipam/testing/etcd';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { etcdBinary } from '../../../testing/etcd.js';
 import {
   callPlugin,
   type PluginProcess,

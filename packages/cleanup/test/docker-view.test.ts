@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Dockerd, importBusybox, startDockerd } from '@kontena-ipam/testing/dockerd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dockerd, importBusybox, startDockerd } from '../../../testing/dockerd.js';
 import { createDockerView, resolveDockerSocket } from '../src/docker-view.js';
 import { CleanupError } from '../src/errors.js';
 

@@ -3,8 +3,9 @@
  * createDockerView reads from a real daemon (docker-view.test.ts proves that shape, and
  * e2e.test.ts repeats the safety rules with a real dockerd and the real plugin).
  */
+
+import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
 import type { CleanupReport } from '../src/contract.js';
 import { CleanupError } from '../src/errors.js';
 import { runCleanup } from '../src/reconcile.js';
@@ -427,7 +428,7 @@ describe('runCleanup (real etcd)', () => {
   });
 
   it('etcd unreachable: STORE_UNAVAILABLE naming the endpoint, within the deadline', async () => {
-    const { freePort } = await import('../../../testing/ports.js');
+    const { freePort } = await import('@kontena-ipam/testing/ports');
     const dead = storeFixture(`http://127.0.0.1:${await freePort()}`, 500);
     try {
       const error = await runCleanup({ store: dead.store, docker: fixedView(), node: nodeA }).catch(

@@ -7,9 +7,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultGateway, formatAddressWithPrefix, parseSubnet } from '@kontena-ipam/cidr';
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
-import { holdsIn } from '../../../testing/store-keys.js';
 import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
 import { CAPABILITIES } from '../src/routes.js';
 import { send } from './support/client.js';

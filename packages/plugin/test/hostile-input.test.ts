@@ -3,9 +3,10 @@
  * input, name or setting may corrupt the store"), each sent over the plugin's socket in
  * Docker's request shape, with the reply and the keys left in etcd asserted.
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
-import { holdsIn } from '../../../testing/store-keys.js';
 import { ROUTES } from '../src/protocol.js';
 import { call } from './support/client.js';
 import {

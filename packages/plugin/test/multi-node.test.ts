@@ -2,9 +2,10 @@
  * Three hosts: three PluginServers (three sockets, three node ids, three stores) on one etcd,
  * serving the same network at the same time. No address is ever handed out twice.
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
-import { holdsIn } from '../../../testing/store-keys.js';
 import { ROUTES } from '../src/protocol.js';
 import { call } from './support/client.js';
 import {

@@ -4,8 +4,9 @@
  * a real etcd (test/support/moby.ts says which moby file and tag each step was read from).
  * Each test asserts the pools and addresses the daemon ends up with and the keys left in etcd.
  */
+
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { describe, expect, it } from 'vitest';
-import { holdsIn } from '../../../testing/store-keys.js';
 import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
 import { ADDRESS_SPACES, CAPABILITIES } from '../src/routes.js';
 import {

@@ -2,8 +2,9 @@
  * The seed README's walkthrough at protocol level, plus each RPC's rules and errors, over a
  * real unix socket against a real store on a real etcd.
  */
+
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { describe, expect, it } from 'vitest';
-import { holdsIn } from '../../../testing/store-keys.js';
 import type { RequestEvent } from '../src/contract.js';
 import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
 import { CAPABILITIES } from '../src/routes.js';

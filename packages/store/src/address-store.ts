@@ -24,7 +24,7 @@ import { backoff, newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, getOp, kvsAt, putOp } from './etcd-call.js';
 import { moveGateway } from './gateway-move.js';
-import { PoolView } from './pool-view.js';
+import { HostView } from './host-blocks.js';
 import {
   decodePool,
   encodeAddress,
@@ -37,7 +37,9 @@ import type { AddressRelease, AddressRequest, Allocation, NodeId, PoolId } from 
 
 /** Slot is one pool's local state: its view (loading or loaded) and in-flight candidates. */
 interface Slot {
-  view: Promise<PoolView | undefined> | undefined;
+  view: Promise<HostView | undefined> | undefined;
+  /** The view once loaded, for what must update it without waiting (a release). */
+  loaded: HostView | undefined;
   readonly pending: Set<bigint>;
 }
 
@@ -72,7 +74,7 @@ export class AddressStore {
   private slot(pool: PoolId): Slot {
     let slot = this.slots.get(pool);
     if (!slot) {
-      slot = { view: undefined, pending: new Set() };
+      slot = { view: undefined, loaded: undefined, pending: new Set() };
       this.slots.set(pool, slot);
     }
     return slot;
@@ -82,7 +84,7 @@ export class AddressStore {
    * view returns a usable view of the pool, loading it when missing or stale, or replacing
    * `outdated` (concurrent callers share one load). POOL_NOT_FOUND when the pool is gone.
    */
-  private async view(pool: PoolId, outdated?: PoolView): Promise<PoolView> {
+  private async view(pool: PoolId, outdated?: HostView): Promise<HostView> {
     const slot = this.slot(pool);
     const seen = slot.view;
     // A failed load rejects everyone who waited on it: its error (UNAVAILABLE) is theirs too.
@@ -91,12 +93,17 @@ export class AddressStore {
     const replace = slot.view === seen && (!current || current.stale || current === outdated);
     let target = slot.view;
     if (replace || target === undefined) {
-      const loading = PoolView.load(this.ctx, pool, this.node, slot.pending);
+      const loading = HostView.load(this.ctx, pool, this.node, slot.pending);
       target = loading;
       slot.view = loading;
-      loading.catch(() => {
-        if (slot.view === loading) slot.view = undefined;
-      });
+      loading.then(
+        (view) => {
+          if (slot.view === loading) slot.loaded = view;
+        },
+        () => {
+          if (slot.view === loading) slot.view = undefined;
+        },
+      );
       if (replace && current) void current.close();
     }
     const view = await target;
@@ -153,15 +160,19 @@ export class AddressStore {
       for (;;) {
         if (view.stale) view = await this.view(req.pool, view);
         if (req.address) this.checkStatic(view.pool, req.address);
-        address = req.address ?? view.take();
+        address = req.address ?? (await view.next(budget));
         if (address) break;
+        if (view.stale) continue; // the pool changed under the view: reload, then look again
         // Full here. In-flight candidates of ours may yet fail; otherwise look once more at
-        // etcd itself before saying so, since the view may have missed a release.
+        // etcd itself before saying so, since the view may have missed a release. A view that
+        // did so and has heard of no release since says so at once: Docker retries on a full
+        // pool must not read all of it each time.
         if (pending.size > 0) {
           await backoff(1);
           continue;
         }
-        if (reloadedWhenFull) {
+        if (reloadedWhenFull || view.knownFull) {
+          view.confirmFull();
           throw new StoreError(
             'POOL_EXHAUSTED',
             `network ${req.pool} has no free address left in ${formatSubnet(view.window)}`,
@@ -194,10 +205,19 @@ export class AddressStore {
             address: getOp(addressKey),
             hold: getOp(holdKey),
           },
-          settled: (outcome) => {
+          settled: () => {
             pending.delete(taken.value);
-            // Unknown outcome: free the candidate here; if it did commit, the watch says so.
-            if (outcome === 'failed' && !req.address) view.mark(taken, false);
+          },
+          // Unknown outcome: the record may land after Docker was told no. Take it back, and
+          // offer the candidate again only once that is settled.
+          undo: {
+            what: 'request address',
+            fields: { pool: pool.id, address: formatAddress(taken), node: this.node },
+            guards: [{ key: addressKey, holds: encodeAddress(record) }],
+            ops: [deleteOp(addressKey)],
+            finished: () => {
+              if (!req.address) view.mark(taken, false);
+            },
           },
           done: () => {
             view.mark(taken, true);
@@ -253,6 +273,9 @@ export class AddressStore {
             'address taken by another host meanwhile; trying the next one',
           );
           if (conflicts >= 2) view.jump();
+          // Losing again and again: the view lags what others took (a crowded shared window
+          // near full). Look at etcd itself instead of guessing on.
+          if (conflicts % 4 === 0) view = await this.view(req.pool, view);
           return conflicts >= 3 ? 'retry' : 'retry-now';
         },
         exhausted: `network ${req.pool}: ${this.ctx.maxAttempts} addresses in a row were taken by other hosts first; try again`,
@@ -297,7 +320,7 @@ export class AddressStore {
    * alone holds the pool (see gateway-move.ts).
    */
   private async gateway(
-    view: PoolView,
+    view: HostView,
     asked: IpAddress | undefined,
     budget: Budget | undefined,
   ): Promise<Allocation> {
@@ -331,7 +354,7 @@ export class AddressStore {
   }
 
   private async moveGateway(
-    view: PoolView,
+    view: HostView,
     to: IpAddress,
     budget: Budget | undefined,
   ): Promise<Allocation> {
@@ -400,7 +423,11 @@ export class AddressStore {
             write: {
               guards: [{ key, modifiedAt: BigInt(kv.mod_revision) }], // still the record we read
               ops: [deleteOp(key)],
-              done: () => ({ released: true }),
+              done: () => {
+                // Our own blocks are not watched: what we free, we mark free ourselves.
+                this.slots.get(req.pool)?.loaded?.mark(req.address, false);
+                return { released: true };
+              },
             },
           };
         },

@@ -12,54 +12,16 @@
  * each transition writes a random token and `mine` finds it in those reads: our own earlier
  * attempt won. Shaped after etcd's client/v3/concurrency/stm.go, which writes its loop once.
  */
-import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import type { Budget } from './budget.js';
 import { backoff, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { kvsAt, revisionOf } from './etcd-call.js';
-import { prefixEnd } from './keys.js';
+import { type Guard, toCompare } from './guards.js';
 import type { PoolId, StoreObserver } from './types.js';
+import type { Undo } from './undo.js';
 
-/** Guard is one term of a commit's If: a condition on one key, or on every key under a prefix. */
-export type Guard =
-  /** The key does not exist. */
-  | { key: string; absent: true }
-  /** The key exists. */
-  | { key: string; present: true }
-  /** The key is the very one created at this revision (not deleted and made again since). */
-  | { key: string; createdAt: bigint }
-  /** The key is unchanged since it was read at this mod revision (0: still absent). */
-  | { key: string; modifiedAt: bigint }
-  /** The key was not created or changed after this revision (absent passes too). */
-  | { key: string; unchangedSince: bigint }
-  /** No key under the prefix was created or changed after this revision. */
-  | { prefix: string; unchangedSince: bigint };
-
-/** toCompare turns a Guard into etcd's compare. */
-function toCompare(guard: Guard): ICompare {
-  if ('prefix' in guard) {
-    // Every key in [prefix, end) must have mod_revision < R+1; an empty range passes.
-    return {
-      key: Buffer.from(guard.prefix),
-      range_end: prefixEnd(guard.prefix),
-      target: 'Mod',
-      result: 'Less',
-      mod_revision: (guard.unchangedSince + 1n).toString(),
-    };
-  }
-  const key = Buffer.from(guard.key);
-  if ('unchangedSince' in guard) {
-    // An absent key compares as mod_revision 0, so it passes.
-    const next = (guard.unchangedSince + 1n).toString();
-    return { key, target: 'Mod', result: 'Less', mod_revision: next };
-  }
-  if ('absent' in guard) return { key, target: 'Create', result: 'Equal', create_revision: '0' };
-  if ('present' in guard) return { key, target: 'Create', result: 'Greater', create_revision: '0' };
-  if ('createdAt' in guard) {
-    return { key, target: 'Create', result: 'Equal', create_revision: guard.createdAt.toString() };
-  }
-  return { key, target: 'Mod', result: 'Equal', mod_revision: guard.modifiedAt.toString() };
-}
+export type { Guard } from './guards.js';
 
 /** Snapshot is one round's named reads, all at one revision. */
 export class Snapshot<K extends string> {
@@ -97,14 +59,19 @@ export class Snapshot<K extends string> {
 export interface Write<K extends string, T> {
   guards: Guard[];
   ops: IRequestOp[];
-  /** done is the answer once the commit succeeded at `revision`. */
-  done(revision: bigint): T;
+  /** done is the answer once the commit succeeded at `revision` (`res` holds what Then read). */
+  done(revision: bigint, res: ITxnResponse): T;
   /** reread replaces the transition's reads as what a failed commit reads (and `lost` sees). */
   reread?: Partial<Record<K, IRequestOp>>;
   /** settled runs once the commit answered or failed (to release what the decision held). */
   settled?(outcome: 'committed' | 'lost' | 'failed'): void;
   /** conflict overrides the transition's label for a loss of this write. */
   conflict?: ConflictOp;
+  /**
+   * undo reverts this write if its commit fails with its outcome unknown: etcd may apply it
+   * after the call gave up, and the caller (Docker) will never use or release it (undo.ts).
+   */
+  undo?: Undo;
 }
 
 /** Decision is what a round decides: an answer as it stands, or a guarded write. */
@@ -182,10 +149,13 @@ export async function transact<K extends string, T>(
       );
     } catch (error) {
       write.settled?.('failed');
+      if (write.undo && error instanceof StoreError && error.code === 'UNAVAILABLE') {
+        ctx.undo.schedule(write.undo);
+      }
       throw error;
     }
     write.settled?.(res.succeeded ? 'committed' : 'lost');
-    if (res.succeeded) return write.done(revisionOf(res));
+    if (res.succeeded) return write.done(revisionOf(res), res);
     snap = new Snapshot(res, names);
     const ours = t.mine?.(snap);
     if (ours !== undefined) return ours;

@@ -22,13 +22,14 @@ import {
 import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
 import { StoreError } from './errors.js';
 import { EtcdCalls, kvsAt, revisionOf } from './etcd-call.js';
-import { KeyLayout, prefixEnd } from './keys.js';
+import { KeyLayout, parseBlockIndex, prefixEnd } from './keys.js';
 import {
   decodeAddress,
   decodeHold,
   decodePool,
   decodeReservation,
   type PoolRecord,
+  readBlock,
 } from './records.js';
 import { parseNodeId, parsePoolId } from './types.js';
 
@@ -40,6 +41,8 @@ export type FindingKind =
   | 'address-without-pool'
   | 'address-outside-pool'
   | 'hold-without-pool'
+  | 'block-without-pool'
+  | 'stale-block'
   | 'old-layout'
   | 'idle-hold'
   | 'unreadable-record'
@@ -192,6 +195,8 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
   const holds: Array<Located<{ pool: string; node: string }>> = [];
   const reservations: Array<Located<{ subnet: Subnet; pool: string }>> = [];
   const addresses: Array<Located<{ pool: string; address: IpAddress; node: string }>> = [];
+  const blocks: Array<Located<{ pool: string; index: number; node: string }>> = [];
+  const affinities: Array<Located<{ pool: string; index: number; node: string }>> = [];
 
   for (const kv of kvs) {
     const key = kv.key.toString();
@@ -224,6 +229,25 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
         }
         const rec = decodeAddress(kv);
         addresses.push({ key, value: { pool, address, node: rec.node } });
+      } else if (key.startsWith(keys.blocksRoot)) {
+        const [pool, indexText, extra] = key.slice(keys.blocksRoot.length).split('/');
+        const index = parseBlockIndex(key);
+        if (!pool || indexText === undefined || extra !== undefined || index === undefined) {
+          throw new Error('a block key needs <pool>/<index>');
+        }
+        const claim = readBlock(kv);
+        if (!claim) throw new Error('not a block claim (node, at)');
+        blocks.push({ key, value: { pool: parsePoolId(pool), index, node: claim.node } });
+      } else if (key.startsWith(keys.affinityRoot)) {
+        const [pool, node, indexText, extra] = key.slice(keys.affinityRoot.length).split('/');
+        const index = parseBlockIndex(key);
+        if (!pool || !node || !indexText || extra !== undefined || index === undefined) {
+          throw new Error('an affinity key needs <pool>/<node>/<index>');
+        }
+        affinities.push({
+          key,
+          value: { pool: parsePoolId(pool), index, node: parseNodeId(node) },
+        });
       } else if (key !== keys.guard) {
         findings.push({
           kind: 'unknown-key',
@@ -333,6 +357,8 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
     });
   }
 
+  findings.push(...blockFindings(blocks, affinities, holds, pools));
+
   return {
     revision,
     pools: pools.size,
@@ -340,4 +366,51 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
     addresses: addresses.length,
     findings,
   };
+}
+
+type BlockKey = Located<{ pool: string; index: number; node: string }>;
+
+/**
+ * blockFindings: a block claim (or its affinity key) of a pool that does not exist, and claims
+ * that no longer steer anything right: by a node that holds no reference to the pool (blocks go
+ * back when a host leaves, so this is an etcd restore or a hand edit), or a claim and its
+ * affinity key that disagree. Harmless to addresses (the address keys decide), reported so an
+ * operator can tidy up.
+ */
+function blockFindings(
+  blocks: readonly BlockKey[],
+  affinities: readonly BlockKey[],
+  holds: ReadonlyArray<Located<{ pool: string; node: string }>>,
+  pools: ReadonlyMap<string, PoolRecord>,
+): Finding[] {
+  const out: Finding[] = [];
+  const held = new Set(holds.map((h) => `${h.value.pool}/${h.value.node}`));
+  const claimed = new Map(blocks.map((b) => [`${b.value.pool}/${b.value.index}`, b.value.node]));
+  const named = new Set(affinities.map((a) => `${a.value.pool}/${a.value.index}/${a.value.node}`));
+  for (const { key, value } of [...blocks, ...affinities]) {
+    const what = `block ${value.index} of pool ${value.pool} (node ${value.node})`;
+    const base = { key, pool: value.pool, node: value.node };
+    if (!pools.has(value.pool)) {
+      out.push({
+        kind: 'block-without-pool',
+        ...base,
+        message: `${what}: the pool does not exist`,
+      });
+    } else if (!held.has(`${value.pool}/${value.node}`)) {
+      out.push({
+        kind: 'stale-block',
+        ...base,
+        message: `${what}: the node does not hold the pool`,
+      });
+    } else if (claimed.get(`${value.pool}/${value.index}`) !== value.node) {
+      out.push({
+        kind: 'stale-block',
+        ...base,
+        message: `${what}: the block is claimed by another node`,
+      });
+    } else if (!named.has(`${value.pool}/${value.index}/${value.node}`)) {
+      out.push({ kind: 'stale-block', ...base, message: `${what}: no affinity key names it` });
+    }
+  }
+  return out;
 }

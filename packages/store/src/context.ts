@@ -7,8 +7,10 @@ import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError } from './errors.js';
 import { EtcdCalls } from './etcd-call.js';
+import { toCompare } from './guards.js';
 import { DEFAULT_PREFIX, KeyLayout } from './keys.js';
 import type { StoreLogger, StoreOptions } from './types.js';
+import { UndoQueue } from './undo.js';
 
 /** StoreContext is what IpamStore hands its parts: one per store instance. */
 export interface StoreContext {
@@ -23,6 +25,8 @@ export interface StoreContext {
   /** Keys per range read when reading a pool's addresses. */
   readonly pageSize: number;
   readonly logger: StoreLogger;
+  /** Takes back writes of calls that failed with their outcome unknown (undo.ts). */
+  readonly undo: UndoQueue;
 }
 
 /**
@@ -68,9 +72,11 @@ export function createContext(options: StoreOptions): StoreContext {
   const subnetLength6 = options.subnetLength6 ?? STORE_DEFAULTS.subnetLength6;
   if (options.supernet6) checkSupernet('supernet6', options.supernet6, 6, subnetLength6);
   const endpoint = options.endpoint ?? 'the configured endpoints';
+  const calls = new EtcdCalls(options.client, deadlineMs, endpoint, options.observer);
+  const logger = options.logger ?? silent;
   return {
     client: options.client,
-    calls: new EtcdCalls(options.client, deadlineMs, endpoint, options.observer),
+    calls,
     keys: new KeyLayout(options.prefix),
     supernet,
     subnetLength,
@@ -78,13 +84,23 @@ export function createContext(options: StoreOptions): StoreContext {
     subnetLength6,
     maxAttempts: Math.max(1, options.maxAttempts ?? STORE_DEFAULTS.maxAttempts),
     pageSize: Math.max(1, options.pageSize ?? STORE_DEFAULTS.pageSize),
-    logger: options.logger ?? silent,
+    logger,
+    undo: new UndoQueue(calls, logger, toCompare, options.undoAttemptsMs),
   };
 }
 
-/** newToken is the random per-request token every written record carries. */
+/** Random per process: with a counter, tokens are unique without 12 random bytes per request. */
+const TOKEN_PREFIX = randomBytes(12).toString('base64url');
+let tokens = 0;
+
+/**
+ * newToken is the per-request token every written record carries: unique across processes
+ * (the random prefix) and requests (the counter), which is all a re-sent transaction needs to
+ * recognise its own earlier success.
+ */
 export function newToken(): string {
-  return randomBytes(12).toString('base64url');
+  tokens += 1;
+  return `${TOKEN_PREFIX}${tokens.toString(36)}`;
 }
 
 /** nowIso is the time stamp written into records. */

@@ -342,6 +342,17 @@ export function rangeOp(prefix: string, options: RangeOptions = {}): IRequestOp 
   };
 }
 
+/** spanOp reads the keys in [from, to): a run of fixed-width keys, such as block claims. */
+export function spanOp(from: string, to: string, options: { keysOnly?: boolean } = {}): IRequestOp {
+  return {
+    request_range: {
+      key: Buffer.from(from),
+      range_end: Buffer.from(to),
+      ...(options.keysOnly ? { keys_only: true } : {}),
+    },
+  };
+}
+
 /**
  * readPrefix reads every key under `prefix` at one revision, `pageSize` keys per call, so that
  * a big pool never needs one response larger than gRPC's message limit. `first` is the first

@@ -52,6 +52,9 @@ function didNotAnswer(error: Error): boolean {
  * CoolDown is one member's host policy: skip it (BrokenCircuitError, which makes etcd3 try the
  * next member) until `until`, unless every member of its group is cooling down too.
  */
+/** Our policy never cancels a call (deadlines do), so every call can share one signal. */
+const NEVER_ABORTED = new AbortController().signal;
+
 class CoolDown implements IPolicy {
   declare readonly _altReturn: never;
   readonly onSuccess = noop.onSuccess;
@@ -74,7 +77,7 @@ class CoolDown implements IPolicy {
       throw new BrokenCircuitError('etcd member skipped: it did not answer a moment ago');
     }
     try {
-      const result = await fn({ signal: new AbortController().signal });
+      const result = await fn({ signal: NEVER_ABORTED });
       this.until = 0;
       return result;
     } catch (error) {
@@ -109,6 +112,11 @@ export function resilientClientOptions(unaryDeadlineMs: number): ResilientClient
       // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
       'grpc.keepalive_time_ms': 5000,
       'grpc.keepalive_timeout_ms': 2000,
+      // One watch response carries a whole revision: removing a pool deletes all its address
+      // keys at once, and 65k deletes are more than grpc-js's 4 MiB default, which would break
+      // the watch stream that every watch of this client shares. etcd bounds what it sends
+      // (a request is at most --max-request-bytes, a response one revision), so accept it.
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
     },
     defaultCallOptions: (context) =>
       context.isStream

@@ -6,6 +6,8 @@
  *   holds/<PoolId>/<NodeId>         one host's hold on a pool → { count }
  *   subnets/<network>/<prefix>      subnet reservation → { pool }
  *   addresses/<PoolId>/<address>    one taken address
+ *   blocks/<PoolId>/<index>         a host's claim on one block of the window → { node }
+ *   affinity/<PoolId>/<NodeId>/<index>  the same claim, found by host (its blocks at start)
  *   guard/subnets                   bumped by every reservation (see pool-store.ts)
  *
  * v2 (nothing released used v1) moved the hosts' holds out of the pool record into keys of
@@ -13,6 +15,11 @@
  * at once does not queue on one record, and a client-chosen node id is a key, never an object
  * property. An allocation compares its host's hold key, so a host that holds no reference to a
  * pool cannot take an address in it.
+ *
+ * Blocks (host-blocks.ts) were added to v2 without a new version: they only steer where a host
+ * looks for a free address, the address keys stay the truth, so a store without blocks and one
+ * with them share a pool safely. Block indexes are fixed-width hex, so keys sort in window order
+ * and a range read finds the claims near a host's starting point.
  */
 import { formatAddress, formatSubnet, type IpAddress, type Subnet } from '@kontena-ipam/cidr';
 import type { NodeId, PoolId } from './types.js';
@@ -31,6 +38,8 @@ export class KeyLayout {
   readonly holdsRoot: string;
   readonly subnetsPrefix: string;
   readonly addressesRoot: string;
+  readonly blocksRoot: string;
+  readonly affinityRoot: string;
   /** guard is the key every subnet reservation compares and bumps. */
   readonly guard: string;
 
@@ -41,6 +50,8 @@ export class KeyLayout {
     this.holdsRoot = `${this.root}holds/`;
     this.subnetsPrefix = `${this.root}subnets/`;
     this.addressesRoot = `${this.root}addresses/`;
+    this.blocksRoot = `${this.root}blocks/`;
+    this.affinityRoot = `${this.root}affinity/`;
     this.guard = `${this.root}guard/subnets`;
   }
 
@@ -71,6 +82,30 @@ export class KeyLayout {
     return `${this.addresses(pool)}${formatAddress(address)}`;
   }
 
+  /** blocks is the prefix of one pool's block claims. */
+  blocks(pool: PoolId): string {
+    return `${this.blocksRoot}${pool}/`;
+  }
+
+  /** block is the claim on block `index` of one pool's window. */
+  block(pool: PoolId, index: number): string {
+    return `${this.blocks(pool)}${blockIndexText(index)}`;
+  }
+
+  /** affinities is the prefix of one pool's block claims as found by host. */
+  affinities(pool: PoolId): string {
+    return `${this.affinityRoot}${pool}/`;
+  }
+
+  /** affinitiesOf is the prefix of one host's claims in one pool (node ids hold no '/'). */
+  affinitiesOf(pool: PoolId, node: NodeId): string {
+    return `${this.affinities(pool)}${node}/`;
+  }
+
+  affinity(pool: PoolId, node: NodeId, index: number): string {
+    return `${this.affinitiesOf(pool, node)}${blockIndexText(index)}`;
+  }
+
   /** poolIdOf returns the PoolId part of a pool key. */
   poolIdOf(key: string): string {
     return key.slice(this.poolsPrefix.length);
@@ -80,6 +115,22 @@ export class KeyLayout {
   addressTextOf(pool: PoolId, key: string): string {
     return key.slice(this.addresses(pool).length);
   }
+}
+
+/** BLOCK_INDEX_DIGITS is the width of a block index in keys: 2^53 blocks fit in 14 hex digits. */
+const BLOCK_INDEX_DIGITS = 14;
+
+/** blockIndexText is a block index as it appears in keys: fixed-width hex, so keys sort by index. */
+export function blockIndexText(index: number): string {
+  return index.toString(16).padStart(BLOCK_INDEX_DIGITS, '0');
+}
+
+/** parseBlockIndex reads the index at the end of a block or affinity key (undefined if none). */
+export function parseBlockIndex(key: string): number | undefined {
+  const text = key.slice(key.lastIndexOf('/') + 1);
+  if (!/^[0-9a-f]{14}$/.test(text)) return undefined;
+  const index = Number.parseInt(text, 16);
+  return Number.isSafeInteger(index) ? index : undefined;
 }
 
 /** prefixEnd is etcd's range_end for "every key starting with prefix". */

@@ -13,6 +13,7 @@
  * writes that key alone, guarded on its own revision. The last holder removes the pool, guarded
  * on "no hold under the pool changed since the holds were counted".
  */
+
 import {
   addressEquals,
   compareSubnets,
@@ -25,12 +26,14 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
+import type { IKeyValue } from 'etcd3';
 import { checkHostAddress, hostsOfBoth } from './address-rules.js';
 import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, deletePrefixOp, getOp, putOp, rangeOp } from './etcd-call.js';
+import { parseBlockIndex } from './keys.js';
 import {
   decodeHold,
   decodePool,
@@ -55,6 +58,9 @@ import type {
 
 /** How many more rounds requestPool may take than the store's maxAttempts (see requestPool). */
 const POOL_CREATE_ATTEMPTS_FACTOR = 4;
+
+/** MAX_RETURNED_BLOCKS caps the blocks one leave gives back (two deletes each). */
+const MAX_RETURNED_BLOCKS = 50;
 
 /** toPoolInfo strips what only the store needs from a pool record. */
 export function toPoolInfo(state: PoolRecord): PoolInfo {
@@ -216,6 +222,14 @@ export class PoolStore {
         ] satisfies Guard[],
         ops: [putOp(holdKey, encodeHold(next))],
         conflict: 'hold' as const,
+        // A join that may land after Docker was told no: Docker never releases it, so the pool
+        // could never be removed. Put the hold back as it was, if it is still what we wrote.
+        undo: {
+          what: 'request pool',
+          fields: { pool: pool.id, node: req.node },
+          guards: [{ key: holdKey, holds: encodeHold(next) }],
+          ops: [hold ? putOp(holdKey, encodeHold(hold)) : deleteOp(holdKey)],
+        },
         done: (): JoinedPool => ({ ...toPoolInfo(pool), held: next.count }),
       },
     };
@@ -330,7 +344,8 @@ export class PoolStore {
             { key: poolKey, unchangedSince: guard },
             { prefix: holdsPrefix, unchangedSince: guard },
           ];
-    return transact<'pool' | 'hold' | 'holders', ReleasePoolResult>(
+    const claimsPrefix = keys.affinitiesOf(req.pool, req.node);
+    return transact<'pool' | 'hold' | 'holders' | 'claims', ReleasePoolResult>(
       this.ctx,
       {
         what: 'release pool',
@@ -341,6 +356,8 @@ export class PoolStore {
           hold: getOp(holdKey),
           // Two hold keys are enough to know whether another host holds the pool, and which.
           holders: rangeOp(holdsPrefix, { keysOnly: true, limit: 2 }),
+          // The address blocks this host claimed: a host that leaves gives them back.
+          claims: rangeOp(claimsPrefix, { keysOnly: true, limit: MAX_RETURNED_BLOCKS }),
         },
         decide: (snap) => {
           const s = snap;
@@ -374,8 +391,13 @@ export class PoolStore {
             decidedOn = hold.createRevision.toString();
             return {
               write: {
-                guards: [mineGuard, { key: witness.key.toString(), present: true }, ...sinceGuard],
-                ops: [deleteOp(holdKey)],
+                guards: [
+                  mineGuard,
+                  { key: witness.key.toString(), present: true },
+                  { prefix: claimsPrefix, unchangedSince: s.revision }, // no claim since we read
+                  ...sinceGuard,
+                ],
+                ops: [deleteOp(holdKey), ...this.returnBlocks(req, s.kvs('claims'))],
                 done: () => {
                   this.onLeft(req.pool);
                   return { removed: false, released: true };
@@ -440,7 +462,26 @@ export class PoolStore {
       deleteOp(keys.subnet(pool.subnet)),
       deletePrefixOp(keys.addresses(pool.id)),
       deletePrefixOp(keys.holds(pool.id)),
+      deletePrefixOp(keys.blocks(pool.id)),
+      deletePrefixOp(keys.affinities(pool.id)),
     ];
+  }
+
+  /**
+   * returnBlocks deletes the blocks a leaving host claimed (named by its affinity keys) and
+   * those keys, at most MAX_RETURNED_BLOCKS (a transaction has 128 operations; the rest stay
+   * this host's, for when it joins again). Only the claiming host writes its affinity keys, and a block is only created
+   * where none is, so each named block is this host's to give back.
+   */
+  private returnBlocks(req: DropHoldRequest, claims: readonly IKeyValue[]) {
+    const { keys } = this.ctx;
+    const ops = [];
+    for (const kv of claims) {
+      const index = parseBlockIndex(kv.key.toString());
+      if (index !== undefined) ops.push(deleteOp(keys.block(req.pool, index)));
+      ops.push(deleteOp(kv.key.toString()));
+    }
+    return ops;
   }
 
   private removed(pool: PoolRecord): void {

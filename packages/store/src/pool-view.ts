@@ -22,6 +22,7 @@ import {
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, Watcher } from 'etcd3';
 import { hostsOfBoth } from './address-rules.js';
+import type { Budget } from './budget.js';
 import type { StoreContext } from './context.js';
 import { getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
 import { decodePool, type PoolRecord } from './records.js';
@@ -61,6 +62,8 @@ export class PoolView {
   private watcher: Watcher | undefined;
   /** stale: the watch broke; reload before trusting this view again. */
   stale = false;
+  /** A fresh load found the window full, and no address was freed since (see knownFull). */
+  private fullConfirmed = false;
 
   private constructor(ctx: StoreContext, pool: PoolRecord, pending: ReadonlySet<bigint>) {
     this.ctx = ctx;
@@ -89,6 +92,7 @@ export class PoolView {
     id: PoolId,
     node: NodeId,
     pending: ReadonlySet<bigint>,
+    budget?: Budget,
   ): Promise<PoolView | undefined> {
     const prefix = ctx.keys.addresses(id);
     const page = { keysOnly: true, pageSize: ctx.pageSize, op: 'load' as const };
@@ -96,6 +100,7 @@ export class PoolView {
       'load pool',
       [getOp(ctx.keys.pool(id)), rangeOp(prefix, { keysOnly: true, limit: ctx.pageSize })],
       'load',
+      budget,
     );
     const poolKv = kvsAt(res, 0)[0];
     if (!poolKv) return undefined;
@@ -144,7 +149,9 @@ export class PoolView {
     const offset = value - this.window.network;
     if (offset < 0n || offset >= BigInt(this.bitmap.size)) return;
     if (taken) this.bitmap.allocate(Number(offset));
-    else if (!this.isReserved(Number(offset))) this.bitmap.free(Number(offset));
+    else if (!this.isReserved(Number(offset)) && this.bitmap.free(Number(offset))) {
+      this.fullConfirmed = false;
+    }
   }
 
   /** The window's non-host offsets and the gateway stay taken whatever the watch says. */
@@ -162,6 +169,19 @@ export class PoolView {
   take(): IpAddress | undefined {
     const offset = this.bitmap.allocateNextFree();
     return offset < 0 ? undefined : addressAt(this.window, BigInt(offset));
+  }
+
+  /**
+   * knownFull: confirmFull was called on this view and its watch has reported no address
+   * freed since, so "full" needs no new read of etcd.
+   */
+  get knownFull(): boolean {
+    return this.fullConfirmed && !this.stale && this.bitmap.freeCount === 0;
+  }
+
+  /** confirmFull records that this view, loaded after the window looked full, is full too. */
+  confirmFull(): void {
+    if (this.bitmap.freeCount === 0) this.fullConfirmed = true;
   }
 
   /**

@@ -286,3 +286,33 @@ export function decodeReservation(subnetText: string, kv: RawKv): { subnet: Subn
 export function encodeGuard(pool: PoolId, at: string): string {
   return JSON.stringify({ pool, at });
 }
+
+/** BlockClaim is one host's claim on one block of a pool's window (see host-blocks.ts). */
+export interface BlockClaim {
+  node: NodeId;
+  at: string;
+  /** Random per claim: a re-sent claim recognises its own earlier success. */
+  token: string;
+  modRevision: bigint;
+}
+
+/** encodeBlock is a block claim's JSON. */
+export function encodeBlock(claim: { node: NodeId; at: string; token: string }): string {
+  return JSON.stringify({ node: claim.node, at: claim.at, token: claim.token });
+}
+
+/** readBlock reads a block claim; an unreadable one is treated as claimed by nobody we know. */
+export function readBlock(kv: RawKv): BlockClaim | undefined {
+  try {
+    const obj = parseJson(kv);
+    const key = kv.key.toString();
+    return {
+      node: parseNodeId(field(key, obj, 'node', isString)),
+      at: field(key, obj, 'at', isString),
+      token: obj.token === undefined ? '' : field(key, obj, 'token', isString),
+      modRevision: BigInt(kv.mod_revision),
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -224,8 +224,12 @@ export class IpamStore {
     await this.revision();
   }
 
-  /** close stops this store's watches. The etcd client stays open: it is the caller's. */
+  /**
+   * close stops this store's watches and its undos of failed calls (what they leave is
+   * cleanup's). The etcd client stays open: it is the caller's.
+   */
   async close(): Promise<void> {
+    this.ctx.undo.close();
     const stores = [...this.addresses.values()];
     this.addresses.clear();
     await Promise.all(stores.map((s) => s.close()));

@@ -159,9 +159,13 @@ export interface StoreObserver {
    * casConflict: a transaction's compare failed because another writer got there first, and
    * the store retries (or, allocating, moves on to the next address). `op` names the
    * transition: `allocate` (an address), `pool` (creating, re-gatewaying or removing a pool),
-   * `hold` (joining or leaving a pool), `release` (freeing an address).
+   * `hold` (joining or leaving a pool), `release` (freeing an address), `block` (claiming a
+   * block of addresses that another host claimed first).
    */
-  casConflict?(event: { op: 'allocate' | 'pool' | 'release' | 'hold'; pool?: PoolId }): void;
+  casConflict?(event: {
+    op: 'allocate' | 'pool' | 'release' | 'hold' | 'block';
+    pool?: PoolId;
+  }): void;
 }
 
 /** StoreOptions configures an IpamStore; only `client` is required. */
@@ -185,6 +189,11 @@ export interface StoreOptions {
   logger?: StoreLogger;
   /** Compare-and-swap attempts per request before CONFLICT, default 16. */
   maxAttempts?: number;
+  /**
+   * When the store tries to take back the write of a call that failed with its outcome unknown
+   * (ms after the failure; see undo.ts), default 1, 5, 20 and 60 s.
+   */
+  undoAttemptsMs?: readonly number[];
   /** Keys per etcd range read when reading a pool's addresses, default 5000. */
   pageSize?: number;
   /** Told of every etcd round trip and every lost compare-and-swap (metrics). */

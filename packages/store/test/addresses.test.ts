@@ -1,7 +1,6 @@
 import { formatAddress } from '@kontena-ipam/cidr';
 import { Etcd3 } from 'etcd3';
-import { describe, expect, test } from 'vitest';
-import type { StoreOptions } from '../src/index.js';
+import { describe, expect } from 'vitest';
 import {
   dumpKeys,
   holdsIn,
@@ -11,21 +10,18 @@ import {
   node,
   pool,
   rejectsWith,
-  scenario,
+  test,
   uniquePrefix,
-  useEnv,
 } from './harness.js';
-
-const env = useEnv();
 
 const A = node('node-a');
 const B = node('node-b');
 const K = pool('kontena');
 
-const setup = (options: Partial<StoreOptions> = {}) => scenario(env, options);
-
 describe('dynamic addresses', () => {
-  test('come from the ip-range, each recorded with owner, kind, attrs and time', async () => {
+  test('come from the ip-range, each recorded with owner, kind, attrs and time', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     await store.requestPool({
       network: K,
@@ -67,7 +63,9 @@ describe('dynamic addresses', () => {
     });
   });
 
-  test('skip network, broadcast and gateway; a full pool → POOL_EXHAUSTED; a release frees one', async () => {
+  test('skip network, broadcast and gateway; a full pool → POOL_EXHAUSTED; a release frees one', async ({
+    setup,
+  }) => {
     const { store, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.3.0.0/29') });
     await store.requestPool({ network: K, node: B, subnet: net('10.3.0.0/29') });
@@ -99,7 +97,7 @@ describe('dynamic addresses', () => {
     expect(again.address).toEqual(owned.address);
   });
 
-  test('hosts start at different offsets, so they spread over the pool', async () => {
+  test('hosts start at different offsets, so they spread over the pool', async ({ setup }) => {
     const { store } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.4.0.0/16') });
     const a = await store.requestAddress({ pool: K, node: node('host-1'), kind: 'endpoint' });
@@ -107,7 +105,7 @@ describe('dynamic addresses', () => {
     expect(a.address).not.toEqual(b.address);
   });
 
-  test('IPv6 /64: allocation works without memory in proportion to the pool', async () => {
+  test('IPv6 /64: allocation works without memory in proportion to the pool', async ({ setup }) => {
     const { store, keys } = setup();
     const p = await store.requestPool({ network: K, node: A, subnet: net('fd00:9::/64') });
     expect(p.id).toBe('kontena:v6');
@@ -121,10 +119,11 @@ describe('dynamic addresses', () => {
       address: ip('fd00:9::ffff:1'),
     });
     expect(formatAddress(fixed.address)).toBe('fd00:9::ffff:1');
-    expect(await keys()).toHaveLength(3 + 3 + 1);
+    // + the dynamic address's block claim and this host's affinity key for it.
+    expect(await keys()).toHaveLength(3 + 3 + 1 + 2);
   });
 
-  test('unknown pool → POOL_NOT_FOUND, nothing written', async () => {
+  test('unknown pool → POOL_NOT_FOUND, nothing written', async ({ setup }) => {
     const { store, keys } = setup();
     await rejectsWith(
       store.requestAddress({ pool: K, node: A, kind: 'endpoint' }),
@@ -137,7 +136,10 @@ describe('dynamic addresses', () => {
     expect(await keys()).toEqual([]);
   });
 
-  test('a pool re-created with another subnet under a live view: the new pool is used', async () => {
+  test('a pool re-created with another subnet under a live view: the new pool is used', async ({
+    env,
+    setup,
+  }) => {
     const { prefix, store } = setup();
     const other = env.store({ prefix, client: env.newClient() });
     await store.requestPool({ network: K, node: A, subnet: net('10.10.0.0/24') });
@@ -162,7 +164,9 @@ describe('dynamic addresses', () => {
 });
 
 describe('static addresses, gateway, aux', () => {
-  test('a static endpoint address anywhere in the subnet; taken → ADDRESS_IN_USE; outside → OUT_OF_RANGE', async () => {
+  test('a static endpoint address anywhere in the subnet; taken → ADDRESS_IN_USE; outside → OUT_OF_RANGE', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     await store.requestPool({
       network: K,
@@ -207,7 +211,9 @@ describe('static addresses, gateway, aux', () => {
     expect(await dump()).toEqual(before);
   });
 
-  test('the gateway is returned on every host without conflict; releasing it is a no-op', async () => {
+  test('the gateway is returned on every host without conflict; releasing it is a no-op', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.20.0.0/24') });
     const before = await dump();
@@ -233,7 +239,7 @@ describe('static addresses, gateway, aux', () => {
     expect(await dump()).toEqual(before);
   });
 
-  test('aux addresses are shared across hosts and freed only with the pool', async () => {
+  test('aux addresses are shared across hosts and freed only with the pool', async ({ setup }) => {
     const { store, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.21.0.0/24') });
     await store.requestPool({ network: K, node: B, subnet: net('10.21.0.0/24') });
@@ -285,7 +291,9 @@ describe('static addresses, gateway, aux', () => {
 });
 
 describe('release and listing', () => {
-  test('releaseAddress frees the owner’s endpoint only; unknown pool or address → released:false', async () => {
+  test('releaseAddress frees the owner’s endpoint only; unknown pool or address → released:false', async ({
+    setup,
+  }) => {
     const { store, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.22.0.0/24') });
     const a = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
@@ -302,8 +310,11 @@ describe('release and listing', () => {
     expect(await store.releaseAddress({ pool: pool('nope'), node: A, address: a.address })).toEqual(
       { released: false },
     );
+    // The block A claimed for its first address stays A's while A holds the pool.
     expect(await keys()).toEqual([
       'addresses/kontena/10.22.0.1',
+      expect.stringMatching(/^affinity\/kontena\/node-a\/[0-9a-f]{14}$/),
+      expect.stringMatching(/^blocks\/kontena\/[0-9a-f]{14}$/),
       'guard/subnets',
       'holds/kontena/node-a',
       'pools/kontena',
@@ -311,7 +322,9 @@ describe('release and listing', () => {
     ]);
   });
 
-  test('listAddresses (all or one node) with revisions; releaseAddressIfUnchanged fences on them', async () => {
+  test('listAddresses (all or one node) with revisions; releaseAddressIfUnchanged fences on them', async ({
+    setup,
+  }) => {
     const { store, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.23.0.0/24') });
     const a = await store.requestAddress({
@@ -364,7 +377,9 @@ describe('release and listing', () => {
 });
 
 describe('retry safety', () => {
-  test('a client that sends every call twice (etcd3 re-sending a committed call) counts each request once', async () => {
+  test('a client that sends every call twice (etcd3 re-sending a committed call) counts each request once', async ({
+    env,
+  }) => {
     // etcd3 re-runs a call through its `faultHandling.global` policy after a lost reply; this
     // policy runs every call twice, so each committed transaction is re-sent and fails its compare.
     const twice = {
@@ -421,7 +436,10 @@ describe('retry safety', () => {
 });
 
 describe('round trips and damaged records', () => {
-  test('after the first allocation loads the view, each uncontended allocation is one etcd call', async () => {
+  test('after the first allocation loads the view, each uncontended allocation is one etcd call', async ({
+    env,
+    setup,
+  }) => {
     let calls = 0;
     // Counts unary etcd calls (the watch stream does not pass through this policy).
     const counting = {
@@ -443,7 +461,10 @@ describe('round trips and damaged records', () => {
     expect(calls - before).toBe(10);
   });
 
-  test('the view follows other hosts through the watch: no conflict on addresses they took', async () => {
+  test('a shared window follows other hosts through the watch: no conflict on addresses they took', async ({
+    env,
+    setup,
+  }) => {
     let calls = 0;
     const counting = {
       execute<T>(fn: (ctx: unknown) => Promise<T>): Promise<T> {
@@ -458,11 +479,20 @@ describe('round trips and damaged records', () => {
     env.clients.push(bClient);
     const { prefix, store: a } = setup();
     const b = env.store({ prefix, client: bClient });
-    const subnet = net('10.34.0.0/16');
+    // A /27 is too small to cut into blocks: every host shares its window and watches it.
+    const subnet = net('10.34.0.0/27');
     await a.requestPool({ network: K, node: A, subnet });
     const first = await b.requestAddress({ pool: K, node: B, kind: 'endpoint' }); // B's view loaded
-    // A takes exactly the addresses B would try next.
-    const next = (k: number) => ({ family: 4 as const, value: first.address.value + BigInt(k) });
+    // A takes exactly the addresses B would try next: B's search goes on after its first
+    // address and wraps, skipping the network (offset 0), gateway (1) and broadcast (31).
+    const f = Number(first.address.value - subnet.network);
+    const order = Array.from({ length: 31 }, (_, j) => (f + 1 + j) % 32).filter(
+      (o) => o !== 0 && o !== 1 && o !== 31,
+    );
+    const next = (k: number) => ({
+      family: 4 as const,
+      value: subnet.network + BigInt(order[k - 1] as number),
+    });
     const seen = new Set<string>();
     // B's view watches from the revision it loaded at, so etcd serves it as a catching-up
     // ("unsynced") watcher for a moment; this one starts in the past too, to travel the same path.
@@ -488,7 +518,7 @@ describe('round trips and damaged records', () => {
     expect(calls - before).toBe(1);
   });
 
-  test('an unreadable address record counts as taken by someone else', async () => {
+  test('an unreadable address record counts as taken by someone else', async ({ env, setup }) => {
     const { prefix, store } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.32.0.0/29') });
     await env.client.put(`${prefix}v2/addresses/kontena/10.32.0.4`).value('garbage');
@@ -517,7 +547,10 @@ describe('round trips and damaged records', () => {
 });
 
 describe('crowded pools', () => {
-  test('a pool with more addresses than one read page: views and listings read it page by page', async () => {
+  test('a pool with more addresses than one read page: views and listings read it page by page', async ({
+    env,
+    setup,
+  }) => {
     const { prefix, store } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.33.0.0/27') }); // 30 hosts
     for (let i = 0; i < 20; i++) await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });

@@ -1,5 +1,5 @@
 import { formatAddress, formatSubnet, subnetsOverlap } from '@kontena-ipam/cidr';
-import { expect, test } from 'vitest';
+import { expect } from 'vitest';
 import type { Allocation, IpamStore } from '../src/index.js';
 import {
   dumpKeys,
@@ -12,24 +12,29 @@ import {
   node,
   pool,
   rejectsWith,
+  test,
   uniquePrefix,
-  useEnv,
 } from './harness.js';
-
-const env = useEnv();
 
 const K = pool('kontena');
 
 /** hosts builds n stores, each with its own etcd client, as n plugin processes would. */
-function hosts(n: number, prefix: string, options: Parameters<Env['store']>[0] = {}): IpamStore[] {
+function hosts(
+  env: Env,
+  n: number,
+  prefix: string,
+  options: Parameters<Env['store']>[0] = {},
+): IpamStore[] {
   return Array.from({ length: n }, () =>
     env.store({ prefix, client: env.newClient(), ...options }),
   );
 }
 
-test('3 hosts × 300 addresses, 64 in flight each, one /22: all unique, counts exact, then POOL_EXHAUSTED', async () => {
+test('3 hosts × 300 addresses, 64 in flight each, one /22: all unique, counts exact, then POOL_EXHAUSTED', async ({
+  env,
+}) => {
   const prefix = uniquePrefix();
-  const stores = hosts(3, prefix);
+  const stores = hosts(env, 3, prefix);
   await stores[0]?.requestPool({ network: K, node: node('host-0'), subnet: net('10.40.0.0/22') });
   const grants = await Promise.all(
     stores.map((store, h) =>
@@ -79,9 +84,11 @@ test('3 hosts × 300 addresses, 64 in flight each, one /22: all unique, counts e
   expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
 });
 
-test('8 hosts create the same static network at once: all succeed, one pool, 8 holds', async () => {
+test('8 hosts create the same static network at once: all succeed, one pool, 8 holds', async ({
+  env,
+}) => {
   const prefix = uniquePrefix();
-  const stores = hosts(8, prefix);
+  const stores = hosts(env, 8, prefix);
   const pools = await Promise.all(
     stores.map((s, i) =>
       s.requestPool({ network: K, node: node(`host-${i}`), subnet: net('10.50.0.0/16') }),
@@ -101,9 +108,11 @@ test('8 hosts create the same static network at once: all succeed, one pool, 8 h
   );
 });
 
-test('8 hosts create 8 dynamic networks at once: 8 distinct, non-overlapping subnets', async () => {
+test('8 hosts create 8 dynamic networks at once: 8 distinct, non-overlapping subnets', async ({
+  env,
+}) => {
   const prefix = uniquePrefix();
-  const stores = hosts(8, prefix);
+  const stores = hosts(env, 8, prefix);
   const pools = await Promise.all(
     stores.map((s, i) => s.requestPool({ network: pool(`net-${i}`), node: node(`host-${i}`) })),
   );
@@ -122,9 +131,11 @@ test('8 hosts create 8 dynamic networks at once: 8 distinct, non-overlapping sub
   expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
 });
 
-test('release/request races on one pool never leave a pool without its subnet or the reverse', async () => {
+test('release/request races on one pool never leave a pool without its subnet or the reverse', async ({
+  env,
+}) => {
   const prefix = uniquePrefix();
-  const [a, b, c] = hosts(3, prefix) as [IpamStore, IpamStore, IpamStore];
+  const [a, b, c] = hosts(env, 3, prefix) as [IpamStore, IpamStore, IpamStore];
   const A = node('host-a');
   const B = node('host-b');
   const C = node('host-c');
@@ -156,9 +167,11 @@ test('release/request races on one pool never leave a pool without its subnet or
   }
 });
 
-test('8 hosts ask for the same dynamic network at once: one subnet, 8 holds; all release at once: one removal', async () => {
+test('8 hosts ask for the same dynamic network at once: one subnet, 8 holds; all release at once: one removal', async ({
+  env,
+}) => {
   const prefix = uniquePrefix();
-  const stores = hosts(8, prefix);
+  const stores = hosts(env, 8, prefix);
   const pools = await Promise.all(
     stores.map((s, i) => s.requestPool({ network: K, node: node(`host-${i}`) })),
   );
@@ -175,9 +188,11 @@ test('8 hosts ask for the same dynamic network at once: one subnet, 8 holds; all
   expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
 });
 
-test('static and dynamic networks created at once never overlap; a static one may lose its subnet cleanly', async () => {
+test('static and dynamic networks created at once never overlap; a static one may lose its subnet cleanly', async ({
+  env,
+}) => {
   const prefix = uniquePrefix();
-  const stores = hosts(8, prefix);
+  const stores = hosts(env, 8, prefix);
   // Statics sit where the dynamic ones would go first.
   const statics = ['10.80.0.0/24', '10.80.2.0/23', '10.80.5.0/24', '10.80.8.0/22'];
   const results = await Promise.allSettled(

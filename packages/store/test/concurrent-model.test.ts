@@ -5,11 +5,9 @@
  */
 import { addressAt, formatAddress, parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import fc from 'fast-check';
-import { expect, test } from 'vitest';
+import { expect } from 'vitest';
 import type { IpamStore } from '../src/index.js';
-import { dumpKeys, invariantProblems, node, pool, uniquePrefix, useEnv } from './harness.js';
-
-const env = useEnv();
+import { dumpKeys, invariantProblems, node, pool, test, uniquePrefix } from './harness.js';
 
 const SUPERNET = parseSubnet('10.91.0.0/26'); // four dynamic /28s
 const STATIC = ['10.91.0.0/28', '10.91.0.32/27'];
@@ -66,7 +64,9 @@ const expected = new Set([
   'SUPERNET_EXHAUSTED',
 ]);
 
-test('concurrent random batches from three hosts: no address twice, none lost, none from nowhere', async () => {
+test('concurrent random batches from three hosts: no address twice, none lost, none from nowhere', async ({
+  env,
+}) => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(opArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 12 }),

@@ -1,14 +1,12 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect } from 'vitest';
 import { checkConsistency, type Finding } from '../src/index.js';
-import { net, node, pool, uniquePrefix, useEnv } from './harness.js';
-
-const env = useEnv();
+import { type Env, net, node, pool, test, uniquePrefix } from './harness.js';
 
 const A = node('node-a');
 const B = node('node-b');
 
 /** seeded builds a healthy store state: two pools, node-a and node-b each own an address. */
-async function seeded() {
+async function seeded(env: Env) {
   const prefix = uniquePrefix();
   const store = env.store({ prefix });
   await store.requestPool({ network: pool('kontena'), node: A, subnet: net('10.81.0.0/16') });
@@ -26,8 +24,8 @@ async function seeded() {
 const kinds = (findings: Finding[]) => findings.map((f) => f.kind).sort();
 
 describe('checkConsistency', () => {
-  test('a state written only by the store is clean, with its counts', async () => {
-    const { check } = await seeded();
+  test('a state written only by the store is clean, with its counts', async ({ env }) => {
+    const { check } = await seeded(env);
     const report = await check();
     expect(report.findings).toEqual([]);
     expect(report.pools).toBe(2);
@@ -37,13 +35,15 @@ describe('checkConsistency', () => {
     expect(report.revision).toBeGreaterThan(0n);
   });
 
-  test('an empty prefix is clean', async () => {
+  test('an empty prefix is clean', async ({ env }) => {
     const report = await checkConsistency({ client: env.client, prefix: uniquePrefix() });
     expect(report).toMatchObject({ pools: 0, reservations: 0, addresses: 0, findings: [] });
   });
 
-  test('overlapping reservations are reported once, naming both subnets and pools', async () => {
-    const { root, check } = await seeded();
+  test('overlapping reservations are reported once, naming both subnets and pools', async ({
+    env,
+  }) => {
+    const { root, check } = await seeded(env);
     await env.client.put(`${root}subnets/10.81.4.0/24`).value(JSON.stringify({ pool: 'kontena' }));
     const report = await check();
     const overlap = report.findings.filter((f) => f.kind === 'overlapping-subnets');
@@ -56,8 +56,8 @@ describe('checkConsistency', () => {
     expect(kinds(report.findings)).toEqual(['overlapping-subnets', 'reservation-without-pool']);
   });
 
-  test('a pool without its reservation, and a reservation without its pool', async () => {
-    const { root, check } = await seeded();
+  test('a pool without its reservation, and a reservation without its pool', async ({ env }) => {
+    const { root, check } = await seeded(env);
     await env.client.delete().key(`${root}subnets/10.81.0.0/16`);
     await env.client.put(`${root}subnets/10.99.0.0/24`).value(JSON.stringify({ pool: 'ghost' }));
     const report = await check();
@@ -73,8 +73,10 @@ describe('checkConsistency', () => {
     expect(missing?.key).toBe(`${root}pools/kontena`);
   });
 
-  test('two pools on overlapping subnets are caught even when one has no reservation', async () => {
-    const { root, check } = await seeded();
+  test('two pools on overlapping subnets are caught even when one has no reservation', async ({
+    env,
+  }) => {
+    const { root, check } = await seeded(env);
     const kontena = await env.client.get(`${root}pools/kontena`).string();
     const copy = {
       ...JSON.parse(kontena ?? '{}'),
@@ -89,8 +91,8 @@ describe('checkConsistency', () => {
     );
   });
 
-  test('addresses outside their pool and addresses of no pool', async () => {
-    const { root, check } = await seeded();
+  test('addresses outside their pool and addresses of no pool', async ({ env }) => {
+    const { root, check } = await seeded(env);
     const record = JSON.stringify({ node: 'node-a', kind: 'endpoint', attrs: {}, at: 'x' });
     await env.client.put(`${root}addresses/kontena/10.82.0.9`).value(record);
     await env.client.put(`${root}addresses/gone/10.90.0.2`).value(record);
@@ -102,8 +104,8 @@ describe('checkConsistency', () => {
     ]);
   });
 
-  test('a hold by a node that owns no address anywhere', async () => {
-    const { store, check } = await seeded();
+  test('a hold by a node that owns no address anywhere', async ({ env }) => {
+    const { store, check } = await seeded(env);
     await store.requestPool({
       network: pool('kontena'),
       node: node('node-c'),
@@ -120,8 +122,8 @@ describe('checkConsistency', () => {
     ]);
   });
 
-  test('records that fail to parse, and keys the store never writes', async () => {
-    const { root, check } = await seeded();
+  test('records that fail to parse, and keys the store never writes', async ({ env }) => {
+    const { root, check } = await seeded(env);
     await env.client.put(`${root}pools/broken`).value('{not json');
     await env.client.put(`${root}pools/nosubnet`).value(JSON.stringify({ gateway: '10.1.0.1' }));
     await env.client.put(`${root}addresses/kontena/not-an-ip`).value('{}');
@@ -147,8 +149,8 @@ describe('checkConsistency', () => {
     ]);
   });
 
-  test('reads more keys than one page holds', async () => {
-    const { root, check } = await seeded();
+  test('reads more keys than one page holds', async ({ env }) => {
+    const { root, check } = await seeded(env);
     const record = JSON.stringify({ node: 'node-a', kind: 'endpoint', attrs: {}, at: 'x' });
     const puts = [];
     for (let i = 0; i < 1200; i++) {

@@ -2,9 +2,10 @@
  * EtcdCalls against a real etcd: attempts inside the caller's budget, a retry that outlives a
  * restart, a clear error when nothing answers, and a paged read that meets a compaction.
  */
+
+import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, test } from 'vitest';
-import { startEtcd } from '../../../testing/etcd.js';
 import { Budget } from '../src/budget.js';
 import { ATTEMPT_MS, EtcdCalls, getOp, rangeOp, readPrefix } from '../src/etcd-call.js';
 import { resilientClientOptions } from '../src/index.js';

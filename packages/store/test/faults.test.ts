@@ -1,7 +1,7 @@
 import { formatAddress, type Subnet } from '@kontena-ipam/cidr';
+import { startEtcd, startEtcdCluster } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, test } from 'vitest';
-import { startEtcd, startEtcdCluster } from '../../../testing/etcd.js';
 import { type Allocation, IpamStore } from '../src/index.js';
 import {
   dumpKeys,

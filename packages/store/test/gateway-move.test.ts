@@ -5,29 +5,17 @@
  * otherwise POOL_MISMATCH naming both gateways, and nothing is written.
  */
 import { formatAddress } from '@kontena-ipam/cidr';
-import { describe, expect, test } from 'vitest';
-import type { StoreOptions } from '../src/index.js';
-import {
-  invariantProblems,
-  ip,
-  net,
-  node,
-  pool,
-  rejectsWith,
-  scenario,
-  useEnv,
-} from './harness.js';
-
-const env = useEnv();
+import { describe, expect } from 'vitest';
+import { invariantProblems, ip, net, node, pool, rejectsWith, test } from './harness.js';
 
 const A = node('node-a');
 const B = node('node-b');
 const K = pool('gw');
 
-const setup = (options: Partial<StoreOptions> = {}) => scenario(env, options);
-
 describe('moving the gateway', () => {
-  test('the only holder asking for X: pool, old and new gateway records change in one transaction', async () => {
+  test('the only holder asking for X: pool, old and new gateway records change in one transaction', async ({
+    setup,
+  }) => {
     const { store, dump, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.86.0.0/24') });
     const before = await dump();
@@ -93,7 +81,10 @@ describe('moving the gateway', () => {
     expect(await keys()).toEqual(['guard/subnets']);
   });
 
-  test('another host following the pool sees the moved gateway, for its own gateway request too', async () => {
+  test('another host following the pool sees the moved gateway, for its own gateway request too', async ({
+    env,
+    setup,
+  }) => {
     const { prefix, store } = setup();
     const other = env.store({ prefix, client: env.newClient() });
     await store.requestPool({ network: K, node: A, subnet: net('10.87.0.0/24') });
@@ -106,7 +97,9 @@ describe('moving the gateway', () => {
     expect(g).toMatchObject({ kind: 'gateway', node: 'node-a' });
   });
 
-  test('refused with POOL_MISMATCH naming both gateways, nothing written, when it cannot move', async () => {
+  test('refused with POOL_MISMATCH naming both gateways, nothing written, when it cannot move', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.88.0.0/24') });
     await store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: ip('10.88.0.7') });
@@ -147,7 +140,10 @@ describe('moving the gateway', () => {
     expect(await dump()).toEqual(held);
   });
 
-  test('racing an allocation of X: exactly one of them gets it, nothing half-written', async () => {
+  test('racing an allocation of X: exactly one of them gets it, nothing half-written', async ({
+    env,
+    setup,
+  }) => {
     for (let round = 0; round < 5; round++) {
       const { prefix, store, dump } = setup();
       const other = env.store({ prefix, client: env.newClient() });

@@ -1,13 +1,14 @@
 /**
- * Test harness for the store: a real etcd per test file, a fresh key prefix per test, and a
- * dump of every key under that prefix so each scenario can assert exactly what it left behind.
+ * Test harness for the store: a real etcd per test file and a fresh key prefix per test, as
+ * vitest fixtures (`test`), and a dump of every key under that prefix so each scenario can
+ * assert exactly what it left behind.
  */
 import { parseAddress, parseSubnet, type Subnet, subnetsOverlap } from '@kontena-ipam/cidr';
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../testing/etcd.js';
+import { test as base } from 'vitest';
 
-export { holdsIn } from '../../../testing/store-keys.js';
+export { holdsIn } from '@kontena-ipam/testing/store-keys';
 
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
 import {
@@ -78,40 +79,24 @@ export async function startEnv(): Promise<Env> {
 }
 
 /**
- * useEnv starts one etcd for the calling test file (beforeAll) and closes it with everything the
- * file made (afterAll). The returned Env reads through to that etcd, so it may be held at module
- * level but used only inside hooks and tests.
+ * test is vitest's `test` with the store's fixtures. `env` is the test file's etcd: the file's
+ * first test that asks for it starts it, and it closes after the file's last test, with every
+ * client and store the tests made. `setup` builds a store on it under a fresh prefix
+ * (`scenario`), so tests sharing that etcd never see each other's keys.
  */
-export function useEnv(): Env {
-  let current: Env | undefined;
-  beforeAll(async () => {
-    current = await startEnv();
-  });
-  afterAll(async () => {
-    await current?.close();
-  });
-  const started = (): Env => {
-    if (!current) throw new Error('the test etcd starts in beforeAll: use env inside a test');
-    return current;
-  };
-  return {
-    get etcd() {
-      return started().etcd;
-    },
-    get client() {
-      return started().client;
-    },
-    get clients() {
-      return started().clients;
-    },
-    get stores() {
-      return started().stores;
-    },
-    store: (options) => started().store(options),
-    newClient: () => started().newClient(),
-    close: () => started().close(),
-  };
-}
+export const test = base
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from this pattern
+  .extend('env', { scope: 'file' }, async ({}, { onCleanup }): Promise<Env> => {
+    const env = await startEnv();
+    onCleanup(() => env.close());
+    return env;
+  })
+  .extend(
+    'setup',
+    async ({ env }) =>
+      (options: Partial<StoreOptions> = {}): Scenario =>
+        scenario(env, options),
+  );
 
 /** Scenario is one store under a fresh prefix, with readers for the keys it wrote. */
 export interface Scenario {
@@ -206,6 +191,9 @@ export function invariantProblems(dump: Record<string, unknown>): string[] {
     } else if (key.startsWith('holds/')) {
       const id = key.split('/')[1] ?? '';
       if (!pools.has(id)) problems.push(`hold ${key} without its pool`);
+    } else if (key.startsWith('blocks/') || key.startsWith('affinity/')) {
+      const id = key.split('/')[1] ?? '';
+      if (!pools.has(id)) problems.push(`block claim ${key} without its pool`);
     }
   }
   for (const [id, p] of pools) {

@@ -16,11 +16,9 @@ import {
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
 import fc from 'fast-check';
-import { expect, test } from 'vitest';
+import { expect } from 'vitest';
 import type { AddressKind, IpamStore } from '../src/index.js';
-import { dumpKeys, node, pool, uniquePrefix, useEnv } from './harness.js';
-
-const env = useEnv();
+import { dumpKeys, node, pool, test, uniquePrefix } from './harness.js';
 
 const SUPERNET = parseSubnet('10.90.0.0/27'); // four dynamic /29s
 const STATIC = ['10.90.0.0/29', '10.90.0.8/29', '10.90.0.16/28', '10.95.0.0/29'];
@@ -282,7 +280,9 @@ function actualKeys(dump: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-test('random operations from three hosts match the in-memory model, key for key', async () => {
+test('random operations from three hosts match the in-memory model, key for key', async ({
+  env,
+}) => {
   await fc.assert(
     fc.asyncProperty(
       namesArb,

@@ -5,11 +5,9 @@
  */
 import { formatAddress } from '@kontena-ipam/cidr';
 import { Etcd3 } from 'etcd3';
-import { describe, expect, test } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { StoreObserver } from '../src/index.js';
-import { net, node, pool, rejectsWith, uniquePrefix, useEnv } from './harness.js';
-
-const env = useEnv();
+import { net, node, pool, rejectsWith, test, uniquePrefix } from './harness.js';
 
 const A = node('node-a');
 const K = pool('kontena');
@@ -38,7 +36,7 @@ function recorder() {
 }
 
 describe('etcdCall', () => {
-  test('one txn per uncontended allocation; the first one loads the view', async () => {
+  test('one txn per uncontended allocation; the first one loads the view', async ({ env }) => {
     const rec = recorder();
     const store = env.store({ prefix: uniquePrefix(), observer: rec.observer });
     await store.requestPool({ network: K, node: A, subnet: net('10.40.0.0/24') });
@@ -49,7 +47,9 @@ describe('etcdCall', () => {
     ]);
     rec.reset();
     await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
-    expect(rec.calls.map((c) => c.op)).toEqual(['load', 'txn']);
+    // The first: read the pool and this host's claims, claim a block (the claim's transaction
+    // reads the block's addresses too), then allocate in it.
+    expect(rec.calls.map((c) => c.op)).toEqual(['load', 'txn', 'txn']);
     rec.reset();
     for (let i = 0; i < 5; i++) await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
     expect(rec.calls.map((c) => [c.op, c.ok, c.code])).toEqual(
@@ -63,7 +63,7 @@ describe('etcdCall', () => {
     expect(rec.calls.map((c) => c.op)).toEqual(['list', 'list', 'list']);
   });
 
-  test('a call etcd never answers is told with ok false and its error code', async () => {
+  test('a call etcd never answers is told with ok false and its error code', async ({ env }) => {
     const rec = recorder();
     // Nothing listens on port 1: the call fails (or runs out of its deadline) as UNAVAILABLE.
     const dead = new Etcd3({ hosts: 'http://127.0.0.1:1', dialTimeout: 200 });
@@ -74,7 +74,7 @@ describe('etcdCall', () => {
     expect(rec.calls[0]).toMatchObject({ op: 'get', ok: false, code: 'UNAVAILABLE' });
   });
 
-  test('an observer that throws never breaks a request', async () => {
+  test('an observer that throws never breaks a request', async ({ env }) => {
     const store = env.store({
       prefix: uniquePrefix(),
       observer: {
@@ -100,18 +100,21 @@ describe('etcdCall', () => {
 });
 
 describe('casConflict', () => {
-  test('two stores racing for the same addresses: conflicts > 0, each one a retry', async () => {
+  test('two stores racing for the same addresses: conflicts > 0, each one a retry', async ({
+    env,
+  }) => {
     const prefix = uniquePrefix();
     const recs = [recorder(), recorder()];
-    // Same node id, own clients: both views start at the same offset, so they collide.
+    // Same node id, own clients: both views start at the same offset, so they collide. A /27
+    // is shared by its hosts (too small for blocks), so both race for the same addresses.
     const stores = recs.map((rec) =>
       env.store({ prefix, client: env.newClient(), observer: rec.observer }),
     );
     const [first, second] = stores as [(typeof stores)[0], (typeof stores)[0]];
-    await first.requestPool({ network: K, node: A, subnet: net('10.42.0.0/24') });
-    await second.requestPool({ network: K, node: A, subnet: net('10.42.0.0/24') });
+    await first.requestPool({ network: K, node: A, subnet: net('10.42.0.0/27') });
+    await second.requestPool({ network: K, node: A, subnet: net('10.42.0.0/27') });
     for (const rec of recs) rec.reset();
-    const perStore = 20;
+    const perStore = 12;
     const results = await Promise.all(
       stores.map((store) =>
         Promise.all(
@@ -134,7 +137,9 @@ describe('casConflict', () => {
     expect(conflicts).toBeGreaterThan(0);
   });
 
-  test('hosts creating, joining and leaving one pool at once: one conflict per retry', async () => {
+  test('hosts creating, joining and leaving one pool at once: one conflict per retry', async ({
+    env,
+  }) => {
     const prefix = uniquePrefix();
     const hosts = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((name) => {
       const rec = recorder();
@@ -172,7 +177,9 @@ describe('casConflict', () => {
     expect(conflicts).toBeGreaterThan(0);
   });
 
-  test('an address release that loses its compare is told as a release conflict', async () => {
+  test('an address release that loses its compare is told as a release conflict', async ({
+    env,
+  }) => {
     // A release compares the record it read; re-taking the same address in between makes it fail.
     const prefix = uniquePrefix();
     const rec = recorder();

@@ -1,21 +1,11 @@
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
-import { describe, expect, test } from 'vitest';
-import {
-  parseNetworkName,
-  parseNodeId,
-  parsePoolId,
-  poolIdFor,
-  type StoreOptions,
-} from '../src/index.js';
-import { holdsIn, ip, net, node, pool, rejectsWith, scenario, useEnv } from './harness.js';
-
-const env = useEnv();
+import { describe, expect } from 'vitest';
+import { parseNetworkName, parseNodeId, parsePoolId, poolIdFor } from '../src/index.js';
+import { holdsIn, ip, net, node, pool, rejectsWith, test } from './harness.js';
 
 const A = node('node-a');
 const B = node('node-b');
 const K = pool('kontena');
-
-const setup = (options: Partial<StoreOptions> = {}) => scenario(env, options);
 
 describe('ids', () => {
   test('parsePoolId / parseNodeId accept names and reject the rest with INVALID', async () => {
@@ -61,7 +51,9 @@ describe('ids', () => {
 });
 
 describe('ids at run time', () => {
-  test('unparsed ids that would reach into other keys → INVALID, nothing written', async () => {
+  test('unparsed ids that would reach into other keys → INVALID, nothing written', async ({
+    setup,
+  }) => {
     const { store, keys } = setup();
     const evil = 'kontena/../x' as ReturnType<typeof pool>;
     await rejectsWith(
@@ -81,7 +73,7 @@ describe('ids at run time', () => {
 });
 
 describe('options', () => {
-  test('options that cannot work → INVALID at construction', async () => {
+  test('options that cannot work → INVALID at construction', async ({ env }) => {
     const bad = [
       { subnetLength: 8 },
       { subnetLength: 33 },
@@ -100,7 +92,9 @@ describe('options', () => {
 });
 
 describe('static pools', () => {
-  test('creating writes pool, subnet, guard and gateway in one go, nothing else', async () => {
+  test('creating writes pool, subnet, guard and gateway in one go, nothing else', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     const p = await store.requestPool({
       network: K,
@@ -133,7 +127,7 @@ describe('static pools', () => {
     expect(keys['addresses/kontena/10.81.0.1']).toMatchObject({ node: 'node-a', kind: 'gateway' });
   });
 
-  test('a requested gateway is kept', async () => {
+  test('a requested gateway is kept', async ({ setup }) => {
     const { store, keys } = setup();
     const p = await store.requestPool({
       network: K,
@@ -145,7 +139,9 @@ describe('static pools', () => {
     expect(await keys()).toContain('addresses/kontena/10.2.0.254');
   });
 
-  test('same network from many hosts: one pool, holds counted per host, last release removes all', async () => {
+  test('same network from many hosts: one pool, holds counted per host, last release removes all', async ({
+    setup,
+  }) => {
     const { store, keys, dump } = setup();
     const subnet = net('10.81.0.0/16');
     await store.requestPool({ network: K, node: A, subnet });
@@ -183,7 +179,9 @@ describe('static pools', () => {
     expect(await store.getPool(K)).toBeUndefined();
   });
 
-  test('overlapping static subnet → SUBNET_OVERLAP naming the other pool, nothing written', async () => {
+  test('overlapping static subnet → SUBNET_OVERLAP naming the other pool, nothing written', async ({
+    setup,
+  }) => {
     const { store, keys } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('10.81.0.0/16') });
     const before = await keys();
@@ -196,7 +194,9 @@ describe('static pools', () => {
     expect(await keys()).toEqual(before);
   });
 
-  test('a request contradicting the pool → POOL_MISMATCH naming both values, nothing written', async () => {
+  test('a request contradicting the pool → POOL_MISMATCH naming both values, nothing written', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     await store.requestPool({
       network: K,
@@ -223,7 +223,7 @@ describe('static pools', () => {
     expect(await dump()).toEqual(before);
   });
 
-  test('bad input → INVALID / OUT_OF_RANGE, nothing written', async () => {
+  test('bad input → INVALID / OUT_OF_RANGE, nothing written', async ({ setup }) => {
     const { store, keys } = setup();
     await rejectsWith(
       store.requestPool({ network: K, node: A, ipRange: net('10.1.0.0/24') }),
@@ -270,7 +270,9 @@ describe('static pools', () => {
 });
 
 describe('dynamic pools', () => {
-  test('first free subnet of the supernet, skipping static reservations inside it', async () => {
+  test('first free subnet of the supernet, skipping static reservations inside it', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     // A static /16 inside the default supernet 10.80.0.0/12 at its very start.
     await store.requestPool({ network: pool('static'), node: A, subnet: net('10.80.0.0/16') });
@@ -308,7 +310,9 @@ describe('dynamic pools', () => {
     );
   });
 
-  test('the same host asking again (no subnet) → ALREADY_HELD naming the subnet; other hosts join', async () => {
+  test('the same host asking again (no subnet) → ALREADY_HELD naming the subnet; other hosts join', async ({
+    setup,
+  }) => {
     const { store, dump } = setup();
     const p = await store.requestPool({ network: K, node: A });
     const before = await dump();
@@ -321,7 +325,9 @@ describe('dynamic pools', () => {
     expect((await store.getPool(K))?.holds).toEqual({ 'node-a': 1, 'node-b': 1 });
   });
 
-  test('a dynamic request for an existing static pool from another host returns that pool', async () => {
+  test('a dynamic request for an existing static pool from another host returns that pool', async ({
+    setup,
+  }) => {
     const { store } = setup();
     await store.requestPool({ network: K, node: A, subnet: net('192.168.7.0/24') });
     const p = await store.requestPool({ network: K, node: B });
@@ -329,7 +335,7 @@ describe('dynamic pools', () => {
     expect(p.dynamic).toBe(false);
   });
 
-  test('supernet full → SUPERNET_EXHAUSTED, nothing written', async () => {
+  test('supernet full → SUPERNET_EXHAUSTED, nothing written', async ({ setup }) => {
     const { store, keys } = setup({ supernet: net('10.99.0.0/23'), subnetLength: 24 });
     await store.requestPool({ network: pool('n1'), node: A });
     await store.requestPool({ network: pool('n2'), node: A });
@@ -342,7 +348,7 @@ describe('dynamic pools', () => {
     expect(await keys()).toEqual(before);
   });
 
-  test('IPv6 dynamic pools come from supernet6', async () => {
+  test('IPv6 dynamic pools come from supernet6', async ({ setup }) => {
     const { store, keys } = setup({ supernet6: net('fd00:1::/48'), subnetLength6: 64 });
     const p = await store.requestPool({ network: K, node: A, v6: true });
     expect(p.id).toBe('kontena:v6');
@@ -357,7 +363,9 @@ describe('dynamic pools', () => {
     ]);
   });
 
-  test('dual-stack: one network name, an IPv4 pool `NAME` and an IPv6 pool `NAME:v6`', async () => {
+  test('dual-stack: one network name, an IPv4 pool `NAME` and an IPv6 pool `NAME:v6`', async ({
+    setup,
+  }) => {
     const { store, keys, dump } = setup();
     // Docker sends both RequestPools with the same options: V6 false, then V6 true.
     const v4 = await store.requestPool({
@@ -382,8 +390,15 @@ describe('dynamic pools', () => {
     expect(a4.address.family).toBe(4);
     expect(a6).toMatchObject({ pool: 'kontena:v6', subnet: net('fd00:87::/64') });
     expect(formatAddress(a6.address).startsWith('fd00:87::')).toBe(true);
+    // Each first dynamic address came from a block its host claimed: 16 addresses each.
+    const block = (a: typeof a4) =>
+      ((a.address.value - a.subnet.network) / 16n).toString(16).padStart(14, '0');
     expect(await keys()).toEqual(
       [
+        `affinity/kontena/node-a/${block(a4)}`,
+        `affinity/kontena:v6/node-a/${block(a6)}`,
+        `blocks/kontena/${block(a4)}`,
+        `blocks/kontena:v6/${block(a6)}`,
         `addresses/kontena/${formatAddress(a4.address)}`,
         'addresses/kontena/10.87.0.1',
         `addresses/kontena:v6/${formatAddress(a6.address)}`,
@@ -418,7 +433,9 @@ describe('dynamic pools', () => {
 });
 
 describe('reads and cleanup helpers', () => {
-  test('getPool / listPools report counts and revisions; revision() moves forward', async () => {
+  test('getPool / listPools report counts and revisions; revision() moves forward', async ({
+    setup,
+  }) => {
     const { store } = setup();
     const r0 = await store.revision();
     await store.requestPool({
@@ -442,7 +459,9 @@ describe('reads and cleanup helpers', () => {
     await store.ping();
   });
 
-  test('dropHold removes all of a host’s holds; the pool goes with the last one', async () => {
+  test('dropHold removes all of a host’s holds; the pool goes with the last one', async ({
+    setup,
+  }) => {
     const { store, keys } = setup();
     const subnet = net('10.7.0.0/24');
     await store.requestPool({ network: K, node: A, subnet });
@@ -456,7 +475,9 @@ describe('reads and cleanup helpers', () => {
     expect(await keys()).toEqual(['guard/subnets']);
   });
 
-  test('dropHold with modRevision writes nothing once the pool changed, else drops as asked', async () => {
+  test('dropHold with modRevision writes nothing once the pool changed, else drops as asked', async ({
+    setup,
+  }) => {
     const { store, dump, keys } = setup();
     const subnet = net('10.8.0.0/24');
     await store.requestPool({ network: K, node: A, subnet });
@@ -493,7 +514,7 @@ describe('reads and cleanup helpers', () => {
     });
   });
 
-  test('removePoolIfUnheld removes an unheld pool only when unchanged', async () => {
+  test('removePoolIfUnheld removes an unheld pool only when unchanged', async ({ env, setup }) => {
     const { prefix, store, keys } = setup();
     // An unheld pool can only come from an older writer or a crash; write one directly.
     const root = `${prefix}v2/`;
@@ -534,7 +555,7 @@ describe('reads and cleanup helpers', () => {
     expect(await store.getPool(K)).toBeDefined();
   });
 
-  test('an unreadable pool record fails loudly with the key named', async () => {
+  test('an unreadable pool record fails loudly with the key named', async ({ env, setup }) => {
     const { prefix, store } = setup();
     await env.client.put(`${prefix}v2/pools/kontena`).value('{"subnet":"nonsense"}');
     // Its own stable code (kind unavailable: nothing serves the pool until it is repaired).

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { type Dockerd, importBusybox, startDockerd } from '@kontena-ipam/testing/dockerd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
 
 describe('testing/dockerd.ts harness', () => {
   let daemon: Dockerd;
@@ -50,7 +50,8 @@ describe('testing/dockerd.ts harness', () => {
   });
 
   it('a later start sweeps up after a test process that was killed', async () => {
-    const harness = fileURLToPath(new URL('../../../../testing/dockerd.ts', import.meta.url));
+    // The child imports the harness by file path: `-e` code resolves packages from the cwd.
+    const harness = createRequire(import.meta.url).resolve('@kontena-ipam/testing/dockerd');
     const script = `const { startDockerd } = await import(${JSON.stringify(harness)});
 const d = await startDockerd({ label: 'orphan' });
 console.log(d.root);

@@ -9,11 +9,11 @@
  * Addresses: the macvlan subnet is 10.99.0.0/24 and the hosts' own veth addresses (used only by
  * swarm) are in TEST-NET-1, 192.0.2.0/24; both exist only inside this test's namespaces.
  */
+
+import { macvlanNetworkArgs } from '@kontena-ipam/testing/kontena-network';
+import { type SharedL2, startSharedL2 } from '@kontena-ipam/testing/shared-l2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { macvlanNetworkArgs } from '../../../../testing/kontena-network.js';
-import { type SharedL2, startSharedL2 } from '../../../../testing/shared-l2.js';
-import type { Host } from '../support/docker-host.js';
-import { containerIp, runSleeper, useE2eStack } from '../support/e2e-stack.js';
+import { containerIp, type Host, runSleeper, useE2eStack } from '../support/e2e-stack.js';
 import { addressKeys, poolRecord } from '../support/etcd-keys.js';
 
 const SUBNET = '10.99.0.0/24';
@@ -29,7 +29,7 @@ beforeAll(() => {
   l2 = startSharedL2('lan');
   stack.hosts.forEach((host, i) => {
     const netns = host.daemon.netns;
-    if (!netns) throw new Error(`${host.node} has no network namespace`);
+    if (!netns) throw new Error(`${host.label} has no network namespace`);
     l2?.connect({ netns, ifname: LAN_IF, address: `${HOST_ADDRESSES[i]}/24` });
   });
 });

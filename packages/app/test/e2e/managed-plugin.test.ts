@@ -9,10 +9,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Dockerd, importBusybox, startDockerd } from '@kontena-ipam/testing/dockerd';
+import { etcdBinary } from '@kontena-ipam/testing/etcd';
+import { freePort } from '@kontena-ipam/testing/ports';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dockerd, importBusybox, startDockerd } from '../../../../testing/dockerd.js';
-import { etcdBinary } from '../../../../testing/etcd.js';
-import { freePort } from '../../../../testing/ports.js';
 import { ENV_VARS } from '../../src/config.js';
 import { enableEtcdAuth } from '../support/etcd-auth.js';
 

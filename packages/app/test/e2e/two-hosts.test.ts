@@ -4,8 +4,13 @@
  * host-route overlap check (shared DESIGN.md, "Dynamic pools and host routes").
  */
 import { describe, expect, it } from 'vitest';
-import type { Host } from '../support/docker-host.js';
-import { containerIp, createNetwork, runSleeper, useE2eStack } from '../support/e2e-stack.js';
+import {
+  containerIp,
+  createNetwork,
+  type Host,
+  runSleeper,
+  useE2eStack,
+} from '../support/e2e-stack.js';
 import { addressKeys, poolRecord, subnetKeys } from '../support/etcd-keys.js';
 
 const stack = useE2eStack(['host-a', 'host-b']);

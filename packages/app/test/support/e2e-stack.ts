@@ -2,11 +2,28 @@
  * The e2e suite's stack: one real etcd, a client on it for reading keys, and one Docker host
  * (dockerd + kontena-ipam) per node name, started once per test file and stopped after it.
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
+import { type DockerHost, startDockerHost } from '@kontena-ipam/testing/plugin-host';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
-import { type Host, startHost } from './docker-host.js';
+import { type BinPlugin, serveBin } from './plugin-process.js';
+
+/** Host is one Docker host of the e2e suite: dockerd and the kontena-ipam bin serving it. */
+export type Host = DockerHost<BinPlugin>;
+
+/** startHost starts a Docker host whose plugin is the bin with NODE_ID=node on `etcdEndpoint`. */
+export function startHost(options: { node: string; etcdEndpoint: string }): Promise<Host> {
+  return startDockerHost({
+    label: options.node,
+    serve: serveBin({
+      NODE_ID: options.node,
+      ETCD_ENDPOINT: options.etcdEndpoint,
+      KONTENA_IPAM_ETCD_TIMEOUT: '3000',
+    }),
+  });
+}
 
 /** E2eStack reads through to the running stack; use it inside hooks and tests only. */
 export interface E2eStack {

@@ -1,6 +1,7 @@
 /** Reads the store's keys straight from etcd, so tests check what really is there. */
+
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import type { Etcd3 } from 'etcd3';
-import { holdsIn } from '../../../../testing/store-keys.js';
 
 /** STORE_PREFIX is where the store keeps its v2 keys (default prefix). */
 export const STORE_PREFIX = '/kontena/ipam/v2/';

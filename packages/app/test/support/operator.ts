@@ -5,10 +5,10 @@
 import { Writable } from 'node:stream';
 import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { IpamStore, parseNodeId, parsePoolId } from '@kontena-ipam/store';
+import { startEtcd } from '@kontena-ipam/testing/etcd';
+import { freePort } from '@kontena-ipam/testing/ports';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { startEtcd } from '../../../../testing/etcd.js';
-import { freePort } from '../../../../testing/ports.js';
 import { runCli } from '../../src/cli.js';
 
 /** Captured is a finished in-process run. */

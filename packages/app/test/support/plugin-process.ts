@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import type { ServedPlugin, ServePlugin } from '@kontena-ipam/testing/plugin-host';
 
 /** BIN is the built kontena-ipam entry point; tests run after `pnpm build` (turbo's test dependsOn build). */
 export const BIN = fileURLToPath(new URL('../../dist/bin/kontena-ipam.js', import.meta.url));
@@ -138,6 +139,29 @@ export async function startPlugin(options: {
   }
   await plugin.stop('SIGKILL');
   throw new Error(`kontena-ipam did not answer on ${options.socket}:\n${output}`);
+}
+
+/** BinPlugin is the bin serving a Docker host's socket (see @kontena-ipam/testing/plugin-host). */
+export interface BinPlugin extends ServedPlugin {
+  readonly bin: PluginProcess;
+}
+
+/**
+ * serveBin is how the e2e tests' Docker hosts serve: the bin with `env` on the host's socket.
+ * Its stop() sends SIGTERM and fails unless the bin exits 0 (a clean shutdown is part of what
+ * a restart tests).
+ */
+export function serveBin(env: Record<string, string>): ServePlugin<BinPlugin> {
+  return async (socket) => {
+    const bin = await startPlugin({ socket, env });
+    return {
+      bin,
+      async stop() {
+        const code = await bin.stop('SIGTERM');
+        if (code !== 0) throw new Error(`plugin exited ${code}:\n${bin.output()}`);
+      },
+    };
+  };
 }
 
 /** callPlugin POSTs one plugin RPC the way Docker does (no Content-Type, newline-terminated JSON). */

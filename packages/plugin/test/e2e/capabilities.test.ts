@@ -5,15 +5,17 @@
  * the network while `--ip` stays exclusive; with RequiresRequestReplay off a daemon restart
  * sends no RequestPool, so the host's hold on the pool stays at one.
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
+import { type DockerHost, startDockerHost } from '@kontena-ipam/testing/plugin-host';
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
-import { holdsIn } from '../../../../testing/store-keys.js';
 import { ROUTES } from '../../src/protocol.js';
-import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
+import { type ServedStore, serveStore } from '../support/plugin.js';
 
 let etcd: EtcdCluster & { endpoint: string };
-const hosts: DockerHost[] = [];
+const hosts: DockerHost<ServedStore>[] = [];
 const prefix = `/test-plugin/e2e-${process.pid}-${Date.now()}/`;
 
 beforeAll(async () => {
@@ -21,22 +23,25 @@ beforeAll(async () => {
   for (const node of ['cap-1', 'cap-2']) {
     hosts.push(
       await startDockerHost({
-        node,
-        endpoint: etcd.endpoint,
-        store: { prefix, supernet: '10.80.0.0/12' },
+        label: node,
+        serve: serveStore({
+          node,
+          endpoint: etcd.endpoint,
+          store: { prefix, supernet: '10.80.0.0/12' },
+        }),
       }),
     );
   }
 }, 180_000);
 
 afterAll(async () => {
-  // Docker first (it releases through the plugin), then the plugins, stores and etcd.
-  await stopDockerHosts(hosts);
+  // Each host stops Docker first (it releases through the plugin), then its plugin and store.
+  for (const h of hosts) await h.stop();
   await etcd?.stop();
 }, 120_000);
 
-const host = (i: number) => hosts[i] as DockerHost;
-const keys = () => host(0).setup.keys();
+const host = (i: number) => hosts[i] as DockerHost<ServedStore>;
+const keys = () => host(0).plugin.setup.keys();
 const createNetwork = (i: number) =>
   host(i).daemon.docker(
     kontenaNetworkArgs('capnet', [
@@ -113,7 +118,7 @@ it("keeps a container's --ip exclusive across hosts and records its MAC", async 
 });
 
 it('gets no RequestPool replay on a daemon restart: the hold stays at one', async () => {
-  const plugin = host(0).plugin;
+  const plugin = host(0).plugin.running;
   const before = plugin.logs.lines.length;
   await host(0).daemon.restart();
   // The network still works after the restart.

@@ -5,32 +5,37 @@
  * RequestPool answered the default gateway), and a dual-stack network (two RequestPools with
  * the same options: the IPv6 one is pool `NAME:v6`).
  */
+
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
+import { type DockerHost, startDockerHost } from '@kontena-ipam/testing/plugin-host';
+import { holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
-import { kontenaNetworkArgs } from '../../../../testing/kontena-network.js';
-import { holdsIn } from '../../../../testing/store-keys.js';
-import { type DockerHost, startDockerHost, stopDockerHosts } from '../support/docker-host.js';
+import { type ServedStore, serveStore } from '../support/plugin.js';
 
 let etcd: EtcdCluster & { endpoint: string };
-let host: DockerHost;
+let host: DockerHost<ServedStore>;
 
 beforeAll(async () => {
   etcd = await startEtcd();
   host = await startDockerHost({
-    node: 'nets-1',
-    endpoint: etcd.endpoint,
-    store: { supernet: '10.80.0.0/12' },
+    label: 'nets-1',
+    serve: serveStore({
+      node: 'nets-1',
+      endpoint: etcd.endpoint,
+      store: { supernet: '10.80.0.0/12' },
+    }),
   });
 }, 180_000);
 
 afterAll(async () => {
-  // Docker first (it releases through the plugin), then the plugin, store and etcd.
-  await stopDockerHosts(host ? [host] : []);
+  // Docker first (it releases through the plugin), then the plugin and its store.
+  await host?.stop();
   await etcd?.stop();
 }, 120_000);
 
 const keysOf = async (needle: string) =>
-  Object.keys(await host.setup.keys())
+  Object.keys(await host.plugin.setup.keys())
     .filter((k) => k.includes(needle))
     .sort();
 
@@ -63,7 +68,7 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
   expect(address).toMatch(/^10\.86\.0\.\d+$/);
   expect(address).not.toBe('10.86.0.254');
 
-  const state = await host.setup.keys();
+  const state = await host.plugin.setup.keys();
   expect(state['pools/gw']).toMatchObject({ gateway: '10.86.0.254' });
   expect(holdsIn(state, 'gw')).toEqual({ 'nets-1': 1 });
   expect(state['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway', node: 'nets-1' });
@@ -107,7 +112,7 @@ it('creates a dual-stack network: a container gets an IPv4 and an IPv6 address f
   expect(ip6).toMatch(/^fd00:87::[0-9a-f:]+$/);
   expect(ip6).not.toBe('fd00:87::1');
 
-  const state = await host.setup.keys();
+  const state = await host.plugin.setup.keys();
   expect(state['pools/ds']).toMatchObject({ subnet: '10.87.0.0/24' });
   expect(state['pools/ds:v6']).toMatchObject({ subnet: 'fd00:87::/64' });
   expect(holdsIn(state, 'ds')).toEqual({ 'nets-1': 1 });

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import { IpamStore, type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import type { ServedPlugin, ServePlugin } from '@kontena-ipam/testing/plugin-host';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { type EtcdCluster, startEtcd } from '../../../../testing/etcd.js';
 import type { PluginServerOptions } from '../../src/contract.js';
 import { PluginServer } from '../../src/server.js';
 import { type CapturedLogger, captureLogs } from './logs.js';
@@ -111,6 +112,42 @@ export async function startPlugin(
   });
   await server.listen();
   return { server, socketPath, node, logs, close: () => server.close(1000) };
+}
+
+/** ServedStore is a store of its own served by the in-process plugin: a DockerHost's plugin. */
+export interface ServedStore extends ServedPlugin {
+  setup: StoreSetup;
+  running: RunningPlugin;
+}
+
+/**
+ * serveStore is how the e2e tests' Docker hosts serve (see @kontena-ipam/testing/plugin-host):
+ * each start opens a store on `endpoint` and serves it as node `node` on the host's socket;
+ * stop() closes the plugin, then the store.
+ */
+export function serveStore(options: {
+  node: string;
+  endpoint: string;
+  store: StoreKnobs;
+}): ServePlugin<ServedStore> {
+  return async (socketPath) => {
+    const setup = storeSetup(options.endpoint, options.store);
+    try {
+      const running = await startPlugin('', setup.store, {
+        node: options.node,
+        endpoint: options.endpoint,
+        socketPath,
+      });
+      const stop = async () => {
+        await running.close();
+        await setup.close();
+      };
+      return { setup, running, stop };
+    } catch (error) {
+      await setup.close();
+      throw error;
+    }
+  };
 }
 
 /** PluginSuite is what pluginSuite sets up; its fields are filled in by beforeAll. */
