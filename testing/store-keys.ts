@@ -12,3 +12,13 @@ export function holdsIn(dump: Record<string, unknown>, id: string): Record<strin
   }
   return out;
 }
+
+/**
+ * blockOf is the index, as the store's keys spell it (14 hex digits), of the block holding
+ * `address` in a pool whose dynamic window (the ip-range, else the subnet) is `window`: the
+ * `<index>` of `blocks/<pool>/<index>` and `affinity/<pool>/<node>/<index>`. Blocks are 16
+ * addresses. Structural types, so this package needs no workspace package (pass cidr's).
+ */
+export function blockOf(address: { value: bigint }, window: { network: bigint }): string {
+  return ((address.value - window.network) / 16n).toString(16).padStart(14, '0');
+}

@@ -8,7 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import { blockOf } from '@kontena-ipam/testing/store-keys';
 import { makeTestCerts, type TestCerts } from '@kontena-ipam/testing/tls';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,12 +116,16 @@ describe('an etcd user whose role reaches only the key prefix', () => {
       Options: { 'com.docker.network.endpoint.macaddress': '02:42:0a:5a:00:02' },
     });
     expect(address.status).toBe(200);
-    const ip = String(address.body.Address).split('/')[0];
+    const ip = String(address.body.Address).split('/')[0] as string;
+    // The address came from a block of 16 the host claimed (the window is the subnet).
+    const block = blockOf(parseAddress(ip), parseSubnet('10.90.0.0/24'));
     const keys = Object.keys(await root.getAll().prefix(PREFIX).strings()).sort();
     expect(keys).toEqual(
       [
         `${PREFIX}v2/addresses/lan/10.90.0.1`,
         `${PREFIX}v2/addresses/lan/${ip}`,
+        `${PREFIX}v2/affinity/lan/node-a/${block}`,
+        `${PREFIX}v2/blocks/lan/${block}`,
         `${PREFIX}v2/guard/subnets`,
         `${PREFIX}v2/holds/lan/node-a`,
         `${PREFIX}v2/pools/lan`,

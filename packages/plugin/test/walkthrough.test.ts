@@ -3,7 +3,8 @@
  * real unix socket against a real store on a real etcd.
  */
 
-import { holdsIn } from '@kontena-ipam/testing/store-keys';
+import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
+import { blockOf, holdsIn } from '@kontena-ipam/testing/store-keys';
 import { describe, expect, it } from 'vitest';
 import type { RequestEvent } from '../src/contract.js';
 import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
@@ -187,7 +188,11 @@ describe('RequestPool', () => {
     expect(ip4).toMatch(/^10\.84\.0\.\d+\/24$/);
     expect(ip6).toMatch(/^fd00:84::[0-9a-f:]+\/64$/);
     const keys = await suite.setup.keys();
+    const bare4 = ip4.split('/')[0] as string;
     const bare6 = ip6.split('/')[0] as string;
+    // Each pool's first dynamic address came from a block of 16 the host claimed.
+    const block4 = blockOf(parseAddress(bare4), parseSubnet('10.84.0.0/24'));
+    const block6 = blockOf(parseAddress(bare6), parseSubnet('fd00:84::/64'));
     expect(
       Object.keys(keys)
         .filter((k) => k.includes('/ds') || k.includes('10.84.') || k.includes('fd00:84:'))
@@ -195,9 +200,13 @@ describe('RequestPool', () => {
     ).toEqual(
       [
         'addresses/ds/10.84.0.1',
-        `addresses/ds/${ip4.split('/')[0]}`,
+        `addresses/ds/${bare4}`,
         'addresses/ds:v6/fd00:84::1',
         `addresses/ds:v6/${bare6}`,
+        `affinity/ds/node-a/${block4}`,
+        `affinity/ds:v6/node-a/${block6}`,
+        `blocks/ds/${block4}`,
+        `blocks/ds:v6/${block6}`,
         'holds/ds/node-a',
         'holds/ds:v6/node-a',
         'pools/ds',

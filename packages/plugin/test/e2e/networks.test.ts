@@ -6,10 +6,11 @@
  * the same options: the IPv6 one is pool `NAME:v6`).
  */
 
+import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
 import { type DockerHost, startDockerHost } from '@kontena-ipam/testing/plugin-host';
-import { holdsIn } from '@kontena-ipam/testing/store-keys';
+import { blockOf, holdsIn } from '@kontena-ipam/testing/store-keys';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ServedStore, serveStore } from '../support/plugin.js';
 
@@ -73,8 +74,17 @@ it('creates a network with --gateway X alone: the pool gateway moves to X', asyn
   expect(holdsIn(state, 'gw')).toEqual({ 'nets-1': 1 });
   expect(state['addresses/gw/10.86.0.254']).toMatchObject({ kind: 'gateway', node: 'nets-1' });
   expect(state['addresses/gw/10.86.0.1']).toBeUndefined();
+  // The container's address came from a block of 16 the host claimed (the window is the subnet).
+  const block = blockOf(parseAddress(address), parseSubnet('10.86.0.0/24'));
   expect(await keysOf('/gw')).toEqual(
-    ['addresses/gw/10.86.0.254', `addresses/gw/${address}`, 'holds/gw/nets-1', 'pools/gw'].sort(),
+    [
+      'addresses/gw/10.86.0.254',
+      `addresses/gw/${address}`,
+      `affinity/gw/nets-1/${block}`,
+      `blocks/gw/${block}`,
+      'holds/gw/nets-1',
+      'pools/gw',
+    ].sort(),
   );
 
   await host.daemon.dockerOk(['rm', '-f', id]);
