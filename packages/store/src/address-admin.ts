@@ -3,7 +3,7 @@
  * revisions, and deleting one only if it is unchanged since cleanup looked (its fence).
  */
 import { compareAddresses, type IpAddress, parseAddress } from '@kontena-ipam/cidr';
-import { allocation } from './address-store.js';
+import { allocation } from './answers.js';
 import type { StoreContext } from './context.js';
 import { deleteOp, getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
 import { decodeAddress, decodePool } from './records.js';

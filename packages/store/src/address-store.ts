@@ -1,13 +1,7 @@
 /**
- * Address allocation. An uncontended dynamic allocation is one etcd round trip: the candidate
- * comes from this node's PoolView, and one transaction
- *   If(pool create revision == the one we know, address key absent, this host's hold present)
- *   Then(put address) Else(get pool, get address, get hold)
- * decides (cas.ts runs the rounds). A lost compare marks the address taken and tries the next
- * candidate; the Else reads tell "someone else has it" from "our own earlier attempt committed"
- * (the token), "the pool is gone or new" and "this host holds no reference to the pool": then
- * the next round writes the hold back with the address (If hold absent), so a pool is never
- * removed with a live address inside.
+ * Addresses of one node's store instance: each pool's view (host-blocks.ts) shared by its
+ * requests, the allocation rounds (allocation-run.ts), the gateway (returned, or moved:
+ * gateway-move.ts) and releases.
  */
 import {
   addressEquals,
@@ -18,21 +12,16 @@ import {
 } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
 import { checkHostAddress } from './address-rules.js';
+import { AllocationRun } from './allocation-run.js';
+import { allocation, notFound } from './answers.js';
 import type { Budget } from './budget.js';
-import { type Decision, transact } from './cas.js';
-import { backoff, newToken, nowIso, type StoreContext } from './context.js';
+import { transact } from './cas.js';
+import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { deleteOp, getOp, kvsAt, putOp } from './etcd-call.js';
+import { deleteOp, getOp, kvsAt } from './etcd-call.js';
 import { moveGateway } from './gateway-move.js';
 import { HostView } from './host-blocks.js';
-import {
-  decodePool,
-  encodeAddress,
-  encodeHold,
-  type PoolRecord,
-  readAddress,
-  type StoredAddress,
-} from './records.js';
+import { decodePool, type PoolRecord, readAddress, type StoredAddress } from './records.js';
 import type { AddressRelease, AddressRequest, Allocation, NodeId, PoolId } from './types.js';
 
 /** Slot is one pool's local state: its view (loading or loaded) and in-flight candidates. */
@@ -41,23 +30,6 @@ interface Slot {
   /** The view once loaded, for what must update it without waiting (a release). */
   loaded: HostView | undefined;
   readonly pending: Set<bigint>;
-}
-
-/** allocation is what callers get for an address record of `pool`. */
-export function allocation(pool: PoolRecord, address: IpAddress, rec: StoredAddress): Allocation {
-  return {
-    pool: pool.id,
-    address,
-    subnet: pool.subnet,
-    node: rec.node,
-    kind: rec.kind,
-    attrs: rec.attrs,
-    at: rec.at,
-  };
-}
-
-function notFound(pool: PoolId): StoreError {
-  return new StoreError('POOL_NOT_FOUND', `network ${pool} does not exist`);
 }
 
 /** AddressStore allocates and releases addresses for one node's store instance. */
@@ -139,149 +111,13 @@ export class AddressStore {
       }
       return this.gateway(view, req.address, budget);
     }
-    const token = newToken();
-    const record: StoredAddress = {
-      node: req.node,
-      kind: req.kind,
-      attrs: { ...req.attrs },
-      at: nowIso(),
-      token,
-    };
-    const { keys } = this.ctx;
-    const pending = this.slot(req.pool).pending;
-    let reloadedWhenFull = false;
-    let conflicts = 0;
-    // The candidate of the round in flight.
-    let address: IpAddress | undefined;
-    // This host holds no reference to the pool (its hold was dropped by --forget-node, or lost
-    // in an etcd restore): the allocation writes the hold back in its own transaction.
-    let rehold = false;
-    const candidate = async (): Promise<Decision<AddressReads, Allocation>> => {
-      for (;;) {
-        if (view.stale) view = await this.view(req.pool, view);
-        if (req.address) this.checkStatic(view.pool, req.address);
-        address = req.address ?? (await view.next(budget));
-        if (address) break;
-        if (view.stale) continue; // the pool changed under the view: reload, then look again
-        // Full here. In-flight candidates of ours may yet fail; otherwise look once more at
-        // etcd itself before saying so, since the view may have missed a release. A view that
-        // did so and has heard of no release since says so at once: Docker retries on a full
-        // pool must not read all of it each time.
-        if (pending.size > 0) {
-          await backoff(1);
-          continue;
-        }
-        if (reloadedWhenFull || view.knownFull) {
-          view.confirmFull();
-          throw new StoreError(
-            'POOL_EXHAUSTED',
-            `network ${req.pool} has no free address left in ${formatSubnet(view.window)}`,
-          );
-        }
-        reloadedWhenFull = true;
-        view = await this.view(req.pool, view);
-      }
-      const taken = address;
-      const pool = view.pool;
-      const addressKey = keys.address(pool.id, taken);
-      const holdKey = keys.hold(pool.id, this.node);
-      pending.add(taken.value);
-      const heldBack = rehold;
-      return {
-        write: {
-          guards: [
-            { key: keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we know, not a re-creation
-            { key: addressKey, absent: true }, // the address is free
-            // An address needs its host's hold: the pool goes with its last hold, and must not
-            // take a live address with it.
-            heldBack ? { key: holdKey, absent: true } : { key: holdKey, present: true },
-          ],
-          ops: [
-            putOp(addressKey, encodeAddress(record)),
-            ...(heldBack ? [putOp(holdKey, encodeHold({ count: 1, tokens: [token] }))] : []),
-          ],
-          reread: {
-            pool: getOp(keys.pool(pool.id)),
-            address: getOp(addressKey),
-            hold: getOp(holdKey),
-          },
-          settled: () => {
-            pending.delete(taken.value);
-          },
-          // Unknown outcome: the record may land after Docker was told no. Take it back, and
-          // offer the candidate again only once that is settled.
-          undo: {
-            what: 'request address',
-            fields: { pool: pool.id, address: formatAddress(taken), node: this.node },
-            guards: [{ key: addressKey, holds: encodeAddress(record) }],
-            ops: [deleteOp(addressKey)],
-            finished: () => {
-              if (!req.address) view.mark(taken, false);
-            },
-          },
-          done: () => {
-            view.mark(taken, true);
-            if (heldBack) {
-              this.ctx.logger.warn(
-                { pool: pool.id, address: formatAddress(taken), node: this.node },
-                'this host held no reference to the pool: hold written back with the address',
-              );
-            }
-            return allocation(pool, taken, record);
-          },
-        },
-      };
-    };
-    return transact<AddressReads, Allocation>(
-      this.ctx,
-      {
-        what: 'request address',
-        conflict: 'allocate',
-        pool: req.pool,
-        start: candidate,
-        decide: candidate,
-        // etcd3 re-sent a transaction that had committed: the record there is ours.
-        mine: (snap) => {
-          const kv = snap.kv('address');
-          if (!kv || !address || readAddress(kv)?.token !== token) return undefined;
-          view.mark(address, true);
-          return allocation(view.pool, address, record);
-        },
-        lost: async (snap, round) => {
-          const taken = address as IpAddress;
-          if (!snap.kv('pool')) {
-            this.forget(req.pool);
-            throw notFound(req.pool);
-          }
-          const kv = snap.kv('address');
-          if (!kv && rehold === Boolean(snap.kv('hold'))) {
-            // Not the address: the hold is not as this round assumed. Try again with the other.
-            rehold = !rehold;
-            if (!req.address) view.mark(taken, false);
-            return 'retry-now';
-          }
-          if (!kv) {
-            // The pool was removed and made again since the view was loaded.
-            view = await this.view(req.pool, view);
-            return 'retry-now';
-          }
-          view.mark(taken, true);
-          if (req.address) return { answer: this.staticTaken(view.pool, taken, req, kv) };
-          conflicts++;
-          this.ctx.logger.debug(
-            { pool: req.pool, address: formatAddress(taken), attempt: round },
-            'address taken by another host meanwhile; trying the next one',
-          );
-          if (conflicts >= 2) view.jump();
-          // Losing again and again: the view lags what others took (a crowded shared window
-          // near full). Look at etcd itself instead of guessing on.
-          if (conflicts % 4 === 0) view = await this.view(req.pool, view);
-          return conflicts >= 3 ? 'retry' : 'retry-now';
-        },
-        exhausted: `network ${req.pool}: ${this.ctx.maxAttempts} addresses in a row were taken by other hosts first; try again`,
-      },
-      budget,
-    );
+    return new AllocationRun(this.ctx, this.node, req, view, {
+      pending: this.slot(req.pool).pending,
+      reload: (outdated) => this.view(req.pool, outdated),
+      forget: () => this.forget(req.pool),
+      checkStatic: (pool, address) => this.checkStatic(pool, address),
+      staticTaken: (pool, address, kv) => this.staticTaken(pool, address, req, kv),
+    }).run(budget);
   }
 
   private inside(pool: PoolRecord, address: IpAddress): boolean {
@@ -446,6 +282,3 @@ export class AddressStore {
     );
   }
 }
-
-/** AddressReads names what a lost allocation reads back. */
-type AddressReads = 'pool' | 'address' | 'hold';

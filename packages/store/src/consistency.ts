@@ -2,7 +2,8 @@
  * checkConsistency reads everything under `${prefix}v2/` at one revision and reports what the
  * store's transactions should never leave behind: overlapping subnets, a pool without its
  * subnet reservation or the reverse, addresses or holds of no pool, addresses outside their
- * pool's subnet, records that do not decode, and holds by nodes that own no address at all.
+ * pool's subnet, records that do not decode, holds by nodes that own no address at all, and
+ * block claims of no pool or that no longer steer anything right (stale).
  * Keys of the unreleased v1 layout (holds inside the pool record) are reported as
  * `old-layout` keys: nothing reads them any more. Read-only: it
  * writes nothing, and it reuses the store's key layout and record decoders so that "unreadable"
@@ -167,6 +168,16 @@ function overlaps(entries: Array<Located<{ subnet: Subnet; owner: string }>>): F
   return out;
 }
 
+/** Records is every key of one store, parsed and sorted by kind. */
+interface Records {
+  pools: Map<string, PoolRecord>;
+  holds: Array<Located<{ pool: string; node: string }>>;
+  reservations: Array<Located<{ subnet: Subnet; pool: string }>>;
+  addresses: Array<Located<{ pool: string; address: IpAddress; node: string }>>;
+  blocks: BlockKey[];
+  affinities: BlockKey[];
+}
+
 /** checkConsistency reads the whole key space of one store and lists every inconsistency found. */
 export async function checkConsistency(req: ConsistencyRequest): Promise<ConsistencyReport> {
   const keys = new KeyLayout(req.prefix);
@@ -176,97 +187,129 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
     req.endpoint ?? 'the configured endpoints',
   );
   const { revision, kvs } = await readAll(calls, keys.root);
-  // One key of the v1 layout is enough to say so; it was never released, so no migration.
+  const findings: Finding[] = [...(await oldLayout(calls, keys))];
+  const records = parseAll(keys, kvs, findings);
+  findings.push(
+    ...reservationFindings(keys, records),
+    ...overlapFindings(keys, records),
+    ...addressFindings(records),
+    ...holdFindings(records),
+    ...blockFindings(records.blocks, records.affinities, records.holds, records.pools),
+  );
+  return {
+    revision,
+    pools: records.pools.size,
+    reservations: records.reservations.length,
+    addresses: records.addresses.length,
+    findings,
+  };
+}
+
+/** oldLayout: one key of the v1 layout is enough to say so; it was never released, so no migration. */
+async function oldLayout(calls: EtcdCalls, keys: KeyLayout): Promise<Finding[]> {
   const v1Root = keys.root.replace(/v2\/$/, 'v1/');
   const v1 = await calls.read('check consistency', [rangeOpKeys(v1Root, 1)], 'list');
   const v1Key = kvsAt(v1, 0)[0]?.key.toString();
-  const findings: Finding[] = [];
-  const unreadable = (key: string, error: unknown) =>
-    findings.push({ kind: 'unreadable-record', key, message: `${key}: ${reasonOf(error)}` });
-
-  if (v1Key !== undefined) {
-    findings.push({
+  if (v1Key === undefined) return [];
+  return [
+    {
       kind: 'old-layout',
       key: v1Key,
       message: `${v1Key}: keys of the v1 layout under ${v1Root}, which this version does not read (remove them with etcdctl del --prefix ${v1Root})`,
-    });
-  }
-  const pools = new Map<string, PoolRecord>();
-  const holds: Array<Located<{ pool: string; node: string }>> = [];
-  const reservations: Array<Located<{ subnet: Subnet; pool: string }>> = [];
-  const addresses: Array<Located<{ pool: string; address: IpAddress; node: string }>> = [];
-  const blocks: Array<Located<{ pool: string; index: number; node: string }>> = [];
-  const affinities: Array<Located<{ pool: string; index: number; node: string }>> = [];
+    },
+  ];
+}
 
+/** parseAll sorts every key into its kind; what does not parse is reported in `findings`. */
+function parseAll(keys: KeyLayout, kvs: readonly IKeyValue[], findings: Finding[]): Records {
+  const records: Records = {
+    pools: new Map(),
+    holds: [],
+    reservations: [],
+    addresses: [],
+    blocks: [],
+    affinities: [],
+  };
   for (const kv of kvs) {
     const key = kv.key.toString();
     try {
-      if (key.startsWith(keys.poolsPrefix)) {
-        const id = parsePoolId(keys.poolIdOf(key));
-        pools.set(id, decodePool(id, kv));
-      } else if (key.startsWith(keys.holdsRoot)) {
-        const rest = key.slice(keys.holdsRoot.length);
-        const slash = rest.indexOf('/');
-        if (slash < 0) throw new Error('a hold key needs <pool>/<node>');
-        const pool = parsePoolId(rest.slice(0, slash));
-        const node = parseNodeId(rest.slice(slash + 1));
-        decodeHold(kv);
-        holds.push({ key, value: { pool, node } });
-      } else if (key.startsWith(keys.subnetsPrefix)) {
-        const r = decodeReservation(key.slice(keys.subnetsPrefix.length), kv);
-        reservations.push({ key, value: r });
-      } else if (key.startsWith(keys.addressesRoot)) {
-        const rest = key.slice(keys.addressesRoot.length);
-        const slash = rest.indexOf('/');
-        if (slash < 0) throw new Error('an address key needs <pool>/<address>');
-        const pool = parsePoolId(rest.slice(0, slash));
-        const text = rest.slice(slash + 1);
-        let address: IpAddress;
-        try {
-          address = parseAddress(text);
-        } catch {
-          throw new Error(`"${text}" is not an address`);
-        }
-        const rec = decodeAddress(kv);
-        addresses.push({ key, value: { pool, address, node: rec.node } });
-      } else if (key.startsWith(keys.blocksRoot)) {
-        const [pool, indexText, extra] = key.slice(keys.blocksRoot.length).split('/');
-        const index = parseBlockIndex(key);
-        if (!pool || indexText === undefined || extra !== undefined || index === undefined) {
-          throw new Error('a block key needs <pool>/<index>');
-        }
-        const claim = readBlock(kv);
-        if (!claim) throw new Error('not a block claim (node, at)');
-        blocks.push({ key, value: { pool: parsePoolId(pool), index, node: claim.node } });
-      } else if (key.startsWith(keys.affinityRoot)) {
-        const [pool, node, indexText, extra] = key.slice(keys.affinityRoot.length).split('/');
-        const index = parseBlockIndex(key);
-        if (!pool || !node || !indexText || extra !== undefined || index === undefined) {
-          throw new Error('an affinity key needs <pool>/<node>/<index>');
-        }
-        affinities.push({
-          key,
-          value: { pool: parsePoolId(pool), index, node: parseNodeId(node) },
-        });
-      } else if (key !== keys.guard) {
-        findings.push({
-          kind: 'unknown-key',
-          key,
-          message: `${key}: not a key this store writes`,
-        });
-      }
+      parseOne(keys, key, kv, records, findings);
     } catch (error) {
-      unreadable(key, error);
+      findings.push({ kind: 'unreadable-record', key, message: `${key}: ${reasonOf(error)}` });
     }
   }
+  return records;
+}
 
-  // A reservation is keyed by its subnet, so each pool must find its own subnet's key naming it.
+/** parseOne files one key into `records`; throws (unreadable) when it does not parse. */
+function parseOne(
+  keys: KeyLayout,
+  key: string,
+  kv: IKeyValue,
+  records: Records,
+  findings: Finding[],
+): void {
+  if (key.startsWith(keys.poolsPrefix)) {
+    const id = parsePoolId(keys.poolIdOf(key));
+    records.pools.set(id, decodePool(id, kv));
+  } else if (key.startsWith(keys.holdsRoot)) {
+    const rest = key.slice(keys.holdsRoot.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) throw new Error('a hold key needs <pool>/<node>');
+    const pool = parsePoolId(rest.slice(0, slash));
+    const node = parseNodeId(rest.slice(slash + 1));
+    decodeHold(kv);
+    records.holds.push({ key, value: { pool, node } });
+  } else if (key.startsWith(keys.subnetsPrefix)) {
+    const r = decodeReservation(key.slice(keys.subnetsPrefix.length), kv);
+    records.reservations.push({ key, value: r });
+  } else if (key.startsWith(keys.addressesRoot)) {
+    const rest = key.slice(keys.addressesRoot.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) throw new Error('an address key needs <pool>/<address>');
+    const pool = parsePoolId(rest.slice(0, slash));
+    const text = rest.slice(slash + 1);
+    let address: IpAddress;
+    try {
+      address = parseAddress(text);
+    } catch {
+      throw new Error(`"${text}" is not an address`);
+    }
+    const rec = decodeAddress(kv);
+    records.addresses.push({ key, value: { pool, address, node: rec.node } });
+  } else if (key.startsWith(keys.blocksRoot)) {
+    const [pool, indexText, extra] = key.slice(keys.blocksRoot.length).split('/');
+    const index = parseBlockIndex(key);
+    if (!pool || indexText === undefined || extra !== undefined || index === undefined) {
+      throw new Error('a block key needs <pool>/<index>');
+    }
+    const claim = readBlock(kv);
+    if (!claim) throw new Error('not a block claim (node, at)');
+    records.blocks.push({ key, value: { pool: parsePoolId(pool), index, node: claim.node } });
+  } else if (key.startsWith(keys.affinityRoot)) {
+    const [pool, node, indexText, extra] = key.slice(keys.affinityRoot.length).split('/');
+    const index = parseBlockIndex(key);
+    if (!pool || !node || !indexText || extra !== undefined || index === undefined) {
+      throw new Error('an affinity key needs <pool>/<node>/<index>');
+    }
+    records.affinities.push({
+      key,
+      value: { pool: parsePoolId(pool), index, node: parseNodeId(node) },
+    });
+  } else if (key !== keys.guard) {
+    findings.push({ kind: 'unknown-key', key, message: `${key}: not a key this store writes` });
+  }
+}
+
+/** A reservation is keyed by its subnet, so each pool must find its own subnet's key naming it. */
+function reservationFindings(keys: KeyLayout, { pools, reservations }: Records): Finding[] {
+  const out: Finding[] = [];
   const bySubnet = new Map(reservations.map((r) => [formatSubnet(r.value.subnet), r.value]));
   for (const pool of pools.values()) {
     const subnet = formatSubnet(pool.subnet);
     const r = bySubnet.get(subnet);
     if (r?.pool === pool.id) continue;
-    findings.push({
+    out.push({
       kind: 'pool-without-reservation',
       key: keys.pool(pool.id),
       pool: pool.id,
@@ -280,7 +323,7 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
     const pool = pools.get(value.pool);
     if (pool && subnetEquals(pool.subnet, value.subnet)) continue;
     const subnet = formatSubnet(value.subnet);
-    findings.push({
+    out.push({
       kind: 'reservation-without-pool',
       key,
       pool: value.pool,
@@ -290,30 +333,33 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
         : `reservation ${subnet} names pool ${value.pool}, which does not exist`,
     });
   }
+  return out;
+}
 
-  // Overlaps among reservations, plus pools whose subnet has no reservation of its own.
+/** Overlaps among reservations, plus pools whose subnet has no reservation of its own. */
+function overlapFindings(keys: KeyLayout, { pools, reservations }: Records): Finding[] {
   const reservedFor = new Set(
     reservations.map((r) => `${formatSubnet(r.value.subnet)} ${r.value.pool}`),
   );
-  findings.push(
-    ...overlaps([
-      ...reservations.map((r) => ({
-        key: r.key,
-        value: { subnet: r.value.subnet, owner: r.value.pool },
-      })),
-      ...[...pools.values()]
-        .filter((p) => !reservedFor.has(`${formatSubnet(p.subnet)} ${p.id}`))
-        .map((p) => ({ key: keys.pool(p.id), value: { subnet: p.subnet, owner: p.id as string } })),
-    ]),
-  );
+  return overlaps([
+    ...reservations.map((r) => ({
+      key: r.key,
+      value: { subnet: r.value.subnet, owner: r.value.pool },
+    })),
+    ...[...pools.values()]
+      .filter((p) => !reservedFor.has(`${formatSubnet(p.subnet)} ${p.id}`))
+      .map((p) => ({ key: keys.pool(p.id), value: { subnet: p.subnet, owner: p.id as string } })),
+  ]);
+}
 
-  const owners = new Set<string>();
+/** Addresses of no pool, and addresses outside their pool's subnet. */
+function addressFindings({ pools, addresses }: Records): Finding[] {
+  const out: Finding[] = [];
   for (const { key, value } of addresses) {
-    owners.add(value.node);
     const pool = pools.get(value.pool);
     const address = formatAddress(value.address);
     if (!pool) {
-      findings.push({
+      out.push({
         kind: 'address-without-pool',
         key,
         pool: value.pool,
@@ -322,7 +368,7 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
         message: `address ${address} (node ${value.node}) belongs to pool ${value.pool}, which does not exist`,
       });
     } else if (!subnetContains(pool.subnet, value.address)) {
-      findings.push({
+      out.push({
         kind: 'address-outside-pool',
         key,
         pool: value.pool,
@@ -333,12 +379,20 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
       });
     }
   }
+  return out;
+}
 
-  // A node that holds pools but owns no address anywhere is often a host that is gone (cleanup's
-  // --forget-node), or one with networks but no containers: reported, for an operator to judge.
+/**
+ * Holds of no pool; and a node that holds pools but owns no address anywhere, often a host
+ * that is gone (cleanup's --forget-node), or one with networks but no containers: reported,
+ * for an operator to judge.
+ */
+function holdFindings({ pools, holds, addresses }: Records): Finding[] {
+  const out: Finding[] = [];
+  const owners = new Set(addresses.map((a) => a.value.node));
   for (const { key, value } of [...holds].sort((a, b) => (a.key < b.key ? -1 : 1))) {
     if (!pools.has(value.pool)) {
-      findings.push({
+      out.push({
         kind: 'hold-without-pool',
         key,
         pool: value.pool,
@@ -348,7 +402,7 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
       continue;
     }
     if (owners.has(value.node)) continue;
-    findings.push({
+    out.push({
       kind: 'idle-hold',
       key,
       pool: value.pool,
@@ -356,16 +410,7 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
       message: `pool ${value.pool}: held by node ${value.node}, which owns no address in any pool`,
     });
   }
-
-  findings.push(...blockFindings(blocks, affinities, holds, pools));
-
-  return {
-    revision,
-    pools: pools.size,
-    reservations: reservations.length,
-    addresses: addresses.length,
-    findings,
-  };
+  return out;
 }
 
 type BlockKey = Located<{ pool: string; index: number; node: string }>;

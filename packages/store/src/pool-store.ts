@@ -32,7 +32,7 @@ import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { deleteOp, deletePrefixOp, getOp, putOp, rangeOp } from './etcd-call.js';
+import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
 import { parseBlockIndex } from './keys.js';
 import {
   decodeHold,
@@ -305,6 +305,20 @@ export class PoolStore {
           putOp(keys.address(pool.id, pool.gateway), encodeAddress(gatewayRecord)),
           putOp(keys.hold(pool.id, req.node), encodeHold({ count: 1, tokens: [token] })),
         ],
+        // A creation that may land after Docker was told no: take our hold back and, if nobody
+        // joined meanwhile, the pool with it (removeIfUnheld, one guarded transaction).
+        undo: {
+          what: 'request pool',
+          fields: { pool: pool.id, subnet: formatSubnet(subnet), node: req.node },
+          guards: [
+            { key: poolKey, holds: encodePool(pool) },
+            { key: keys.hold(pool.id, req.node), holds: encodeHold({ count: 1, tokens: [token] }) },
+          ],
+          ops: [deleteOp(keys.hold(pool.id, req.node))],
+          finished: (outcome: 'undone' | 'absent' | 'gave-up') => {
+            if (outcome === 'undone') void this.removeAbandoned(pool.id);
+          },
+        },
         done: (): JoinedPool => {
           this.ctx.logger.info(
             { pool: pool.id, subnet: formatSubnet(subnet), node: req.node },
@@ -487,6 +501,21 @@ export class PoolStore {
   private removed(pool: PoolRecord): void {
     this.onLeft(pool.id);
     this.ctx.logger.info({ pool: pool.id, subnet: formatSubnet(pool.subnet) }, 'pool removed');
+  }
+
+  /** removeAbandoned removes a pool that nobody holds, as it is now (after an undone creation). */
+  private async removeAbandoned(pool: PoolId): Promise<void> {
+    try {
+      const res = await this.ctx.calls.read(
+        'remove pool',
+        [getOp(this.ctx.keys.pool(pool))],
+        'get',
+      );
+      const kv = kvsAt(res, 0)[0];
+      if (kv) await this.removeIfUnheld({ pool, modRevision: BigInt(kv.mod_revision) });
+    } catch {
+      // etcd failing again: a pool nobody holds is cleanup's (and check reports it).
+    }
   }
 
   /** removeIfUnheld removes a pool nobody holds, if nothing of it changed after `modRevision`. */

@@ -1,5 +1,5 @@
 import { formatAddress } from '@kontena-ipam/cidr';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, GRPCUnavailableError } from 'etcd3';
 import { describe, expect } from 'vitest';
 import {
   dumpKeys,
@@ -377,6 +377,58 @@ describe('release and listing', () => {
 });
 
 describe('retry safety', () => {
+  test('a release whose reply is lost, retried after this host took the address again, leaves the new record alone', async ({
+    env,
+  }) => {
+    // The chaos suite once caught this during a leader kill: a ReleaseAddress committed, its
+    // reply was lost, the host was granted the same address again, and the retried release
+    // then deleted that newer record (so the address was handed out twice). This client loses
+    // the reply of one chosen call, after letting the test act in between.
+    const lose = { countdown: 0, between: async () => {} };
+    const policy = {
+      async execute<T>(fn: (ctx: unknown) => Promise<T>): Promise<T> {
+        const result = await fn({});
+        if (lose.countdown > 0 && --lose.countdown === 0) {
+          await lose.between();
+          throw new GRPCUnavailableError('the reply was lost');
+        }
+        return result;
+      },
+    };
+    const client = new Etcd3({
+      hosts: env.etcd.endpoint,
+      faultHandling: { global: policy as never },
+    });
+    env.clients.push(client);
+    const prefix = uniquePrefix();
+    const store = env.store({ prefix, client });
+    const other = env.store({ prefix, client: env.newClient() }); // the same host, restarted
+    await store.requestPool({ network: K, node: A, subnet: net('10.29.0.0/24') });
+    const x = ip('10.29.0.77');
+    await store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: x });
+    let again: Awaited<ReturnType<typeof other.requestAddress>> | undefined;
+    // The release reads, then commits: lose the commit's reply, and take x again meanwhile.
+    lose.countdown = 2;
+    lose.between = async () => {
+      again = await other.requestAddress({
+        pool: K,
+        node: A,
+        kind: 'endpoint',
+        address: x,
+        attrs: { mac: '02:42:0a:1d:00:4d' },
+      });
+    };
+    expect(await store.releaseAddress({ pool: K, node: A, address: x })).toEqual({
+      released: true,
+    });
+    expect(again).toBeDefined();
+    const dump = await dumpKeys(env.client, prefix);
+    expect(dump['addresses/kontena/10.29.0.77']).toMatchObject({
+      node: 'node-a',
+      attrs: { mac: '02:42:0a:1d:00:4d' },
+    });
+  });
+
   test('a client that sends every call twice (etcd3 re-sending a committed call) counts each request once', async ({
     env,
   }) => {

@@ -144,3 +144,31 @@ test('a join committed after its call failed is taken back: the pool can still b
   expect(await store.releasePool({ pool: K, node: A })).toEqual({ removed: false, released: true });
   expect(await store.releasePool({ pool: K, node: B })).toEqual({ removed: true, released: true });
 });
+
+test('a pool created after its call failed is taken back whole: nothing of it stays in etcd', async () => {
+  const { etcd, store, dump, lines, freezeAfterRead } = await setup();
+  // A creation reads the reservations before it commits: freeze etcd between the two.
+  freezeAfterRead.armed = true;
+  const failed = await store
+    .requestPool({ network: K, node: A, subnet: net('10.97.0.0/24') }, Budget.within(400))
+    .then(
+      () => undefined,
+      (e: unknown) => e as { code?: string },
+    );
+  etcd.thawMember('m0');
+  expect(failed?.code).toBe('UNAVAILABLE');
+  expect(await until(async () => lines.some((l) => settled.includes(l.msg)))).toBe(true);
+  // Landed and taken back (the hold, then the pool nobody holds), or never landed: either way
+  // only the reservation guard may be left.
+  expect(
+    await until(
+      async () =>
+        Object.keys(await dump()).join() === 'guard/subnets' ||
+        Object.keys(await dump()).length === 0,
+    ),
+  ).toBe(true);
+  // And the network can be created for real afterwards.
+  expect((await store.requestPool({ network: K, node: A, subnet: net('10.97.0.0/24') })).held).toBe(
+    1,
+  );
+});
