@@ -11,7 +11,7 @@ export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
 export type { ResilientClientOptions } from './etcd-client-options.js';
 export { resilientClientOptions } from './etcd-client-options.js';
-export { DEFAULT_PREFIX, KeyLayout, LAYOUT_VERSION } from './keys.js';
+export { KeyLayout } from './keys.js';
 export { IpamStore } from './store.js';
 export type {
   AddressAttrs,

@@ -11,13 +11,8 @@ import { test as base } from 'vitest';
 export { holdsIn } from '@kontena-ipam/testing/store-keys';
 
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
-import {
-  IpamStore,
-  LAYOUT_VERSION,
-  parseNodeId,
-  parsePoolId,
-  resilientClientOptions,
-} from '../src/index.js';
+import { IpamStore, parseNodeId, parsePoolId, resilientClientOptions } from '../src/index.js';
+import { LAYOUT_VERSION } from '../src/keys.js';
 
 export const net = (s: string) => parseSubnet(s);
 export const ip = (s: string) => parseAddress(s);

@@ -66,6 +66,24 @@ async function lateCommit(
   return error as { code?: string } | undefined;
 }
 
+/**
+ * commitAfterRead is lateCommit for a call that reads before it commits: etcd freezes as soon as
+ * the read has answered (the store's observer does it), so the commit is what waits.
+ */
+async function commitAfterRead(
+  etcd: Awaited<ReturnType<typeof startEtcd>>,
+  freezeAfterRead: { armed: boolean },
+  call: () => Promise<unknown>,
+) {
+  freezeAfterRead.armed = true;
+  const error = await call().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  etcd.thawMember('m0');
+  return error as { code?: string } | undefined;
+}
+
 /** The two log lines an undo ends with when etcd answers. */
 const settled = [
   'took back a write etcd committed after its call had failed',
@@ -127,14 +145,9 @@ test('a join committed after its call failed is taken back: the pool can still b
   await store.requestPool({ network: K, node: B, subnet: net('10.96.0.0/24') });
   await store.requestPool({ network: K, node: A, subnet: net('10.96.0.0/24') });
   // A join reads before it commits: freeze etcd between the two.
-  freezeAfterRead.armed = true;
-  const failed = await store
-    .requestPool({ network: K, node: A, subnet: net('10.96.0.0/24') }, Budget.within(400))
-    .then(
-      () => undefined,
-      (e: unknown) => e as { code?: string },
-    );
-  etcd.thawMember('m0');
+  const failed = await commitAfterRead(etcd, freezeAfterRead, () =>
+    store.requestPool({ network: K, node: A, subnet: net('10.96.0.0/24') }, Budget.within(400)),
+  );
   expect(failed?.code).toBe('UNAVAILABLE');
   // Landed and taken back, or never landed (etcd saw the cancel first): either way settled,
   // and etcd holds what Docker was told.
@@ -148,14 +161,9 @@ test('a join committed after its call failed is taken back: the pool can still b
 test('a pool created after its call failed is taken back whole: nothing of it stays in etcd', async () => {
   const { etcd, store, dump, lines, freezeAfterRead } = await setup();
   // A creation reads the reservations before it commits: freeze etcd between the two.
-  freezeAfterRead.armed = true;
-  const failed = await store
-    .requestPool({ network: K, node: A, subnet: net('10.97.0.0/24') }, Budget.within(400))
-    .then(
-      () => undefined,
-      (e: unknown) => e as { code?: string },
-    );
-  etcd.thawMember('m0');
+  const failed = await commitAfterRead(etcd, freezeAfterRead, () =>
+    store.requestPool({ network: K, node: A, subnet: net('10.97.0.0/24') }, Budget.within(400)),
+  );
   expect(failed?.code).toBe('UNAVAILABLE');
   expect(await until(async () => lines.some((l) => settled.includes(l.msg)))).toBe(true);
   // Landed and taken back (the hold, then the pool nobody holds), or never landed: either way

@@ -8,12 +8,14 @@ const USAGE = `Usage: kontena-ipam check [--json]
 Reads the whole store at one etcd revision, writes nothing, and reports inconsistencies:
 overlapping subnets, pools without their subnet reservation or the reverse, addresses of no
 pool or outside their pool's subnet, holds by nodes that own no address (often a host that
-is gone: see kontena-ipam-cleanup --forget-node), records that fail to parse, and keys the
-store never writes. Exit 0 when clean, 1 with one line per finding.
+is gone: see kontena-ipam-cleanup --forget-node), address-block claims of no pool or by a
+node that no longer holds the pool, records that fail to parse, and keys the store never
+writes. Exit 0 when clean, 1 with one line per finding.
 `;
 
 function findingLine(f: Finding, c: Colors): string {
-  const paint = f.kind === 'idle-hold' ? c.yellow : c.red;
+  // Harmless to addresses (for an operator to judge): yellow; the rest is damage: red.
+  const paint = f.kind === 'idle-hold' || f.kind === 'stale-block' ? c.yellow : c.red;
   return `${paint(f.kind)}: ${f.message}\n`;
 }
 
