@@ -226,7 +226,7 @@ export class EtcdCalls {
         // The deadline doubles with each attempt: the first one on a dead or frozen member
         // costs little, while an etcd that is merely slow (an overloaded machine) still gets
         // an attempt long enough to answer instead of a storm of short ones.
-        return await this.attempt(call, Math.min(this.attemptMs * 2 ** (tries - 1), left));
+        return await this.attempt(call, this.attemptMs * 2 ** (tries - 1), budget.deadline);
       } catch (error) {
         if (!isTransient(error)) {
           if (isEtcdFailure(error)) {
@@ -257,8 +257,16 @@ export class EtcdCalls {
    * the gRPC deadline stops the request on the wire, the timer covers time spent before the
    * request is sent (auth, reconnect).
    */
-  private async attempt<T>(call: (options: CallOptions) => Promise<T>, ms: number): Promise<T> {
-    const deadline = new Date(Date.now() + ms);
+  private async attempt<T>(
+    call: (options: CallOptions) => Promise<T>,
+    longest: number,
+    notAfter: number,
+  ): Promise<T> {
+    // One clock reading for both ends: the attempt never outlives the budget, not even by the
+    // millisecond two readings could drift apart.
+    const now = Date.now();
+    const deadline = new Date(Math.min(now + longest, notAfter));
+    const ms = Math.max(0, deadline.getTime() - now);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new AttemptTimeout(`no answer within ${ms} ms`)), ms);
