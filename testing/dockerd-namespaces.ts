@@ -2,7 +2,8 @@
  * How a test daemon is isolated: a private mount namespace in which its own folder is
  * bind-mounted over /run/docker/plugins (and an empty one over /etc/docker), and, inside a
  * network namespace, the host's cgroup mounts again (`ip netns exec` mounts a fresh /sys).
- * Recipe: shared DESIGN.md, "Two hosts on one machine".
+ * With both, two daemons on one machine behave as two hosts: neither sees the other's plugin
+ * socket, bridges or routes.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
  * /etc/docker), so every daemon finds only its own plugin socket and the driver name stays
  * `kontena-ipam`. By default it also gets its own network namespace: Docker checks a dynamic
  * pool against the routes of its host, so two daemons (or another test's bridges) in one
- * namespace would see each other's routes (see shared DESIGN.md, "Two hosts on one machine").
+ * namespace would see each other's routes (the isolation itself: dockerd-namespaces.ts).
  *
  * stop() removes containers, networks, processes, the namespace and the temp dir, also when
  * a step fails; a process exit hook kills what is left if a test run dies without stop().

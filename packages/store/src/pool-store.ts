@@ -205,7 +205,8 @@ export class PoolStore {
     const held = hold?.count ?? 0;
     if (!req.subnet && held > 0) {
       // Docker asks again when the pool overlaps a route on this host; answering the same pool
-      // would make it loop forever (see DESIGN.md, "Dynamic pools and host routes").
+      // would make it loop forever: Docker 20.10's allocator retries RequestPool until the
+      // answer avoids its routes, and only a refusal ends the network create.
       throw new StoreError(
         'ALREADY_HELD',
         `network ${pool.id} is already held on this host with subnet ${formatSubnet(pool.subnet)}; ` +

@@ -1,7 +1,8 @@
 /**
  * Two Docker hosts on one machine (each dockerd in its own network and mount namespace, each
  * with its own kontena-ipam and NODE_ID) sharing one etcd (issue 5, scenario 5), and Docker's
- * host-route overlap check (shared DESIGN.md, "Dynamic pools and host routes").
+ * host-route overlap check: Docker asks again when a dynamic pool overlaps a route on the host,
+ * and the plugin must refuse the repeat (README, end of the Walkthrough).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -116,7 +117,7 @@ describe('5. two hosts sharing etcd', () => {
     );
     expect(result.stderr).not.toContain('killed after');
     // The store answers Docker's repeated request with an error naming the overlapping subnet
-    // (DESIGN.md); Docker then releases the first answer, so nothing stays reserved.
+    // (ALREADY_HELD); Docker then releases the first answer, so nothing stays reserved.
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('IpamDriver.RequestPool');
     expect(result.stderr).toContain('10.80.1.0/24');
