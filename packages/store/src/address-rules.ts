@@ -50,3 +50,19 @@ export function checkHostAddress(subnet: Subnet, address: IpAddress, role: strin
   const why = notHostAddress(subnet, address);
   if (why) throw new StoreError('OUT_OF_RANGE', `${role} ${why}`);
 }
+
+/**
+ * neverDynamic tells whether a window address is out of bounds for dynamic allocation: outside
+ * `hosts` (hostsOfBoth: network, broadcast, the window's own edges) or the pool's gateway.
+ */
+export function neverDynamic(
+  hosts: { first: IpAddress; last: IpAddress },
+  gateway: IpAddress,
+  address: IpAddress,
+): boolean {
+  return (
+    address.value < hosts.first.value ||
+    address.value > hosts.last.value ||
+    address.value === gateway.value
+  );
+}

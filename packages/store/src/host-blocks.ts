@@ -25,7 +25,7 @@ import {
   subnetSize,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
-import { hostsOfBoth } from './address-rules.js';
+import { hostsOfBoth, neverDynamic } from './address-rules.js';
 import type { Budget } from './budget.js';
 import { type Decision, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
@@ -231,11 +231,7 @@ export class HostView {
   }
 
   private reserved(address: IpAddress): boolean {
-    return (
-      address.value < this.hosts.first.value ||
-      address.value > this.hosts.last.value ||
-      address.value === this.pool.gateway.value
-    );
+    return neverDynamic(this.hosts, this.pool.gateway, address);
   }
 
   private takeOwned(): IpAddress | undefined {

@@ -21,7 +21,7 @@ import {
   subnetSize,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, Watcher } from 'etcd3';
-import { hostsOfBoth } from './address-rules.js';
+import { hostsOfBoth, neverDynamic } from './address-rules.js';
 import type { Budget } from './budget.js';
 import type { StoreContext } from './context.js';
 import { getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
@@ -156,13 +156,7 @@ export class PoolView {
 
   /** The window's non-host offsets and the gateway stay taken whatever the watch says. */
   private isReserved(offset: number): boolean {
-    const hosts = this.hosts;
-    const address = addressAt(this.window, BigInt(offset));
-    return (
-      address.value < hosts.first.value ||
-      address.value > hosts.last.value ||
-      address.value === this.pool.gateway.value
-    );
+    return neverDynamic(this.hosts, this.pool.gateway, addressAt(this.window, BigInt(offset)));
   }
 
   /** take returns the next free candidate (marking it taken locally), or undefined when full. */
