@@ -272,9 +272,10 @@ export class AddressStore {
         // the address (this host's too, perhaps): it is not ours to delete.
         mine: (snap) => {
           const now = snap.kv('address');
-          return tried !== undefined && now?.create_revision !== tried
-            ? { released: true }
-            : undefined;
+          if (tried === undefined || now?.create_revision === tried) return undefined;
+          // Gone: free here too (our blocks are not watched). Made again: the newer one's.
+          if (!now) this.slots.get(req.pool)?.loaded?.mark(req.address, false);
+          return { released: true };
         },
         exhausted: `address ${formatAddress(req.address)}: too many concurrent changes`,
       },

@@ -22,7 +22,6 @@ import {
   parseAddress,
   type Subnet,
   subnetContains,
-  subnetSize,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { hostsOfBoth, neverDynamic } from './address-rules.js';
@@ -32,7 +31,7 @@ import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { getOp, kvsAt, putOp, rangeOp, spanOp } from './etcd-call.js';
 import { parseBlockIndex } from './keys.js';
-import { PoolView, startOffset } from './pool-view.js';
+import { PoolView, startOffset, windowOffsets } from './pool-view.js';
 import { decodePool, encodeBlock, type PoolRecord, readBlock } from './records.js';
 import type { NodeId, PoolId } from './types.js';
 
@@ -51,17 +50,15 @@ const PROBE_SPAN = 64;
 const PROBES = 4;
 /** LOAD_OPS caps the gets of one block-loading read (etcd's --max-txn-ops is 128). */
 const LOAD_OPS = 120;
-const MAX_OFFSETS = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** BlockGeometry cuts a window into blocks: block i spans offsets [i·BLOCK_SIZE, (i+1)·BLOCK_SIZE). */
 export class BlockGeometry {
-  /** size is the window's offsets (capped at 2^53-1, like PoolView). */
+  /** size is the window's offsets (capped as PoolView caps them). */
   readonly size: number;
   readonly count: number;
 
   constructor(window: Subnet) {
-    const size = subnetSize(window);
-    this.size = Number(size < MAX_OFFSETS ? size : MAX_OFFSETS);
+    this.size = windowOffsets(window);
     this.count = Math.ceil(this.size / BLOCK_SIZE);
   }
 
@@ -180,7 +177,7 @@ export class HostView {
    * freed since, so a request can be refused without reading the pool again.
    */
   get knownFull(): boolean {
-    return this.sharedView?.knownFull === true && this.takeOwnedPeek() === undefined;
+    return this.sharedView?.knownFull === true && this.roomy.size === 0;
   }
 
   /** confirmFull records that a fresh look found the window full (see knownFull). */
@@ -225,11 +222,6 @@ export class HostView {
     await shared?.then((v) => v?.close()).catch(() => undefined);
   }
 
-  /** blockCount is how many blocks this host holds now (for logs and tests). */
-  get blockCount(): number {
-    return this.owned.size;
-  }
-
   private reserved(address: IpAddress): boolean {
     return neverDynamic(this.hosts, this.pool.gateway, address);
   }
@@ -243,11 +235,6 @@ export class HostView {
         return addressAt(this.window, BigInt(first + at));
       }
     }
-    return undefined;
-  }
-
-  private takeOwnedPeek(): number | undefined {
-    for (const owned of this.roomy) return owned.index;
     return undefined;
   }
 

@@ -48,6 +48,12 @@ export function startOffset(node: NodeId, size: number): number {
   return Math.floor(((hash >>> 0) / 2 ** 32) * size);
 }
 
+/** windowOffsets is how many offsets a view of `window` covers: its size, capped at 2^53-1. */
+export function windowOffsets(window: Subnet): number {
+  const size = subnetSize(window);
+  return Number(size < MAX_OFFSETS ? size : MAX_OFFSETS);
+}
+
 /** PoolView is one pool's taken-address bitmap, kept current by a watch. */
 export class PoolView {
   readonly pool: PoolRecord;
@@ -70,8 +76,7 @@ export class PoolView {
     this.pool = pool;
     this.pending = pending;
     this.window = pool.ipRange ?? pool.subnet;
-    const size = subnetSize(this.window);
-    this.bitmap = new AddressBitmap(Number(size < MAX_OFFSETS ? size : MAX_OFFSETS));
+    this.bitmap = new AddressBitmap(windowOffsets(this.window));
     // Network / broadcast (or IPv6 subnet-router anycast) are not hosts: never hand them out,
     // neither the window's nor the subnet's (an ip-range may end on the subnet's broadcast).
     this.hosts = hostsOfBoth(this.window, pool.subnet);

@@ -67,21 +67,21 @@ export class UndoQueue {
       { ...undo.fields, what: undo.what },
       'a failed call may still have been committed by etcd: taking its write back',
     );
-    this.next(undo, this.attemptsAt, 0, false);
+    this.next(undo, 0, false);
   }
 
-  private next(undo: Undo, attemptsAt: readonly number[], i: number, sawAbsent: boolean): void {
-    const at = attemptsAt[i];
+  private next(undo: Undo, i: number, sawAbsent: boolean): void {
+    const at = this.attemptsAt[i];
     if (at === undefined || this.closed) {
       this.finish(undo, sawAbsent ? 'absent' : 'gave-up');
       return;
     }
-    const wait = at - (attemptsAt[i - 1] ?? 0);
+    const wait = at - (this.attemptsAt[i - 1] ?? 0);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       void this.attempt(undo).then((outcome) => {
         if (outcome === 'undone') this.finish(undo, 'undone');
-        else this.next(undo, attemptsAt, i + 1, sawAbsent || outcome === 'absent');
+        else this.next(undo, i + 1, sawAbsent || outcome === 'absent');
       });
     }, wait);
     timer.unref();
