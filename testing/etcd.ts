@@ -5,7 +5,7 @@
  * certificate signed by the test CA (testing/tls.ts).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,26 @@ export interface EtcdCluster {
   /** Find the current leader's name via the members' status endpoints. */
   leader(): Promise<string | undefined>;
   stop(): Promise<void>;
+}
+
+/** waitStopped spins until every thread of `pid` is stopped (state T), at most `ms`. */
+function waitStopped(pid: number, ms: number): void {
+  const until = Date.now() + ms;
+  const stopped = (): boolean => {
+    try {
+      return readdirSync(`/proc/${pid}/task`).every((tid) => {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        return state === 'T' || state === 't';
+      });
+    } catch {
+      return true; // gone, or no /proc: nothing to wait for
+    }
+  };
+  while (!stopped() && Date.now() < until) {
+    // spin: the caller must not yield to the event loop before the member is frozen
+  }
 }
 
 export function etcdBinary(): string {
@@ -250,7 +270,11 @@ async function startCluster(size: number, options: EtcdOptions): Promise<EtcdClu
       await waitHealthy(member, 15_000);
     },
     freezeMember(name) {
-      byName(name).process?.kill('SIGSTOP');
+      const child = byName(name).process;
+      child?.kill('SIGSTOP');
+      // The kernel stops a process's threads one by one, after kill() returned: wait (briefly,
+      // synchronously) until all are stopped, so a request sent next surely meets a frozen member.
+      if (child?.pid !== undefined) waitStopped(child.pid, 500);
     },
     thawMember(name) {
       byName(name).process?.kill('SIGCONT');

@@ -21,6 +21,13 @@ import { StoreError } from './errors.js';
 import { deleteOp, getOp, kvsAt } from './etcd-call.js';
 import { moveGateway } from './gateway-move.js';
 import { HostView } from './host-blocks.js';
+import {
+  type ClaimedAtJoin,
+  JoinClaim,
+  type JoinPlan,
+  joinReads,
+  type PoolShape,
+} from './join-claim.js';
 import { decodePool, type PoolRecord, readAddress, type StoredAddress } from './records.js';
 import type { AddressRelease, AddressRequest, Allocation, NodeId, PoolId } from './types.js';
 
@@ -92,6 +99,47 @@ export class AddressStore {
     if (!slot) return;
     this.slots.delete(pool);
     void slot.view?.then((v) => v?.close()).catch(() => undefined);
+  }
+
+  /**
+   * joinPlan is what this node's join of `pool` carries (join-claim.ts): a block claim, and the
+   * reads that let its first allocation start without loading a view.
+   */
+  joinPlan(pool: PoolShape): JoinPlan | undefined {
+    const claim = JoinClaim.plan(this.ctx, pool, this.node);
+    if (!claim) return undefined;
+    return {
+      ops: [claim.op, ...joinReads(this.ctx, pool.id, this.node)],
+      undoOps: claim.undoOps,
+      take: (res, at) =>
+        this.joined(pool.id, claim.claimed(res.responses[at]), {
+          id: pool.id,
+          pool: kvsAt(res, at + 1)[0],
+          claims: kvsAt(res, at + 2),
+        }),
+    };
+  }
+
+  /** joined installs the view a join read, or gives the block it claimed to the view there is. */
+  private joined(
+    pool: PoolId,
+    claimed: ClaimedAtJoin | undefined,
+    reads: Parameters<typeof HostView.fromJoin>[3],
+  ): void {
+    const slot = this.slot(pool);
+    if (slot.view) {
+      // Loaded or loading (a load may have read before this commit): it takes the block once
+      // it is there; adopting a block it found by its affinity key already changes nothing.
+      const poolKv = reads.pool;
+      if (claimed && poolKv) {
+        void slot.view.then((view) => view?.adoptJoined(claimed, poolKv)).catch(() => undefined);
+      }
+      return;
+    }
+    const view = HostView.fromJoin(this.ctx, this.node, slot.pending, reads, claimed);
+    if (!view) return;
+    slot.view = Promise.resolve(view);
+    slot.loaded = view;
   }
 
   async close(): Promise<void> {

@@ -30,6 +30,7 @@ import { type Decision, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { getOp, kvsAt, putOp, rangeOp, spanOp } from './etcd-call.js';
+import type { ClaimedAtJoin } from './join-claim.js';
 import { parseBlockIndex } from './keys.js';
 import { PoolView, startOffset, windowOffsets } from './pool-view.js';
 import { decodePool, encodeBlock, type PoolRecord, readBlock } from './records.js';
@@ -53,11 +54,13 @@ const LOAD_OPS = 120;
 
 /** BlockGeometry cuts a window into blocks: block i spans offsets [i·BLOCK_SIZE, (i+1)·BLOCK_SIZE). */
 export class BlockGeometry {
+  readonly window: Subnet;
   /** size is the window's offsets (capped as PoolView caps them). */
   readonly size: number;
   readonly count: number;
 
   constructor(window: Subnet) {
+    this.window = window;
     this.size = windowOffsets(window);
     this.count = Math.ceil(this.size / BLOCK_SIZE);
   }
@@ -76,6 +79,24 @@ export class BlockGeometry {
   indexOf(offset: number): number {
     return Math.floor(offset / BLOCK_SIZE);
   }
+
+  /** addresses lists block i's addresses, in order. */
+  addresses(index: number): IpAddress[] {
+    const { first, length } = this.span(index);
+    const out: IpAddress[] = [];
+    for (let o = 0; o < length; o++) out.push(addressAt(this.window, BigInt(first + o)));
+    return out;
+  }
+}
+
+/** addressGets reads block i's address keys (what a claim reads to know what is taken in it). */
+export function addressGets(
+  ctx: StoreContext,
+  pool: PoolId,
+  geometry: BlockGeometry,
+  index: number,
+): IRequestOp[] {
+  return geometry.addresses(index).map((a) => getOp(ctx.keys.address(pool, a)));
 }
 
 /** Owned is one claimed block: which of its offsets are taken, as far as this host knows. */
@@ -153,6 +174,34 @@ export class HostView {
       .filter((i): i is number => i !== undefined && i < view.geometry.count);
     await view.loadBlocks(indexes, budget);
     return view;
+  }
+
+  /**
+   * fromJoin makes the view from what this host's join read after its claim (join-claim.ts):
+   * the pool record and this host's claims, at the join's revision. Undefined when the host
+   * holds blocks the join did not read (it restarted): those want a load of their own.
+   */
+  static fromJoin(
+    ctx: StoreContext,
+    node: NodeId,
+    pending: ReadonlySet<bigint>,
+    reads: { id: PoolId; pool: IKeyValue | undefined; claims: readonly IKeyValue[] },
+    claimed: ClaimedAtJoin | undefined,
+  ): HostView | undefined {
+    if (!reads.pool) return undefined;
+    const view = new HostView(ctx, decodePool(reads.id, reads.pool), node, pending);
+    const others = reads.claims
+      .map((kv) => parseBlockIndex(kv.key.toString()))
+      .filter((i) => i !== claimed?.index);
+    if (others.length > 0) return undefined;
+    if (claimed) view.adoptJoined(claimed, reads.pool);
+    return view;
+  }
+
+  /** adoptJoined takes the block this host's join claimed (a view of the same pool only). */
+  adoptJoined(claimed: ClaimedAtJoin, pool: IKeyValue): void {
+    if (this.stale || BigInt(pool.create_revision) !== this.pool.createRevision) return;
+    if (claimed.index < this.geometry.count) this.adopt(claimed.index, claimed.present);
   }
 
   /**
@@ -238,22 +287,14 @@ export class HostView {
     return undefined;
   }
 
-  /** addressesOf lists block i's addresses, in order. */
-  private addressesOf(index: number): IpAddress[] {
-    const { first, length } = this.geometry.span(index);
-    const out: IpAddress[] = [];
-    for (let o = 0; o < length; o++) out.push(addressAt(this.window, BigInt(first + o)));
-    return out;
-  }
-
   private addressGets(index: number): IRequestOp[] {
-    return this.addressesOf(index).map((a) => getOp(this.ctx.keys.address(this.pool.id, a)));
+    return addressGets(this.ctx, this.pool.id, this.geometry, index);
   }
 
   /** adopt makes block i this host's, taking what `present` (its address keys) says is taken. */
   private adopt(index: number, present: readonly IKeyValue[]): void {
     if (this.owned.has(index)) return;
-    const addresses = this.addressesOf(index);
+    const addresses = this.geometry.addresses(index);
     const taken = new AddressBitmap(BLOCK_SIZE);
     for (let o = addresses.length; o < BLOCK_SIZE; o++) taken.allocate(o);
     addresses.forEach((a, o) => {

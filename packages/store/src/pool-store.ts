@@ -26,13 +26,14 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
-import type { IKeyValue } from 'etcd3';
+import type { IKeyValue, ITxnResponse } from 'etcd3';
 import { checkHostAddress, hostsOfBoth } from './address-rules.js';
 import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
+import type { JoinPlan, PoolShape } from './join-claim.js';
 import { parseBlockIndex } from './keys.js';
 import {
   decodeHold,
@@ -49,6 +50,7 @@ import {
 import type {
   DropHoldRequest,
   JoinedPool,
+  NodeId,
   PoolId,
   PoolInfo,
   PoolRequest,
@@ -138,15 +140,25 @@ const unchanged = (): ReleasePoolResult => ({ removed: false, released: false })
 /** How many holds to drop: one (ReleasePool) or every one of the host's (cleanup's dropHold). */
 export type HoldsToDrop = 'one' | 'all';
 
+/** AddressViews is what pool transitions tell the hosts' address views (address-store.ts). */
+export interface AddressViews {
+  /** left: this node no longer holds a pool (or it is gone): drop local views. */
+  left(pool: PoolId): void;
+  /** joining: what `node`'s join or creation of `pool` carries for its view (join-claim.ts). */
+  joining(pool: PoolShape, node: NodeId): JoinPlan | undefined;
+}
+
+/** PlanFor gives a join what it carries for the joining host's view, once its pool is known. */
+type PlanFor = (pool: PoolShape) => JoinPlan | undefined;
+
 /** PoolStore holds the pool-level transitions of IpamStore. */
 export class PoolStore {
   private readonly ctx: StoreContext;
-  /** Called when this node no longer holds a pool (or it is gone), to drop local views. */
-  private readonly onLeft: (pool: PoolId) => void;
+  private readonly views: AddressViews;
 
-  constructor(ctx: StoreContext, onLeft: (pool: PoolId) => void) {
+  constructor(ctx: StoreContext, views: AddressViews) {
     this.ctx = ctx;
-    this.onLeft = onLeft;
+    this.views = views;
   }
 
   private poolIn<K extends string>(id: PoolId, snap: Snapshot<K>, name: K): PoolRecord | undefined {
@@ -164,7 +176,7 @@ export class PoolStore {
       const kv = snap.kv('hold');
       return kv ? decodeHold(kv) : undefined;
     };
-    return transact<'pool' | 'hold' | 'guard' | 'subnets', JoinedPool>(
+    return transact<'pool' | 'hold' | 'guard' | 'subnets' | 'claims', JoinedPool>(
       this.ctx,
       {
         what: 'request pool',
@@ -175,6 +187,8 @@ export class PoolStore {
           hold: getOp(holdKey),
           guard: getOp(keys.guard),
           subnets: rangeOp(keys.subnetsPrefix),
+          // Does this host hold blocks here already? If not, its join claims one.
+          claims: rangeOp(keys.affinitiesOf(req.network, req.node), { keysOnly: true, limit: 1 }),
         },
         // Every pool creation in the cluster compares the same guard key, so this race has as
         // many contenders as hosts creating networks at once: allow it more rounds.
@@ -182,7 +196,12 @@ export class PoolStore {
         decide: (snap) => {
           const s = snap;
           const existing = this.poolIn(req.network, s, 'pool');
-          return existing ? this.join(existing, hold(s), req, token) : this.create(req, token, s);
+          // A host that holds no block here yet claims one with its join.
+          const planFor: PlanFor = (pool) =>
+            s.kvs('claims').length === 0 ? this.views.joining(pool, req.node) : undefined;
+          return existing
+            ? this.join(existing, hold(s), req, token, planFor)
+            : this.create(req, token, s, planFor);
         },
         mine: (snap) => {
           const mineNow = hold(snap);
@@ -199,7 +218,13 @@ export class PoolStore {
   }
 
   /** join adds one hold of `req.node` on an existing pool: its own key, nobody else's. */
-  private join(pool: PoolRecord, hold: HoldState | undefined, req: PoolRequest, token: string) {
+  private join(
+    pool: PoolRecord,
+    hold: HoldState | undefined,
+    req: PoolRequest,
+    token: string,
+    planFor: PlanFor,
+  ) {
     const why = mismatch(pool, req);
     if (why) throw new StoreError('POOL_MISMATCH', why);
     const held = hold?.count ?? 0;
@@ -215,13 +240,14 @@ export class PoolStore {
     }
     const holdKey = this.ctx.keys.hold(pool.id, req.node);
     const next = { count: held + 1, tokens: [...(hold?.tokens ?? []), token] };
+    const plan = planFor(pool);
     return {
       write: {
         guards: [
           { key: this.ctx.keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we judged, not a re-creation
           { key: holdKey, modifiedAt: hold?.modRevision ?? 0n }, // our hold as we read it
         ] satisfies Guard[],
-        ops: [putOp(holdKey, encodeHold(next))],
+        ops: [putOp(holdKey, encodeHold(next)), ...(plan?.ops ?? [])],
         conflict: 'hold' as const,
         // A join that may land after Docker was told no: Docker never releases it, so the pool
         // could never be removed. Put the hold back as it was, if it is still what we wrote.
@@ -229,9 +255,15 @@ export class PoolStore {
           what: 'request pool',
           fields: { pool: pool.id, node: req.node },
           guards: [{ key: holdKey, holds: encodeHold(next) }],
-          ops: [hold ? putOp(holdKey, encodeHold(hold)) : deleteOp(holdKey)],
+          ops: [
+            hold ? putOp(holdKey, encodeHold(hold)) : deleteOp(holdKey),
+            ...(plan?.undoOps ?? []),
+          ],
         },
-        done: (): JoinedPool => ({ ...toPoolInfo(pool), held: next.count }),
+        done: (_revision: bigint, res: ITxnResponse): JoinedPool => {
+          plan?.take(res, 1);
+          return { ...toPoolInfo(pool), held: next.count };
+        },
       },
     };
   }
@@ -272,7 +304,12 @@ export class PoolStore {
   }
 
   /** create reserves a subnet and writes the pool, its gateway and the first hold at once. */
-  private create(req: PoolRequest, token: string, snap: Snapshot<'guard' | 'subnets'>) {
+  private create(
+    req: PoolRequest,
+    token: string,
+    snap: Snapshot<'guard' | 'subnets'>,
+    planFor: PlanFor,
+  ) {
     const { keys } = this.ctx;
     const guardMod = BigInt(snap.kv('guard')?.mod_revision ?? '0');
     const reserved = snap
@@ -292,6 +329,14 @@ export class PoolStore {
     const poolKey = keys.pool(pool.id);
     const subnetKey = keys.subnet(subnet);
     const gatewayRecord = { node: req.node, kind: 'gateway' as const, attrs: {}, at, token };
+    const plan = planFor(pool);
+    const ops = [
+      putOp(keys.guard, encodeGuard(pool.id, at)),
+      putOp(poolKey, encodePool(pool)),
+      putOp(subnetKey, encodeReservation(pool.id)),
+      putOp(keys.address(pool.id, pool.gateway), encodeAddress(gatewayRecord)),
+      putOp(keys.hold(pool.id, req.node), encodeHold({ count: 1, tokens: [token] })),
+    ];
     return {
       write: {
         guards: [
@@ -299,13 +344,7 @@ export class PoolStore {
           { key: poolKey, absent: true }, // nobody created this network meanwhile
           { key: subnetKey, absent: true }, // belt and braces: the subnet itself is free
         ] satisfies Guard[],
-        ops: [
-          putOp(keys.guard, encodeGuard(pool.id, at)),
-          putOp(poolKey, encodePool(pool)),
-          putOp(subnetKey, encodeReservation(pool.id)),
-          putOp(keys.address(pool.id, pool.gateway), encodeAddress(gatewayRecord)),
-          putOp(keys.hold(pool.id, req.node), encodeHold({ count: 1, tokens: [token] })),
-        ],
+        ops: [...ops, ...(plan?.ops ?? [])],
         // A creation that may land after Docker was told no: take our hold back and, if nobody
         // joined meanwhile, the pool with it (removeIfUnheld, one guarded transaction).
         undo: {
@@ -315,12 +354,13 @@ export class PoolStore {
             { key: poolKey, holds: encodePool(pool) },
             { key: keys.hold(pool.id, req.node), holds: encodeHold({ count: 1, tokens: [token] }) },
           ],
-          ops: [deleteOp(keys.hold(pool.id, req.node))],
+          ops: [deleteOp(keys.hold(pool.id, req.node)), ...(plan?.undoOps ?? [])],
           finished: (outcome: 'undone' | 'absent' | 'gave-up') => {
             if (outcome === 'undone') void this.removeAbandoned(pool.id);
           },
         },
-        done: (): JoinedPool => {
+        done: (_revision: bigint, res: ITxnResponse): JoinedPool => {
+          plan?.take(res, ops.length);
           this.ctx.logger.info(
             { pool: pool.id, subnet: formatSubnet(subnet), node: req.node },
             'pool created',
@@ -378,7 +418,7 @@ export class PoolStore {
           const s = snap;
           const pool = this.poolIn(req.pool, s, 'pool');
           if (!pool) {
-            this.onLeft(req.pool);
+            this.views.left(req.pool);
             return { answer: unchanged() };
           }
           const holdKv = s.kv('hold');
@@ -414,7 +454,7 @@ export class PoolStore {
                 ],
                 ops: [deleteOp(holdKey), ...this.returnBlocks(req, s.kvs('claims'))],
                 done: () => {
-                  this.onLeft(req.pool);
+                  this.views.left(req.pool);
                   return { removed: false, released: true };
                 },
               },
@@ -441,11 +481,11 @@ export class PoolStore {
           // Gone, or made again since (another create revision): our delete went first. What
           // is there now is someone's newer pool or hold, not ours to delete.
           if (attempted === 'remove' && pool?.create_revision !== decidedOn) {
-            this.onLeft(req.pool);
+            this.views.left(req.pool);
             return { removed: true, released: true };
           }
           if (attempted === 'leave' && hold?.create_revision !== decidedOn) {
-            this.onLeft(req.pool);
+            this.views.left(req.pool);
             return { removed: false, released: true };
           }
           if (attempted === 'decrement' && hold && decodeHold(hold).tokens.includes(token)) {
@@ -500,7 +540,7 @@ export class PoolStore {
   }
 
   private removed(pool: PoolRecord): void {
-    this.onLeft(pool.id);
+    this.views.left(pool.id);
     this.ctx.logger.info({ pool: pool.id, subnet: formatSubnet(pool.subnet) }, 'pool removed');
   }
 

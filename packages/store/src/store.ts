@@ -68,8 +68,11 @@ export class IpamStore {
 
   constructor(options: StoreOptions) {
     this.ctx = createContext(options);
-    this.pools = new PoolStore(this.ctx, (pool) => {
-      for (const store of this.addresses.values()) store.forget(pool);
+    this.pools = new PoolStore(this.ctx, {
+      left: (pool) => {
+        for (const store of this.addresses.values()) store.forget(pool);
+      },
+      joining: (pool, node) => this.addressStore(node).joinPlan(pool),
     });
   }
 

@@ -95,7 +95,7 @@ describe('address blocks', () => {
     expect(report.findings).toEqual([]);
   });
 
-  test('a restarted host finds its blocks again (no new claim), and a host that leaves gives them back', async ({
+  test('a join claims its host a block (the first allocation is one round trip), a restarted host finds its blocks again (no new claim), and a host that leaves gives them back', async ({
     env,
   }) => {
     const prefix = uniquePrefix();
@@ -104,11 +104,16 @@ describe('address blocks', () => {
     const subnet = net('10.91.0.0/20');
     const b = env.store({ prefix });
     await b.requestPool({ network: K, node: B, subnet });
-    let a: IpamStore = env.store({ prefix, client: env.newClient() });
+    const joined = observed();
+    let a: IpamStore = env.store({ prefix, client: env.newClient(), observer: joined.observer });
     await a.requestPool({ network: K, node: A, subnet });
+    joined.calls.length = 0;
     const first = await a.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+    // The join claimed A's first block and read what its view needs: one round trip.
+    expect(joined.calls.map((c) => c.op)).toEqual(['txn']);
     const before = claims(await dumpKeys(env.client, prefix));
-    expect([...before.values()]).toEqual(['host-a']);
+    expect([...before.values()].sort()).toEqual(['host-a', 'host-b']);
+    expect(before.get(blockOf(first.address.value, subnet.network))).toBe('host-a');
     // A new process for the same host: its first allocation reads its claims and that block.
     await a.close();
     const rec = observed();
@@ -127,11 +132,12 @@ describe('address blocks', () => {
       });
     }
     expect(await a.releasePool({ pool: K, node: A })).toEqual({ removed: false, released: true });
-    const left = await keysOf(env.client, prefix);
-    expect(left.filter((k) => k.startsWith('blocks/') || k.startsWith('affinity/'))).toEqual([]);
-    // B's allocation then claims a block of its own; the last leave takes every key.
-    await b.requestAddress({ pool: K, node: B, kind: 'endpoint' });
-    expect([...claims(await dumpKeys(env.client, prefix)).values()]).toEqual(['host-b']);
+    const left = claims(await dumpKeys(env.client, prefix));
+    expect([...left.values()]).toEqual(['host-b']);
+    // B allocates inside the block its join claimed; the last leave takes every key.
+    const fromB = await b.requestAddress({ pool: K, node: B, kind: 'endpoint' });
+    expect(claims(await dumpKeys(env.client, prefix))).toEqual(left);
+    expect(left.get(blockOf(fromB.address.value, subnet.network))).toBe('host-b');
     expect(await b.releasePool({ pool: K, node: B })).toEqual({ removed: true, released: true });
     expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
   });

@@ -2,6 +2,7 @@ import { formatAddress, formatSubnet, subnetsOverlap } from '@kontena-ipam/cidr'
 import { expect } from 'vitest';
 import type { Allocation, IpamStore } from '../src/index.js';
 import {
+  claimsIn,
   dumpKeys,
   type Env,
   holdsIn,
@@ -14,6 +15,7 @@ import {
   rejectsWith,
   test,
   uniquePrefix,
+  withoutClaims,
 } from './harness.js';
 
 const K = pool('kontena');
@@ -96,7 +98,11 @@ test('8 hosts create the same static network at once: all succeed, one pool, 8 h
   );
   for (const p of pools) expect(formatSubnet(p.subnet)).toBe('10.50.0.0/16');
   const dump = await dumpKeys(env.client, prefix);
-  expect(Object.keys(dump).sort()).toEqual([
+  // Each host's join claimed it one block of the /16.
+  expect(Object.values(claimsIn(dump, 'kontena')).sort()).toEqual(
+    stores.map((_, i) => `host-${i}`).sort(),
+  );
+  expect(withoutClaims(Object.keys(dump)).sort()).toEqual([
     'addresses/kontena/10.50.0.1',
     'guard/subnets',
     ...stores.map((_, i) => `holds/kontena/host-${i}`),
@@ -126,8 +132,13 @@ test('8 hosts create 8 dynamic networks at once: 8 distinct, non-overlapping sub
     Array.from({ length: 8 }, (_, i) => `10.80.${i}.0/24`).sort(),
   );
   const keys = await keysOf(env.client, prefix);
-  // The guard, then per network: pool, reservation, gateway, the creating host's hold.
-  expect(keys).toHaveLength(1 + 8 * 4);
+  // The guard, then per network: pool, reservation, gateway, the creating host's hold, and the
+  // block its creation claimed.
+  expect(withoutClaims(keys)).toHaveLength(1 + 8 * 4);
+  const dump = await dumpKeys(env.client, prefix);
+  for (let i = 0; i < 8; i++) {
+    expect(Object.values(claimsIn(dump, `net-${i}`))).toEqual([`host-${i}`]);
+  }
   expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
 });
 

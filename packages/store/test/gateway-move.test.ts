@@ -6,7 +6,17 @@
  */
 import { formatAddress } from '@kontena-ipam/cidr';
 import { describe, expect } from 'vitest';
-import { invariantProblems, ip, net, node, pool, rejectsWith, test } from './harness.js';
+import {
+  claimsIn,
+  invariantProblems,
+  ip,
+  net,
+  node,
+  pool,
+  rejectsWith,
+  test,
+  withoutClaims,
+} from './harness.js';
 
 const A = node('node-a');
 const B = node('node-b');
@@ -30,7 +40,8 @@ describe('moving the gateway', () => {
     expect(formatAddress(g.address)).toBe('10.86.0.254');
     // One transaction: the revision moved by exactly one.
     expect(await store.revision()).toBe(r0 + 1n);
-    expect(await keys()).toEqual([
+    expect(Object.values(claimsIn(await dump(), 'gw'))).toEqual(['node-a']);
+    expect(withoutClaims(await keys())).toEqual([
       'addresses/gw/10.86.0.254',
       'guard/subnets',
       'holds/gw/node-a',

@@ -8,7 +8,12 @@ import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { test as base } from 'vitest';
 
-export { holdsIn } from '@kontena-ipam/testing/store-keys';
+export {
+  blockOf,
+  claimsIn,
+  holdsIn,
+  withoutClaims,
+} from '@kontena-ipam/testing/store-keys';
 
 import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
 import { IpamStore, parseNodeId, parsePoolId, resilientClientOptions } from '../src/index.js';

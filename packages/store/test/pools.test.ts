@@ -1,7 +1,18 @@
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
 import { describe, expect } from 'vitest';
 import { parseNetworkName, parseNodeId, parsePoolId, poolIdFor } from '../src/index.js';
-import { holdsIn, ip, net, node, pool, rejectsWith, test } from './harness.js';
+import {
+  blockOf,
+  claimsIn,
+  holdsIn,
+  ip,
+  net,
+  node,
+  pool,
+  rejectsWith,
+  test,
+  withoutClaims,
+} from './harness.js';
 
 const A = node('node-a');
 const B = node('node-b');
@@ -92,7 +103,7 @@ describe('options', () => {
 });
 
 describe('static pools', () => {
-  test('creating writes pool, subnet, guard and gateway in one go, nothing else', async ({
+  test("creating writes pool, subnet, guard, gateway and its host's first block in one go, nothing else", async ({
     setup,
   }) => {
     const { store, dump } = setup();
@@ -109,13 +120,15 @@ describe('static pools', () => {
     expect(p.held).toBe(1);
     expect((await store.getPool(K))?.holds).toEqual({ 'node-a': 1 });
     const keys = await dump();
-    expect(Object.keys(keys).sort()).toEqual([
+    expect(withoutClaims(Object.keys(keys)).sort()).toEqual([
       'addresses/kontena/10.81.0.1',
       'guard/subnets',
       'holds/kontena/node-a',
       'pools/kontena',
       'subnets/10.81.0.0/16',
     ]);
+    // The creating host claims one block of the window with its creation (join-claim.ts).
+    expect(Object.values(claimsIn(keys, 'kontena'))).toEqual(['node-a']);
     expect(keys['pools/kontena']).toMatchObject({
       subnet: '10.81.0.0/16',
       ipRange: '10.81.128.0/17',
@@ -283,7 +296,10 @@ describe('dynamic pools', () => {
     expect(d1.dynamic).toBe(true);
     expect(formatAddress(d1.gateway)).toBe('10.81.0.1');
     const keys = await dump();
-    expect(Object.keys(keys).sort()).toEqual([
+    for (const id of ['static', 'd1', 'd2']) {
+      expect(Object.values(claimsIn(keys, id))).toEqual(['node-a']);
+    }
+    expect(withoutClaims(Object.keys(keys)).sort()).toEqual([
       'addresses/d1/10.81.0.1',
       'addresses/d2/10.81.1.1',
       'addresses/static/10.80.0.1',
@@ -349,12 +365,13 @@ describe('dynamic pools', () => {
   });
 
   test('IPv6 dynamic pools come from supernet6', async ({ setup }) => {
-    const { store, keys } = setup({ supernet6: net('fd00:1::/48'), subnetLength6: 64 });
+    const { store, keys, dump } = setup({ supernet6: net('fd00:1::/48'), subnetLength6: 64 });
     const p = await store.requestPool({ network: K, node: A, v6: true });
     expect(p.id).toBe('kontena:v6');
     expect(formatSubnet(p.subnet)).toBe('fd00:1::/64');
     expect(formatAddress(p.gateway)).toBe('fd00:1::1');
-    expect(await keys()).toEqual([
+    expect(Object.values(claimsIn(await dump(), 'kontena:v6'))).toEqual(['node-a']);
+    expect(withoutClaims(await keys())).toEqual([
       'addresses/kontena:v6/fd00:1::1',
       'guard/subnets',
       'holds/kontena:v6/node-a',
@@ -390,15 +407,17 @@ describe('dynamic pools', () => {
     expect(a4.address.family).toBe(4);
     expect(a6).toMatchObject({ pool: 'kontena:v6', subnet: net('fd00:87::/64') });
     expect(formatAddress(a6.address).startsWith('fd00:87::')).toBe(true);
-    // Each first dynamic address came from a block its host claimed: 16 addresses each.
-    const block = (a: typeof a4) =>
-      ((a.address.value - a.subnet.network) / 16n).toString(16).padStart(14, '0');
-    expect(await keys()).toEqual(
+    // Each first dynamic address came from the block its host claimed with its join: 16
+    // addresses each; the other host's joins claimed one block each too.
+    const block = (a: typeof a4) => blockOf(a.address, a.subnet);
+    const claims4 = claimsIn(await dump(), 'kontena');
+    const claims6 = claimsIn(await dump(), 'kontena:v6');
+    expect(claims4[block(a4)]).toBe('node-a');
+    expect(claims6[block(a6)]).toBe('node-a');
+    expect(Object.values(claims4).sort()).toEqual(['node-a', 'node-b']);
+    expect(Object.values(claims6).sort()).toEqual(['node-a', 'node-b']);
+    expect(withoutClaims(await keys())).toEqual(
       [
-        `affinity/kontena/node-a/${block(a4)}`,
-        `affinity/kontena:v6/node-a/${block(a6)}`,
-        `blocks/kontena/${block(a4)}`,
-        `blocks/kontena:v6/${block(a6)}`,
         `addresses/kontena/${formatAddress(a4.address)}`,
         'addresses/kontena/10.87.0.1',
         `addresses/kontena:v6/${formatAddress(a6.address)}`,

@@ -9,7 +9,17 @@ import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterEach, expect, test } from 'vitest';
 import { Budget, IpamStore, resilientClientOptions } from '../src/index.js';
-import { dumpKeys, holdsIn, ip, net, node, pool, uniquePrefix } from './harness.js';
+import {
+  blockOf,
+  claimsIn,
+  dumpKeys,
+  holdsIn,
+  ip,
+  net,
+  node,
+  pool,
+  uniquePrefix,
+} from './harness.js';
 
 const K = pool('kontena');
 const A = node('host-a');
@@ -156,6 +166,29 @@ test('a join committed after its call failed is taken back: the pool can still b
   // Docker releases what it was told it got: one hold each, and the pool goes with the last.
   expect(await store.releasePool({ pool: K, node: A })).toEqual({ removed: false, released: true });
   expect(await store.releasePool({ pool: K, node: B })).toEqual({ removed: true, released: true });
+});
+
+test('a first join committed after its call failed takes back the block it claimed with its hold', async () => {
+  const { etcd, store, dump, lines, freezeAfterRead } = await setup();
+  const B = node('host-b');
+  await store.requestPool({ network: K, node: B, subnet: net('10.98.0.0/20') });
+  const byB = claimsIn(await dump(), 'kontena');
+  expect(Object.values(byB)).toEqual(['host-b']);
+  // A holds no block yet, so its join claims one: freeze etcd between its read and commit.
+  const failed = await commitAfterRead(etcd, freezeAfterRead, () =>
+    store.requestPool({ network: K, node: A, subnet: net('10.98.0.0/20') }, Budget.within(400)),
+  );
+  expect(failed?.code).toBe('UNAVAILABLE');
+  expect(await until(async () => lines.some((l) => settled.includes(l.msg)))).toBe(true);
+  // Taken back (or never there): neither A's hold nor a block of A's is left.
+  expect(holdsIn(await dump(), 'kontena')).toEqual({ 'host-b': 1 });
+  expect(claimsIn(await dump(), 'kontena')).toEqual(byB);
+  // A joins for real and allocates in a block of its own.
+  await store.requestPool({ network: K, node: A, subnet: net('10.98.0.0/20') });
+  const a = await store.requestAddress({ pool: K, node: A, kind: 'endpoint' });
+  const claims = claimsIn(await dump(), 'kontena');
+  expect(Object.values(claims).sort()).toEqual(['host-a', 'host-b']);
+  expect(claims[blockOf(a.address, net('10.98.0.0/20'))]).toBe('host-a');
 });
 
 test('a pool created after its call failed is taken back whole: nothing of it stays in etcd', async () => {
