@@ -152,7 +152,7 @@ export class AddressStore {
     let view = await this.view(req.pool);
     // The view's pool record may be stale (the pool removed or re-created meanwhile): before
     // refusing a request on its account, look again at etcd once.
-    if (req.address && !this.inside(view.pool, req.address)) view = await this.view(req.pool, view);
+    if (req.address && this.refuses(view.pool, req.address)) view = await this.view(req.pool, view);
     if (req.kind === 'gateway') {
       if (req.address && !addressEquals(req.address, view.pool.gateway)) {
         view = await this.view(req.pool, view);
@@ -166,6 +166,16 @@ export class AddressStore {
       checkStatic: (pool, address) => this.checkStatic(pool, address),
       staticTaken: (pool, address, kv) => this.staticTaken(pool, address, req, kv),
     }).run(budget);
+  }
+
+  /** refuses tells whether checkStatic would refuse `address` in `pool`. */
+  private refuses(pool: PoolRecord, address: IpAddress): boolean {
+    try {
+      this.checkStatic(pool, address);
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   private inside(pool: PoolRecord, address: IpAddress): boolean {

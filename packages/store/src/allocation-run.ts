@@ -147,11 +147,16 @@ export class AllocationRun {
     return {
       guards: [
         { key: keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we know, not a re-creation
-        { key: addressKey, absent: true }, // the address is free
         // An address needs its host's hold: the pool goes with its last hold, and must not
         // take a live address with it.
         heldBack ? { key: holdKey, absent: true } : { key: holdKey, present: true },
+        { key: addressKey, absent: true }, // the address is free
       ],
+      // A dynamic address may go to etcd with this host's others of the same pool: the two
+      // guards above are the same for all of them (commit-batch.ts).
+      ...(this.req.address || heldBack
+        ? {}
+        : { batch: { key: `${holdKey}@${pool.createRevision}`, shared: 2 } }),
       ops: [
         putOp(addressKey, encoded),
         ...(heldBack ? [putOp(holdKey, encodeHold({ count: 1, tokens: [this.token] }))] : []),

@@ -14,6 +14,7 @@
  */
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import type { Budget } from './budget.js';
+import type { Batch } from './commit-batch.js';
 import { backoff, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { kvsAt, revisionOf } from './etcd-call.js';
@@ -67,6 +68,8 @@ export interface Write<K extends string, T> {
   settled?(outcome: 'committed' | 'lost' | 'failed'): void;
   /** conflict overrides the transition's label for a loss of this write. */
   conflict?: ConflictOp;
+  /** batch lets the commit go to etcd merged with others of its key (commit-batch.ts). */
+  batch?: Batch;
   /**
    * undo reverts this write if its commit fails with its outcome unknown: etcd may apply it
    * after the call gave up, and the caller (Docker) will never use or release it (undo.ts).
@@ -146,6 +149,7 @@ export async function transact<K extends string, T>(
         t.what,
         { compare: write.guards.map(toCompare), success: write.ops, failure },
         budget,
+        write.batch,
       );
     } catch (error) {
       write.settled?.('failed');

@@ -37,9 +37,10 @@ import {
   isRecoverableError,
 } from 'etcd3';
 import { Budget } from './budget.js';
+import { type Batch, CommitBatcher } from './commit-batch.js';
 import { StoreError } from './errors.js';
 import { prefixEnd } from './keys.js';
-import type { StoreObserver } from './types.js';
+import type { MergedCall, StoreObserver } from './types.js';
 
 /**
  * EtcdOp is the kind of a round trip as the observer sees it: few values, so a metrics label
@@ -149,7 +150,13 @@ export class EtcdCalls {
     }
   }
 
-  private observed(op: EtcdOp, started: number, ok: boolean, error: unknown): void {
+  private observed(
+    op: EtcdOp,
+    started: number,
+    ok: boolean,
+    error: unknown,
+    merged: MergedCall | undefined,
+  ): void {
     const observer = this.observer;
     if (!observer?.etcdCall) return;
     try {
@@ -158,6 +165,7 @@ export class EtcdCalls {
         durationMs: performance.now() - started,
         ok,
         ...(!ok && error instanceof StoreError ? { code: error.code } : {}),
+        ...(merged ? { merged } : {}),
       });
     } catch {
       // ignored on purpose: metrics must never break a request
@@ -185,23 +193,25 @@ export class EtcdCalls {
     op: EtcdOp,
     call: (options: CallOptions) => Promise<T>,
     budget?: Budget,
+    merged?: (result: T | undefined) => MergedCall,
   ): Promise<T> {
     const started = performance.now();
     let ok = false;
     let failure: unknown;
+    let result: T | undefined;
     try {
       // One etcd call gets deadlineMs at most, retries included, and never more than what is
       // left of the caller's budget: without quorum it fails in deadlineMs, not in the budget.
       const own = Budget.within(this.deadlineMs);
       const bounded = budget && budget.deadline < own.deadline ? budget : own;
-      const result = await this.attempts(what, call, bounded);
+      result = await this.attempts(what, call, bounded);
       ok = true;
       return result;
     } catch (error) {
       failure = error;
       throw error;
     } finally {
-      this.observed(op, started, ok, failure);
+      this.observed(op, started, ok, failure, merged?.(result));
     }
   }
 
@@ -314,9 +324,26 @@ export class EtcdCalls {
    * the compare-and-swap primitive (cas.ts) builds it, range compares included, which the
    * client's builder cannot express.
    */
-  commit(what: string, txn: ITxnRequest, budget?: Budget): Promise<ITxnResponse> {
+  commit(what: string, txn: ITxnRequest, budget?: Budget, batch?: Batch): Promise<ITxnResponse> {
+    if (batch) return this.batcher.commit(what, txn, batch, budget);
     return this.run(what, 'txn', (options) => this.client.kv.txn(txn, options), budget);
   }
+
+  /** Merges waiting transactions that allow it (commit-batch.ts). */
+  private readonly batcher = new CommitBatcher((what, txn, budget, members) =>
+    members === 1
+      ? this.commit(what, txn, budget)
+      : this.run(
+          what,
+          'txn',
+          (options) => this.client.kv.txn(txn, options),
+          budget,
+          (res) => ({
+            transactions: members,
+            committed: res?.succeeded === true,
+          }),
+        ),
+  );
 }
 
 /** getOp reads one key. */

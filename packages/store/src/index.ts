@@ -22,6 +22,7 @@ export type {
   Allocation,
   DropHoldRequest,
   JoinedPool,
+  MergedCall,
   NodeId,
   Pool,
   PoolId,

@@ -154,7 +154,14 @@ export interface StoreObserver {
    * `get` (a read of a few keys), `load` (reading a pool's addresses into a local view) or
    * `list` (operator and cleanup listings); `code` is the StoreError code when it failed.
    */
-  etcdCall?(event: { op: string; durationMs: number; ok: boolean; code?: StoreErrorCode }): void;
+  etcdCall?(event: {
+    op: string;
+    durationMs: number;
+    ok: boolean;
+    code?: StoreErrorCode;
+    /** merged: the call carried several transactions as one (commit-batch.ts). */
+    merged?: MergedCall;
+  }): void;
   /**
    * casConflict: a transaction's compare failed because another writer got there first, and
    * the store retries (or, allocating, moves on to the next address). `op` names the
@@ -166,6 +173,15 @@ export interface StoreObserver {
     op: 'allocate' | 'pool' | 'release' | 'hold' | 'block';
     pool?: PoolId;
   }): void;
+}
+
+/**
+ * MergedCall describes a call that carried several allocations' transactions as one: how many,
+ * and whether its compares held (all committed) or not (none did, and each was sent again alone).
+ */
+export interface MergedCall {
+  transactions: number;
+  committed: boolean;
 }
 
 /** StoreOptions configures an IpamStore; only `client` is required. */

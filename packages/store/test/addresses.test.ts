@@ -136,6 +136,23 @@ describe('dynamic addresses', () => {
     expect(await keys()).toEqual([]);
   });
 
+  test('a pool removed under a live view: a refused static address says the pool is gone, not why the address was refused', async ({
+    env,
+    setup,
+  }) => {
+    const { prefix, store } = setup();
+    const other = env.store({ prefix, client: env.newClient() });
+    await other.requestPool({ network: K, node: B, subnet: net('10.12.0.0/24') });
+    // This store loads its view (a gateway request), then the only holder leaves: gone.
+    await store.requestAddress({ pool: K, node: A, kind: 'gateway' });
+    await other.releasePool({ pool: K, node: B });
+    // The network address would be refused in the pool the view remembers; the pool is gone.
+    await rejectsWith(
+      store.requestAddress({ pool: K, node: A, kind: 'endpoint', address: ip('10.12.0.0') }),
+      'POOL_NOT_FOUND',
+    );
+  });
+
   test('a pool re-created with another subnet under a live view: the new pool is used', async ({
     env,
     setup,
