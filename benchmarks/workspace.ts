@@ -39,8 +39,10 @@ export {
   IpamStore,
   isStoreError,
   KeyLayout,
+  parseNetworkName,
   parseNodeId,
   parsePoolId,
+  poolIdFor,
   resilientClientOptions,
 } from '../packages/store/dist/index.js';
 

@@ -22,6 +22,7 @@ export type {
   Allocation,
   DropHoldRequest,
   JoinedPool,
+  NetworkName,
   NodeId,
   Pool,
   PoolId,

@@ -50,8 +50,8 @@ import type {
   DropHoldRequest,
   JoinedPool,
   PoolId,
+  PoolIdRequest,
   PoolInfo,
-  PoolRequest,
   ReleasePoolResult,
   Reservation,
 } from './types.js';
@@ -74,7 +74,7 @@ export function toPoolInfo(state: PoolRecord): PoolInfo {
   };
 }
 
-function validateRequest(req: PoolRequest): void {
+function validateRequest(req: PoolIdRequest): void {
   const { subnet, ipRange, gateway, v6 } = req;
   if (!subnet) {
     if (ipRange)
@@ -114,7 +114,7 @@ function validateRequest(req: PoolRequest): void {
 }
 
 /** mismatch says how a request contradicts an existing pool, or undefined when it does not. */
-function mismatch(pool: PoolRecord, req: PoolRequest): string | undefined {
+function mismatch(pool: PoolRecord, req: PoolIdRequest): string | undefined {
   const name = `network ${pool.id}`;
   if (req.subnet && !subnetEquals(req.subnet, pool.subnet)) {
     return `${name} has subnet ${formatSubnet(pool.subnet)}, not ${formatSubnet(req.subnet)}`;
@@ -154,7 +154,7 @@ export class PoolStore {
     return kv ? decodePool(id, kv) : undefined;
   }
 
-  async requestPool(req: PoolRequest, budget?: Budget): Promise<JoinedPool> {
+  async requestPool(req: PoolIdRequest, budget?: Budget): Promise<JoinedPool> {
     validateRequest(req);
     const { keys } = this.ctx;
     const poolKey = keys.pool(req.network);
@@ -199,7 +199,7 @@ export class PoolStore {
   }
 
   /** join adds one hold of `req.node` on an existing pool: its own key, nobody else's. */
-  private join(pool: PoolRecord, hold: HoldState | undefined, req: PoolRequest, token: string) {
+  private join(pool: PoolRecord, hold: HoldState | undefined, req: PoolIdRequest, token: string) {
     const why = mismatch(pool, req);
     if (why) throw new StoreError('POOL_MISMATCH', why);
     const held = hold?.count ?? 0;
@@ -236,7 +236,7 @@ export class PoolStore {
     };
   }
 
-  private chooseSubnet(req: PoolRequest, reserved: Reservation[]): Subnet {
+  private chooseSubnet(req: PoolIdRequest, reserved: Reservation[]): Subnet {
     if (req.subnet) {
       const subnet = req.subnet;
       const clash = reserved.find((r) => subnetsOverlap(r.subnet, subnet));
@@ -272,7 +272,7 @@ export class PoolStore {
   }
 
   /** create reserves a subnet and writes the pool, its gateway and the first hold at once. */
-  private create(req: PoolRequest, token: string, snap: Snapshot<'guard' | 'subnets'>) {
+  private create(req: PoolIdRequest, token: string, snap: Snapshot<'guard' | 'subnets'>) {
     const { keys } = this.ctx;
     const guardMod = BigInt(snap.kv('guard')?.mod_revision ?? '0');
     const reserved = snap
