@@ -17,8 +17,8 @@ import {
   isStoreError,
   KeyLayout,
   type NodeId,
+  parseNetworkName,
   parseNodeId,
-  parsePoolId,
   parseSubnet,
   type Subnet,
   subnetsOverlap,
@@ -159,14 +159,14 @@ export const churn: Scenario = {
           const node = nodes[h] as NodeId;
           const share = Math.floor(total / HOSTS.length) + (h < total % HOSTS.length ? 1 : 0);
           return inFlight(share, IN_FLIGHT, async (i) => {
-            const network = parsePoolId(`churn-${HOSTS[h]}-${i}`);
+            const network = parseNetworkName(`churn-${HOSTS[h]}-${i}`);
             const start = performance.now();
             try {
               const pool = await store.requestPool({ network, node });
               const from = performance.now();
               createMs.push(from - start);
               const to = performance.now();
-              const released = await store.releasePool({ pool: network, node });
+              const released = await store.releasePool({ pool: pool.id, node });
               lives.push({ subnet: pool.subnet, from, to });
               if (!released.removed) throw new Error(`releasing ${network} did not remove it`);
             } catch (error) {

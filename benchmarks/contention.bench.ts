@@ -18,9 +18,10 @@ import {
   KeyLayout,
   type NodeId,
   parseAddress,
+  parseNetworkName,
   parseNodeId,
-  parsePoolId,
   parseSubnet,
+  poolIdFor,
 } from './workspace.js';
 
 type Etcd3 = InstanceType<typeof etcd3.Etcd3>;
@@ -52,10 +53,11 @@ export const contention: Scenario = {
       observedStore({ client, endpoint: etcd.endpoint }, counts),
     );
     try {
-      const pool = parsePoolId('bench-shared');
+      const network = parseNetworkName('bench-shared');
+      const pool = poolIdFor(network, false);
       const subnet = parseSubnet(`10.84.0.0/${prefix}`);
       for (const [i, store] of stores.entries()) {
-        await store.requestPool({ network: pool, node: nodes[i] as NodeId, subnet });
+        await store.requestPool({ network, node: nodes[i] as NodeId, subnet });
       }
       // Warm-up: every store loads its view of the pool (one read, one watch) before timing.
       for (const [i, store] of stores.entries()) {

@@ -13,9 +13,11 @@ import {
   IpamStore,
   isStoreError,
   KeyLayout,
+  parseNetworkName,
   parseNodeId,
   parsePoolId,
   parseSubnet,
+  poolIdFor,
 } from './workspace.js';
 
 export const fill: Scenario = {
@@ -34,9 +36,10 @@ export const fill: Scenario = {
     const store = new IpamStore({ client, endpoint: etcd.endpoint });
     try {
       // --- the store
-      const pool = parsePoolId('bench-fill');
+      const network = parseNetworkName('bench-fill');
+      const pool = poolIdFor(network, false);
       const subnet = parseSubnet(`10.82.0.0/${prefix}`);
-      await store.requestPool({ network: pool, node, subnet });
+      await store.requestPool({ network, node, subnet });
       const capacity = Number(hostRange(subnet).count) - 1;
       const seen = new Set<bigint>();
       let duplicates = 0;

@@ -16,9 +16,10 @@ import {
   type etcd3,
   IpamStore,
   type NodeId,
+  parseNetworkName,
   parseNodeId,
-  parsePoolId,
   parseSubnet,
+  poolIdFor,
 } from './workspace.js';
 
 type Etcd3 = InstanceType<typeof etcd3.Etcd3>;
@@ -87,13 +88,14 @@ async function measure(size: Size, progress: (m: string) => void): Promise<Figur
       (client) => new IpamStore({ client, endpoint: etcd.endpoint }),
     );
     const nodes: NodeId[] = stores.map((_, i) => parseNodeId(`host-${i}`));
-    const pool = parsePoolId('fleet');
+    const network = parseNetworkName('fleet');
+    const pool = poolIdFor(network, false);
     const subnet = parseSubnet('10.70.0.0/16');
     try {
       progress(`${n} hosts join one /16 over ${size.joinWindowMs} ms`);
       const bytes0 = await etcd.counter(SENT_BYTES);
       const joins = await atRandom(n, size.joinWindowMs, (i) =>
-        (stores[i] as IpamStore).requestPool({ network: pool, node: nodes[i] as NodeId, subnet }),
+        (stores[i] as IpamStore).requestPool({ network, node: nodes[i] as NodeId, subnet }),
       );
       progress(`${n} hosts × ${PER_HOST} allocations over ${size.allocateWindowMs} ms`);
       // Like the floor: every allocation at a random moment over the window. A host's first one

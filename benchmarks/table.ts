@@ -1,25 +1,38 @@
-/** The terminal table: one line per figure, columns padded to fit. */
+/**
+ * The terminal table: one line per figure, laid out by the app's renderTable (the one table
+ * renderer of the project); on a terminal the header is bold and the status says its verdict in
+ * colour.
+ */
 import { formatMet, formatTarget, formatValue } from './format.js';
-import type { Figure } from './scenario.js';
+import { type Figure, met } from './scenario.js';
+import { type Cell, type Colors, type Column, colors, renderTable, useColor } from './workspace.js';
+
+const columns: readonly Column[] = [
+  { header: 'figure' },
+  { header: 'value', align: 'right' },
+  { header: 'target' },
+  { header: 'status' },
+  { header: 'note' },
+];
+
+/** statusCell paints the verdict: met green, a broken invariant red, a missed target yellow. */
+function statusCell(figure: Figure, judged: boolean, c: Colors): Cell {
+  const text = formatMet(figure, judged);
+  const ok = met(figure);
+  if (!figure.target || ok === undefined) return text;
+  if (ok) return { text, paint: c.green };
+  return { text, paint: figure.target.kind === 'invariant' ? c.red : c.yellow };
+}
 
 /** printTable writes the figures of one scenario to stdout. */
 export function printTable(title: string, figures: readonly Figure[], judged: boolean): void {
-  const rows = figures.map((f) => [
+  const c = colors(useColor(process.stdout, process.env));
+  const rows: Cell[][] = figures.map((f) => [
     f.name,
     formatValue(f),
     formatTarget(f),
-    formatMet(f, judged),
+    statusCell(f, judged, c),
     f.note ?? '',
   ]);
-  const header = ['figure', 'value', 'target', 'status', 'note'];
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, c) => (c === 1 ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  console.log(`\n${title}`);
-  console.log(line(header));
-  console.log(line(widths.map((w) => '-'.repeat(w))));
-  for (const row of rows) console.log(line(row));
+  process.stdout.write(`\n${title}\n${renderTable(columns, rows, c)}`);
 }

@@ -9,6 +9,10 @@
  */
 import { createRequire } from 'node:module';
 
+// The app's table renderer is not part of its package exports (the commands' internals stay
+// inside), so it is reached by its file, like the tests reach it.
+export type { Cell, Colors, Column } from '../packages/app/dist/render/table.js';
+export { colors, renderTable, useColor } from '../packages/app/dist/render/table.js';
 export type { IpAddress, Subnet } from '../packages/cidr/dist/index.js';
 export {
   addressAt,
@@ -35,8 +39,10 @@ export {
   IpamStore,
   isStoreError,
   KeyLayout,
+  parseNetworkName,
   parseNodeId,
   parsePoolId,
+  poolIdFor,
   resilientClientOptions,
 } from '../packages/store/dist/index.js';
 

@@ -4,12 +4,13 @@
  * key prefix of a real etcd with ways to look at what it holds.
  */
 import { formatAddress, parseSubnet } from '@kontena-ipam/cidr';
-import { type NodeId, type PoolId, parseNodeId, parsePoolId } from '@kontena-ipam/store';
-import { openSeedStore, type Seeded, uniquePrefix } from './support/operator.js';
+import { type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { openSeedStore, pool, type Seeded, uniquePrefix } from './support/operator.js';
 
 export const nodeA: NodeId = parseNodeId('node-a');
 export const nodeB: NodeId = parseNodeId('node-b');
-export const poolId = (name: string): PoolId => parsePoolId(name);
+/** poolId is support/operator.ts's pool (a network's name and its IPv4 pool's id at once). */
+export const poolId = pool;
 export const subnet = parseSubnet;
 
 /** HOUR_LATER is a clock an hour ahead: everything written now is past the default grace. */

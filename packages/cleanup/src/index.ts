@@ -1,8 +1,9 @@
 /**
  * @kontena-ipam/cleanup: the reconciler behind kontena-ipam-cleanup, as a library. Plan
  * (planCleanup: the pure decision from Docker's usage and the store's records), reconcile
- * (runCleanup: one run against a store and a Docker view) and report (the lines and JSON a
- * run prints). The command line is the app's (`kontena-ipam-cleanup`).
+ * (runCleanup: one run against a store and a Docker view) and report (the action lines and
+ * the JSON a run prints). The command line, and the summary table it prints from the
+ * CleanupReport, are the app's (`kontena-ipam-cleanup`).
  */
 export type {
   CleanupAction,
@@ -32,5 +33,5 @@ export type { Plan, PlanInput, PlannedStep } from './plan.js';
 export { planCleanup } from './plan.js';
 export { runCleanup } from './reconcile.js';
 export type { CleanupReportJson } from './report.js';
-export { formatAction, formatSummary, reportToJson } from './report.js';
+export { formatAction, reportToJson } from './report.js';
 export { RevisionClock } from './revision-age.js';

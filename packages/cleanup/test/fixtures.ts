@@ -3,17 +3,23 @@ import { formatAddress, type IpAddress, parseAddress, parseSubnet } from '@konte
 import {
   IpamStore,
   KeyLayout,
+  type NetworkName,
   type NodeId,
   type PoolId,
+  parseNetworkName,
   parseNodeId,
-  parsePoolId,
 } from '@kontena-ipam/store';
 import { Etcd3 } from 'etcd3';
 import type { DockerNetwork, DockerSnapshot, DockerView } from '../src/docker-view.js';
 
 export const nodeA: NodeId = parseNodeId('node-a');
 export const nodeB: NodeId = parseNodeId('node-b');
-export const poolId = (name: string): PoolId => parsePoolId(name);
+/**
+ * poolId is a network's name and its IPv4 pool's id at once (the same text), so one value serves
+ * as PoolRequest.network and wherever a PoolId goes. A `:v6` id is no network name: it throws.
+ */
+export const poolId = (name: string): PoolId & NetworkName =>
+  parseNetworkName(name) as PoolId & NetworkName;
 export const ip = (text: string): IpAddress => parseAddress(text);
 export const subnet = parseSubnet;
 

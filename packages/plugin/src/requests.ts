@@ -15,6 +15,7 @@ import {
 import {
   type AddressAttrs,
   type AddressKind,
+  type NetworkName,
   type PoolId,
   parseNetworkName,
   parsePoolId,
@@ -37,7 +38,7 @@ import {
  */
 export interface ParsedPoolRequest {
   /** The network name; the store makes the PoolID (`NAME`, or `NAME:v6` when V6). */
-  network: PoolId;
+  network: NetworkName;
   subnet: Subnet | undefined;
   ipRange: Subnet | undefined;
   /** From `--ipam-opt gateway=…`; undefined = the first host of the subnet. */
@@ -163,7 +164,7 @@ function poolIdField(ctx: Ctx, path: string, text: string, hint: string): PoolId
 }
 
 /** networkField reads `--ipam-opt network=NAME`: a name without ':' (the store adds `:v6`). */
-function networkField(ctx: Ctx, path: string, text: string, hint: string): PoolId | undefined {
+function networkField(ctx: Ctx, path: string, text: string, hint: string): NetworkName | undefined {
   return attempt(ctx, path, text, `is not a valid pool name${hint}`, () => parseNetworkName(text));
 }
 
@@ -181,7 +182,7 @@ const requestPoolSchema = z
   .transform((body, ctx): ParsedPoolRequest => {
     const v6 = body.V6 ?? false;
     const name = body.Options?.[NETWORK_OPTION];
-    let network: PoolId | undefined;
+    let network: NetworkName | undefined;
     if (name === undefined) {
       ctx.issues.push({
         code: 'custom',
@@ -208,7 +209,7 @@ const requestPoolSchema = z
         ? undefined
         : addressField(ctx, `Options.${GATEWAY_OPTION}`, gatewayText);
     // Only reached without issues: zod discards the value when any issue was pushed.
-    return { network: network as PoolId, subnet, ipRange, gateway, v6 };
+    return { network: network as NetworkName, subnet, ipRange, gateway, v6 };
   });
 
 const requestAddressSchema = z

@@ -23,6 +23,7 @@ export type {
   DropHoldRequest,
   JoinedPool,
   MergedCall,
+  NetworkName,
   NodeId,
   Pool,
   PoolId,

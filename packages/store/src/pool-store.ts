@@ -52,8 +52,8 @@ import type {
   JoinedPool,
   NodeId,
   PoolId,
+  PoolIdRequest,
   PoolInfo,
-  PoolRequest,
   ReleasePoolResult,
   Reservation,
 } from './types.js';
@@ -76,7 +76,7 @@ export function toPoolInfo(state: PoolRecord): PoolInfo {
   };
 }
 
-function validateRequest(req: PoolRequest): void {
+function validateRequest(req: PoolIdRequest): void {
   const { subnet, ipRange, gateway, v6 } = req;
   if (!subnet) {
     if (ipRange)
@@ -116,7 +116,7 @@ function validateRequest(req: PoolRequest): void {
 }
 
 /** mismatch says how a request contradicts an existing pool, or undefined when it does not. */
-function mismatch(pool: PoolRecord, req: PoolRequest): string | undefined {
+function mismatch(pool: PoolRecord, req: PoolIdRequest): string | undefined {
   const name = `network ${pool.id}`;
   if (req.subnet && !subnetEquals(req.subnet, pool.subnet)) {
     return `${name} has subnet ${formatSubnet(pool.subnet)}, not ${formatSubnet(req.subnet)}`;
@@ -166,7 +166,7 @@ export class PoolStore {
     return kv ? decodePool(id, kv) : undefined;
   }
 
-  async requestPool(req: PoolRequest, budget?: Budget): Promise<JoinedPool> {
+  async requestPool(req: PoolIdRequest, budget?: Budget): Promise<JoinedPool> {
     validateRequest(req);
     const { keys } = this.ctx;
     const poolKey = keys.pool(req.network);
@@ -221,7 +221,7 @@ export class PoolStore {
   private join(
     pool: PoolRecord,
     hold: HoldState | undefined,
-    req: PoolRequest,
+    req: PoolIdRequest,
     token: string,
     planFor: PlanFor,
   ) {
@@ -268,7 +268,7 @@ export class PoolStore {
     };
   }
 
-  private chooseSubnet(req: PoolRequest, reserved: Reservation[]): Subnet {
+  private chooseSubnet(req: PoolIdRequest, reserved: Reservation[]): Subnet {
     if (req.subnet) {
       const subnet = req.subnet;
       const clash = reserved.find((r) => subnetsOverlap(r.subnet, subnet));
@@ -305,7 +305,7 @@ export class PoolStore {
 
   /** create reserves a subnet and writes the pool, its gateway and the first hold at once. */
   private create(
-    req: PoolRequest,
+    req: PoolIdRequest,
     token: string,
     snap: Snapshot<'guard' | 'subnets'>,
     planFor: PlanFor,

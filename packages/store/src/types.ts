@@ -11,6 +11,12 @@ import { StoreError, type StoreErrorCode } from './errors.js';
  * `NAME:v6` for its IPv6 pool (a dual-stack network asks for both with the same options).
  */
 export type PoolId = string & { readonly __brand: 'PoolId' };
+/**
+ * NetworkName is a network's name, `--ipam-opt network=NAME` (no ':'). It is not a PoolId: the
+ * network's IPv6 pool is `NAME:v6` (poolIdFor makes both). Its brand has a key of its own, so a
+ * value may be both (`PoolId & NetworkName`: an IPv4 pool's id is its network's name).
+ */
+export type NetworkName = string & { readonly __networkName: true };
 /** NodeId names one Docker host (NODE_ID). */
 export type NodeId = string & { readonly __brand: 'NodeId' };
 
@@ -50,16 +56,17 @@ export function parsePoolId(text: string): PoolId {
 
 /**
  * parseNetworkName checks a network name (`--ipam-opt network=NAME`): like parsePoolId but
- * without the `:v6` suffix, which only the store adds. The result is the IPv4 pool's PoolId.
+ * without the `:v6` suffix, which only the store adds (poolIdFor).
  */
-export function parseNetworkName(text: string): PoolId {
-  return parseName('network name', text, 128) as PoolId;
+export function parseNetworkName(text: string): NetworkName {
+  return parseName('network name', text, 128) as NetworkName;
 }
 
 /** poolIdFor is the PoolId of a network's IPv4 (`NAME`) or IPv6 (`NAME:v6`) pool. */
-export function poolIdFor(network: PoolId, v6: boolean): PoolId {
+export function poolIdFor(network: NetworkName, v6: boolean): PoolId {
+  // Checked again: a caller without types (or with a cast) may pass anything.
   const name = parseNetworkName(network);
-  return (v6 ? `${name}${V6_POOL_SUFFIX}` : name) as PoolId;
+  return parsePoolId(v6 ? `${name}${V6_POOL_SUFFIX}` : name);
 }
 
 /** parseNodeId checks a host id: 1..253 chars of [A-Za-z0-9_.-], starting alphanumeric. */
@@ -222,13 +229,20 @@ export interface StoreOptions {
  */
 export interface PoolRequest {
   /** The network name (`--ipam-opt network=NAME`, no ':'). */
-  network: PoolId;
+  network: NetworkName;
   node: NodeId;
   subnet?: Subnet;
   ipRange?: Subnet;
   gateway?: IpAddress;
   v6?: boolean;
 }
+
+/**
+ * PoolIdRequest is a PoolRequest once the store has chosen which of the network's pools it asks
+ * for (IPv4 or IPv6): `network` then holds that pool's id, `NAME` or `NAME:v6`. Only the store's
+ * PoolStore takes it; it is not exported.
+ */
+export type PoolIdRequest = Omit<PoolRequest, 'network'> & { network: PoolId };
 
 /** PoolRelease is ReleasePool (and dropHold): which pool, which host. */
 export interface PoolRelease {

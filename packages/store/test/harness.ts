@@ -15,13 +15,18 @@ export {
   withoutClaims,
 } from '@kontena-ipam/testing/store-keys';
 
-import type { NodeId, PoolId, StoreOptions } from '../src/index.js';
-import { IpamStore, parseNodeId, parsePoolId, resilientClientOptions } from '../src/index.js';
+import type { NetworkName, NodeId, PoolId, StoreOptions } from '../src/index.js';
+import { IpamStore, parseNetworkName, parseNodeId, resilientClientOptions } from '../src/index.js';
 import { LAYOUT_VERSION } from '../src/keys.js';
 
 export const net = (s: string) => parseSubnet(s);
 export const ip = (s: string) => parseAddress(s);
-export const pool = (s: string): PoolId => parsePoolId(s);
+/**
+ * pool is a network's name and its IPv4 pool's id at once (the same text), so one value serves
+ * as PoolRequest.network and wherever a PoolId goes. A `:v6` id is no network name: it throws.
+ */
+export const pool = (s: string): PoolId & NetworkName =>
+  parseNetworkName(s) as PoolId & NetworkName;
 export const node = (s: string): NodeId => parseNodeId(s);
 
 let counter = 0;

@@ -1,6 +1,13 @@
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
 import { describe, expect } from 'vitest';
-import { parseNetworkName, parseNodeId, parsePoolId, poolIdFor } from '../src/index.js';
+import {
+  type NetworkName,
+  type PoolId,
+  parseNetworkName,
+  parseNodeId,
+  parsePoolId,
+  poolIdFor,
+} from '../src/index.js';
 import {
   blockOf,
   claimsIn,
@@ -19,6 +26,19 @@ const B = node('node-b');
 const K = pool('kontena');
 
 describe('ids', () => {
+  test('a network name is no pool id, nor the reverse: the types keep them apart', () => {
+    const name = parseNetworkName('kontena');
+    // @ts-expect-error a network name is no PoolId: its IPv6 pool is `kontena:v6`
+    const asPool: PoolId = name;
+    // @ts-expect-error a PoolId (maybe `NAME:v6`) is no network name
+    const asName: NetworkName = parsePoolId('kontena:v6');
+    expect([asPool, asName, poolIdFor(name, true)]).toEqual([
+      'kontena',
+      'kontena:v6',
+      'kontena:v6',
+    ]);
+  });
+
   test('parsePoolId / parseNodeId accept names and reject the rest with INVALID', async () => {
     expect(parsePoolId('kontena.net_1-x')).toBe('kontena.net_1-x');
     expect(parseNodeId('host-1.example')).toBe('host-1.example');
@@ -72,9 +92,14 @@ describe('ids at run time', () => {
       'INVALID',
     );
     await rejectsWith(store.requestAddress({ pool: evil, node: A, kind: 'endpoint' }), 'INVALID');
-    // A PoolId is not a network name: the store adds `:v6` itself.
+    // A PoolId is not a network name: the store adds `:v6` itself. (The types say so too; the
+    // check is for callers without them.)
     await rejectsWith(
-      store.requestPool({ network: pool('kontena:v6'), node: A, subnet: net('fd00::/64') }),
+      store.requestPool({
+        network: 'kontena:v6' as NetworkName,
+        node: A,
+        subnet: net('fd00::/64'),
+      }),
       'INVALID',
     );
     await rejectsWith(store.releasePool({ pool: K, node: 'a/b' as typeof A }), 'INVALID');

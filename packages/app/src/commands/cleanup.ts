@@ -16,7 +16,6 @@ import {
   type DockerView,
   formatAction,
   formatDuration,
-  formatSummary,
   MIN_GRACE_MS,
   parseDuration,
   RevisionClock,
@@ -24,6 +23,8 @@ import {
   runCleanup,
 } from '@kontena-ipam/cleanup';
 import { type IpamStore, type NodeId, parseNodeId, StoreError } from '@kontena-ipam/store';
+import { type Colors, colors, useColor } from '../render/table.js';
+import { cleanupSummary } from './cleanup-summary.js';
 import { EXIT } from './command.js';
 
 /** CleanupCliDeps is what the app passes in: a store factory, this host, streams, logger. */
@@ -272,11 +273,14 @@ class Runs {
   readonly #config: CliConfig;
   readonly #docker: DockerView;
   readonly #deps: CleanupCliDeps;
+  // The summary table's header is bold on a terminal, like the operator commands' tables.
+  readonly #colors: Colors;
 
   constructor(config: CliConfig, docker: DockerView, deps: CleanupCliDeps) {
     this.#config = config;
     this.#docker = docker;
     this.#deps = deps;
+    this.#colors = colors(useColor(deps.stdout, deps.env));
   }
 
   /** once runs cleanup one time and prints its report, or its error; returns the exit code. */
@@ -303,7 +307,7 @@ class Runs {
         stdout.write(`${JSON.stringify(reportToJson(report))}\n`);
       } else {
         if (report.actions.length === 0) stdout.write('nothing to do: the store matches Docker\n');
-        stdout.write(`${formatSummary(report)}\n`);
+        stdout.write(cleanupSummary(report, this.#colors));
       }
       return EXIT.ok;
     } catch (error) {

@@ -41,7 +41,7 @@ export async function runWithStore(
     return await body({
       config,
       opened,
-      colors: colors(useColor(io.stdout as { isTTY?: boolean }, io.env)),
+      colors: colors(useColor(io.stdout, io.env)),
       io,
     });
   } catch (error) {

@@ -32,10 +32,11 @@ export interface Colors {
  * useColor decides whether to colour: a terminal on `stream`, unless NO_COLOR is set; FORCE_COLOR
  * (not "0") turns it on anyway, as in most CLIs.
  */
-export function useColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+export function useColor(stream: object, env: NodeJS.ProcessEnv): boolean {
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  return stream.isTTY === true;
+  // Any stream will do: only a tty.WriteStream has isTTY (a plain Writable has no such field).
+  return 'isTTY' in stream && stream.isTTY === true;
 }
 
 /** colors returns the palette, live or inert. */

@@ -4,7 +4,13 @@
  */
 import { Writable } from 'node:stream';
 import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
-import { IpamStore, parseNodeId, parsePoolId } from '@kontena-ipam/store';
+import {
+  IpamStore,
+  type NetworkName,
+  type PoolId,
+  parseNetworkName,
+  parseNodeId,
+} from '@kontena-ipam/store';
 import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { freePort } from '@kontena-ipam/testing/ports';
 import { Etcd3 } from 'etcd3';
@@ -64,7 +70,12 @@ export function envFor(endpoint: string, prefix: string): Record<string, string>
 
 export const net = (s: string) => parseSubnet(s);
 export const ip = (s: string) => parseAddress(s);
-export const pool = (s: string) => parsePoolId(s);
+/**
+ * pool is a network's name and its IPv4 pool's id at once (the same text), so one value serves
+ * as PoolRequest.network and wherever a PoolId goes. A `:v6` id is no network name: it throws.
+ */
+export const pool = (s: string): PoolId & NetworkName =>
+  parseNetworkName(s) as PoolId & NetworkName;
 export const node = (s: string) => parseNodeId(s);
 
 /** Seeded is a store with the demo state the tests describe. */
