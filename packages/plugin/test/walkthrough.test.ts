@@ -4,7 +4,7 @@
  */
 
 import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
-import { blockOf, holdsIn } from '@kontena-ipam/testing/store-keys';
+import { blockOf, claimsIn, holdsIn, withoutClaims } from '@kontena-ipam/testing/store-keys';
 import { describe, expect, it } from 'vitest';
 import type { RequestEvent } from '../src/contract.js';
 import { PLUGIN_CONTENT_TYPE, ROUTES } from '../src/protocol.js';
@@ -306,9 +306,11 @@ describe('the gateway', () => {
     expect(reply.status).toBe(200);
     expect(reply.json).toEqual({ Address: '10.87.0.254/24', Data: {} });
     const keys = await suite.setup.keys();
-    // Exactly: the pool, its hold, its reservation and the new gateway's record; none at .1 any more.
+    // Exactly: the pool, its hold, its reservation, the new gateway's record and the block the
+    // creation claimed for this host; none at .1 any more.
+    expect(Object.values(claimsIn(keys, 'gw2'))).toEqual(['node-a']);
     expect(
-      Object.keys(keys)
+      withoutClaims(Object.keys(keys))
         .filter((k) => k.includes('gw2') || k.includes('10.87.'))
         .sort(),
     ).toEqual([

@@ -148,6 +148,24 @@ export interface AddressViews {
   joining(pool: PoolShape, node: NodeId): JoinPlan | undefined;
 }
 
+/** newPool is the record a creation writes (its revisions are the commit's). */
+function newPool(
+  req: PoolIdRequest,
+  subnet: Subnet,
+  token: string,
+  at: string,
+): Omit<PoolRecord, 'createRevision' | 'modRevision'> {
+  return {
+    id: req.network,
+    subnet,
+    ipRange: req.ipRange,
+    gateway: req.gateway ?? defaultGateway(subnet),
+    dynamic: !req.subnet,
+    createdAt: at,
+    tokens: [token],
+  };
+}
+
 /** PlanFor gives a join what it carries for the joining host's view, once its pool is known. */
 type PlanFor = (pool: PoolShape) => JoinPlan | undefined;
 
@@ -317,15 +335,7 @@ export class PoolStore {
       .map((kv) => decodeReservation(kv.key.toString().slice(keys.subnetsPrefix.length), kv));
     const subnet = this.chooseSubnet(req, reserved);
     const at = nowIso();
-    const pool: Omit<PoolRecord, 'createRevision' | 'modRevision'> = {
-      id: req.network,
-      subnet,
-      ipRange: req.ipRange,
-      gateway: req.gateway ?? defaultGateway(subnet),
-      dynamic: !req.subnet,
-      createdAt: at,
-      tokens: [token],
-    };
+    const pool = newPool(req, subnet, token, at);
     const poolKey = keys.pool(pool.id);
     const subnetKey = keys.subnet(subnet);
     const gatewayRecord = { node: req.node, kind: 'gateway' as const, attrs: {}, at, token };

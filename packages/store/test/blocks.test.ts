@@ -6,31 +6,20 @@
  */
 import { formatAddress } from '@kontena-ipam/cidr';
 import { describe, expect } from 'vitest';
-import { checkConsistency, type IpamStore, type StoreObserver } from '../src/index.js';
+import { checkConsistency, type IpamStore } from '../src/index.js';
 import {
   dumpKeys,
   invariantProblems,
   keysOf,
   net,
   node,
+  observed,
   pool,
   test,
   uniquePrefix,
 } from './harness.js';
 
 const K = pool('kontena');
-
-type CallEvent = Parameters<NonNullable<StoreObserver['etcdCall']>>[0];
-
-function observed() {
-  const calls: CallEvent[] = [];
-  const conflicts: string[] = [];
-  const observer: StoreObserver = {
-    etcdCall: (e) => calls.push(e),
-    casConflict: (e) => conflicts.push(e.op),
-  };
-  return { observer, calls, conflicts };
-}
 
 /** claims maps each block key's index to the node that claimed it. */
 function claims(dump: Record<string, unknown>): Map<number, string> {

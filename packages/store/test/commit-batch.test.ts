@@ -5,13 +5,14 @@
  */
 import { addressAt, formatAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { describe, expect } from 'vitest';
-import { type Allocation, KeyLayout, type StoreObserver } from '../src/index.js';
+import { type Allocation, KeyLayout } from '../src/index.js';
 import {
   claimsIn,
   dumpKeys,
   invariantProblems,
   net,
   node,
+  observed,
   pool,
   test,
   uniquePrefix,
@@ -19,18 +20,6 @@ import {
 
 const K = pool('kontena');
 const A = node('host-a');
-
-type CallEvent = Parameters<NonNullable<StoreObserver['etcdCall']>>[0];
-
-function observed() {
-  const calls: CallEvent[] = [];
-  const conflicts: string[] = [];
-  const observer: StoreObserver = {
-    etcdCall: (e) => calls.push(e),
-    casConflict: (e) => conflicts.push(e.op),
-  };
-  return { observer, calls, conflicts };
-}
 
 /** inEtcd checks that every allocation is an endpoint record of `node` in the dump. */
 function expectInEtcd(dump: Record<string, unknown>, granted: readonly Allocation[], who: string) {

@@ -15,7 +15,7 @@ export {
   withoutClaims,
 } from '@kontena-ipam/testing/store-keys';
 
-import type { NetworkName, NodeId, PoolId, StoreOptions } from '../src/index.js';
+import type { NetworkName, NodeId, PoolId, StoreObserver, StoreOptions } from '../src/index.js';
 import { IpamStore, parseNetworkName, parseNodeId, resilientClientOptions } from '../src/index.js';
 import { LAYOUT_VERSION } from '../src/keys.js';
 
@@ -216,4 +216,18 @@ export function invariantProblems(dump: Record<string, unknown>): string[] {
     }
   }
   return problems;
+}
+
+/** EtcdCallEvent is what the store's observer hears of one etcd call. */
+export type EtcdCallEvent = Parameters<NonNullable<StoreObserver['etcdCall']>>[0];
+
+/** observed records what a store's observer hears: its etcd calls and lost compares. */
+export function observed() {
+  const calls: EtcdCallEvent[] = [];
+  const conflicts: string[] = [];
+  const observer: StoreObserver = {
+    etcdCall: (e) => calls.push(e),
+    casConflict: (e) => conflicts.push(e.op),
+  };
+  return { observer, calls, conflicts };
 }
