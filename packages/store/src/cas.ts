@@ -131,11 +131,11 @@ export async function transact<K extends string, T>(
   budget?: Budget,
 ): Promise<T> {
   const rounds = t.rounds ?? ctx.maxAttempts;
-  let snap: Snapshot<K> | undefined;
-  if (!t.start) {
+  const readAll = async (): Promise<Snapshot<K>> => {
     const [names, ops] = named(t.reads ?? {});
-    snap = new Snapshot(await ctx.calls.read(t.what, ops, 'get', budget), names);
-  }
+    return new Snapshot(await ctx.calls.read(t.what, ops, 'get', budget), names);
+  };
+  let snap: Snapshot<K> | undefined = t.start ? undefined : await readAll();
   for (let round = 1; ; round++) {
     const decision = snap
       ? await t.decide(snap, round)
@@ -171,7 +171,12 @@ export async function transact<K extends string, T>(
     if (budget?.expired()) {
       throw ctx.calls.unavailable(t.what, `the call's time ran out after ${round} rounds`);
     }
-    if (next === 'retry') await backoff(round);
+    if (next === 'retry') {
+      await backoff(round);
+      // The pause made the Else reads stale: whoever commits meanwhile (on a hot key such as
+      // the subnet guard, somebody always does) beats a decision taken before it. Read again.
+      if (t.reads) snap = await readAll();
+    }
   }
   throw new StoreError(
     'CONFLICT',

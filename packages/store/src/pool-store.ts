@@ -156,7 +156,7 @@ function newPool(
   at: string,
 ): Omit<PoolRecord, 'createRevision' | 'modRevision'> {
   return {
-    id: req.network,
+    id: req.pool,
     subnet,
     ipRange: req.ipRange,
     gateway: req.gateway ?? defaultGateway(subnet),
@@ -187,8 +187,8 @@ export class PoolStore {
   async requestPool(req: PoolIdRequest, budget?: Budget): Promise<JoinedPool> {
     validateRequest(req);
     const { keys } = this.ctx;
-    const poolKey = keys.pool(req.network);
-    const holdKey = keys.hold(req.network, req.node);
+    const poolKey = keys.pool(req.pool);
+    const holdKey = keys.hold(req.pool, req.node);
     const token = newToken();
     const hold = (snap: Snapshot<'hold'>) => {
       const kv = snap.kv('hold');
@@ -199,21 +199,21 @@ export class PoolStore {
       {
         what: 'request pool',
         conflict: 'pool',
-        pool: req.network,
+        pool: req.pool,
         reads: {
           pool: getOp(poolKey),
           hold: getOp(holdKey),
           guard: getOp(keys.guard),
           subnets: rangeOp(keys.subnetsPrefix),
           // Does this host hold blocks here already? If not, its join claims one.
-          claims: rangeOp(keys.affinitiesOf(req.network, req.node), { keysOnly: true, limit: 1 }),
+          claims: rangeOp(keys.affinitiesOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
         },
         // Every pool creation in the cluster compares the same guard key, so this race has as
         // many contenders as hosts creating networks at once: allow it more rounds.
         rounds: POOL_CREATE_ATTEMPTS_FACTOR * this.ctx.maxAttempts,
         decide: (snap) => {
           const s = snap;
-          const existing = this.poolIn(req.network, s, 'pool');
+          const existing = this.poolIn(req.pool, s, 'pool');
           // A host that holds no block here yet claims one with its join.
           const planFor: PlanFor = (pool) =>
             s.kvs('claims').length === 0 ? this.views.joining(pool, req.node) : undefined;
@@ -225,7 +225,7 @@ export class PoolStore {
           const mineNow = hold(snap);
           return mineNow?.tokens.includes(token)
             ? {
-                ...toPoolInfo(this.poolIn(req.network, snap, 'pool') as PoolRecord),
+                ...toPoolInfo(this.poolIn(req.pool, snap, 'pool') as PoolRecord),
                 held: mineNow.count,
               }
             : undefined;

@@ -93,7 +93,8 @@ export class IpamStore {
   async requestPool(req: PoolRequest, budget?: Budget): Promise<JoinedPool> {
     parseNodeId(req.node);
     const v6 = req.v6 ?? req.subnet?.family === 6;
-    return this.pools.requestPool({ ...req, network: poolIdFor(req.network, v6) }, budget);
+    const { network, ...rest } = req;
+    return this.pools.requestPool({ ...rest, pool: poolIdFor(network, v6) }, budget);
   }
 
   /** releasePool drops one of `node`'s holds; the last hold removes the pool with everything in it. */

@@ -239,10 +239,10 @@ export interface PoolRequest {
 
 /**
  * PoolIdRequest is a PoolRequest once the store has chosen which of the network's pools it asks
- * for (IPv4 or IPv6): `network` then holds that pool's id, `NAME` or `NAME:v6`. Only the store's
- * PoolStore takes it; it is not exported.
+ * for (IPv4 or IPv6): `pool` is that pool's id, `NAME` or `NAME:v6`. Only the store's PoolStore
+ * takes it; it is not exported.
  */
-export type PoolIdRequest = Omit<PoolRequest, 'network'> & { network: PoolId };
+export type PoolIdRequest = Omit<PoolRequest, 'network'> & { pool: PoolId };
 
 /** PoolRelease is ReleasePool (and dropHold): which pool, which host. */
 export interface PoolRelease {

@@ -142,6 +142,34 @@ test('8 hosts create 8 dynamic networks at once: 8 distinct, non-overlapping sub
   expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
 });
 
+test('3 hosts churning dynamic pools (4 in flight each, created and released at once): no creation gives up', async ({
+  env,
+}) => {
+  // Every creation compares the one subnet guard, which somebody changes every few ms here. A
+  // creator that paused after losing used to commit on what it read before the pause, lost
+  // every round while the others went on, and gave up (CONFLICT) after 64.
+  const prefix = uniquePrefix();
+  const stores = hosts(env, 3, prefix);
+  const results = await Promise.all(
+    stores.map((store, h) =>
+      inFlight(200, 4, async (i) => {
+        const node_ = node(`host-${h}`);
+        try {
+          const p = await store.requestPool({ network: pool(`churn-${h}-${i}`), node: node_ });
+          const released = await store.releasePool({ pool: p.id, node: node_ });
+          return released.removed ? 'ok' : 'kept';
+        } catch (error) {
+          return (error as { code?: string }).code ?? String(error);
+        }
+      }),
+    ),
+  );
+  const outcomes = results.flat();
+  expect(outcomes.filter((o) => o !== 'ok')).toEqual([]);
+  expect(outcomes).toHaveLength(600);
+  expect(await keysOf(env.client, prefix)).toEqual(['guard/subnets']);
+});
+
 test('release/request races on one pool never leave a pool without its subnet or the reverse', async ({
   env,
 }) => {
