@@ -93,22 +93,28 @@ export class CommitBatcher {
     this.together(what, batch, members).then(after, after);
   }
 
-  private async together(what: string, batch: Batch, members: Member[]): Promise<void> {
+  private async together(what: string, batch: Batch, waited: Member[]): Promise<void> {
+    // A caller whose time ran out while it waited fails alone (its own UNAVAILABLE), and must
+    // not cut short the merged call of the others.
+    const late = waited.filter((m) => m.budget?.expired());
+    const members = waited.filter((m) => !m.budget?.expired());
     const merged = members.length > 1 ? mergeOf(members, batch.shared) : undefined;
     if (!merged) {
-      await Promise.all(members.map((m) => this.alone(what, m)));
+      await Promise.all([...late, ...members].map((m) => this.alone(what, m)));
       return;
     }
+    const lateDone = Promise.all(late.map((m) => this.alone(what, m)));
     let res: ITxnResponse;
     try {
       res = await this.send(what, merged, earliest(members), members.length);
     } catch (error) {
       for (const m of members) m.reject(error);
+      await lateDone;
       return;
     }
     if (!res.succeeded) {
       // Nothing committed. Each goes alone, so each reads back what its own compares need.
-      await Promise.all(members.map((m) => this.alone(what, m)));
+      await Promise.all([lateDone, ...members.map((m) => this.alone(what, m))]);
       return;
     }
     let at = 0;
@@ -117,6 +123,7 @@ export class CommitBatcher {
       m.resolve({ ...res, responses: res.responses.slice(at, at + n) });
       at += n;
     }
+    await lateDone;
   }
 
   private alone(what: string, m: Member): Promise<void> {
