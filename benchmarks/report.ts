@@ -3,8 +3,10 @@
  * target, then each scenario's method and figures, and for every missed target what limits it
  * (from limits.ts, written by hand after reading profiles; a missed target without one says so).
  */
+
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { charts } from './chart.js';
 import { formatMet, formatTarget, formatValue } from './format.js';
 import { explanations, notes } from './limits.js';
 import type { MachineFacts } from './machine.js';
@@ -115,6 +117,8 @@ export function writeReport(run: FullRun & { path?: string }): string {
   for (const { scenario, figures, seconds } of outcomes) {
     out.push('', `## ${scenario.title}`, '', scenario.method, '', `Took ${seconds.toFixed(1)} s.`);
     out.push('', ...figureTable(figures));
+    const chart = charts[scenario.id]?.(figures) ?? [];
+    if (chart.length > 0) out.push('', ...chart);
     const note = notes[scenario.id];
     if (note) out.push('', note);
   }
