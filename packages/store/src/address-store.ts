@@ -25,6 +25,7 @@ import {
   type ClaimedAtJoin,
   JoinClaim,
   type JoinPlan,
+  type JoinReads,
   joinReads,
   type PoolShape,
 } from './join-claim.js';
@@ -121,11 +122,7 @@ export class AddressStore {
   }
 
   /** joined installs the view a join read, or gives the block it claimed to the view there is. */
-  private joined(
-    pool: PoolId,
-    claimed: ClaimedAtJoin | undefined,
-    reads: Parameters<typeof HostView.fromJoin>[3],
-  ): void {
+  private joined(pool: PoolId, claimed: ClaimedAtJoin | undefined, reads: JoinReads): void {
     const slot = this.slot(pool);
     if (slot.view) {
       // Loaded or loading (a load may have read before this commit): it takes the block once

@@ -23,14 +23,14 @@ import {
   type Subnet,
   subnetContains,
 } from '@kontena-ipam/cidr';
-import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { IKeyValue, IRequestOp, IResponseOp, ITxnResponse } from 'etcd3';
 import { hostsOfBoth, neverDynamic } from './address-rules.js';
 import type { Budget } from './budget.js';
 import { type Decision, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { getOp, kvsAt, putOp, rangeOp, spanOp } from './etcd-call.js';
-import type { ClaimedAtJoin } from './join-claim.js';
+import type { ClaimedAtJoin, JoinReads } from './join-claim.js';
 import { parseBlockIndex } from './keys.js';
 import { PoolView, startOffset, windowOffsets } from './pool-view.js';
 import { decodePool, encodeBlock, type PoolRecord, readBlock } from './records.js';
@@ -90,13 +90,53 @@ export class BlockGeometry {
 }
 
 /** addressGets reads block i's address keys (what a claim reads to know what is taken in it). */
-export function addressGets(
+function addressGets(
   ctx: StoreContext,
   pool: PoolId,
   geometry: BlockGeometry,
   index: number,
 ): IRequestOp[] {
   return geometry.addresses(index).map((a) => getOp(ctx.keys.address(pool, a)));
+}
+
+/** A claim's ops begin with its two puts (the block, the affinity key); its gets follow. */
+const CLAIM_PUTS = 2;
+
+/**
+ * claimOps claim block `index` for `node` (its block key and affinity key) and read the block's
+ * address keys: what every claim writes, whether an allocation's or a join's (join-claim.ts).
+ */
+export function claimOps(
+  ctx: StoreContext,
+  pool: PoolId,
+  node: NodeId,
+  geometry: BlockGeometry,
+  index: number,
+  claim: { at: string; token: string },
+): IRequestOp[] {
+  return [
+    putOp(ctx.keys.block(pool, index), encodeBlock({ node, ...claim })),
+    putOp(ctx.keys.affinity(pool, node, index), JSON.stringify({ at: claim.at })),
+    ...addressGets(ctx, pool, geometry, index),
+  ];
+}
+
+/** claimedAddresses are the address keys present in the responses of claimOps from `from`. */
+export function claimedAddresses(
+  responses: readonly IResponseOp[],
+  from: number,
+  geometry: BlockGeometry,
+  index: number,
+): IKeyValue[] {
+  const first = from + CLAIM_PUTS;
+  return responses
+    .slice(first, first + geometry.span(index).length)
+    .flatMap((r) => r.response_range?.kvs ?? []);
+}
+
+/** claimLength is how many ops (and responses) claimOps of block `index` takes. */
+export function claimLength(geometry: BlockGeometry, index: number): number {
+  return CLAIM_PUTS + geometry.span(index).length;
 }
 
 /** Owned is one claimed block: which of its offsets are taken, as far as this host knows. */
@@ -185,7 +225,7 @@ export class HostView {
     ctx: StoreContext,
     node: NodeId,
     pending: ReadonlySet<bigint>,
-    reads: { id: PoolId; pool: IKeyValue | undefined; claims: readonly IKeyValue[] },
+    reads: JoinReads,
     claimed: ClaimedAtJoin | undefined,
   ): HostView | undefined {
     if (!reads.pool) return undefined;
@@ -389,12 +429,10 @@ export class HostView {
         keys.block(id, probed),
         keys.block(id, Math.min(count, probed + PROBE_SPAN)),
       );
-      const at = nowIso();
-      const ops: IRequestOp[] = run.flatMap((index) => [
-        putOp(keys.block(id, index), encodeBlock({ node: this.node, at, token })),
-        putOp(keys.affinity(id, this.node, index), JSON.stringify({ at })),
-        ...this.addressGets(index),
-      ]);
+      const claim = { at: nowIso(), token };
+      const ops = run.flatMap((index) =>
+        claimOps(this.ctx, id, this.node, this.geometry, index, claim),
+      );
       return {
         write: {
           guards: [
@@ -505,13 +543,8 @@ export class HostView {
   private adoptClaimed(run: readonly number[], res: ITxnResponse): void {
     let at = 0;
     for (const index of run) {
-      at += 2; // the two puts
-      const n = this.geometry.span(index).length;
-      const present = Array.from({ length: n }, (_, k) => kvsAt(res, at + k)[0]).filter(
-        (kv): kv is IKeyValue => kv !== undefined,
-      );
-      at += n;
-      this.adopt(index, present);
+      this.adopt(index, claimedAddresses(res.responses, at, this.geometry, index));
+      at += claimLength(this.geometry, index);
     }
   }
 

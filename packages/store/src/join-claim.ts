@@ -12,9 +12,9 @@
  */
 import type { IKeyValue, IRequestOp, IResponseOp, ITxnResponse } from 'etcd3';
 import { newToken, nowIso, type StoreContext } from './context.js';
-import { deleteOp, getOp, putOp, rangeOp } from './etcd-call.js';
+import { deleteOp, getOp, rangeOp } from './etcd-call.js';
 import { toCompare } from './guards.js';
-import { addressGets, BlockGeometry } from './host-blocks.js';
+import { BlockGeometry, claimedAddresses, claimOps } from './host-blocks.js';
 import { startOffset } from './pool-view.js';
 import { encodeBlock, type PoolRecord } from './records.js';
 import type { NodeId, PoolId } from './types.js';
@@ -31,6 +31,13 @@ export interface ClaimedAtJoin {
   present: IKeyValue[];
 }
 
+/** JoinReads is what a join read back for its host's view: the pool record and the host's claims. */
+export interface JoinReads {
+  id: PoolId;
+  pool: IKeyValue | undefined;
+  claims: readonly IKeyValue[];
+}
+
 /** JoinClaim builds the nested claim of one join, and reads its outcome. */
 export class JoinClaim {
   private readonly ctx: StoreContext;
@@ -40,13 +47,21 @@ export class JoinClaim {
   private readonly places: readonly number[];
   private readonly encoded: string;
 
-  private constructor(ctx: StoreContext, pool: PoolShape, node: NodeId, places: number[]) {
+  private readonly claim = { at: nowIso(), token: newToken() };
+
+  private constructor(
+    ctx: StoreContext,
+    pool: PoolId,
+    node: NodeId,
+    geometry: BlockGeometry,
+    places: number[],
+  ) {
     this.ctx = ctx;
-    this.pool = pool.id;
+    this.pool = pool;
     this.node = node;
-    this.geometry = new BlockGeometry(pool.ipRange ?? pool.subnet);
+    this.geometry = geometry;
     this.places = places;
-    this.encoded = encodeBlock({ node, at: nowIso(), token: newToken() });
+    this.encoded = encodeBlock({ node, ...this.claim });
   }
 
   /** plan is the claim for `node` joining `pool`; undefined when the window has no blocks. */
@@ -59,7 +74,7 @@ export class JoinClaim {
       const place = Math.floor(Math.random() * geometry.count);
       if (!places.includes(place)) places.push(place);
     }
-    return new JoinClaim(ctx, pool, node, places);
+    return new JoinClaim(ctx, pool.id, node, geometry, places);
   }
 
   /**
@@ -75,11 +90,7 @@ export class JoinClaim {
         {
           request_txn: {
             compare: [toCompare({ key: block, absent: true })],
-            success: [
-              putOp(block, this.encoded),
-              putOp(keys.affinity(this.pool, this.node, index), JSON.stringify({ at: nowIso() })),
-              ...addressGets(this.ctx, this.pool, this.geometry, index),
-            ],
+            success: claimOps(this.ctx, this.pool, this.node, this.geometry, index, this.claim),
             failure: rest,
           },
         },
@@ -112,11 +123,7 @@ export class JoinClaim {
     for (const index of this.places) {
       if (!txn) return undefined;
       if (txn.succeeded) {
-        const present = txn.responses
-          .slice(2)
-          .flatMap((r) => r.response_range?.kvs ?? [])
-          .filter((kv) => kv !== undefined);
-        return { index, present };
+        return { index, present: claimedAddresses(txn.responses, 0, this.geometry, index) };
       }
       txn = txn.responses[0]?.response_txn;
     }
