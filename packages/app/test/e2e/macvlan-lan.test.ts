@@ -162,6 +162,23 @@ async function createSwarmLan(
 }
 
 /** leaveSwarm takes both hosts out of the swarm (worker first), so their daemons stop promptly. */
+/**
+ * removeConfigNetwork removes a --config-only network once nothing uses it. After the manager
+ * removes the swarm network, a worker drops its own copy of it in the background, and until
+ * then Docker refuses with "is in use": wait for that (bounded), fail on anything else.
+ */
+async function removeConfigNetwork(host: Host, name: string): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const result = await host.daemon.docker(['network', 'rm', name]);
+    if (result.code === 0) return;
+    if (!result.stderr.includes('is in use') || Date.now() > until) {
+      throw new Error(`docker network rm ${name} exited ${result.code}: ${result.stderr.trim()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 async function leaveSwarm(hostA: Host, hostB: Host): Promise<void> {
   await hostB.docker('swarm', 'leave', '--force');
   await hostA.docker('swarm', 'leave', '--force');
@@ -204,7 +221,7 @@ describe('two hosts on one L2: swarm-scoped macvlan (--config-only, then --scope
     await hostA.docker('rm', '-f', a);
     await hostB.docker('rm', '-f', b);
     await hostA.docker('network', 'rm', 'lan-swarm');
-    await Promise.all([hostA, hostB].map((h) => h.docker('network', 'rm', 'lan-swarm-config')));
+    await Promise.all([hostA, hostB].map((h) => removeConfigNetwork(h, 'lan-swarm-config')));
   });
 
   it('with Docker built-in IPAM: both nodes hand out the same first address (moby/moby#49921)', async () => {
@@ -223,7 +240,7 @@ describe('two hosts on one L2: swarm-scoped macvlan (--config-only, then --scope
     await hostB.docker('rm', '-f', b);
     await hostA.docker('network', 'rm', 'lan-swarm-default');
     await Promise.all(
-      [hostA, hostB].map((h) => h.docker('network', 'rm', 'lan-swarm-default-config')),
+      [hostA, hostB].map((h) => removeConfigNetwork(h, 'lan-swarm-default-config')),
     );
   });
 });
