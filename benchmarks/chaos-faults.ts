@@ -138,7 +138,7 @@ export const faults: readonly Fault[] = [
     title:
       'a plugin and its Docker paused (SIGSTOP; 4 s, smoke 2 s) while the other writes and etcd compacts past its watch',
     smoke: true,
-    // Not an etcd fault: the paused plugin's own calls in flight are at stake (see README).
+    // Not an etcd fault: the paused plugin's own calls in flight are at stake (docs/etcd-failures.md, a host that was paused).
     quorum: false,
     async run(ctx) {
       // Paused for less than the store's 5 s budget: the calls the paused plugin had in flight
