@@ -134,6 +134,11 @@ export class NodeRegistration {
     }
   }
 
+  /** problem says why this instance serves nothing now (undefined while it serves). */
+  problem(): string | undefined {
+    return this.current.state === 'serving' ? undefined : this.refusal().message;
+  }
+
   /** fence is what writes for this host compare (fences.ts); IpamStore installs it. */
   readonly fence: Fence;
 
