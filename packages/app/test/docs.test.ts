@@ -141,6 +141,8 @@ const SAMPLES = [
   layout.block(pool, 0),
   layout.affinity(pool, node, 0),
   layout.guard,
+  layout.node(node),
+  layout.host(node),
 ];
 const SHAPES = new Map(
   SAMPLES.map((key) => {
