@@ -62,7 +62,7 @@ export async function releaseAddressIfUnchanged(
   const compare = [toCompare({ key, modifiedAt: req.modRevision })];
   const failure = [getOp(key)];
   if (fence) {
-    compare.push(toCompare(fence.guard()));
+    compare.push(toCompare(await fence.guard()));
     failure.push(getOp(fence.key));
   }
   const txn = await ctx.calls.commit('release address if unchanged', {

@@ -156,7 +156,7 @@ export async function transact<K extends string, T>(
       let batch = write.batch;
       if (fence) {
         // The host's fence goes first, so merged members (all of one host) share it.
-        compare.unshift(toCompare(fence.guard()));
+        compare.unshift(toCompare(await fence.guard()));
         failure.push(getOp(fence.key));
         if (batch) batch = { key: batch.key, shared: batch.shared + 1 };
       }

@@ -19,10 +19,10 @@ export interface Fence {
   /** key is the host's registration key, read back when a commit fails. */
   readonly key: string;
   /**
-   * guard is the compare a write for the host carries now; it throws a StoreError when no
-   * write may be sent at all (this instance does not hold the registration).
+   * guard is the compare a write for the host carries now; it rejects with a StoreError when
+   * no write may be sent at all (this instance does not hold the registration).
    */
-  guard(): Guard;
+  guard(): Guard | Promise<Guard>;
   /**
    * refused is the error when a commit failed and the registration read back (`kv`) no longer
    * passes the guard; undefined when it still passes (another compare failed).

@@ -53,6 +53,9 @@ export interface RegistrationOptions {
   onState?: (state: RegistrationState) => void;
 }
 
+/** How long a write waits for a registration under way before it is refused. */
+const REGISTERING_WAIT_MS = 2000;
+
 /** REGISTRATION_TTL_SECONDS is the default lease TTL. */
 export const REGISTRATION_TTL_SECONDS = 10;
 
@@ -94,7 +97,13 @@ export class NodeRegistration {
     const key = ctx.keys.node(node);
     this.fence = {
       key,
-      guard: () => {
+      guard: async () => {
+        // Registering takes one round trip: a write that comes meanwhile (the first Docker
+        // call after a restart) waits for it rather than fail, but not for long.
+        const until = Date.now() + REGISTERING_WAIT_MS;
+        while (this.current.state === 'registering' && Date.now() < until) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         if (this.current.state !== 'serving' || this.value === undefined) throw this.refusal();
         return { key, holds: this.value };
       },
