@@ -123,6 +123,8 @@ export class EtcdCalls {
   readonly endpoint: string;
   /** Told of each round trip and each lost compare (see StoreObserver). */
   readonly observer: StoreObserver | undefined;
+  /** Merges waiting transactions that allow it (commit-batch.ts). */
+  private readonly batcher: CommitBatcher;
 
   constructor(
     client: Etcd3,
@@ -136,6 +138,7 @@ export class EtcdCalls {
     this.endpoint = endpoint;
     this.observer = observer;
     this.attemptMs = Math.min(attemptMs, deadlineMs);
+    this.batcher = this.newBatcher();
   }
 
   /**
@@ -329,21 +332,28 @@ export class EtcdCalls {
     return this.run(what, 'txn', (options) => this.client.kv.txn(txn, options), budget);
   }
 
-  /** Merges waiting transactions that allow it (commit-batch.ts). */
-  private readonly batcher = new CommitBatcher((what, txn, budget, members) =>
-    members === 1
-      ? this.commit(what, txn, budget)
-      : this.run(
-          what,
-          'txn',
-          (options) => this.client.kv.txn(txn, options),
-          budget,
-          (res) => ({
-            transactions: members,
-            committed: res?.succeeded === true,
-          }),
-        ),
-  );
+  /** batcher merges waiting transactions that allow it (commit-batch.ts). */
+  private newBatcher(): CommitBatcher {
+    return new CommitBatcher(
+      (what, txn, budget, members) =>
+        members === 1
+          ? this.commit(what, txn, budget)
+          : this.run(
+              what,
+              'txn',
+              (options) => this.client.kv.txn(txn, options),
+              budget,
+              (res) => ({
+                transactions: members,
+                committed: res?.succeeded === true,
+              }),
+            ),
+      {
+        attemptMs: this.attemptMs,
+        expired: (what, detail) => this.unavailable(what, detail),
+      },
+    );
+  }
 }
 
 /** getOp reads one key. */
