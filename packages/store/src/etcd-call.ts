@@ -187,6 +187,14 @@ export class EtcdCalls {
   }
 
   /**
+   * outOfTime is the UNAVAILABLE of a call whose budget was spent before it could ask etcd
+   * (waiting locally, or between rounds): it says so instead of blaming etcd, which may be fine.
+   */
+  outOfTime(what: string, when: string): StoreError {
+    return new StoreError('UNAVAILABLE', `${what}: the call's time ran out ${when}`);
+  }
+
+  /**
    * run is the one place every etcd round trip goes through: it makes the attempts (below)
    * inside `budget` (default: deadlineMs from now) and tells the observer how it went. `op` is
    * the kind of call the observer is told.
@@ -229,6 +237,9 @@ export class EtcdCalls {
     budget: Budget,
   ): Promise<T> {
     const budgetMs = budget.remainingMs();
+    // Nothing left before the first attempt: etcd never heard of this call, so the error must
+    // not read "no member answered within 0 ms (0 attempts)".
+    if (budgetMs === 0) throw this.outOfTime(what, `before it reached etcd at ${this.endpoint}`);
     let last: unknown;
     let tries = 0;
     for (;;) {
