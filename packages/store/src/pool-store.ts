@@ -184,29 +184,48 @@ export class PoolStore {
     return kv ? decodePool(id, kv) : undefined;
   }
 
+  /**
+   * requestPool joins the network's pool, or creates it. A join of an existing pool reads the
+   * pool, this host's hold and whether it has claims, nothing that grows with the number of
+   * pools; only when there is no pool (or it went meanwhile) does a second transition read
+   * every reservation to choose a subnet (and join instead if someone created it first).
+   */
   async requestPool(req: PoolIdRequest, budget?: Budget): Promise<JoinedPool> {
     validateRequest(req);
-    const { keys } = this.ctx;
-    const poolKey = keys.pool(req.pool);
-    const holdKey = keys.hold(req.pool, req.node);
+    // One token for both: a join that committed unseen is recognised by either (`mine`).
     const token = newToken();
+    const joined = await this.joinOrCreate(req, token, false, budget);
+    return joined ?? ((await this.joinOrCreate(req, token, true, budget)) as JoinedPool);
+  }
+
+  /**
+   * joinOrCreate runs one requestPool transition: joining only (undefined when there is no pool
+   * to join), or, with `create`, creating when there is none.
+   */
+  private joinOrCreate(
+    req: PoolIdRequest,
+    token: string,
+    create: boolean,
+    budget?: Budget,
+  ): Promise<JoinedPool | undefined> {
+    const { keys } = this.ctx;
     const hold = (snap: Snapshot<'hold'>) => {
       const kv = snap.kv('hold');
       return kv ? decodeHold(kv) : undefined;
     };
-    return transact<'pool' | 'hold' | 'guard' | 'subnets' | 'claims', JoinedPool>(
+    return transact<'pool' | 'hold' | 'guard' | 'subnets' | 'claims', JoinedPool | undefined>(
       this.ctx,
       {
         what: 'request pool',
         conflict: 'pool',
         pool: req.pool,
         reads: {
-          pool: getOp(poolKey),
-          hold: getOp(holdKey),
-          guard: getOp(keys.guard),
-          subnets: rangeOp(keys.subnetsPrefix),
+          pool: getOp(keys.pool(req.pool)),
+          hold: getOp(keys.hold(req.pool, req.node)),
           // Does this host hold blocks here already? If not, its join claims one.
           claims: rangeOp(keys.affinitiesOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
+          // What a creation chooses its subnet from: every reservation, and the guard.
+          ...(create ? { guard: getOp(keys.guard), subnets: rangeOp(keys.subnetsPrefix) } : {}),
         },
         // Every pool creation in the cluster compares the same guard key, so this race has as
         // many contenders as hosts creating networks at once: allow it more rounds.
@@ -217,9 +236,9 @@ export class PoolStore {
           // A host that holds no block here yet claims one with its join.
           const planFor: PlanFor = (pool) =>
             s.kvs('claims').length === 0 ? this.views.joining(pool, req.node) : undefined;
-          return existing
-            ? this.join(existing, hold(s), req, token, planFor)
-            : this.create(req, token, s, planFor);
+          if (existing) return this.join(existing, hold(s), req, token, planFor);
+          if (!create) return { answer: undefined };
+          return this.create(req, token, s, planFor);
         },
         mine: (snap) => {
           const mineNow = hold(snap);

@@ -1,4 +1,5 @@
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
+import type { Etcd3, IRequestOp, ITxnResponse } from 'etcd3';
 import { describe, expect } from 'vitest';
 import {
   type NetworkName,
@@ -20,6 +21,27 @@ import {
   test,
   withoutClaims,
 } from './harness.js';
+
+/**
+ * countReads watches what a client asks etcd and gets back (the real answers, passed on
+ * unchanged): the key of every range it reads, and how many keys came back.
+ */
+function countReads(client: Etcd3) {
+  const seen = { ranges: [] as string[], kvs: 0 };
+  const txn = client.kv.txn.bind(client.kv);
+  client.kv.txn = async (...args: Parameters<typeof txn>): Promise<ITxnResponse> => {
+    const [req] = args;
+    const ops: IRequestOp[] = [...(req.success ?? []), ...(req.failure ?? [])];
+    for (const op of ops) {
+      const key = op.request_range?.key;
+      if (key) seen.ranges.push(Buffer.from(key).toString());
+    }
+    const res = await txn(...args);
+    for (const r of res.responses) seen.kvs += r.response_range?.kvs.length ?? 0;
+    return res;
+  };
+  return seen;
+}
 
 const A = node('node-a');
 const B = node('node-b');
@@ -374,6 +396,31 @@ describe('dynamic pools', () => {
     const p = await store.requestPool({ network: K, node: B });
     expect(formatSubnet(p.subnet)).toBe('192.168.7.0/24');
     expect(p.dynamic).toBe(false);
+  });
+
+  test('a join of an existing pool reads nothing that grows with the pools; a creation reads the reservations', async ({
+    env,
+    setup,
+  }) => {
+    const { store, prefix } = setup();
+    const POOLS = 60;
+    for (let i = 0; i < POOLS; i++) await store.requestPool({ network: pool(`net-${i}`), node: B });
+    const client = env.newClient();
+    const seen = countReads(client);
+    const joiner = env.store({ prefix, client });
+    const joined = await joiner.requestPool({ network: pool('net-30'), node: A });
+    expect(joined.held).toBe(1);
+    const subnets = `${prefix}v2/subnets/`;
+    expect(seen.ranges.filter((k) => k.startsWith(subnets))).toEqual([]);
+    // The pool, its record read back, this host's claims; the block it claims is empty.
+    expect(seen.kvs).toBeLessThan(10);
+    expect((await store.getPool(pool('net-30')))?.holds).toEqual({ 'node-a': 1, 'node-b': 1 });
+    // A creation still chooses its subnet from every reservation.
+    seen.ranges.length = 0;
+    seen.kvs = 0;
+    await joiner.requestPool({ network: pool('fresh'), node: A });
+    expect(seen.ranges).toContain(subnets);
+    expect(seen.kvs).toBeGreaterThanOrEqual(POOLS);
   });
 
   test('supernet full → SUPERNET_EXHAUSTED, nothing written', async ({ setup }) => {
