@@ -26,15 +26,15 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
-import type { IKeyValue, ITxnResponse } from 'etcd3';
+import type { ITxnResponse } from 'etcd3';
 import { checkHostAddress, hostsOfBoth } from './address-rules.js';
+import { BLOCKS_PER_TXN, claimsPage, returnLeftBlocks, returnOps } from './block-return.js';
 import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
 import type { JoinPlan, PoolShape } from './join-claim.js';
-import { parseBlockIndex } from './keys.js';
 import {
   decodeHold,
   decodePool,
@@ -60,9 +60,6 @@ import type {
 
 /** How many more rounds requestPool may take than the store's maxAttempts (see requestPool). */
 const POOL_CREATE_ATTEMPTS_FACTOR = 4;
-
-/** MAX_RETURNED_BLOCKS caps the blocks one leave gives back (two deletes each). */
-const MAX_RETURNED_BLOCKS = 50;
 
 /** toPoolInfo strips what only the store needs from a pool record. */
 export function toPoolInfo(state: PoolRecord): PoolInfo {
@@ -411,6 +408,39 @@ export class PoolStore {
     drop: HoldsToDrop,
     budget?: Budget,
   ): Promise<ReleasePoolResult> {
+    const leave = { more: false };
+    const result = await this.releaseRounds(req, drop, leave, budget);
+    // A leave returns BLOCKS_PER_TXN blocks with the hold; a host with more gives the rest back.
+    if (leave.more && result.released && !result.removed) await this.returnRest(req, budget);
+    return result;
+  }
+
+  /** returnRest returns what a host that left still claims; a failure leaves them claimed. */
+  private async returnRest(req: DropHoldRequest, budget?: Budget): Promise<void> {
+    const fields = { pool: req.pool, node: req.node };
+    try {
+      const blocks = await returnLeftBlocks(this.ctx, req, budget);
+      this.ctx.logger.debug({ ...fields, blocks }, 'returned the blocks of a host that left');
+    } catch (error) {
+      // The leave itself committed: its answer stands. The blocks stay this host's claims
+      // until it joins again or the pool goes; `check` reports them meanwhile.
+      this.ctx.logger.warn(
+        { ...fields, error: String(error) },
+        'left the pool, but not every block it claimed went back',
+      );
+    }
+  }
+
+  /**
+   * releaseRounds is release's transition; `leave.more` says whether its leave (if that is what
+   * committed) left blocks to return.
+   */
+  private releaseRounds(
+    req: DropHoldRequest,
+    drop: HoldsToDrop,
+    leave: { more: boolean },
+    budget?: Budget,
+  ): Promise<ReleasePoolResult> {
     const { keys } = this.ctx;
     const poolKey = keys.pool(req.pool);
     const holdKey = keys.hold(req.pool, req.node);
@@ -441,10 +471,11 @@ export class PoolStore {
           // Two hold keys are enough to know whether another host holds the pool, and which.
           holders: rangeOp(holdsPrefix, { keysOnly: true, limit: 2 }),
           // The address blocks this host claimed: a host that leaves gives them back.
-          claims: rangeOp(claimsPrefix, { keysOnly: true, limit: MAX_RETURNED_BLOCKS }),
+          claims: claimsPage(keys, req.pool, req.node),
         },
         decide: (snap) => {
           const s = snap;
+          leave.more = false;
           const pool = this.poolIn(req.pool, s, 'pool');
           if (!pool) {
             this.views.left(req.pool);
@@ -473,6 +504,8 @@ export class PoolStore {
             // left, so concurrent leaves never strand a pool with no hold (and no remover).
             attempted = 'leave';
             decidedOn = hold.createRevision.toString();
+            const claims = s.kvs('claims');
+            leave.more = claims.length >= BLOCKS_PER_TXN;
             return {
               write: {
                 guards: [
@@ -481,7 +514,7 @@ export class PoolStore {
                   { prefix: claimsPrefix, unchangedSince: s.revision }, // no claim since we read
                   ...sinceGuard,
                 ],
-                ops: [deleteOp(holdKey), ...this.returnBlocks(req, s.kvs('claims'))],
+                ops: [deleteOp(holdKey), ...returnOps(keys, req.pool, claims)],
                 done: () => {
                   this.views.left(req.pool);
                   return { removed: false, released: true };
@@ -549,23 +582,6 @@ export class PoolStore {
       deletePrefixOp(keys.blocks(pool.id)),
       deletePrefixOp(keys.affinities(pool.id)),
     ];
-  }
-
-  /**
-   * returnBlocks deletes the blocks a leaving host claimed (named by its affinity keys) and
-   * those keys, at most MAX_RETURNED_BLOCKS (a transaction has 128 operations; the rest stay
-   * this host's, for when it joins again). Only the claiming host writes its affinity keys, and a block is only created
-   * where none is, so each named block is this host's to give back.
-   */
-  private returnBlocks(req: DropHoldRequest, claims: readonly IKeyValue[]) {
-    const { keys } = this.ctx;
-    const ops = [];
-    for (const kv of claims) {
-      const index = parseBlockIndex(kv.key.toString());
-      if (index !== undefined) ops.push(deleteOp(keys.block(req.pool, index)));
-      ops.push(deleteOp(kv.key.toString()));
-    }
-    return ops;
   }
 
   private removed(pool: PoolRecord): void {
