@@ -381,6 +381,11 @@ export interface RangeOptions {
   limit?: number;
   /** Start after this key (the last one of the previous page). */
   after?: Buffer;
+  /**
+   * Only keys created or changed after this revision. etcd then scans the whole range before
+   * it applies `limit`: for rare reads (after a lost compare), not for hot paths.
+   */
+  changedAfter?: bigint;
 }
 
 /** rangeOp reads every key under a prefix (or a page of them, or only counts them). */
@@ -394,6 +399,9 @@ export function rangeOp(prefix: string, options: RangeOptions = {}): IRequestOp 
       ...(options.keysOnly ? { keys_only: true } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
       ...(options.revision !== undefined ? { revision: options.revision.toString() } : {}),
+      ...(options.changedAfter !== undefined
+        ? { min_mod_revision: (options.changedAfter + 1n).toString() }
+        : {}),
     },
   };
 }

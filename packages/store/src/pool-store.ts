@@ -11,7 +11,8 @@
  *
  * Holds: each host's references to a pool are its own key (keys.ts), so joining or leaving
  * writes that key alone, guarded on its own revision. The last holder removes the pool, guarded
- * on "no hold under the pool changed since the holds were counted".
+ * on "no hold and no address under the pool changed since the holds were counted"; an address
+ * this host took meanwhile keeps the pool and its hold (release-rules.ts).
  */
 
 import {
@@ -47,6 +48,7 @@ import {
   type HoldState,
   type PoolRecord,
 } from './records.js';
+import { afterLostRemoval } from './release-rules.js';
 import type {
   DropHoldRequest,
   JoinedPool,
@@ -451,6 +453,8 @@ export class PoolStore {
     let attempted: 'decrement' | 'leave' | 'remove' | undefined;
     // The create revision of the key that write deletes (the hold, or the pool).
     let decidedOn: string | undefined;
+    // What a removal decided on: the pool's and this host's hold's mod revisions.
+    let removing: { pool: string; hold: string } | undefined;
     const sinceGuard: Guard[] =
       guard === undefined
         ? []
@@ -459,7 +463,7 @@ export class PoolStore {
             { prefix: holdsPrefix, unchangedSince: guard },
           ];
     const claimsPrefix = keys.affinitiesOf(req.pool, req.node);
-    return transact<'pool' | 'hold' | 'holders' | 'claims', ReleasePoolResult>(
+    return transact<'pool' | 'hold' | 'holders' | 'claims' | 'fresh', ReleasePoolResult>(
       this.ctx,
       {
         what: 'release pool',
@@ -524,10 +528,22 @@ export class PoolStore {
           }
           attempted = 'remove';
           decidedOn = pool.createRevision.toString();
+          removing = { pool: pool.modRevision.toString(), hold: hold.modRevision.toString() };
           return {
             write: {
               guards: [...this.removalGuards(pool, s.revision), ...sinceGuard],
               ops: this.removalOps(pool),
+              reread: {
+                pool: getOp(poolKey),
+                hold: getOp(holdKey),
+                holders: rangeOp(holdsPrefix, { keysOnly: true, limit: 2 }),
+                // Was an address taken since the read? (see release-rules.ts)
+                fresh: rangeOp(keys.addresses(pool.id), {
+                  keysOnly: true,
+                  limit: 1,
+                  changedAfter: s.revision,
+                }),
+              },
               conflict: 'pool',
               done: () => {
                 this.removed(pool);
@@ -555,19 +571,39 @@ export class PoolStore {
           }
           return undefined;
         },
-        // Changed since the caller decided: its decision no longer holds, write nothing.
-        lost: () => (guard === undefined ? 'retry' : { answer: unchanged() }),
+        lost: (snap) => {
+          const removal = attempted === 'remove' ? removing : undefined;
+          const next = afterLostRemoval({
+            fenced: guard !== undefined,
+            addressWritten: removal !== undefined && snap.kvs('fresh').length > 0,
+            poolAsRead: snap.kv('pool')?.mod_revision === removal?.pool,
+            holdAsRead: snap.kv('hold')?.mod_revision === removal?.hold,
+            otherHolder: snap.kvs('holders').some((kv) => kv.key.toString() !== holdKey),
+          });
+          if (next === 'retry') return 'retry';
+          if (next === 'in-use') {
+            this.ctx.logger.warn(
+              { pool: req.pool, node: req.node },
+              'last hold kept: this host took an address in the pool while releasing it; cleanup drops the hold once no local network uses the pool',
+            );
+          }
+          // Changed since the caller decided (or in use): write nothing.
+          return { answer: unchanged() };
+        },
       },
       budget,
     );
   }
 
-  /** removalGuards: the pool as read, and no hold created or changed since `revision`. */
+  /** removalGuards: the pool as read, and no hold or address created or changed since `revision`. */
   private removalGuards(pool: PoolRecord, revision: bigint): Guard[] {
     const { keys } = this.ctx;
     return [
       { key: keys.pool(pool.id), modifiedAt: pool.modRevision }, // nobody changed it
       { prefix: keys.holds(pool.id), unchangedSince: revision }, // nobody joined since we counted
+      // Nobody took an address since: an allocation needs no hold change when its host holds
+      // the pool already, so the holds alone miss it (release-rules.ts).
+      { prefix: keys.addresses(pool.id), unchangedSince: revision },
     ];
   }
 
