@@ -30,6 +30,7 @@ import {
   EtcdPermissionDeniedError,
   GRPCGenericError,
   GRPCOutOfRangeError,
+  type ICompare,
   type IKeyValue,
   type IRequestOp,
   type ITxnRequest,
@@ -329,6 +330,25 @@ export class EtcdCalls {
       what,
       op,
       (options) => this.client.kv.txn({ compare: [], success: ops, failure: [] }, options),
+      budget,
+    );
+  }
+
+  /**
+   * readIf reads `then` if every compare holds, else `otherwise`, in one round trip: a read whose
+   * extent depends on what is there (a join of an existing pool reads less than a creation).
+   */
+  readIf(
+    what: string,
+    compare: ICompare[],
+    then: IRequestOp[],
+    otherwise: IRequestOp[],
+    budget?: Budget,
+  ): Promise<ITxnResponse> {
+    return this.run(
+      what,
+      'get',
+      (options) => this.client.kv.txn({ compare, success: then, failure: otherwise }, options),
       budget,
     );
   }

@@ -27,14 +27,15 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
-import type { ITxnResponse } from 'etcd3';
+import type { IRequestOp, ITxnResponse } from 'etcd3';
 import { checkHostAddress, hostsOfBoth } from './address-rules.js';
 import { BLOCKS_PER_TXN, claimsPage, returnLeftBlocks, returnOps } from './block-return.js';
 import type { Budget } from './budget.js';
-import { type Guard, type Snapshot, transact } from './cas.js';
+import { type Decision, type Guard, Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
+import { toCompare } from './guards.js';
 import type { JoinPlan, PoolShape } from './join-claim.js';
 import {
   decodeHold,
@@ -165,6 +166,9 @@ function newPool(
   };
 }
 
+/** PoolRead names what requestPool reads: a join the first three, a creation all five. */
+type PoolRead = 'pool' | 'hold' | 'claims' | 'guard' | 'subnets';
+
 /** PlanFor gives a join what it carries for the joining host's view, once its pool is known. */
 type PlanFor = (pool: PoolShape) => JoinPlan | undefined;
 
@@ -186,59 +190,91 @@ export class PoolStore {
   /**
    * requestPool joins the network's pool, or creates it. A join of an existing pool reads the
    * pool, this host's hold and whether it has claims, nothing that grows with the number of
-   * pools; only when there is no pool (or it went meanwhile) does a second transition read
-   * every reservation to choose a subnet (and join instead if someone created it first).
+   * pools: the first read asks etcd for the reservations only if the pool is absent (one round
+   * trip either way, see firstRead). A join that finds the pool gone after a lost compare hands
+   * over to a creation, which reads every reservation to choose a subnet (and joins instead if
+   * another host created the pool first).
    */
   async requestPool(req: PoolIdRequest, budget?: Budget): Promise<JoinedPool> {
     validateRequest(req);
     // One token for both: a join that committed unseen is recognised by either (`mine`).
     const token = newToken();
-    const joined = await this.joinOrCreate(req, token, false, budget);
-    return joined ?? ((await this.joinOrCreate(req, token, true, budget)) as JoinedPool);
+    const first = await this.firstRead(req, budget);
+    const create = first.kv('pool') === undefined;
+    const joined = await this.joinOrCreate(req, token, { create, first }, budget);
+    return (
+      joined ?? ((await this.joinOrCreate(req, token, { create: true }, budget)) as JoinedPool)
+    );
+  }
+
+  /** poolReads are what a join reads (pool, hold, claims), plus a creation's (guard, subnets). */
+  private poolReads(req: PoolIdRequest, create: boolean): Partial<Record<PoolRead, IRequestOp>> {
+    const { keys } = this.ctx;
+    return {
+      pool: getOp(keys.pool(req.pool)),
+      hold: getOp(keys.hold(req.pool, req.node)),
+      // Does this host hold blocks here already? If not, its join claims one.
+      claims: rangeOp(keys.affinitiesOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
+      // What a creation chooses its subnet from: every reservation, and the guard.
+      ...(create ? { guard: getOp(keys.guard), subnets: rangeOp(keys.subnetsPrefix) } : {}),
+    };
   }
 
   /**
-   * joinOrCreate runs one requestPool transition: joining only (undefined when there is no pool
-   * to join), or, with `create`, creating when there is none.
+   * firstRead is requestPool's first read, in one round trip: If(the pool exists) Then(a join's
+   * reads) Else(a creation's), so that joining never reads the reservations.
+   */
+  private async firstRead(req: PoolIdRequest, budget?: Budget): Promise<Snapshot<PoolRead>> {
+    const join = this.poolReads(req, false);
+    const create = this.poolReads(req, true);
+    const res = await this.ctx.calls.readIf(
+      'request pool',
+      [toCompare({ key: this.ctx.keys.pool(req.pool), present: true })],
+      Object.values(join) as IRequestOp[],
+      Object.values(create) as IRequestOp[],
+      budget,
+    );
+    const names = Object.keys(res.succeeded ? join : create) as PoolRead[];
+    return new Snapshot(res, names);
+  }
+
+  /**
+   * joinOrCreate runs one requestPool transition, deciding its first round on `first` when
+   * given: joining only (undefined when there is no pool to join), or, with `create`, creating
+   * when there is none.
    */
   private joinOrCreate(
     req: PoolIdRequest,
     token: string,
-    create: boolean,
+    how: { create: boolean; first?: Snapshot<PoolRead> },
     budget?: Budget,
   ): Promise<JoinedPool | undefined> {
-    const { keys } = this.ctx;
     const hold = (snap: Snapshot<'hold'>) => {
       const kv = snap.kv('hold');
       return kv ? decodeHold(kv) : undefined;
     };
-    return transact<'pool' | 'hold' | 'guard' | 'subnets' | 'claims', JoinedPool | undefined>(
+    const decide = (s: Snapshot<PoolRead>): Decision<PoolRead, JoinedPool | undefined> => {
+      const existing = this.poolIn(req.pool, s, 'pool');
+      // A host that holds no block here yet claims one with its join.
+      const planFor: PlanFor = (pool) =>
+        s.kvs('claims').length === 0 ? this.views.joining(pool, req.node) : undefined;
+      if (existing) return this.join(existing, hold(s), req, token, planFor);
+      if (!how.create) return { answer: undefined };
+      return this.create(req, token, s, planFor);
+    };
+    const first = how.first;
+    return transact<PoolRead, JoinedPool | undefined>(
       this.ctx,
       {
         what: 'request pool',
         conflict: 'pool',
         pool: req.pool,
-        reads: {
-          pool: getOp(keys.pool(req.pool)),
-          hold: getOp(keys.hold(req.pool, req.node)),
-          // Does this host hold blocks here already? If not, its join claims one.
-          claims: rangeOp(keys.affinitiesOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
-          // What a creation chooses its subnet from: every reservation, and the guard.
-          ...(create ? { guard: getOp(keys.guard), subnets: rangeOp(keys.subnetsPrefix) } : {}),
-        },
+        reads: this.poolReads(req, how.create),
+        ...(first ? { start: () => decide(first) } : {}),
         // Every pool creation in the cluster compares the same guard key, so this race has as
         // many contenders as hosts creating networks at once: allow it more rounds.
         rounds: POOL_CREATE_ATTEMPTS_FACTOR * this.ctx.maxAttempts,
-        decide: (snap) => {
-          const s = snap;
-          const existing = this.poolIn(req.pool, s, 'pool');
-          // A host that holds no block here yet claims one with its join.
-          const planFor: PlanFor = (pool) =>
-            s.kvs('claims').length === 0 ? this.views.joining(pool, req.node) : undefined;
-          if (existing) return this.join(existing, hold(s), req, token, planFor);
-          if (!create) return { answer: undefined };
-          return this.create(req, token, s, planFor);
-        },
+        decide,
         mine: (snap) => {
           const mineNow = hold(snap);
           return mineNow?.tokens.includes(token)
