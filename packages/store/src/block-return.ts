@@ -96,3 +96,25 @@ export async function returnLeftBlocks(
     if (page !== 'more') return returned;
   }
 }
+
+/**
+ * returnAfterLeave runs returnLeftBlocks for a host whose leave committed. A failure (etcd
+ * down, budget spent) does not undo the leave, whose answer stands: the blocks stay this host's
+ * claims until it joins again or the pool goes, and `check` reports them meanwhile.
+ */
+export async function returnAfterLeave(
+  ctx: StoreContext,
+  req: { pool: PoolId; node: NodeId },
+  budget?: Budget,
+): Promise<void> {
+  const fields = { pool: req.pool, node: req.node };
+  try {
+    const blocks = await returnLeftBlocks(ctx, req, budget);
+    ctx.logger.debug({ ...fields, blocks }, 'returned the blocks of a host that left');
+  } catch (error) {
+    ctx.logger.warn(
+      { ...fields, error: String(error) },
+      'left the pool, but not every block it claimed went back',
+    );
+  }
+}

@@ -29,7 +29,7 @@ import {
 } from '@kontena-ipam/cidr';
 import type { IRequestOp, ITxnResponse } from 'etcd3';
 import { checkHostAddress, hostsOfBoth } from './address-rules.js';
-import { BLOCKS_PER_TXN, claimsPage, returnLeftBlocks, returnOps } from './block-return.js';
+import { BLOCKS_PER_TXN, claimsPage, returnAfterLeave, returnOps } from './block-return.js';
 import type { Budget } from './budget.js';
 import { type Decision, type Guard, Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
@@ -449,24 +449,10 @@ export class PoolStore {
     const leave = { more: false };
     const result = await this.releaseRounds(req, drop, leave, budget);
     // A leave returns BLOCKS_PER_TXN blocks with the hold; a host with more gives the rest back.
-    if (leave.more && result.released && !result.removed) await this.returnRest(req, budget);
-    return result;
-  }
-
-  /** returnRest returns what a host that left still claims; a failure leaves them claimed. */
-  private async returnRest(req: DropHoldRequest, budget?: Budget): Promise<void> {
-    const fields = { pool: req.pool, node: req.node };
-    try {
-      const blocks = await returnLeftBlocks(this.ctx, req, budget);
-      this.ctx.logger.debug({ ...fields, blocks }, 'returned the blocks of a host that left');
-    } catch (error) {
-      // The leave itself committed: its answer stands. The blocks stay this host's claims
-      // until it joins again or the pool goes; `check` reports them meanwhile.
-      this.ctx.logger.warn(
-        { ...fields, error: String(error) },
-        'left the pool, but not every block it claimed went back',
-      );
+    if (leave.more && result.released && !result.removed) {
+      await returnAfterLeave(this.ctx, req, budget);
     }
+    return result;
   }
 
   /**
