@@ -70,6 +70,7 @@ export async function returnLeftBlocks(
         what: 'return blocks',
         conflict: 'hold',
         pool: req.pool,
+        node: req.node, // a write for the host: fenced on its registration, as its leave was
         reads: { hold: getOp(holdKey), claims: claimsPage(keys, req.pool, req.node) },
         decide: (snap) => {
           // Joined again: what it still claims is its own again.

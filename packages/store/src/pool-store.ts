@@ -269,6 +269,7 @@ export class PoolStore {
         what: 'request pool',
         conflict: 'pool',
         pool: req.pool,
+        node: req.node,
         reads: this.poolReads(req, how.create),
         ...(first ? { start: () => decide(first) } : {}),
         // Every pool creation in the cluster compares the same guard key, so this race has as
@@ -491,6 +492,7 @@ export class PoolStore {
         what: 'release pool',
         conflict: 'hold',
         pool: req.pool,
+        node: req.node,
         reads: {
           pool: getOp(poolKey),
           hold: getOp(holdKey),
