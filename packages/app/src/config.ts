@@ -7,7 +7,12 @@ import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import { DEFAULT_SOCKET_PATH } from '@kontena-ipam/plugin';
-import { type NodeId, parseNodeId, STORE_DEFAULTS } from '@kontena-ipam/store';
+import {
+  type NodeId,
+  parseNodeId,
+  REGISTRATION_TTL_SECONDS,
+  STORE_DEFAULTS,
+} from '@kontena-ipam/store';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 import {
@@ -52,6 +57,11 @@ export interface Config {
    * however many scrapes arrive (KONTENA_IPAM_METRICS_CACHE_MS; 0 = at every scrape).
    */
   metricsCacheMs: number;
+  /**
+   * nodeTtlSeconds: the TTL of this instance's registration of NODE_ID (KONTENA_IPAM_NODE_TTL):
+   * how long a crashed instance keeps another one of the same NODE_ID from serving.
+   */
+  nodeTtlSeconds: number;
 }
 
 /** DEFAULT_METRICS_CACHE_MS: pool gauges are at most this old (ms); see Config. */
@@ -206,6 +216,7 @@ export const ENV_VARS = [
   'KONTENA_IPAM_METRICS_ALLOW_REMOTE',
   'KONTENA_IPAM_METRICS_CACHE_MS',
   'KONTENA_IPAM_MANAGED_PLUGIN',
+  'KONTENA_IPAM_NODE_TTL',
 ] as const;
 
 // Unix socket paths are limited to 108 bytes including the terminating NUL.
@@ -235,6 +246,7 @@ const schema = z.object({
   KONTENA_IPAM_METRICS_ALLOW_REMOTE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
   KONTENA_IPAM_METRICS_CACHE_MS: wholeNumber(0, 600_000, ' (milliseconds)').optional(),
   KONTENA_IPAM_MANAGED_PLUGIN: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
+  KONTENA_IPAM_NODE_TTL: wholeNumber(2, 300, ' (seconds)').optional(),
 });
 
 /** Env is the environment as the schema parsed it (Raw: each variable's text, empty = unset). */
@@ -270,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     localEtcd: etcd.local,
     metrics: v.KONTENA_IPAM_METRICS,
     metricsCacheMs: v.KONTENA_IPAM_METRICS_CACHE_MS ?? DEFAULT_METRICS_CACHE_MS,
+    nodeTtlSeconds: v.KONTENA_IPAM_NODE_TTL ?? REGISTRATION_TTL_SECONDS,
   };
 }
 
