@@ -191,7 +191,7 @@ const listenAddress = z.string().transform((text, ctx): ListenAddress => {
   }
 });
 
-/** ENV_VARS names every variable loadConfig reads (the README's table documents each). */
+/** ENV_VARS names every variable loadConfig reads (docs/configuration.md's table documents each). */
 export const ENV_VARS = [
   'LOG_LEVEL',
   'LOG_FORMAT',

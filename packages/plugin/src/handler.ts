@@ -168,7 +168,12 @@ async function health(h: Handler): Promise<Outcome> {
   // Another live instance holds this NODE_ID (or ours lapsed): this one serves nothing.
   const problem = reg?.problem();
   if (problem) {
-    const body: HealthResponse = { Status: 'unavailable', Etcd: 'reachable', ...node, Err: problem };
+    const body: HealthResponse = {
+      Status: 'unavailable',
+      Etcd: 'reachable',
+      ...node,
+      Err: problem,
+    };
     return { status: 503, body, code: 'NOT_REGISTERED' };
   }
   const body: HealthResponse = { Status: 'ok', Etcd: 'reachable', ...node };

@@ -7,10 +7,11 @@
  *
  * until a commit succeeds, a decision needs no write, the attempts run out (CONFLICT) or the
  * caller's Budget is spent (UNAVAILABLE). The Else branch reads again exactly what the round
- * read, so the next round decides on fresh data without another round trip; and since etcd3 may
- * re-send a transaction that had committed (its retry policy cannot be turned off per call),
- * each transition writes a random token and `mine` finds it in those reads: our own earlier
- * attempt won. Shaped after etcd's client/v3/concurrency/stm.go, which writes its loop once.
+ * read, so the next round decides on fresh data without another round trip; and since the
+ * store's own retries (etcd-call.ts; etcd3's are off) re-send a transaction whose answer was
+ * lost, though it may have committed, each transition writes a random token and `mine` finds
+ * it in those reads: our own earlier attempt won. Shaped after etcd's
+ * client/v3/concurrency/stm.go, which writes its loop once.
  */
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import type { Budget } from './budget.js';
