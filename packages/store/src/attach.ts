@@ -11,8 +11,14 @@
  * attachment key and answers its address again; a pool that does not exist yet is created first
  * (a join with the CNI reference: the one case that takes two transactions).
  */
-import type { IpAddress } from '@kontena-ipam/cidr';
-import { formatAddress } from '@kontena-ipam/cidr';
+import {
+  formatAddress,
+  formatSubnet,
+  type IpAddress,
+  type Subnet,
+  subnetContains,
+} from '@kontena-ipam/cidr';
+import { checkHostAddress } from './address-rules.js';
 import type { AddressStore } from './address-store.js';
 import type { AddressReads, RunExtra } from './allocation-run.js';
 import { decodeAttachment, encodeAttachment, type StoredAttachment } from './attachment-records.js';
@@ -20,6 +26,7 @@ import type { Attachment, AttachRequest } from './attachment-types.js';
 import type { Budget } from './budget.js';
 import type { AfterLoss, Snapshot } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
+import { type DetachDeps, detach } from './detach.js';
 import { StoreError } from './errors.js';
 import { deleteOp, getOp, putOp } from './etcd-call.js';
 import { mismatch, type PoolStore } from './pool-store.js';
@@ -33,8 +40,7 @@ const ATTACH_ROUNDS = 4;
 class AttachedMeanwhile extends Error {}
 
 /** AttachDeps is what attach needs of the IpamStore around it. */
-export interface AttachDeps {
-  ctx: StoreContext;
+export interface AttachDeps extends DetachDeps {
   pools: PoolStore;
   addresses(node: NodeId): AddressStore;
 }
@@ -47,6 +53,9 @@ export async function attach(
 ): Promise<Attachment> {
   const { keys, calls } = deps.ctx;
   const attachmentKey = keys.attachment(req.pool, req.node, req.ref);
+  // A static address the requested subnet cannot hold is refused before the pool is made.
+  if (req.address && req.subnet) checkStaticIn(req.subnet, req.address);
+  let joined = false;
   for (let round = 1; ; round++) {
     const res = await calls.read(
       'attach',
@@ -60,6 +69,7 @@ export async function attach(
       // The first attachment of a network anywhere: create the pool with this host's CNI hold.
       const { pool: _pool, ...rest } = req;
       await deps.pools.requestPool({ ...rest, pool: req.pool, cni: true }, budget);
+      joined = true;
       continue;
     }
     const pool = decodePool(req.pool, poolKv);
@@ -70,7 +80,12 @@ export async function attach(
     try {
       return await allocate(deps, req, pool, hold, budget);
     } catch (error) {
-      if (!(error instanceof AttachedMeanwhile) || round >= ATTACH_ROUNDS) throw error;
+      if (!(error instanceof AttachedMeanwhile) || round >= ATTACH_ROUNDS) {
+        // The pool this call made (and its CNI reference) goes again if nothing came of it: a
+        // detach of nothing gives back a reference no attachment uses (detach.ts).
+        if (joined) await detach(deps, req, budget).catch(() => undefined);
+        throw error;
+      }
     }
   }
 }
@@ -80,6 +95,17 @@ function gaveUp(pool: PoolId): StoreError {
     'CONFLICT',
     `network ${pool}: the pool changed too often meanwhile; try again`,
   );
+}
+
+/** checkStaticIn refuses a static address outside `subnet` or not a host address of it. */
+function checkStaticIn(subnet: Subnet, address: IpAddress): void {
+  if (address.family !== subnet.family || !subnetContains(subnet, address)) {
+    throw new StoreError(
+      'OUT_OF_RANGE',
+      `address ${formatAddress(address)} is not inside subnet ${formatSubnet(subnet)}`,
+    );
+  }
+  checkHostAddress(subnet, address, 'address');
 }
 
 /** existing answers a repeated ADD: the attachment's address, unless it asks for another. */

@@ -218,6 +218,28 @@ describe('attach and detach', () => {
     expect(await revision(store)).toBe(before);
   });
 
+  test('a static address the pool cannot hold leaves no pool behind, new or dynamic', async ({
+    setup,
+  }) => {
+    const { store, keys } = setup();
+    const before = await revision(store);
+    await rejectsWith(add(store, A, ref('c1'), { address: ip('10.99.0.5') }), 'OUT_OF_RANGE');
+    await rejectsWith(add(store, A, ref('c1'), { address: ip('10.68.0.0') }), 'OUT_OF_RANGE');
+    expect(await revision(store)).toBe(before);
+    // No subnet: the pool is made (dynamic) before the address can be judged, then taken back.
+    await rejectsWith(
+      store.attach({
+        network: LAN,
+        node: A,
+        ref: ref('c1'),
+        netns: '/x',
+        address: ip('192.0.2.1'),
+      }),
+      'OUT_OF_RANGE',
+    );
+    expect(await keys()).toEqual(['guard/subnets']);
+  });
+
   test('an IPv6 attachment goes to the network’s IPv6 pool', async ({ setup }) => {
     const { store, dump } = setup();
     const v6 = await store.attach({
