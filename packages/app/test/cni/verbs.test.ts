@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { storeKeys } from '../support/etcd-keys.js';
+import { runBin } from '../support/plugin-process.js';
 import { useCniStack } from './cni-stack.js';
 
 const stack = useCniStack();
@@ -37,6 +38,13 @@ describe('ADD and DEL, repeated', () => {
     expect(again.json).toEqual(first.json);
     expect(await revision()).toBe(before);
 
+    // `show` says which attachment holds the address; `check` finds nothing wrong.
+    const env = { ETCD_ENDPOINT: stack.etcd.endpoint, NO_COLOR: '1' };
+    const shown = await runBin(['show', 'rep'], env);
+    const address = (first.json?.ips as Array<{ address: string }>)[0]?.address.split('/')[0];
+    expect(shown.stdout).toMatch(new RegExp(`${address}\\s+host-a\\s+cni\\s+cni:c1/eth0`));
+    const checked = await runBin(['check'], env);
+    expect([checked.code, checked.stderr]).toEqual([0, '']);
     // Keep the pool alive with a second attachment, so the DELs below have a pool to look in.
     expect((await stack.ipam({ ...cmd('c2'), command: 'ADD', config })).code).toBe(0);
     const del = await stack.ipam({ ...cmd('c1'), command: 'DEL', config });
