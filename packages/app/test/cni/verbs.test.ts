@@ -41,7 +41,9 @@ describe('ADD and DEL, repeated', () => {
     // `show` says which attachment holds the address; `check` finds nothing wrong.
     const env = { ETCD_ENDPOINT: stack.etcd.endpoint, NO_COLOR: '1' };
     const shown = await runBin(['show', 'rep'], env);
-    const address = (first.json?.ips as Array<{ address: string }>)[0]?.address.split('/')[0];
+    const address = (first.json?.ips as Array<{ address: string }> | undefined)?.[0]?.address.split(
+      '/',
+    )[0];
     expect(shown.stdout).toMatch(new RegExp(`${address}\\s+host-a\\s+cni\\s+cni:c1/eth0`));
     const checked = await runBin(['check'], env);
     expect([checked.code, checked.stderr]).toEqual([0, '']);
