@@ -6,7 +6,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
-import { KeyLayout, parseNodeId, parsePoolId } from '@kontena-ipam/store';
+import {
+  KeyLayout,
+  parseContainerId,
+  parseIfName,
+  parseNodeId,
+  parsePoolId,
+} from '@kontena-ipam/store';
 import type { Tokens } from 'marked';
 import { describe, expect, it } from 'vitest';
 import {
@@ -140,6 +146,7 @@ const SAMPLES = [
   layout.address(pool, parseAddress('10.0.0.1')),
   layout.block(pool, 0),
   layout.affinity(pool, node, 0),
+  layout.attachment(pool, node, { container: parseContainerId('c'), ifname: parseIfName('eth0') }),
   layout.guard,
   layout.node(node),
   layout.host(node),
