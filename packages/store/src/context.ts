@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError } from './errors.js';
-import { EtcdCalls } from './etcd-call.js';
-import { NodeFences } from './fences.js';
-import { toCompare } from './guards.js';
-import { DEFAULT_PREFIX, KeyLayout } from './keys.js';
+import { EtcdCalls } from './etcd/calls.js';
+import { toCompare } from './etcd/guards.js';
+import { UndoQueue } from './etcd/undo.js';
+import { DEFAULT_PREFIX, KeyLayout } from './layout/keys.js';
+import { NodeFences } from './transitions/fences.js';
 import type { StoreLogger, StoreOptions } from './types.js';
-import { UndoQueue } from './undo.js';
 
 /** StoreContext is what IpamStore hands its parts: one per store instance. */
 export interface StoreContext {

@@ -3,13 +3,13 @@
  * address record it points at (CHECK: is its address still recorded for this host?).
  */
 import { formatAddress } from '@kontena-ipam/cidr';
-import { decodeAttachment, refOfKey } from './attachment-records.js';
-import type { AttachmentRecord, DetachRequest } from './attachment-types.js';
-import type { Budget } from './budget.js';
-import type { StoreContext } from './context.js';
-import { getOp, kvsAt, readPrefix } from './etcd-call.js';
-import { readAddress } from './records.js';
-import type { NodeId, PoolId } from './types.js';
+import type { AttachmentRecord, DetachRequest } from '../attachment-types.js';
+import type { StoreContext } from '../context.js';
+import type { Budget } from '../etcd/budget.js';
+import { getOp, kvsAt, readPrefix } from '../etcd/calls.js';
+import { decodeAttachment, refOfKey } from '../layout/attachment-records.js';
+import { readAddress } from '../layout/records.js';
+import type { NodeId, PoolId } from '../types.js';
 
 /** listAttachments returns `node`'s attachments in `pool` (every host's without `node`). */
 export async function listAttachments(

@@ -12,8 +12,10 @@
  */
 import { formatAddress, formatSubnet, type IpAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp } from 'etcd3';
-import { allocation, notFound } from './answers.js';
-import type { Budget } from './budget.js';
+import { backoff, newToken, nowIso, type StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import type { Budget } from '../etcd/budget.js';
+import { deleteOp, getOp, putOp } from '../etcd/calls.js';
 import {
   type AfterLoss,
   type Decision,
@@ -21,19 +23,17 @@ import {
   type Snapshot,
   transact,
   type Write,
-} from './cas.js';
-import { backoff, newToken, nowIso, type StoreContext } from './context.js';
-import { StoreError } from './errors.js';
-import { deleteOp, getOp, putOp } from './etcd-call.js';
-import type { HostView } from './host-blocks.js';
+} from '../etcd/cas.js';
+import { allocation, notFound } from '../layout/answers.js';
 import {
   encodeAddress,
   encodeHold,
   type PoolRecord,
   readAddress,
   type StoredAddress,
-} from './records.js';
-import type { AddressRequest, Allocation, NodeId } from './types.js';
+} from '../layout/records.js';
+import type { AddressRequest, Allocation, NodeId } from '../types.js';
+import type { HostView } from '../views/host-view.js';
 
 /** AddressReads names what a lost allocation reads back (`attachment` with a CNI RunExtra). */
 export type AddressReads = 'pool' | 'address' | 'hold' | 'attachment';

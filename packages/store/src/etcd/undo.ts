@@ -12,9 +12,9 @@
  * quietly: cleanup remains the backstop.
  */
 import type { ICompare, IRequestOp } from 'etcd3';
-import type { EtcdCalls } from './etcd-call.js';
+import type { StoreLogger } from '../types.js';
+import type { EtcdCalls } from './calls.js';
 import type { Guard } from './guards.js';
-import type { StoreLogger } from './types.js';
 
 /** Undo is one write's inverse, as a guarded transaction. */
 export interface Undo {

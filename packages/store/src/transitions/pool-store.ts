@@ -28,16 +28,14 @@ import {
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
 import type { IRequestOp, ITxnResponse } from 'etcd3';
-import { checkHostAddress, hostsOfBoth } from './address-rules.js';
-import { BLOCKS_PER_TXN, claimsPage, returnAfterLeave, returnOps } from './block-return.js';
-import type { Budget } from './budget.js';
-import { type Decision, type Guard, Snapshot, transact } from './cas.js';
-import { newToken, nowIso, type StoreContext } from './context.js';
-import { StoreError } from './errors.js';
-import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
-import { toCompare } from './guards.js';
-import type { JoinPlan, PoolShape } from './join-claim.js';
-import type { KeyLayout } from './keys.js';
+import { newToken, nowIso, type StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import type { Budget } from '../etcd/budget.js';
+import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from '../etcd/calls.js';
+import { type Decision, type Guard, Snapshot, transact } from '../etcd/cas.js';
+import { toCompare } from '../etcd/guards.js';
+import { checkHostAddress, hostsOfBoth } from '../layout/address-rules.js';
+import type { KeyLayout } from '../layout/keys.js';
 import {
   decodeHold,
   decodePool,
@@ -49,8 +47,7 @@ import {
   encodeReservation,
   type HoldState,
   type PoolRecord,
-} from './records.js';
-import { afterLostRemoval } from './release-rules.js';
+} from '../layout/records.js';
 import type {
   DropHoldRequest,
   JoinedPool,
@@ -60,7 +57,10 @@ import type {
   PoolInfo,
   ReleasePoolResult,
   Reservation,
-} from './types.js';
+} from '../types.js';
+import { BLOCKS_PER_TXN, claimsPage, returnAfterLeave, returnOps } from './block-return.js';
+import type { JoinPlan, PoolShape } from './join-claim.js';
+import { afterLostRemoval } from './release-rules.js';
 
 /** How many more rounds requestPool may take than the store's maxAttempts (see requestPool). */
 const POOL_CREATE_ATTEMPTS_FACTOR = 4;

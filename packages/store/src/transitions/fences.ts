@@ -9,10 +9,10 @@
  * paused or partitioned past its lease still holds its local view and may still send.
  */
 import type { IKeyValue } from 'etcd3';
-import { StoreError } from './errors.js';
-import type { Guard } from './guards.js';
-import { decodeRegistration, describe } from './registration-record.js';
-import type { NodeId } from './types.js';
+import { StoreError } from '../errors.js';
+import type { Guard } from '../etcd/guards.js';
+import { decodeRegistration, describe } from '../layout/registration-record.js';
+import type { NodeId } from '../types.js';
 
 /** Fence is what writes for one host compare, and what a failed compare means. */
 export interface Fence {

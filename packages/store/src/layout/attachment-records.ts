@@ -4,8 +4,8 @@
  * wrote it. Read back checked, like every record (records.ts).
  */
 import { formatAddress, type IpAddress, parseAddress } from '@kontena-ipam/cidr';
-import { type AttachmentRef, parseContainerId, parseIfName } from './attachment-types.js';
-import { StoreError } from './errors.js';
+import { type AttachmentRef, parseContainerId, parseIfName } from '../attachment-types.js';
+import { StoreError } from '../errors.js';
 import type { RawKv } from './records.js';
 
 /** StoredAttachment is an attachment key's value with its create revision. */

@@ -3,10 +3,10 @@
  * but every one of them ends up inside an etcd key (a '/' would reach into another key).
  */
 
-import type { AttachRequest, DetachRequest } from './attachment-types.js';
-import { MAX_NETNS, parseContainerId, parseIfName } from './attachment-types.js';
-import { StoreError } from './errors.js';
-import { type PoolId, parseNodeId, parsePoolId, poolIdFor } from './types.js';
+import type { AttachRequest, DetachRequest } from '../attachment-types.js';
+import { MAX_NETNS, parseContainerId, parseIfName } from '../attachment-types.js';
+import { StoreError } from '../errors.js';
+import { type PoolId, parseNodeId, parsePoolId, poolIdFor } from '../types.js';
 
 /** checkAttachRequest checks an AttachRequest and adds the pool it is for. */
 export function checkAttachRequest(req: AttachRequest): AttachRequest & { pool: PoolId } {

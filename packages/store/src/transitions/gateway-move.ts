@@ -18,11 +18,11 @@ import {
   type IpAddress,
   isHostAddress,
 } from '@kontena-ipam/cidr';
-import type { Budget } from './budget.js';
-import { transact } from './cas.js';
-import { newToken, nowIso, type StoreContext } from './context.js';
-import { StoreError } from './errors.js';
-import { deleteOp, getOp, putOp, rangeOp } from './etcd-call.js';
+import { newToken, nowIso, type StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import type { Budget } from '../etcd/budget.js';
+import { deleteOp, getOp, putOp, rangeOp } from '../etcd/calls.js';
+import { transact } from '../etcd/cas.js';
 import {
   decodeHolds,
   decodePool,
@@ -32,8 +32,8 @@ import {
   type PoolRecord,
   readAddress,
   type StoredAddress,
-} from './records.js';
-import type { NodeId, PoolId } from './types.js';
+} from '../layout/records.js';
+import type { NodeId, PoolId } from '../types.js';
 
 /** why says why the gateway of `pool` cannot move to `to` for `node`, or undefined when it can. */
 function why(

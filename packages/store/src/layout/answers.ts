@@ -3,9 +3,9 @@
  * POOL_NOT_FOUND every address path says the same way.
  */
 import type { IpAddress } from '@kontena-ipam/cidr';
-import { StoreError } from './errors.js';
+import { StoreError } from '../errors.js';
+import type { Allocation, PoolId } from '../types.js';
 import type { PoolRecord, StoredAddress } from './records.js';
-import type { Allocation, PoolId } from './types.js';
 
 /** allocation is what callers get for an address record of `pool`. */
 export function allocation(pool: PoolRecord, address: IpAddress, rec: StoredAddress): Allocation {

@@ -14,13 +14,13 @@
  * client/v3/concurrency/stm.go, which writes its loop once.
  */
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { backoff, type StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import type { NodeId, PoolId, StoreObserver } from '../types.js';
 import type { Budget } from './budget.js';
+import { getOp, kvsAt, revisionOf } from './calls.js';
 import type { Batch } from './commit-batch.js';
-import { backoff, type StoreContext } from './context.js';
-import { StoreError } from './errors.js';
-import { getOp, kvsAt, revisionOf } from './etcd-call.js';
 import { type Guard, toCompare } from './guards.js';
-import type { NodeId, PoolId, StoreObserver } from './types.js';
 import type { Undo } from './undo.js';
 
 export type { Guard } from './guards.js';

@@ -24,17 +24,17 @@ import {
   subnetContains,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp, IResponseOp, ITxnResponse } from 'etcd3';
-import { hostsOfBoth, neverDynamic } from './address-rules.js';
-import type { Budget } from './budget.js';
-import { type Decision, type Snapshot, transact } from './cas.js';
-import { newToken, nowIso, type StoreContext } from './context.js';
-import { StoreError } from './errors.js';
-import { getOp, kvsAt, putOp, rangeOp, spanOp } from './etcd-call.js';
-import type { ClaimedAtJoin, JoinReads } from './join-claim.js';
-import { parseBlockIndex } from './keys.js';
+import { newToken, nowIso, type StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import type { Budget } from '../etcd/budget.js';
+import { getOp, kvsAt, putOp, rangeOp, spanOp } from '../etcd/calls.js';
+import { type Decision, type Snapshot, transact } from '../etcd/cas.js';
+import { hostsOfBoth, neverDynamic } from '../layout/address-rules.js';
+import { parseBlockIndex } from '../layout/keys.js';
+import { decodePool, encodeBlock, type PoolRecord, readBlock } from '../layout/records.js';
+import type { ClaimedAtJoin, JoinReads } from '../transitions/join-claim.js';
+import type { NodeId, PoolId } from '../types.js';
 import { PoolView, startOffset, windowOffsets } from './pool-view.js';
-import { decodePool, encodeBlock, type PoolRecord, readBlock } from './records.js';
-import type { NodeId, PoolId } from './types.js';
 
 /** BLOCK_SIZE is how many addresses (window offsets) one block spans. */
 export const BLOCK_SIZE = 16;

@@ -11,8 +11,8 @@ import {
   parseSubnet,
   type Subnet,
 } from '@kontena-ipam/cidr';
-import type { AttachmentInfo } from './attachment-types.js';
-import { StoreError } from './errors.js';
+import type { AttachmentInfo } from '../attachment-types.js';
+import { StoreError } from '../errors.js';
 import {
   type AddressAttrs,
   type AddressKind,
@@ -20,7 +20,7 @@ import {
   type Pool,
   type PoolId,
   parseNodeId,
-} from './types.js';
+} from '../types.js';
 
 /** RECENT_TOKENS is how many write tokens a pool record remembers (see PoolState.tokens). */
 export const RECENT_TOKENS = 16;

@@ -32,8 +32,8 @@
  * parsed before they reach a key (attachment-types.ts: neither can hold '/').
  */
 import { formatAddress, formatSubnet, type IpAddress, type Subnet } from '@kontena-ipam/cidr';
-import type { AttachmentRef } from './attachment-types.js';
-import type { NodeId, PoolId } from './types.js';
+import type { AttachmentRef } from '../attachment-types.js';
+import type { NodeId, PoolId } from '../types.js';
 
 /** DEFAULT_PREFIX is where keys live unless StoreOptions.prefix says otherwise. */
 export const DEFAULT_PREFIX = '/kontena/ipam/';

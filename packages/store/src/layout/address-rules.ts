@@ -13,7 +13,7 @@ import {
   isHostAddress,
   type Subnet,
 } from '@kontena-ipam/cidr';
-import { StoreError } from './errors.js';
+import { StoreError } from '../errors.js';
 
 /**
  * notHostAddress says why `address` (inside `subnet`) is no host address, or undefined when it

@@ -15,11 +15,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Lease } from 'etcd3';
-import { nowIso, type StoreContext } from './context.js';
-import { StoreError } from './errors.js';
-import { getOp, kvsAt, putOp } from './etcd-call.js';
-import type { Fence } from './fences.js';
-import { toCompare } from './guards.js';
+import { nowIso, type StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import { getOp, kvsAt, putOp } from '../etcd/calls.js';
+import { toCompare } from '../etcd/guards.js';
 import {
   decideRegistration,
   describe,
@@ -27,8 +26,9 @@ import {
   type HostRecord,
   type InstanceInfo,
   type Registration,
-} from './registration-record.js';
-import type { NodeId } from './types.js';
+} from '../layout/registration-record.js';
+import type { NodeId } from '../types.js';
+import type { Fence } from './fences.js';
 
 /** RegistrationState is where an instance stands with its NODE_ID. */
 export type RegistrationState =

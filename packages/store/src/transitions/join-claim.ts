@@ -11,13 +11,13 @@
  * borrows) as it always could.
  */
 import type { IKeyValue, IRequestOp, IResponseOp, ITxnResponse } from 'etcd3';
-import { newToken, nowIso, type StoreContext } from './context.js';
-import { deleteOp, getOp, rangeOp } from './etcd-call.js';
-import { toCompare } from './guards.js';
-import { BlockGeometry, claimedAddresses, claimOps } from './host-blocks.js';
-import { startOffset } from './pool-view.js';
-import { encodeBlock, type PoolRecord } from './records.js';
-import type { NodeId, PoolId } from './types.js';
+import { newToken, nowIso, type StoreContext } from '../context.js';
+import { deleteOp, getOp, rangeOp } from '../etcd/calls.js';
+import { toCompare } from '../etcd/guards.js';
+import { encodeBlock, type PoolRecord } from '../layout/records.js';
+import type { NodeId, PoolId } from '../types.js';
+import { BlockGeometry, claimedAddresses, claimOps } from '../views/host-view.js';
+import { startOffset } from '../views/pool-view.js';
 
 /** JOIN_PLACES is how many blocks a join tries: a taken one falls through to the next. */
 const JOIN_PLACES = 3;

@@ -12,12 +12,12 @@
  * the rest are its own again (a join adopts its claims), so the pages stop.
  */
 import type { IKeyValue, IRequestOp } from 'etcd3';
-import type { Budget } from './budget.js';
-import { transact } from './cas.js';
-import type { StoreContext } from './context.js';
-import { deleteOp, getOp, rangeOp } from './etcd-call.js';
-import { type KeyLayout, parseBlockIndex } from './keys.js';
-import type { NodeId, PoolId } from './types.js';
+import type { StoreContext } from '../context.js';
+import type { Budget } from '../etcd/budget.js';
+import { deleteOp, getOp, rangeOp } from '../etcd/calls.js';
+import { transact } from '../etcd/cas.js';
+import { type KeyLayout, parseBlockIndex } from '../layout/keys.js';
+import type { NodeId, PoolId } from '../types.js';
 
 /** BLOCKS_PER_TXN is how many blocks one transaction returns: 2 deletes each, of 128. */
 export const BLOCKS_PER_TXN = 60;

@@ -18,20 +18,30 @@ import {
   type Subnet,
   subnetContains,
 } from '@kontena-ipam/cidr';
-import { checkHostAddress } from './address-rules.js';
+import type { Attachment, AttachRequest } from '../attachment-types.js';
+import { newToken, nowIso, type StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import type { Budget } from '../etcd/budget.js';
+import { deleteOp, getOp, putOp } from '../etcd/calls.js';
+import type { AfterLoss, Snapshot } from '../etcd/cas.js';
+import { checkHostAddress } from '../layout/address-rules.js';
+import {
+  decodeAttachment,
+  encodeAttachment,
+  type StoredAttachment,
+} from '../layout/attachment-records.js';
+import {
+  decodeHold,
+  decodePool,
+  encodeHold,
+  type HoldState,
+  type PoolRecord,
+} from '../layout/records.js';
+import type { Allocation, NodeId, PoolId } from '../types.js';
 import type { AddressStore } from './address-store.js';
 import type { AddressReads, RunExtra } from './allocation-run.js';
-import { decodeAttachment, encodeAttachment, type StoredAttachment } from './attachment-records.js';
-import type { Attachment, AttachRequest } from './attachment-types.js';
-import type { Budget } from './budget.js';
-import type { AfterLoss, Snapshot } from './cas.js';
-import { newToken, nowIso, type StoreContext } from './context.js';
 import { type DetachDeps, detach } from './detach.js';
-import { StoreError } from './errors.js';
-import { deleteOp, getOp, putOp } from './etcd-call.js';
 import { mismatch, type PoolStore } from './pool-store.js';
-import { decodeHold, decodePool, encodeHold, type HoldState, type PoolRecord } from './records.js';
-import type { Allocation, NodeId, PoolId } from './types.js';
 
 /** How often attach reads again after the pool or the attachment changed under it. */
 const ATTACH_ROUNDS = 4;

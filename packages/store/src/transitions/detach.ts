@@ -16,15 +16,15 @@
  */
 import { formatAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp } from 'etcd3';
-import { decodeAttachment } from './attachment-records.js';
-import type { DetachRequest, DetachResult } from './attachment-types.js';
+import type { DetachRequest, DetachResult } from '../attachment-types.js';
+import { newToken, type StoreContext } from '../context.js';
+import type { Budget } from '../etcd/budget.js';
+import { deleteOp, getOp, kvsAt, putOp, rangeOp } from '../etcd/calls.js';
+import { type Guard, type Snapshot, transact } from '../etcd/cas.js';
+import { decodeAttachment } from '../layout/attachment-records.js';
+import { decodeHold, decodePool, encodeHold, type PoolRecord } from '../layout/records.js';
 import { claimsPage, returnOps } from './block-return.js';
-import type { Budget } from './budget.js';
-import { type Guard, type Snapshot, transact } from './cas.js';
-import { newToken, type StoreContext } from './context.js';
-import { deleteOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
 import { removalGuards, removalOps } from './pool-store.js';
-import { decodeHold, decodePool, encodeHold, type PoolRecord } from './records.js';
 
 type DetachReads = 'pool' | 'hold' | 'attachment' | 'address' | 'mine' | 'holders' | 'claims';
 

@@ -37,11 +37,11 @@ import {
   type ITxnResponse,
   isRecoverableError,
 } from 'etcd3';
+import { StoreError } from '../errors.js';
+import { prefixEnd } from '../layout/keys.js';
+import type { MergedCall, StoreObserver } from '../types.js';
 import { Budget } from './budget.js';
 import { type Batch, CommitBatcher } from './commit-batch.js';
-import { StoreError } from './errors.js';
-import { prefixEnd } from './keys.js';
-import type { MergedCall, StoreObserver } from './types.js';
 
 /**
  * EtcdOp is the kind of a round trip as the observer sees it: few values, so a metrics label

@@ -6,8 +6,8 @@
  * operators can see since when a host is gone.
  */
 import type { IKeyValue } from 'etcd3';
-import { StoreError } from './errors.js';
-import type { NodeId } from './types.js';
+import { StoreError } from '../errors.js';
+import type { NodeId } from '../types.js';
 
 /** InstanceInfo is what helps an operator tell two instances apart (the app fills it in). */
 export interface InstanceInfo {

@@ -11,16 +11,18 @@ import {
   subnetContains,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
-import { checkHostAddress } from './address-rules.js';
+import type { StoreContext } from '../context.js';
+import { StoreError } from '../errors.js';
+import type { Budget } from '../etcd/budget.js';
+import { deleteOp, getOp, kvsAt } from '../etcd/calls.js';
+import { transact } from '../etcd/cas.js';
+import { checkHostAddress } from '../layout/address-rules.js';
+import { allocation, notFound } from '../layout/answers.js';
+import { decodePool, type PoolRecord, readAddress, type StoredAddress } from '../layout/records.js';
+import type { AddressRelease, AddressRequest, Allocation, NodeId, PoolId } from '../types.js';
+import { HostView } from '../views/host-view.js';
 import { AllocationRun, type RunExtra } from './allocation-run.js';
-import { allocation, notFound } from './answers.js';
-import type { Budget } from './budget.js';
-import { transact } from './cas.js';
-import type { StoreContext } from './context.js';
-import { StoreError } from './errors.js';
-import { deleteOp, getOp, kvsAt } from './etcd-call.js';
 import { moveGateway } from './gateway-move.js';
-import { HostView } from './host-blocks.js';
 import {
   type ClaimedAtJoin,
   JoinClaim,
@@ -29,8 +31,6 @@ import {
   joinReads,
   type PoolShape,
 } from './join-claim.js';
-import { decodePool, type PoolRecord, readAddress, type StoredAddress } from './records.js';
-import type { AddressRelease, AddressRequest, Allocation, NodeId, PoolId } from './types.js';
 
 /** Slot is one pool's local state: its view (loading or loaded) and in-flight candidates. */
 interface Slot {

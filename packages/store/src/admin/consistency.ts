@@ -21,16 +21,9 @@ import {
   subnetEquals,
 } from '@kontena-ipam/cidr';
 import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
-import {
-  type AddressEntry,
-  type AttachmentEntry,
-  attachmentFindings,
-  type CniFindingKind,
-  parseAttachmentKey,
-} from './consistency-cni.js';
-import { StoreError } from './errors.js';
-import { EtcdCalls, kvsAt, revisionOf } from './etcd-call.js';
-import { KeyLayout, parseBlockIndex, prefixEnd } from './keys.js';
+import { StoreError } from '../errors.js';
+import { EtcdCalls, kvsAt, revisionOf } from '../etcd/calls.js';
+import { KeyLayout, parseBlockIndex, prefixEnd } from '../layout/keys.js';
 import {
   decodeAddress,
   decodeHold,
@@ -38,8 +31,15 @@ import {
   decodeReservation,
   type PoolRecord,
   readBlock,
-} from './records.js';
-import { parseNodeId, parsePoolId } from './types.js';
+} from '../layout/records.js';
+import { parseNodeId, parsePoolId } from '../types.js';
+import {
+  type AddressEntry,
+  type AttachmentEntry,
+  attachmentFindings,
+  type CniFindingKind,
+  parseAttachmentKey,
+} from './consistency-cni.js';
 
 /** FindingKind names each kind of inconsistency checkConsistency reports; stable across releases. */
 export type FindingKind =

@@ -3,12 +3,12 @@
  * revisions, and deleting one only if it is unchanged since cleanup looked (its fence).
  */
 import { compareAddresses, type IpAddress, parseAddress } from '@kontena-ipam/cidr';
-import { allocation } from './answers.js';
-import type { StoreContext } from './context.js';
-import { deleteOp, getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
-import { toCompare } from './guards.js';
-import { decodeAddress, decodePool } from './records.js';
-import type { AddressRecord, NodeId, PoolId } from './types.js';
+import type { StoreContext } from '../context.js';
+import { deleteOp, getOp, kvsAt, rangeOp, readPrefix } from '../etcd/calls.js';
+import { toCompare } from '../etcd/guards.js';
+import { allocation } from '../layout/answers.js';
+import { decodeAddress, decodePool } from '../layout/records.js';
+import type { AddressRecord, NodeId, PoolId } from '../types.js';
 
 /** listAddresses returns a pool's address records (optionally one node's), sorted; [] for no pool. */
 export async function listAddresses(

@@ -21,12 +21,12 @@ import {
   subnetSize,
 } from '@kontena-ipam/cidr';
 import type { IKeyValue, Watcher } from 'etcd3';
-import { hostsOfBoth, neverDynamic } from './address-rules.js';
-import type { Budget } from './budget.js';
-import type { StoreContext } from './context.js';
-import { getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
-import { decodePool, type PoolRecord } from './records.js';
-import type { NodeId, PoolId } from './types.js';
+import type { StoreContext } from '../context.js';
+import type { Budget } from '../etcd/budget.js';
+import { getOp, kvsAt, rangeOp, readPrefix } from '../etcd/calls.js';
+import { hostsOfBoth, neverDynamic } from '../layout/address-rules.js';
+import { decodePool, type PoolRecord } from '../layout/records.js';
+import type { NodeId, PoolId } from '../types.js';
 
 const MAX_OFFSETS = BigInt(Number.MAX_SAFE_INTEGER);
 

@@ -4,12 +4,12 @@
  * owns. Read for operators, never on a Docker call's path.
  */
 import type { IKeyValue } from 'etcd3';
-import type { Budget } from './budget.js';
-import type { StoreContext } from './context.js';
-import { readPrefix } from './etcd-call.js';
-import { readAddress } from './records.js';
-import { decodeRegistration, type HostRecord } from './registration-record.js';
-import type { NodeId } from './types.js';
+import type { StoreContext } from '../context.js';
+import type { Budget } from '../etcd/budget.js';
+import { readPrefix } from '../etcd/calls.js';
+import { readAddress } from '../layout/records.js';
+import { decodeRegistration, type HostRecord } from '../layout/registration-record.js';
+import type { NodeId } from '../types.js';
 
 /** HostStatus is one host: its live registration if any, its last one, and what it owns. */
 export interface HostStatus {

@@ -6,12 +6,12 @@
  */
 import { formatAddress, type IpAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
-import { decodeAttachment, refOfKey } from './attachment-records.js';
-import type { AttachmentInfo } from './attachment-types.js';
+import type { AttachmentInfo } from '../attachment-types.js';
+import { decodeAttachment, refOfKey } from '../layout/attachment-records.js';
+import type { KeyLayout } from '../layout/keys.js';
+import type { PoolRecord } from '../layout/records.js';
+import { type AddressKind, parseNodeId, parsePoolId } from '../types.js';
 import type { Finding, Located } from './consistency.js';
-import type { KeyLayout } from './keys.js';
-import type { PoolRecord } from './records.js';
-import { type AddressKind, parseNodeId, parsePoolId } from './types.js';
 
 /** CniFindingKind names the findings about CNI attachments; stable across releases. */
 export type CniFindingKind =
