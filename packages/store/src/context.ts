@@ -111,14 +111,3 @@ export function newToken(): string {
 export function nowIso(): string {
   return new Date().toISOString();
 }
-
-/**
- * backoff pauses a little after a lost compare-and-swap, growing with the attempt and
- * jittered, so hosts that collided do not collide again in lock step.
- */
-export function backoff(attempt: number): Promise<void> {
-  // Exponential with full jitter, capped: a dozen hosts creating pools at once (all of them
-  // compare the one subnet guard key) spread out instead of colliding round after round.
-  const ms = Math.random() * Math.min(100, 2 ** attempt);
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

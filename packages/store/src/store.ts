@@ -22,7 +22,7 @@ import type {
 import { createContext, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import type { Budget } from './etcd/budget.js';
-import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd/calls.js';
+import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd/ops.js';
 import { decodeHolds, decodePool, type HoldSet, type PoolRecord } from './layout/records.js';
 import {
   decodeRegistration,

@@ -4,8 +4,9 @@
  */
 import { compareAddresses, type IpAddress, parseAddress } from '@kontena-ipam/cidr';
 import type { StoreContext } from '../context.js';
-import { deleteOp, getOp, kvsAt, rangeOp, readPrefix } from '../etcd/calls.js';
 import { toCompare } from '../etcd/guards.js';
+import { deleteOp, getOp, kvsAt, rangeOp } from '../etcd/ops.js';
+import { readPrefix } from '../etcd/paging.js';
 import { allocation } from '../layout/answers.js';
 import { decodeAddress, decodePool } from '../layout/records.js';
 import type { AddressRecord, NodeId, PoolId } from '../types.js';

@@ -6,7 +6,7 @@
 import type { IKeyValue } from 'etcd3';
 import type { StoreContext } from '../context.js';
 import type { Budget } from '../etcd/budget.js';
-import { readPrefix } from '../etcd/calls.js';
+import { readPrefix } from '../etcd/paging.js';
 import { readAddress } from '../layout/records.js';
 import { decodeRegistration, type HostRecord } from '../layout/registration-record.js';
 import type { NodeId } from '../types.js';

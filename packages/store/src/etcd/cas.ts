@@ -14,13 +14,14 @@
  * client/v3/concurrency/stm.go, which writes its loop once.
  */
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
-import { backoff, type StoreContext } from '../context.js';
+import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import type { NodeId, PoolId, StoreObserver } from '../types.js';
+import { backoff } from './backoff.js';
 import type { Budget } from './budget.js';
-import { getOp, kvsAt, revisionOf } from './calls.js';
 import type { Batch } from './commit-batch.js';
 import { type Guard, toCompare } from './guards.js';
+import { getOp, kvsAt, revisionOf } from './ops.js';
 import type { Undo } from './undo.js';
 
 export type { Guard } from './guards.js';

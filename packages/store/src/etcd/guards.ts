@@ -3,7 +3,7 @@
  * on a prefix, which etcd3's builder cannot express).
  */
 import type { ICompare } from 'etcd3';
-import { prefixEnd } from '../layout/keys.js';
+import { prefixEnd } from './ops.js';
 
 /** Guard is one term of a commit's If: a condition on one key, or on every key under a prefix. */
 export type Guard =

@@ -177,17 +177,3 @@ export function parseBlockIndex(key: string): number | undefined {
   const index = Number.parseInt(text, 16);
   return Number.isSafeInteger(index) ? index : undefined;
 }
-
-/** prefixEnd is etcd's range_end for "every key starting with prefix". */
-export function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    const byte = end[i] as number;
-    if (byte < 0xff) {
-      end[i] = byte + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  // All 0xff: the range runs to the end of the keyspace.
-  return Buffer.from([0]);
-}

@@ -12,10 +12,10 @@
  */
 import { formatAddress, formatSubnet, type IpAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp } from 'etcd3';
-import { backoff, newToken, nowIso, type StoreContext } from '../context.js';
+import { newToken, nowIso, type StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
+import { backoff } from '../etcd/backoff.js';
 import type { Budget } from '../etcd/budget.js';
-import { deleteOp, getOp, putOp } from '../etcd/calls.js';
 import {
   type AfterLoss,
   type Decision,
@@ -24,6 +24,7 @@ import {
   transact,
   type Write,
 } from '../etcd/cas.js';
+import { deleteOp, getOp, putOp } from '../etcd/ops.js';
 import { allocation, notFound } from '../layout/answers.js';
 import {
   encodeAddress,

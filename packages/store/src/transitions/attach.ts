@@ -22,8 +22,8 @@ import type { Attachment, AttachRequest } from '../attachment-types.js';
 import { newToken, nowIso, type StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import type { Budget } from '../etcd/budget.js';
-import { deleteOp, getOp, putOp } from '../etcd/calls.js';
 import type { AfterLoss, Snapshot } from '../etcd/cas.js';
+import { deleteOp, getOp, putOp } from '../etcd/ops.js';
 import { checkHostAddress } from '../layout/address-rules.js';
 import {
   decodeAttachment,

@@ -14,8 +14,8 @@
 import type { IKeyValue, IRequestOp } from 'etcd3';
 import type { StoreContext } from '../context.js';
 import type { Budget } from '../etcd/budget.js';
-import { deleteOp, getOp, rangeOp } from '../etcd/calls.js';
 import { transact } from '../etcd/cas.js';
+import { deleteOp, getOp, rangeOp } from '../etcd/ops.js';
 import { type KeyLayout, parseBlockIndex } from '../layout/keys.js';
 import type { NodeId, PoolId } from '../types.js';
 

@@ -21,8 +21,8 @@ import {
 import { newToken, nowIso, type StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import type { Budget } from '../etcd/budget.js';
-import { deleteOp, getOp, putOp, rangeOp } from '../etcd/calls.js';
 import { transact } from '../etcd/cas.js';
+import { deleteOp, getOp, putOp, rangeOp } from '../etcd/ops.js';
 import {
   decodeHolds,
   decodePool,

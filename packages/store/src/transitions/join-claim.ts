@@ -12,8 +12,8 @@
  */
 import type { IKeyValue, IRequestOp, IResponseOp, ITxnResponse } from 'etcd3';
 import { newToken, nowIso, type StoreContext } from '../context.js';
-import { deleteOp, getOp, rangeOp } from '../etcd/calls.js';
 import { toCompare } from '../etcd/guards.js';
+import { deleteOp, getOp, rangeOp } from '../etcd/ops.js';
 import { encodeBlock, type PoolRecord } from '../layout/records.js';
 import type { NodeId, PoolId } from '../types.js';
 import { BlockGeometry, claimedAddresses, claimOps } from '../views/host-view.js';

@@ -31,9 +31,9 @@ import type { IRequestOp, ITxnResponse } from 'etcd3';
 import { newToken, nowIso, type StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import type { Budget } from '../etcd/budget.js';
-import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from '../etcd/calls.js';
 import { type Decision, type Guard, Snapshot, transact } from '../etcd/cas.js';
 import { toCompare } from '../etcd/guards.js';
+import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from '../etcd/ops.js';
 import { checkHostAddress, hostsOfBoth } from '../layout/address-rules.js';
 import type { KeyLayout } from '../layout/keys.js';
 import {

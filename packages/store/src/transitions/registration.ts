@@ -17,8 +17,8 @@ import { randomBytes } from 'node:crypto';
 import type { Lease } from 'etcd3';
 import { nowIso, type StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
-import { getOp, kvsAt, putOp } from '../etcd/calls.js';
 import { toCompare } from '../etcd/guards.js';
+import { getOp, kvsAt, putOp } from '../etcd/ops.js';
 import {
   decideRegistration,
   describe,

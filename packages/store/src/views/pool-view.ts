@@ -23,7 +23,8 @@ import {
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { StoreContext } from '../context.js';
 import type { Budget } from '../etcd/budget.js';
-import { getOp, kvsAt, rangeOp, readPrefix } from '../etcd/calls.js';
+import { getOp, kvsAt, rangeOp } from '../etcd/ops.js';
+import { readPrefix } from '../etcd/paging.js';
 import { hostsOfBoth, neverDynamic } from '../layout/address-rules.js';
 import { decodePool, type PoolRecord } from '../layout/records.js';
 import type { NodeId, PoolId } from '../types.js';
