@@ -2,7 +2,6 @@
  * StoreContext: the resolved options and shared parts every store module works with, plus the
  * two small things each transition needs (a fresh token, a pause between CAS attempts).
  */
-import { randomBytes } from 'node:crypto';
 import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError } from './errors.js';
@@ -91,23 +90,4 @@ export function createContext(options: StoreOptions): StoreContext {
     undo: new UndoQueue(calls, logger, toCompare, options.undoAttemptsMs),
     fences: new NodeFences(),
   };
-}
-
-/** Random per process: with a counter, tokens are unique without 12 random bytes per request. */
-const TOKEN_PREFIX = randomBytes(12).toString('base64url');
-let tokens = 0;
-
-/**
- * newToken is the per-request token every written record carries: unique across processes
- * (the random prefix) and requests (the counter), which is all a re-sent transaction needs to
- * recognise its own earlier success.
- */
-export function newToken(): string {
-  tokens += 1;
-  return `${TOKEN_PREFIX}${tokens.toString(36)}`;
-}
-
-/** nowIso is the time stamp written into records. */
-export function nowIso(): string {
-  return new Date().toISOString();
 }

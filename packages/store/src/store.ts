@@ -35,7 +35,8 @@ import { attach } from './transitions/attach.js';
 import { checkAttachRequest, checkDetachRequest } from './transitions/attachment-checks.js';
 import { detach } from './transitions/detach.js';
 import { absentFence, heldFence } from './transitions/fences.js';
-import { PoolStore, toPoolInfo } from './transitions/pool-store.js';
+import { toPoolInfo } from './transitions/pool-rules.js';
+import { PoolStore } from './transitions/pool-store.js';
 import { NodeRegistration, type RegistrationOptions } from './transitions/registration.js';
 import type {
   AddressRecord,

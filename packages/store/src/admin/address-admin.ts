@@ -39,7 +39,7 @@ export async function listAddresses(
     const rec = decodeAddress(kv);
     if (req.node !== undefined && rec.node !== req.node) continue;
     out.push({
-      ...allocation(pool, parseAddress(kv.key.toString().slice(prefix.length)), rec),
+      ...allocation(pool, parseAddress(keys.addressTextOf(req.pool, kv.key.toString())), rec),
       createRevision: BigInt(kv.create_revision),
       modRevision: BigInt(kv.mod_revision),
     });

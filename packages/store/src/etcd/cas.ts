@@ -8,7 +8,7 @@
  * until a commit succeeds, a decision needs no write, the attempts run out (CONFLICT) or the
  * caller's Budget is spent (UNAVAILABLE). The Else branch reads again exactly what the round
  * read, so the next round decides on fresh data without another round trip; and since the
- * store's own retries (etcd-call.ts; etcd3's are off) re-send a transaction whose answer was
+ * store's own retries (etcd/attempts.ts; etcd3's are off) re-send a transaction whose answer was
  * lost, though it may have committed, each transition writes a random token and `mine` finds
  * it in those reads: our own earlier attempt won. Shaped after etcd's
  * client/v3/concurrency/stm.go, which writes its loop once.
@@ -19,9 +19,13 @@ import { StoreError } from '../errors.js';
 import type { NodeId, PoolId, StoreObserver } from '../types.js';
 import { backoff } from './backoff.js';
 import type { Budget } from './budget.js';
+import { type AfterLoss, firstLook, nextRound } from './cas-loss.js';
 import type { Batch } from './commit-batch.js';
 import { type Guard, toCompare } from './guards.js';
 import { getOp, kvsAt, revisionOf } from './ops.js';
+
+export type { AfterLoss } from './cas-loss.js';
+
 import type { Undo } from './undo.js';
 
 export type { Guard } from './guards.js';
@@ -70,8 +74,11 @@ export interface Write<K extends string, T> {
   settled?(outcome: 'committed' | 'lost' | 'failed'): void;
   /** conflict overrides the transition's label for a loss of this write. */
   conflict?: ConflictOp;
-  /** batch lets the commit go to etcd merged with others of its key (commit-batch.ts). */
-  batch?: Batch;
+  /**
+   * batch lets the commit go to etcd merged with others of its key (commit-batch.ts): `shared`
+   * are the guards every member of that key has alike, compared once, ahead of `guards`.
+   */
+  batch?: { key: string; shared: Guard[] };
   /**
    * undo reverts this write if its commit fails with its outcome unknown: etcd may apply it
    * after the call gave up, and the caller (Docker) will never use or release it (undo.ts).
@@ -84,9 +91,6 @@ export type Decision<K extends string, T> = { answer: T } | { write: Write<K, T>
 
 /** ConflictOp labels a lost compare for the observer (see StoreObserver.casConflict). */
 export type ConflictOp = Parameters<NonNullable<StoreObserver['casConflict']>>[0]['op'];
-
-/** After a lost compare: try again after a pause, try again at once, or answer. */
-export type AfterLoss<T> = 'retry' | 'retry-now' | { answer: T };
 
 /** Transition is one state change, as the rounds of `transact` run it. */
 export interface Transition<K extends string, T> {
@@ -123,6 +127,9 @@ export interface Transition<K extends string, T> {
   exhausted?: string;
 }
 
+/** FENCE names the read of the host's fence a failed commit makes (after the transition's own). */
+const FENCE = '#fence';
+
 function named<K extends string>(reads: Partial<Record<K, IRequestOp>>): [K[], IRequestOp[]] {
   const names = Object.keys(reads) as K[];
   return [names, names.map((name) => reads[name] as IRequestOp)];
@@ -149,19 +156,28 @@ export async function transact<K extends string, T>(
       : await (t.start as NonNullable<typeof t.start>)();
     if ('answer' in decision) return decision.answer;
     const { write } = decision;
-    const [names, failure] = named<K>(write.reread ?? t.reads ?? {});
+    const [own, failure] = named<K>(write.reread ?? t.reads ?? {});
+    const names: Array<K | typeof FENCE> = own;
     const fence = t.node === undefined ? undefined : ctx.fences.of(t.node);
+    const shared = write.batch?.shared ?? [];
     let res: ITxnResponse;
     try {
-      const compare = write.guards.map(toCompare);
-      let batch = write.batch;
+      // The host's fence goes first, then the guards merged members share, then the write's own.
+      const guards = [...(fence ? [await fence.guard()] : []), ...shared, ...write.guards];
+      const batch: Batch | undefined = write.batch && {
+        key: write.batch.key,
+        shared: guards.length - write.guards.length,
+      };
       if (fence) {
-        // The host's fence goes first, so merged members (all of one host) share it.
-        compare.unshift(toCompare(await fence.guard()));
+        names.push(FENCE);
         failure.push(getOp(fence.key));
-        if (batch) batch = { key: batch.key, shared: batch.shared + 1 };
       }
-      res = await ctx.calls.commit(t.what, { compare, success: write.ops, failure }, budget, batch);
+      res = await ctx.calls.commit(
+        t.what,
+        { compare: guards.map(toCompare), success: write.ops, failure },
+        budget,
+        batch,
+      );
     } catch (error) {
       write.settled?.('failed');
       if (write.undo && error instanceof StoreError && error.code === 'UNAVAILABLE') {
@@ -171,22 +187,27 @@ export async function transact<K extends string, T>(
     }
     write.settled?.(res.succeeded ? 'committed' : 'lost');
     if (res.succeeded) return write.done(revisionOf(res), res);
-    // Our own earlier attempt may have committed before the fence moved (`mine` below), but a
+    const read = new Snapshot<K | typeof FENCE>(res, names);
+    snap = read;
+    // Our own earlier attempt may have committed before the fence moved (`mine`), but a
     // refused fence means this instance may not write as the host: nothing more is tried.
-    const refused = fence?.refused(kvsAt(res, failure.length - 1)[0]);
-    snap = new Snapshot(res, names);
-    const ours = t.mine?.(snap);
-    if (ours !== undefined) return ours;
-    if (refused) throw refused;
-    const next = t.lost ? await t.lost(snap, round) : 'retry';
+    const refused = fence?.refused(read.kv(FENCE));
+    const first = firstLook({ ours: t.mine?.(read), refused: refused !== undefined });
+    if (first === 'refused') throw refused;
+    if (first !== 'ask') return first.answer;
+    const next = nextRound(t.lost ? await t.lost(read, round) : 'retry', {
+      round,
+      rounds,
+      expired: budget?.expired() === true,
+    });
     if (typeof next === 'object') return next.answer;
     ctx.calls.conflict({ op: write.conflict ?? t.conflict, ...(t.pool ? { pool: t.pool } : {}) });
     ctx.logger.debug({ pool: t.pool, what: t.what, round }, 'lost a compare-and-swap; retrying');
-    if (round >= rounds) break;
-    if (budget?.expired()) {
+    if (next === 'exhausted') break;
+    if (next === 'out-of-time') {
       throw ctx.calls.unavailable(t.what, `the call's time ran out after ${round} rounds`);
     }
-    if (next === 'retry') {
+    if (next === 'after-pause') {
       await backoff(round);
       // The pause made the Else reads stale: whoever commits meanwhile (on a hot key such as
       // the subnet guard, somebody always does) beats a decision taken before it. Read again.

@@ -1,5 +1,5 @@
 /**
- * The etcd3 client settings the store's retries (etcd-call.ts) are written for. The store does
+ * The etcd3 client settings the store's retries (etcd/attempts.ts) are written for. The store does
  * not build its client, but its fault handling only works with these, so they live next to it
  * and the app (and the tests) spread them into their etcd3 options.
  *

@@ -9,7 +9,7 @@
  *   blocks/<PoolId>/<index>         a host's claim on one block of the window → { node }
  *   affinity/<PoolId>/<NodeId>/<index>  the same claim, found by host (its blocks at start)
  *   attachments/<PoolId>/<NodeId>/<ContainerId>/<IfName>  one CNI attachment → { address, netns }
- *   guard/subnets                   bumped by every reservation (see pool-store.ts)
+ *   guard/subnets                   bumped by every reservation (see pool-request.ts)
  *   nodes/<NodeId>                  the live instance serving a host, under its lease
  *   hosts/<NodeId>                  that host's last registration, kept (no lease)
  *
@@ -19,12 +19,12 @@
  * property. An allocation compares its host's hold key, so a host that holds no reference to a
  * pool cannot take an address in it.
  *
- * Blocks (host-blocks.ts) were added to v2 without a new version: they only steer where a host
+ * Blocks (views/host-view.ts) were added to v2 without a new version: they only steer where a host
  * looks for a free address, the address keys stay the truth, so a store without blocks and one
  * with them share a pool safely. Block indexes are fixed-width hex, so keys sort in window order
  * and a range read finds the claims near a host's starting point.
  *
- * CNI attachments (attachments.ts) were added the same way: a CNI ADD writes the attachment key
+ * CNI attachments (attach.ts, detach.ts) were added the same way: a CNI ADD writes the attachment key
  * and its address record (kind `cni`, naming the attachment) in one transaction, and a DEL
  * deletes both, so each points at the other for exactly as long as both exist. The key is found
  * by what a CNI DEL knows (pool, this host, CNI_CONTAINERID, CNI_IFNAME); a host's attachments of

@@ -22,7 +22,7 @@ import {
   parseNodeId,
 } from '../types.js';
 
-/** RECENT_TOKENS is how many write tokens a pool record remembers (see PoolState.tokens). */
+/** RECENT_TOKENS is how many write tokens a pool record remembers (see PoolRecord.tokens). */
 export const RECENT_TOKENS = 16;
 
 /**
@@ -33,16 +33,11 @@ export interface PoolRecord extends Omit<Pool, 'holds'> {
   createRevision: bigint;
   modRevision: bigint;
   /**
-   * Tokens of the last writes to this record. The store's retries (etcd-call.ts) may re-send a
+   * Tokens of the last writes to this record. The store's retries (etcd/attempts.ts) may re-send a
    * transaction that had committed; the re-sent one fails its compare, and finding our token
    * here tells us the first one won.
    */
   tokens: readonly string[];
-}
-
-/** PoolState is a pool record with the holds read at the same revision. */
-export interface PoolState extends PoolRecord {
-  holds: HoldSet;
 }
 
 /** HoldState is one host's hold key as read: how many references, and the key's revisions. */
@@ -51,7 +46,7 @@ export interface HoldState {
   count: number;
   /**
    * cni: this host has CNI attachments in the pool; they hold it with one reference of
-   * `count`, taken by the first attachment and given back by the last (attachments.ts).
+   * `count`, taken by the first attachment and given back by the last (attach.ts, detach.ts).
    */
   cni?: boolean;
   /** Tokens of the last writes to this hold (see PoolRecord.tokens). */
@@ -320,13 +315,11 @@ export function encodeGuard(pool: PoolId, at: string): string {
   return JSON.stringify({ pool, at });
 }
 
-/** BlockClaim is one host's claim on one block of a pool's window (see host-blocks.ts). */
+/** BlockClaim is one host's claim on one block of a pool's window (see views/host-view.ts). */
 export interface BlockClaim {
   node: NodeId;
-  at: string;
   /** Random per claim: a re-sent claim recognises its own earlier success. */
   token: string;
-  modRevision: bigint;
 }
 
 /** encodeBlock is a block claim's JSON. */
@@ -339,13 +332,18 @@ export function readBlock(kv: RawKv): BlockClaim | undefined {
   try {
     const obj = parseJson(kv);
     const key = kv.key.toString();
+    // `at` is for people reading etcd; a claim without one is no claim this store wrote.
+    field(key, obj, 'at', isString);
     return {
       node: parseNodeId(field(key, obj, 'node', isString)),
-      at: field(key, obj, 'at', isString),
       token: obj.token === undefined ? '' : field(key, obj, 'token', isString),
-      modRevision: BigInt(kv.mod_revision),
     };
   } catch {
     return undefined;
   }
+}
+
+/** nowIso is the time stamp written into records. */
+export function nowIso(): string {
+  return new Date().toISOString();
 }

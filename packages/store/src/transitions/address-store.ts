@@ -1,5 +1,5 @@
 /**
- * Addresses of one node's store instance: each pool's view (host-blocks.ts) shared by its
+ * Addresses of one node's store instance: each pool's view (views/host-view.ts) shared by its
  * requests, the allocation rounds (allocation-run.ts), the gateway (returned, or moved:
  * gateway-move.ts) and releases.
  */
@@ -16,21 +16,16 @@ import { StoreError } from '../errors.js';
 import type { Budget } from '../etcd/budget.js';
 import { transact } from '../etcd/cas.js';
 import { deleteOp, getOp, kvsAt } from '../etcd/ops.js';
+import { deleteLanded } from '../etcd/tokens.js';
 import { checkHostAddress } from '../layout/address-rules.js';
 import { allocation, notFound } from '../layout/answers.js';
+import type { ClaimedBlock } from '../layout/blocks.js';
 import { decodePool, type PoolRecord, readAddress, type StoredAddress } from '../layout/records.js';
 import type { AddressRelease, AddressRequest, Allocation, NodeId, PoolId } from '../types.js';
-import { HostView } from '../views/host-view.js';
+import { HostView, type JoinReads } from '../views/host-view.js';
 import { AllocationRun, type RunExtra } from './allocation-run.js';
 import { moveGateway } from './gateway-move.js';
-import {
-  type ClaimedAtJoin,
-  JoinClaim,
-  type JoinPlan,
-  type JoinReads,
-  joinReads,
-  type PoolShape,
-} from './join-claim.js';
+import { addJoinReads, JoinClaim, type JoinPlan, type PoolShape } from './join-claim.js';
 
 /** Slot is one pool's local state: its view (loading or loaded) and in-flight candidates. */
 interface Slot {
@@ -110,19 +105,22 @@ export class AddressStore {
     const claim = JoinClaim.plan(this.ctx, pool, this.node);
     if (!claim) return undefined;
     return {
-      ops: [claim.op, ...joinReads(this.ctx, pool.id, this.node)],
+      add: (then) => {
+        then.named('claim', claim.op);
+        addJoinReads(then, this.ctx, pool.id, this.node);
+      },
       undoOps: claim.undoOps,
-      take: (res, at) =>
-        this.joined(pool.id, claim.claimed(res.responses[at]), {
+      take: (replies) =>
+        this.joined(pool.id, claim.claimed(replies.response('claim')), {
           id: pool.id,
-          pool: kvsAt(res, at + 1)[0],
-          claims: kvsAt(res, at + 2),
+          pool: replies.kv('pool'),
+          claims: replies.kvs('claims'),
         }),
     };
   }
 
   /** joined installs the view a join read, or gives the block it claimed to the view there is. */
-  private joined(pool: PoolId, claimed: ClaimedAtJoin | undefined, reads: JoinReads): void {
+  private joined(pool: PoolId, claimed: ClaimedBlock | undefined, reads: JoinReads): void {
     const slot = this.slot(pool);
     if (slot.view) {
       // Loaded or loading (a load may have read before this commit): it takes the block once
@@ -147,7 +145,7 @@ export class AddressStore {
 
   /**
    * request allocates an address; `extra` adds a CNI attachment's writes to the allocation's
-   * transaction (attachments.ts).
+   * transaction (attach.ts, detach.ts).
    */
   async request(req: AddressRequest, budget?: Budget, extra?: RunExtra): Promise<Allocation> {
     let view = await this.view(req.pool);
@@ -333,7 +331,7 @@ export class AddressStore {
         // the address (this host's too, perhaps): it is not ours to delete.
         mine: (snap) => {
           const now = snap.kv('address');
-          if (tried === undefined || now?.create_revision === tried) return undefined;
+          if (!deleteLanded(tried, now)) return undefined;
           // Gone: free here too (our blocks are not watched). Made again: the newer one's.
           if (!now) this.slots.get(req.pool)?.loaded?.mark(req.address, false);
           return { released: true };

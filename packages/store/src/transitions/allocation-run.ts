@@ -1,6 +1,6 @@
 /**
  * One address allocation, as the rounds of cas.ts run it. An uncontended dynamic allocation
- * is one etcd round trip: the candidate comes from this host's view (host-blocks.ts), and one
+ * is one etcd round trip: the candidate comes from this host's view (views/host-view.ts), and one
  * transaction
  *   If(pool create revision == the one we know, address key absent, this host's hold present)
  *   Then(put address) Else(get pool, get address, get hold)
@@ -12,7 +12,7 @@
  */
 import { formatAddress, formatSubnet, type IpAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp } from 'etcd3';
-import { newToken, nowIso, type StoreContext } from '../context.js';
+import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import { backoff } from '../etcd/backoff.js';
 import type { Budget } from '../etcd/budget.js';
@@ -25,10 +25,12 @@ import {
   type Write,
 } from '../etcd/cas.js';
 import { deleteOp, getOp, putOp } from '../etcd/ops.js';
+import { newToken, putLanded } from '../etcd/tokens.js';
 import { allocation, notFound } from '../layout/answers.js';
 import {
   encodeAddress,
   encodeHold,
+  nowIso,
   type PoolRecord,
   readAddress,
   type StoredAddress,
@@ -42,7 +44,7 @@ export type AddressReads = 'pool' | 'address' | 'hold' | 'attachment';
 /**
  * RunExtra is what a caller adds to each round's transaction of an allocation: the CNI
  * attachment key beside the address, and its own guard and write of the host's hold in place
- * of the run's (attachments.ts). The run stays the judge of the address; the extra of the rest.
+ * of the run's (attach.ts, detach.ts). The run stays the judge of the address; the extra of the rest.
  */
 export interface RunExtra {
   /** record: fields added to the address record (the attachment it belongs to). */
@@ -192,25 +194,29 @@ export class AllocationRun {
     const encoded = encodeAddress(this.record);
     const extra = this.extra?.write(taken, encoded);
     this.host.pending.add(taken.value);
+    const poolAndHold: Guard[] = [
+      { key: keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we know, not a re-creation
+      // An address needs its host's hold: the pool goes with its last hold, and must not
+      // take a live address with it.
+      ...(extra
+        ? extra.guards
+        : [
+            heldBack
+              ? { key: holdKey, absent: true as const }
+              : { key: holdKey, present: true as const },
+          ]),
+    ];
+    const free: Guard = { key: addressKey, absent: true }; // the address is free
+    // A dynamic address may go to etcd with this host's others of the same pool: the pool and
+    // hold guards are the same for all of them (commit-batch.ts). An extra's are its own.
+    const batchable = !(this.req.address || heldBack || extra);
     return {
-      guards: [
-        { key: keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we know, not a re-creation
-        // An address needs its host's hold: the pool goes with its last hold, and must not
-        // take a live address with it.
-        ...(extra
-          ? extra.guards
-          : [
-              heldBack
-                ? { key: holdKey, absent: true as const }
-                : { key: holdKey, present: true as const },
-            ]),
-        { key: addressKey, absent: true }, // the address is free
-      ],
-      // A dynamic address may go to etcd with this host's others of the same pool: the two
-      // guards above are the same for all of them (commit-batch.ts). An extra's are its own.
-      ...(this.req.address || heldBack || extra
-        ? {}
-        : { batch: { key: `${holdKey}@${pool.createRevision}`, shared: 2 } }),
+      ...(batchable
+        ? {
+            batch: { key: `${holdKey}@${pool.createRevision}`, shared: poolAndHold },
+            guards: [free],
+          }
+        : { guards: [...poolAndHold, free] }),
       ops: [
         putOp(addressKey, encoded),
         ...(heldBack && !extra
@@ -251,11 +257,11 @@ export class AllocationRun {
     };
   }
 
-  /** mine: etcd3 re-sent a transaction that had committed, and the record there is ours. */
+  /** mine: the store re-sent a transaction that had committed: the record there is ours (etcd/tokens.ts). */
   private mine(snap: Snapshot<AddressReads>): Allocation | undefined {
     const kv = snap.kv('address');
     const address = this.address;
-    if (!kv || !address || readAddress(kv)?.token !== this.token) return undefined;
+    if (!kv || !address || !putLanded(this.token, readAddress(kv)?.token)) return undefined;
     this.view.mark(address, true);
     return allocation(this.view.pool, address, this.record);
   }

@@ -19,11 +19,12 @@ import {
   subnetContains,
 } from '@kontena-ipam/cidr';
 import type { Attachment, AttachRequest } from '../attachment-types.js';
-import { newToken, nowIso, type StoreContext } from '../context.js';
+import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import type { Budget } from '../etcd/budget.js';
 import type { AfterLoss, Snapshot } from '../etcd/cas.js';
 import { deleteOp, getOp, putOp } from '../etcd/ops.js';
+import { newToken } from '../etcd/tokens.js';
 import { checkHostAddress } from '../layout/address-rules.js';
 import {
   decodeAttachment,
@@ -35,13 +36,15 @@ import {
   decodePool,
   encodeHold,
   type HoldState,
+  nowIso,
   type PoolRecord,
 } from '../layout/records.js';
 import type { Allocation, NodeId, PoolId } from '../types.js';
 import type { AddressStore } from './address-store.js';
 import type { AddressReads, RunExtra } from './allocation-run.js';
 import { type DetachDeps, detach } from './detach.js';
-import { mismatch, type PoolStore } from './pool-store.js';
+import { mismatch } from './pool-rules.js';
+import type { PoolStore } from './pool-store.js';
 
 /** How often attach reads again after the pool or the attachment changed under it. */
 const ATTACH_ROUNDS = 4;

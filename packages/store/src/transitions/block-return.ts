@@ -1,8 +1,8 @@
 /**
  * A host that leaves a pool gives its address blocks back, so other hosts can claim them
- * (host-blocks.ts) and `check` finds no stale claims. A host may hold hundreds of blocks (16
+ * (views/host-view.ts) and `check` finds no stale claims. A host may hold hundreds of blocks (16
  * addresses each), and etcd takes at most 128 operations per transaction branch
- * (--max-txn-ops), two per block: the leave's own transaction (pool-store.ts) returns the
+ * (--max-txn-ops), two per block: the leave's own transaction (pool-release.ts) returns the
  * first BLOCKS_PER_TXN with the hold, and returnLeftBlocks the rest, page by page, each page one
  * transaction guarded on "this host has not joined again and claimed nothing since the read".
  *

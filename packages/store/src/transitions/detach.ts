@@ -17,14 +17,15 @@
 import { formatAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp } from 'etcd3';
 import type { DetachRequest, DetachResult } from '../attachment-types.js';
-import { newToken, type StoreContext } from '../context.js';
+import type { StoreContext } from '../context.js';
 import type { Budget } from '../etcd/budget.js';
 import { type Guard, type Snapshot, transact } from '../etcd/cas.js';
 import { deleteOp, getOp, kvsAt, putOp, rangeOp } from '../etcd/ops.js';
+import { newToken } from '../etcd/tokens.js';
 import { decodeAttachment } from '../layout/attachment-records.js';
 import { decodeHold, decodePool, encodeHold, type PoolRecord } from '../layout/records.js';
 import { claimsPage, returnOps } from './block-return.js';
-import { removalGuards, removalOps } from './pool-store.js';
+import { removalGuards, removalOps } from './pool-rules.js';
 
 type DetachReads = 'pool' | 'hold' | 'attachment' | 'address' | 'mine' | 'holders' | 'claims';
 

@@ -18,17 +18,19 @@ import {
   type IpAddress,
   isHostAddress,
 } from '@kontena-ipam/cidr';
-import { newToken, nowIso, type StoreContext } from '../context.js';
+import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import type { Budget } from '../etcd/budget.js';
 import { transact } from '../etcd/cas.js';
 import { deleteOp, getOp, putOp, rangeOp } from '../etcd/ops.js';
+import { newToken } from '../etcd/tokens.js';
 import {
   decodeHolds,
   decodePool,
   encodeAddress,
   encodePool,
   type HoldSet,
+  nowIso,
   type PoolRecord,
   readAddress,
   type StoredAddress,

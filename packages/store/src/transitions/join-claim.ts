@@ -10,14 +10,23 @@
  * steer only the claim, never the join; with no free block the first allocation claims (or
  * borrows) as it always could.
  */
-import type { IKeyValue, IRequestOp, IResponseOp, ITxnResponse } from 'etcd3';
-import { newToken, nowIso, type StoreContext } from '../context.js';
+import type { IRequestOp, IResponseOp } from 'etcd3';
+import type { StoreContext } from '../context.js';
 import { toCompare } from '../etcd/guards.js';
 import { deleteOp, getOp, rangeOp } from '../etcd/ops.js';
-import { encodeBlock, type PoolRecord } from '../layout/records.js';
+import { OpList, type Replies } from '../etcd/replies.js';
+import { newToken } from '../etcd/tokens.js';
+import {
+  addClaim,
+  BlockGeometry,
+  type BlockOf,
+  type ClaimedBlock,
+  claimedBlock,
+  type TakenIn,
+} from '../layout/blocks.js';
+import { encodeBlock, nowIso, type PoolRecord } from '../layout/records.js';
 import type { NodeId, PoolId } from '../types.js';
-import { BlockGeometry, claimedAddresses, claimOps } from '../views/host-view.js';
-import { startOffset } from '../views/pool-view.js';
+import { startOffset } from '../views/window-view.js';
 
 /** JOIN_PLACES is how many blocks a join tries: a taken one falls through to the next. */
 const JOIN_PLACES = 3;
@@ -25,43 +34,26 @@ const JOIN_PLACES = 3;
 /** What a join knows of its pool before it commits (a pool being created has no revision). */
 export type PoolShape = Pick<PoolRecord, 'id' | 'subnet' | 'ipRange'>;
 
-/** ClaimedAtJoin is the block a join took, with its address keys as the join read them. */
-export interface ClaimedAtJoin {
-  index: number;
-  present: IKeyValue[];
-}
-
-/** JoinReads is what a join read back for its host's view: the pool record and the host's claims. */
-export interface JoinReads {
-  id: PoolId;
-  pool: IKeyValue | undefined;
-  claims: readonly IKeyValue[];
-}
-
 /** JoinClaim builds the nested claim of one join, and reads its outcome. */
 export class JoinClaim {
-  private readonly ctx: StoreContext;
-  private readonly pool: PoolId;
+  private readonly of: BlockOf;
   private readonly node: NodeId;
-  private readonly geometry: BlockGeometry;
   private readonly places: readonly number[];
-  private readonly encoded: string;
-
   private readonly claim = { at: nowIso(), token: newToken() };
+  private readonly encoded: string;
+  /** Each place's claim ops, by index: the nested transaction's Then at that level. */
+  private readonly claims = new Map<number, OpList<TakenIn>>();
 
-  private constructor(
-    ctx: StoreContext,
-    pool: PoolId,
-    node: NodeId,
-    geometry: BlockGeometry,
-    places: number[],
-  ) {
-    this.ctx = ctx;
-    this.pool = pool;
+  private constructor(of: BlockOf, node: NodeId, places: number[]) {
+    this.of = of;
     this.node = node;
-    this.geometry = geometry;
     this.places = places;
     this.encoded = encodeBlock({ node, ...this.claim });
+    for (const index of places) {
+      const ops = new OpList<TakenIn>();
+      addClaim(ops, of, { node, index, ...this.claim });
+      this.claims.set(index, ops);
+    }
   }
 
   /** plan is the claim for `node` joining `pool`; undefined when the window has no blocks. */
@@ -74,7 +66,7 @@ export class JoinClaim {
       const place = Math.floor(Math.random() * geometry.count);
       if (!places.includes(place)) places.push(place);
     }
-    return new JoinClaim(ctx, pool.id, node, geometry, places);
+    return new JoinClaim({ keys: ctx.keys, pool: pool.id, geometry }, node, places);
   }
 
   /**
@@ -82,15 +74,14 @@ export class JoinClaim {
    * Each claim puts the block and this host's affinity key and reads the block's addresses.
    */
   get op(): IRequestOp {
-    const { keys } = this.ctx;
     let rest: IRequestOp[] = [];
     for (const index of [...this.places].reverse()) {
-      const block = keys.block(this.pool, index);
+      const block = this.of.keys.block(this.of.pool, index);
       rest = [
         {
           request_txn: {
             compare: [toCompare({ key: block, absent: true })],
-            success: claimOps(this.ctx, this.pool, this.node, this.geometry, index, this.claim),
+            success: this.claims.get(index)?.ops ?? [],
             failure: rest,
           },
         },
@@ -104,13 +95,13 @@ export class JoinClaim {
    * they run with the join's undo (its hold), when the join's outcome was unknown.
    */
   get undoOps(): IRequestOp[] {
-    const { keys } = this.ctx;
+    const { keys, pool } = this.of;
     return this.places.map((index) => {
-      const block = keys.block(this.pool, index);
+      const block = keys.block(pool, index);
       return {
         request_txn: {
           compare: [toCompare({ key: block, holds: this.encoded })],
-          success: [deleteOp(block), deleteOp(keys.affinity(this.pool, this.node, index))],
+          success: [deleteOp(block), deleteOp(keys.affinity(pool, this.node, index))],
           failure: [],
         },
       };
@@ -118,33 +109,39 @@ export class JoinClaim {
   }
 
   /** claimed reads which block the nested transaction took (undefined: all were taken). */
-  claimed(response: IResponseOp | undefined): ClaimedAtJoin | undefined {
+  claimed(response: IResponseOp | undefined): ClaimedBlock | undefined {
     let txn = response?.response_txn;
     for (const index of this.places) {
       if (!txn) return undefined;
-      if (txn.succeeded) {
-        return { index, present: claimedAddresses(txn.responses, 0, this.geometry, index) };
-      }
+      const claim = this.claims.get(index);
+      if (txn.succeeded && claim) return claimedBlock(claim.replies(txn.responses), index);
+      // A taken block: its Else holds the next level, alone.
       txn = txn.responses[0]?.response_txn;
     }
     return undefined;
   }
 }
 
-/** joinReads is what a join reads after its claim, for the host's view: pool and own claims. */
-export function joinReads(ctx: StoreContext, pool: PoolId, node: NodeId): IRequestOp[] {
-  return [
-    getOp(ctx.keys.pool(pool)),
-    rangeOp(ctx.keys.affinitiesOf(pool, node), { keysOnly: true }),
-  ];
+/** JoinReply names what a join's plan adds to the join's Then: its claim and its reads. */
+export type JoinReply = 'claim' | 'pool' | 'claims';
+
+/** addJoinReads adds what a join reads after its claim, for the host's view: pool and own claims. */
+export function addJoinReads(
+  ops: OpList<JoinReply>,
+  ctx: StoreContext,
+  pool: PoolId,
+  node: NodeId,
+): void {
+  ops.named('pool', getOp(ctx.keys.pool(pool)));
+  ops.named('claims', rangeOp(ctx.keys.affinitiesOf(pool, node), { keysOnly: true }));
 }
 
 /** JoinPlan is what one join carries for the joining host's view (built by address-store.ts). */
 export interface JoinPlan {
-  /** ops go at the end of the join's Then. */
-  ops: IRequestOp[];
+  /** add puts the plan's ops at the end of the join's Then. */
+  add(then: OpList<JoinReply>): void;
   /** undoOps go with the join's undo: they take the claim back with the hold. */
   undoOps: IRequestOp[];
-  /** take reads the committed join's response, where `ops` began at `at`. */
-  take(res: ITxnResponse, at: number): void;
+  /** take reads the committed join's answer to the ops `add` added. */
+  take(replies: Replies<JoinReply>): void;
 }

@@ -15,10 +15,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Lease } from 'etcd3';
-import { nowIso, type StoreContext } from '../context.js';
+import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import { toCompare } from '../etcd/guards.js';
 import { getOp, kvsAt, putOp } from '../etcd/ops.js';
+import { nowIso } from '../layout/records.js';
 import {
   decideRegistration,
   describe,

@@ -14,156 +14,38 @@
  * that. Shaped after Calico's block affinities (its blocks carry their allocations; ours leave
  * them in the address keys that cleanup, `check` and `status` already read).
  */
-import {
-  AddressBitmap,
-  addressAt,
-  type IpAddress,
-  offsetOf,
-  parseAddress,
-  type Subnet,
-  subnetContains,
-} from '@kontena-ipam/cidr';
-import type { IKeyValue, IRequestOp, IResponseOp, ITxnResponse } from 'etcd3';
-import { newToken, nowIso, type StoreContext } from '../context.js';
-import { StoreError } from '../errors.js';
+import { type IpAddress, offsetOf } from '@kontena-ipam/cidr';
+import type { IKeyValue } from 'etcd3';
+import type { StoreContext } from '../context.js';
 import type { Budget } from '../etcd/budget.js';
-import { type Decision, type Snapshot, transact } from '../etcd/cas.js';
-import { getOp, kvsAt, putOp, rangeOp, spanOp } from '../etcd/ops.js';
-import { hostsOfBoth, neverDynamic } from '../layout/address-rules.js';
+import { getOp, rangeOp } from '../etcd/ops.js';
+import { OpList } from '../etcd/replies.js';
+import { addressGets, BLOCK_SIZE, BlockGeometry, type ClaimedBlock } from '../layout/blocks.js';
 import { parseBlockIndex } from '../layout/keys.js';
-import { decodePool, encodeBlock, type PoolRecord, readBlock } from '../layout/records.js';
-import type { ClaimedAtJoin, JoinReads } from '../transitions/join-claim.js';
+import { decodePool, type PoolRecord, readBlock } from '../layout/records.js';
 import type { NodeId, PoolId } from '../types.js';
-import { PoolView, startOffset, windowOffsets } from './pool-view.js';
+import { claimBlocks, MAX_CLAIM } from './block-claim.js';
+import { OwnedBlocks } from './owned-blocks.js';
+import { PoolView } from './pool-view.js';
+import { type AddressView, WindowView } from './window-view.js';
 
-/** BLOCK_SIZE is how many addresses (window offsets) one block spans. */
-export const BLOCK_SIZE = 16;
-/** A window of fewer blocks than this has none: its hosts share all of it (a /26 and smaller). */
-const MIN_BLOCKS = 4;
-/**
- * MAX_CLAIM caps the blocks one claim takes: each costs 2 puts and BLOCK_SIZE gets of the 128
- * operations etcd allows in one transaction (--max-txn-ops).
- */
-const MAX_CLAIM = 6;
-/** PROBE_SPAN is how many block indexes a lost claim reads around its place to find free ones. */
-const PROBE_SPAN = 64;
-/** PROBES is how many places a claim looks at before it concludes no block is free. */
-const PROBES = 4;
 /** LOAD_OPS caps the gets of one block-loading read (etcd's --max-txn-ops is 128). */
 const LOAD_OPS = 120;
 
-/** BlockGeometry cuts a window into blocks: block i spans offsets [i·BLOCK_SIZE, (i+1)·BLOCK_SIZE). */
-export class BlockGeometry {
-  readonly window: Subnet;
-  /** size is the window's offsets (capped as PoolView caps them). */
-  readonly size: number;
-  readonly count: number;
-
-  constructor(window: Subnet) {
-    this.window = window;
-    this.size = windowOffsets(window);
-    this.count = Math.ceil(this.size / BLOCK_SIZE);
-  }
-
-  /** blocks tells whether the window is big enough to be cut into blocks. */
-  get blocks(): boolean {
-    return this.count >= MIN_BLOCKS;
-  }
-
-  /** span is block i's first offset and its length (the last block may be short). */
-  span(index: number): { first: number; length: number } {
-    const first = index * BLOCK_SIZE;
-    return { first, length: Math.min(BLOCK_SIZE, this.size - first) };
-  }
-
-  indexOf(offset: number): number {
-    return Math.floor(offset / BLOCK_SIZE);
-  }
-
-  /** addresses lists block i's addresses, in order. */
-  addresses(index: number): IpAddress[] {
-    const { first, length } = this.span(index);
-    const out: IpAddress[] = [];
-    for (let o = 0; o < length; o++) out.push(addressAt(this.window, BigInt(first + o)));
-    return out;
-  }
-}
-
-/** addressGets reads block i's address keys (what a claim reads to know what is taken in it). */
-function addressGets(
-  ctx: StoreContext,
-  pool: PoolId,
-  geometry: BlockGeometry,
-  index: number,
-): IRequestOp[] {
-  return geometry.addresses(index).map((a) => getOp(ctx.keys.address(pool, a)));
-}
-
-/** A claim's ops begin with its two puts (the block, the affinity key); its gets follow. */
-const CLAIM_PUTS = 2;
-
-/**
- * claimOps claim block `index` for `node` (its block key and affinity key) and read the block's
- * address keys: what every claim writes, whether an allocation's or a join's (join-claim.ts).
- */
-export function claimOps(
-  ctx: StoreContext,
-  pool: PoolId,
-  node: NodeId,
-  geometry: BlockGeometry,
-  index: number,
-  claim: { at: string; token: string },
-): IRequestOp[] {
-  return [
-    putOp(ctx.keys.block(pool, index), encodeBlock({ node, ...claim })),
-    putOp(ctx.keys.affinity(pool, node, index), JSON.stringify({ at: claim.at })),
-    ...addressGets(ctx, pool, geometry, index),
-  ];
-}
-
-/** claimedAddresses are the address keys present in the responses of claimOps from `from`. */
-export function claimedAddresses(
-  responses: readonly IResponseOp[],
-  from: number,
-  geometry: BlockGeometry,
-  index: number,
-): IKeyValue[] {
-  const first = from + CLAIM_PUTS;
-  return responses
-    .slice(first, first + geometry.span(index).length)
-    .flatMap((r) => r.response_range?.kvs ?? []);
-}
-
-/** claimLength is how many ops (and responses) claimOps of block `index` takes. */
-export function claimLength(geometry: BlockGeometry, index: number): number {
-  return CLAIM_PUTS + geometry.span(index).length;
-}
-
-/** Owned is one claimed block: which of its offsets are taken, as far as this host knows. */
-interface Owned {
-  readonly index: number;
-  readonly taken: AddressBitmap;
+/** JoinReads is what a join read back for its host's view: the pool record and the host's claims. */
+export interface JoinReads {
+  id: PoolId;
+  pool: IKeyValue | undefined;
+  claims: readonly IKeyValue[];
 }
 
 /** HostView is this host's blocks of one pool, and the shared window view once it borrows. */
-export class HostView {
-  readonly pool: PoolRecord;
-  /** window is where dynamic addresses come from: the ip-range, else the subnet. */
-  readonly window: Subnet;
-  /** stale: the pool changed under this view (or its shared view broke); reload before use. */
-  stale = false;
-  private readonly ctx: StoreContext;
+export class HostView extends WindowView implements AddressView {
   private readonly node: NodeId;
   /** Addresses this host is writing right now. */
   private readonly pending: ReadonlySet<bigint>;
   private readonly geometry: BlockGeometry;
-  /** The window's host addresses (network, broadcast and what lies outside never are). */
-  private readonly hosts: { first: IpAddress; last: IpAddress };
-  private readonly owned = new Map<number, Owned>();
-  /** Blocks in the order they were claimed (the newest last). */
-  private readonly order: Owned[] = [];
-  /** Blocks with a free offset, oldest first: a host with hundreds of blocks looks at one. */
-  private readonly roomy = new Set<Owned>();
+  private readonly owned: OwnedBlocks;
   private claiming: Promise<void> | undefined;
   /** waiting counts callers waiting on a claim: a burst claims several blocks at once. */
   private waiting = 0;
@@ -178,13 +60,11 @@ export class HostView {
     node: NodeId,
     pending: ReadonlySet<bigint>,
   ) {
-    this.ctx = ctx;
-    this.pool = pool;
+    super(ctx, pool);
     this.node = node;
     this.pending = pending;
-    this.window = pool.ipRange ?? pool.subnet;
     this.geometry = new BlockGeometry(this.window);
-    this.hosts = hostsOfBoth(this.window, pool.subnet);
+    this.owned = new OwnedBlocks(this.geometry, (a) => this.reserved(a));
     if (!this.geometry.blocks) this.noFreeBlock = true;
   }
 
@@ -200,16 +80,16 @@ export class HostView {
     pending: ReadonlySet<bigint>,
     budget?: Budget,
   ): Promise<HostView | undefined> {
-    const res = await ctx.calls.read(
-      'load pool',
-      [getOp(ctx.keys.pool(id)), rangeOp(ctx.keys.affinitiesOf(id, node), { keysOnly: true })],
-      'load',
-      budget,
-    );
-    const poolKv = kvsAt(res, 0)[0];
+    const reads = new OpList<'pool' | 'claims'>()
+      .named('pool', getOp(ctx.keys.pool(id)))
+      .named('claims', rangeOp(ctx.keys.affinitiesOf(id, node), { keysOnly: true }));
+    const res = await ctx.calls.read('load pool', reads.ops, 'load', budget);
+    const replies = reads.replies(res);
+    const poolKv = replies.kv('pool');
     if (!poolKv) return undefined;
     const view = new HostView(ctx, decodePool(id, poolKv), node, pending);
-    const indexes = kvsAt(res, 1)
+    const indexes = replies
+      .kvs('claims')
       .map((kv) => parseBlockIndex(kv.key.toString()))
       .filter((i): i is number => i !== undefined && i < view.geometry.count);
     await view.loadBlocks(indexes, budget);
@@ -226,7 +106,7 @@ export class HostView {
     node: NodeId,
     pending: ReadonlySet<bigint>,
     reads: JoinReads,
-    claimed: ClaimedAtJoin | undefined,
+    claimed: ClaimedBlock | undefined,
   ): HostView | undefined {
     if (!reads.pool) return undefined;
     const view = new HostView(ctx, decodePool(reads.id, reads.pool), node, pending);
@@ -239,9 +119,9 @@ export class HostView {
   }
 
   /** adoptJoined takes the block this host's join claimed (a view of the same pool only). */
-  adoptJoined(claimed: ClaimedAtJoin, pool: IKeyValue): void {
+  adoptJoined(claimed: ClaimedBlock, pool: IKeyValue): void {
     if (this.stale || BigInt(pool.create_revision) !== this.pool.createRevision) return;
-    if (claimed.index < this.geometry.count) this.adopt(claimed.index, claimed.present);
+    if (claimed.index < this.geometry.count) this.adopt(claimed);
   }
 
   /**
@@ -250,7 +130,7 @@ export class HostView {
    */
   async next(budget?: Budget): Promise<IpAddress | undefined> {
     for (;;) {
-      const own = this.takeOwned();
+      const own = this.owned.take();
       if (own) return own;
       if (this.noFreeBlock) break;
       await this.claim(budget);
@@ -266,7 +146,7 @@ export class HostView {
    * freed since, so a request can be refused without reading the pool again.
    */
   get knownFull(): boolean {
-    return this.sharedView?.knownFull === true && this.roomy.size === 0;
+    return this.sharedView?.knownFull === true && this.owned.full;
   }
 
   /** confirmFull records that a fresh look found the window full (see knownFull). */
@@ -277,17 +157,8 @@ export class HostView {
   /** mark records an address as taken or free (no-op outside the window). */
   mark(address: IpAddress, taken: boolean): void {
     this.sharedView?.mark(address, taken);
-    if (address.family !== this.window.family || !subnetContains(this.window, address)) return;
-    const offset = Number(offsetOf(this.window, address));
-    const owned = this.owned.get(this.geometry.indexOf(offset));
-    if (!owned) return;
-    const at = offset - this.geometry.span(owned.index).first;
-    if (taken) {
-      owned.taken.allocate(at);
-      if (owned.taken.freeCount === 0) this.roomy.delete(owned);
-    } else if (!this.reserved(address) && owned.taken.free(at)) {
-      this.roomy.add(owned);
-    }
+    if (!this.inWindow(address)) return;
+    this.owned.mark(address, Number(offsetOf(this.window, address)), taken);
   }
 
   /** jump: repeated conflicts in the shared window; step out of the way of whoever is ahead. */
@@ -295,15 +166,7 @@ export class HostView {
     this.sharedView?.jump();
   }
 
-  /** invalidate marks the view stale; the next request reloads. */
-  invalidate(why: string): void {
-    if (this.stale) return;
-    this.stale = true;
-    this.ctx.logger.debug({ pool: this.pool.id, why }, 'pool view stale');
-    void this.close();
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.stale = true;
     const shared = this.shared;
     this.shared = undefined;
@@ -311,49 +174,12 @@ export class HostView {
     await shared?.then((v) => v?.close()).catch(() => undefined);
   }
 
-  private reserved(address: IpAddress): boolean {
-    return neverDynamic(this.hosts, this.pool.gateway, address);
-  }
-
-  private takeOwned(): IpAddress | undefined {
-    for (const owned of this.roomy) {
-      const at = owned.taken.allocateNextFree();
-      if (owned.taken.freeCount === 0) this.roomy.delete(owned);
-      if (at >= 0) {
-        const { first } = this.geometry.span(owned.index);
-        return addressAt(this.window, BigInt(first + at));
-      }
-    }
-    return undefined;
-  }
-
-  private addressGets(index: number): IRequestOp[] {
-    return addressGets(this.ctx, this.pool.id, this.geometry, index);
-  }
-
-  /** adopt makes block i this host's, taking what `present` (its address keys) says is taken. */
-  private adopt(index: number, present: readonly IKeyValue[]): void {
-    if (this.owned.has(index)) return;
-    const addresses = this.geometry.addresses(index);
-    const taken = new AddressBitmap(BLOCK_SIZE);
-    for (let o = addresses.length; o < BLOCK_SIZE; o++) taken.allocate(o);
-    addresses.forEach((a, o) => {
-      if (this.reserved(a) || this.pending.has(a.value)) taken.allocate(o);
-    });
-    const prefix = this.ctx.keys.addresses(this.pool.id);
-    for (const kv of present) {
-      try {
-        const a = parseAddress(kv.key.toString().slice(prefix.length));
-        const o = Number(offsetOf(this.window, a)) - this.geometry.span(index).first;
-        if (o >= 0 && o < BLOCK_SIZE) taken.allocate(o);
-      } catch {
-        // not an address key: nothing to mark
-      }
-    }
-    const owned = { index, taken };
-    this.owned.set(index, owned);
-    this.order.push(owned);
-    if (taken.freeCount > 0) this.roomy.add(owned);
+  /** adopt makes a block this host's, taking what its address keys (as read) say is taken. */
+  private adopt(block: ClaimedBlock): void {
+    const present = block.present
+      .map((kv) => this.addressOf(kv))
+      .filter((a): a is IpAddress => a !== undefined);
+    this.owned.adopt(block.index, present, this.pending);
   }
 
   /**
@@ -362,23 +188,23 @@ export class HostView {
    */
   private async loadBlocks(indexes: readonly number[], budget?: Budget): Promise<void> {
     const per = Math.max(1, Math.floor(LOAD_OPS / (BLOCK_SIZE + 1)));
+    const of = { keys: this.ctx.keys, pool: this.pool.id, geometry: this.geometry };
     for (let i = 0; i < indexes.length; i += per) {
       const batch = indexes.slice(i, i + per);
-      const ops = batch.flatMap((index) => [
-        getOp(this.ctx.keys.block(this.pool.id, index)),
-        ...this.addressGets(index),
-      ]);
-      const res = await this.ctx.calls.read('load blocks', ops, 'load', budget);
-      let at = 0;
+      const reads = new OpList<`claim ${number}` | `taken ${number}`>();
       for (const index of batch) {
-        const claim = kvsAt(res, at)[0];
-        const n = this.geometry.span(index).length;
-        const present = Array.from({ length: n }, (_, k) => kvsAt(res, at + 1 + k)[0]).filter(
-          (kv): kv is IKeyValue => kv !== undefined,
-        );
-        at += 1 + n;
+        reads.named(`claim ${index}`, getOp(this.ctx.keys.block(this.pool.id, index)));
+        reads.named(`taken ${index}`, ...addressGets(of, index));
+      }
+      const replies = reads.replies(
+        await this.ctx.calls.read('load blocks', reads.ops, 'load', budget),
+      );
+      for (const index of batch) {
+        const claim = replies.kv(`claim ${index}`);
         // Another host took the block over while we held nothing (see claim()): not ours now.
-        if (claim && readBlock(claim)?.node === this.node) this.adopt(index, present);
+        if (claim && readBlock(claim)?.node === this.node) {
+          this.adopt({ index, present: replies.kvs(`taken ${index}`) });
+        }
       }
     }
   }
@@ -388,11 +214,8 @@ export class HostView {
     this.waiting++;
     try {
       if (!this.claiming) {
-        // As many blocks as the callers waiting need, and as many as this host holds already
-        // (a busy host grows by more at once, so claims stay a small share of its writes).
-        const need = Math.max(Math.ceil(this.waiting / BLOCK_SIZE), this.owned.size, 1);
-        const want = Math.min(MAX_CLAIM, need);
-        this.claiming = this.claimBlocks(want, budget).finally(() => {
+        const want = this.owned.claimSize(this.waiting, MAX_CLAIM);
+        this.claiming = this.claimMore(want, budget).finally(() => {
           this.claiming = undefined;
         });
       }
@@ -402,150 +225,25 @@ export class HostView {
     }
   }
 
-  /**
-   * claimBlocks creates up to `want` consecutive block claims (and this host's affinity keys
-   * for them) in one transaction that also reads their addresses. The first try is blind: the
-   * blocks after our newest, or at our hash's place; a lost one reads the claims around it, and
-   * the next round takes a free run there, or tries a random place. After PROBES places with
-   * nothing free, no block is free: the host borrows.
-   */
-  private async claimBlocks(want: number, budget?: Budget): Promise<void> {
-    const { keys } = this.ctx;
-    const id = this.pool.id;
-    const count = this.geometry.count;
-    const newest = this.order.at(-1)?.index;
-    let places = 1;
-    let chosen: number[] = [];
-    /** Where the last write's probe began (its Else reads the claims from there). */
-    let probed = 0;
-    const token = newToken();
-    const poolKey = keys.pool(id);
-    const write = (run: number[]): Decision<ClaimReads, ClaimResult> => {
-      // Every block is ours already: nothing to claim.
-      if (run.length === 0) return { answer: 'none' };
-      chosen = run;
-      probed = count <= PROBE_SPAN ? 0 : (run[0] as number);
-      const probe = spanOp(
-        keys.block(id, probed),
-        keys.block(id, Math.min(count, probed + PROBE_SPAN)),
-      );
-      const claim = { at: nowIso(), token };
-      const ops = run.flatMap((index) =>
-        claimOps(this.ctx, id, this.node, this.geometry, index, claim),
-      );
-      return {
-        write: {
-          guards: [
-            { key: poolKey, createdAt: this.pool.createRevision }, // the pool we know
-            ...run.map((index) => ({ key: keys.block(id, index), absent: true as const })),
-          ],
-          ops,
-          reread: { pool: getOp(poolKey), probe },
-          done: (_revision, res) => {
-            this.adoptClaimed(run, res);
-            return 'claimed';
-          },
-        },
-      };
-    };
-    const result = await transact<ClaimReads, ClaimResult>(
+  /** claimMore runs one claim (block-claim.ts) and acts on how it ended. */
+  private async claimMore(want: number, budget?: Budget): Promise<void> {
+    const { pool, node, geometry, owned } = this;
+    const { result, chosen } = await claimBlocks(
       this.ctx,
-      {
-        what: 'claim block',
-        conflict: 'block',
-        pool: id,
-        node: this.node,
-        // Blind first try: the blocks after our newest one, else at our hash's place.
-        start: () => {
-          const run = newest !== undefined ? this.runFrom((newest + 1) % count, want) : [];
-          return write(run.length > 0 ? run : this.randomRun(startOffset(this.node, count), want));
-        },
-        decide: (snap) => {
-          const free = this.freeRun(snap, probed, want);
-          if (free.length > 0) return write(free);
-          if (places >= PROBES || count <= PROBE_SPAN) return { answer: 'none' };
-          places++;
-          return write(this.randomRun(Math.floor(Math.random() * count), 1));
-        },
-        // A re-sent claim that had committed: its blocks carry our token.
-        mine: (snap) => {
-          const ours = new Set<number | undefined>();
-          for (const kv of snap.kvs('probe')) {
-            if (readBlock(kv)?.token === token) ours.add(parseBlockIndex(kv.key.toString()));
-          }
-          return chosen.length > 0 && chosen.every((i) => ours.has(i)) ? 'mine' : undefined;
-        },
-        lost: (snap) => {
-          const pool = snap.kv('pool');
-          if (!pool || BigInt(pool.create_revision) !== this.pool.createRevision) {
-            return { answer: 'gone' };
-          }
-          return 'retry-now';
-        },
-        rounds: PROBES * 2,
-      },
+      { pool, node, geometry, owned, took: (block) => this.adopt(block) },
+      want,
       budget,
-    ).catch((error: unknown) => {
-      // Claims that keep losing are no reason to refuse an address: borrow instead.
-      if (error instanceof StoreError && error.code === 'CONFLICT') return 'none' as const;
-      throw error;
-    });
+    );
     if (result === 'mine') await this.loadBlocks(chosen, budget);
     if (result === 'gone') this.invalidate('pool removed or re-created');
     if (result === 'none') {
       this.noFreeBlock = true;
       this.ctx.logger.info(
-        { pool: id, node: this.node, blocks: this.owned.size },
+        { pool: pool.id, node, blocks: owned.size },
         'no free block left in the pool: borrowing addresses from the whole window',
       );
     } else if (result !== 'gone') {
-      this.ctx.logger.debug(
-        { pool: id, node: this.node, blocks: chosen },
-        'claimed address blocks',
-      );
-    }
-  }
-
-  /** runFrom is up to `want` consecutive block indexes from `from` that neither we nor `present` hold. */
-  private runFrom(from: number, want: number, present: ReadonlySet<number> = new Set()): number[] {
-    const run: number[] = [];
-    for (let i = from; i < this.geometry.count && run.length < want; i++) {
-      if (present.has(i) || this.owned.has(i)) break;
-      run.push(i);
-    }
-    return run;
-  }
-
-  /** randomRun is a run at `from`, or at the first index after it that we do not hold. */
-  private randomRun(from: number, want: number): number[] {
-    const count = this.geometry.count;
-    for (let k = 0; k < count; k++) {
-      const run = this.runFrom((from + k) % count, want);
-      if (run.length > 0) return run;
-    }
-    return [];
-  }
-
-  /** freeRun finds the first run of free blocks in a probe that began at `probed`. */
-  private freeRun(snap: Snapshot<ClaimReads>, probed: number, want: number): number[] {
-    const present = new Set<number>();
-    for (const kv of snap.kvs('probe')) {
-      const index = parseBlockIndex(kv.key.toString());
-      if (index !== undefined) present.add(index);
-    }
-    const end = Math.min(this.geometry.count, probed + PROBE_SPAN);
-    for (let i = probed; i < end; i++) {
-      if (!present.has(i) && !this.owned.has(i)) return this.runFrom(i, want, present);
-    }
-    return [];
-  }
-
-  /** adoptClaimed takes the blocks a committed claim wrote, with the addresses it read. */
-  private adoptClaimed(run: readonly number[], res: ITxnResponse): void {
-    let at = 0;
-    for (const index of run) {
-      this.adopt(index, claimedAddresses(res.responses, at, this.geometry, index));
-      at += claimLength(this.geometry, index);
+      this.ctx.logger.debug({ pool: pool.id, node, blocks: chosen }, 'claimed address blocks');
     }
   }
 
@@ -557,26 +255,7 @@ export class HostView {
     }
     if (!this.shared) {
       const loading = PoolView.load(this.ctx, this.pool.id, this.node, this.pending, budget).then(
-        (view) => {
-          if (view && view.pool.createRevision !== this.pool.createRevision) {
-            void view.close();
-            this.invalidate('pool re-created');
-            return undefined;
-          }
-          if (view) {
-            for (const owned of this.order) {
-              // What we took in our blocks is taken in the shared view too (it may lag).
-              for (let o = 0; o < BLOCK_SIZE; o++) {
-                if (!owned.taken.has(o)) continue;
-                const offset = this.geometry.span(owned.index).first + o;
-                if (offset < this.geometry.size)
-                  view.mark(addressAt(this.window, BigInt(offset)), true);
-              }
-            }
-          }
-          this.sharedView = view;
-          return view;
-        },
+        (view) => this.shareView(view),
       );
       this.shared = loading;
       loading.catch(() => {
@@ -585,7 +264,17 @@ export class HostView {
     }
     return await this.shared;
   }
-}
 
-type ClaimReads = 'pool' | 'probe';
-type ClaimResult = 'claimed' | 'mine' | 'none' | 'gone';
+  /** shareView takes a loaded shared view, with what we took in our blocks marked taken. */
+  private shareView(view: PoolView | undefined): PoolView | undefined {
+    if (view && view.pool.createRevision !== this.pool.createRevision) {
+      void view.close();
+      this.invalidate('pool re-created');
+      return undefined;
+    }
+    // What we took in our blocks is taken in the shared view too (it may lag).
+    if (view) for (const a of this.owned.takenAddresses()) view.mark(a, true);
+    this.sharedView = view;
+    return view;
+  }
+}

@@ -10,77 +10,31 @@
  * and the next request reloads it, rather than trusting etcd3's resume point (which it moves to
  * the create response's revision before the catch-up events have arrived).
  */
-import {
-  AddressBitmap,
-  addressAt,
-  type IpAddress,
-  offsetOf,
-  parseAddress,
-  type Subnet,
-  subnetContains,
-  subnetSize,
-} from '@kontena-ipam/cidr';
+import { AddressBitmap, addressAt, type IpAddress, offsetOf } from '@kontena-ipam/cidr';
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { StoreContext } from '../context.js';
 import type { Budget } from '../etcd/budget.js';
 import { getOp, kvsAt, rangeOp } from '../etcd/ops.js';
 import { readPrefix } from '../etcd/paging.js';
-import { hostsOfBoth, neverDynamic } from '../layout/address-rules.js';
+import { windowOffsets } from '../layout/blocks.js';
 import { decodePool, type PoolRecord } from '../layout/records.js';
 import type { NodeId, PoolId } from '../types.js';
-
-const MAX_OFFSETS = BigInt(Number.MAX_SAFE_INTEGER);
-
-/**
- * startOffset spreads hosts over the window: FNV-1a of the node id, then murmur3's finalizer
- * (FNV alone maps "host-1" and "host-2" a few offsets apart), scaled to the size.
- */
-export function startOffset(node: NodeId, size: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < node.length; i++) {
-    hash ^= node.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return Math.floor(((hash >>> 0) / 2 ** 32) * size);
-}
-
-/** windowOffsets is how many offsets a view of `window` covers: its size, capped at 2^53-1. */
-export function windowOffsets(window: Subnet): number {
-  const size = subnetSize(window);
-  return Number(size < MAX_OFFSETS ? size : MAX_OFFSETS);
-}
+import { type AddressView, startOffset, WindowView } from './window-view.js';
 
 /** PoolView is one pool's taken-address bitmap, kept current by a watch. */
-export class PoolView {
-  readonly pool: PoolRecord;
-  /** window is where dynamic addresses come from: the ip-range, else the subnet. */
-  readonly window: Subnet;
-  /** hosts is the first and last address of the window that are host addresses of the subnet. */
-  private readonly hosts: { first: IpAddress; last: IpAddress };
+export class PoolView extends WindowView implements AddressView {
   private readonly bitmap: AddressBitmap;
   /** Addresses this node is writing right now: a lagging delete event must not free them. */
   private readonly pending: ReadonlySet<bigint>;
-  private readonly ctx: StoreContext;
   private watcher: Watcher | undefined;
-  /** stale: the watch broke; reload before trusting this view again. */
-  stale = false;
   /** A fresh load found the window full, and no address was freed since (see knownFull). */
   private fullConfirmed = false;
 
   private constructor(ctx: StoreContext, pool: PoolRecord, pending: ReadonlySet<bigint>) {
-    this.ctx = ctx;
-    this.pool = pool;
+    super(ctx, pool);
     this.pending = pending;
-    this.window = pool.ipRange ?? pool.subnet;
     this.bitmap = new AddressBitmap(windowOffsets(this.window));
-    // Network / broadcast (or IPv6 subnet-router anycast) are not hosts: never hand them out,
-    // neither the window's nor the subnet's (an ip-range may end on the subnet's broadcast).
-    this.hosts = hostsOfBoth(this.window, pool.subnet);
+    // What lies outside the window's host addresses is never free (see WindowView.hosts).
     const first = Number(offsetOf(this.window, this.hosts.first));
     for (let o = 0; o < first && o < this.bitmap.size; o++) this.bitmap.allocate(o);
     const last = offsetOf(this.window, this.hosts.last);
@@ -134,20 +88,15 @@ export class PoolView {
   }
 
   private onKey(kv: IKeyValue, taken: boolean): void {
-    const text = kv.key.toString().slice(this.ctx.keys.addresses(this.pool.id).length);
-    let address: IpAddress;
-    try {
-      address = parseAddress(text);
-    } catch {
-      return; // not an address key: nothing to mark
-    }
+    const address = this.addressOf(kv);
+    if (!address) return; // not an address key: nothing to mark
     if (!taken && this.pending.has(address.value)) return;
     this.mark(address, taken);
   }
 
   /** mark records an address as taken or free (no-op outside the window). */
   mark(address: IpAddress, taken: boolean): void {
-    if (address.family !== this.window.family || !subnetContains(this.window, address)) return;
+    if (!this.inWindow(address)) return;
     this.markValue(address.value, taken);
   }
 
@@ -162,13 +111,18 @@ export class PoolView {
 
   /** The window's non-host offsets and the gateway stay taken whatever the watch says. */
   private isReserved(offset: number): boolean {
-    return neverDynamic(this.hosts, this.pool.gateway, addressAt(this.window, BigInt(offset)));
+    return this.reserved(addressAt(this.window, BigInt(offset)));
   }
 
   /** take returns the next free candidate (marking it taken locally), or undefined when full. */
   take(): IpAddress | undefined {
     const offset = this.bitmap.allocateNextFree();
     return offset < 0 ? undefined : addressAt(this.window, BigInt(offset));
+  }
+
+  /** next is take, as an AddressView: the whole window is this view's. */
+  next(): Promise<IpAddress | undefined> {
+    return Promise.resolve(this.take());
   }
 
   /**
@@ -192,16 +146,8 @@ export class PoolView {
     this.bitmap.setCursor(Math.floor(Math.random() * this.bitmap.size));
   }
 
-  /** invalidate marks the view stale and stops its watch; the next request reloads. */
-  invalidate(why: string): void {
-    if (this.stale) return;
-    this.stale = true;
-    this.ctx.logger.debug({ pool: this.pool.id, why }, 'pool view stale');
-    void this.close();
-  }
-
   /** close stops the watch; bounded by the deadline because a cancel can wait on a dead etcd. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.stale = true;
     const watcher = this.watcher;
     this.watcher = undefined;
