@@ -21,7 +21,7 @@ import {
 import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
 import type { Budget } from '../etcd/budget.js';
-import { transact } from '../etcd/cas.js';
+import { type Decision, type Snapshot, transact } from '../etcd/cas.js';
 import { deleteOp, getOp, putOp, rangeOp } from '../etcd/ops.js';
 import { newToken } from '../etcd/tokens.js';
 import {
@@ -68,85 +68,95 @@ export interface MovedGateway {
   record: StoredAddress;
 }
 
+type MoveReads = 'pool' | 'to' | 'holds';
+type MoveRequest = { pool: PoolId; node: NodeId; to: IpAddress };
+
 /**
  * moveGateway makes `to` the gateway of pool `pool` when `node` alone holds it, once, and `to`
  * is a free host address of its subnet; POOL_MISMATCH naming both gateways otherwise.
  */
 export async function moveGateway(
   ctx: StoreContext,
-  req: { pool: PoolId; node: NodeId; to: IpAddress },
+  req: MoveRequest,
   budget?: Budget,
 ): Promise<MovedGateway> {
   const { keys } = ctx;
-  const poolKey = keys.pool(req.pool);
-  const toKey = keys.address(req.pool, req.to);
-  const holdsPrefix = keys.holds(req.pool);
   const token = newToken();
-  return transact<'pool' | 'to' | 'holds', MovedGateway>(
+  return transact<MoveReads, MovedGateway>(
     ctx,
     {
       what: 'move gateway',
       conflict: 'pool',
       pool: req.pool,
       node: req.node,
-      reads: { pool: getOp(poolKey), to: getOp(toKey), holds: rangeOp(holdsPrefix) },
-      decide: (snap) => {
-        const poolKv = snap.kv('pool');
-        if (!poolKv) throw new StoreError('POOL_NOT_FOUND', `network ${req.pool} does not exist`);
-        const pool = decodePool(req.pool, poolKv);
-        const toKv = snap.kv('to');
-        const held = toKv ? (readAddress(toKv) ?? 'unreadable') : undefined;
-        if (addressEquals(pool.gateway, req.to)) {
-          // Moved already (by another request of this host, or a re-sent commit of ours).
-          const record =
-            held && held !== 'unreadable' ? held : gatewayRecord(req.node, pool.createdAt, '');
-          return { answer: { pool, record } };
-        }
-        const problem = why(
-          pool,
-          decodeHolds(holdsPrefix, snap.kvs('holds')),
-          req.to,
-          req.node,
-          held,
-        );
-        if (problem) {
-          throw new StoreError(
-            'POOL_MISMATCH',
-            `network ${pool.id} has gateway ${formatAddress(pool.gateway)}, not ${formatAddress(req.to)}, and cannot move it: ${problem}`,
-          );
-        }
-        const record = gatewayRecord(req.node, nowIso(), token);
-        const next: PoolRecord = { ...pool, gateway: req.to, tokens: [...pool.tokens, token] };
-        return {
-          write: {
-            guards: [
-              { key: poolKey, modifiedAt: pool.modRevision }, // the gateway as we judged it
-              { prefix: holdsPrefix, unchangedSince: snap.revision }, // nobody joined since
-              { key: toKey, absent: true }, // the new gateway address is free
-            ],
-            ops: [
-              putOp(poolKey, encodePool(next)),
-              deleteOp(keys.address(pool.id, pool.gateway)),
-              putOp(toKey, encodeAddress(record)),
-            ],
-            done: (revision) => {
-              ctx.logger.info(
-                {
-                  pool: pool.id,
-                  from: formatAddress(pool.gateway),
-                  to: formatAddress(req.to),
-                  node: req.node,
-                },
-                'pool gateway moved',
-              );
-              return { pool: { ...next, modRevision: revision }, record };
-            },
-          },
-        };
+      reads: {
+        pool: getOp(keys.pool(req.pool)),
+        to: getOp(keys.address(req.pool, req.to)),
+        holds: rangeOp(keys.holds(req.pool)),
       },
+      decide: (snap) => decideMove(ctx, req, token, snap),
     },
     budget,
   );
+}
+
+/** decideMove is one round of a move: the answer when moved already, a refusal, or the write. */
+function decideMove(
+  ctx: StoreContext,
+  req: MoveRequest,
+  token: string,
+  snap: Snapshot<MoveReads>,
+): Decision<MoveReads, MovedGateway> {
+  const { keys } = ctx;
+  const poolKey = keys.pool(req.pool);
+  const toKey = keys.address(req.pool, req.to);
+  const holdsPrefix = keys.holds(req.pool);
+  const poolKv = snap.kv('pool');
+  if (!poolKv) throw new StoreError('POOL_NOT_FOUND', `network ${req.pool} does not exist`);
+  const pool = decodePool(req.pool, poolKv);
+  const toKv = snap.kv('to');
+  const held = toKv ? (readAddress(toKv) ?? 'unreadable') : undefined;
+  if (addressEquals(pool.gateway, req.to)) {
+    // Moved already (by another request of this host, or a re-sent commit of ours).
+    const record =
+      held && held !== 'unreadable' ? held : gatewayRecord(req.node, pool.createdAt, '');
+    return { answer: { pool, record } };
+  }
+  const problem = why(pool, decodeHolds(holdsPrefix, snap.kvs('holds')), req.to, req.node, held);
+  if (problem) {
+    throw new StoreError(
+      'POOL_MISMATCH',
+      `network ${pool.id} has gateway ${formatAddress(pool.gateway)}, not ${formatAddress(req.to)}, and cannot move it: ${problem}`,
+    );
+  }
+  const record = gatewayRecord(req.node, nowIso(), token);
+  const next: PoolRecord = { ...pool, gateway: req.to, tokens: [...pool.tokens, token] };
+  return {
+    write: {
+      guards: [
+        { key: poolKey, modifiedAt: pool.modRevision }, // the gateway as we judged it
+        { prefix: holdsPrefix, unchangedSince: snap.revision }, // nobody joined since
+        { key: toKey, absent: true }, // the new gateway address is free
+      ],
+      ops: [
+        putOp(poolKey, encodePool(next)),
+        deleteOp(keys.address(pool.id, pool.gateway)),
+        putOp(toKey, encodeAddress(record)),
+      ],
+      done: (revision) => {
+        ctx.logger.info(
+          {
+            pool: pool.id,
+            from: formatAddress(pool.gateway),
+            to: formatAddress(req.to),
+            node: req.node,
+          },
+          'pool gateway moved',
+        );
+        return { pool: { ...next, modRevision: revision }, record };
+      },
+    },
+  };
 }
 
 function gatewayRecord(node: NodeId, at: string, token: string): StoredAddress {

@@ -66,6 +66,55 @@ function claimedIn(snap: Snapshot<ClaimReads>): Set<number> {
   return present;
 }
 
+/** ClaimRound is what one write of a claim decided on: its run, and where its probe began. */
+interface ClaimRound {
+  chosen: number[];
+  probed: number;
+}
+
+/**
+ * claimWrite is the guarded write of a claim of `run` (every block absent, the pool the one we
+ * know) that also probes PROBE_SPAN claims from its first block, for a lost round to look at.
+ */
+function claimWrite(
+  ctx: StoreContext,
+  who: Claimant,
+  run: number[],
+  token: string,
+  round: ClaimRound,
+): Decision<ClaimReads, ClaimResult> {
+  // Every block is ours already: nothing to claim.
+  if (run.length === 0) return { answer: 'none' };
+  const { keys } = ctx;
+  const { pool, node, geometry } = who;
+  const id = pool.id;
+  const count = geometry.count;
+  round.chosen = run;
+  round.probed = count <= PROBE_SPAN ? 0 : (run[0] as number);
+  const probe = spanOp(
+    keys.block(id, round.probed),
+    keys.block(id, Math.min(count, round.probed + PROBE_SPAN)),
+  );
+  const ops = new OpList<TakenIn>();
+  const at = nowIso();
+  for (const index of run) addClaim(ops, { keys, pool: id, geometry }, { node, index, at, token });
+  return {
+    write: {
+      guards: [
+        { key: keys.pool(id), createdAt: pool.createRevision }, // the pool we know
+        ...run.map((index) => ({ key: keys.block(id, index), absent: true as const })),
+      ],
+      ops: ops.ops,
+      reread: { pool: getOp(keys.pool(id)), probe },
+      done: (_revision, res) => {
+        const replies = ops.replies(res);
+        for (const index of run) who.took(claimedBlock(replies, index));
+        return 'claimed';
+      },
+    },
+  };
+}
+
 /** claimBlocks claims up to `want` blocks for `who` (see the module comment). */
 export async function claimBlocks(
   ctx: StoreContext,
@@ -73,56 +122,23 @@ export async function claimBlocks(
   want: number,
   budget?: Budget,
 ): Promise<{ result: ClaimResult; chosen: number[] }> {
-  const { keys } = ctx;
   const { pool, node, geometry, owned } = who;
-  const id = pool.id;
   const count = geometry.count;
-  const block = { keys, pool: id, geometry };
   let places = 1;
-  let chosen: number[] = [];
-  /** Where the last write's probe began (its Else reads the claims from there). */
-  let probed = 0;
+  const round: ClaimRound = { chosen: [], probed: 0 };
   const token = newToken();
-  const poolKey = keys.pool(id);
-  const write = (run: number[]): Decision<ClaimReads, ClaimResult> => {
-    // Every block is ours already: nothing to claim.
-    if (run.length === 0) return { answer: 'none' };
-    chosen = run;
-    probed = count <= PROBE_SPAN ? 0 : (run[0] as number);
-    const probe = spanOp(
-      keys.block(id, probed),
-      keys.block(id, Math.min(count, probed + PROBE_SPAN)),
-    );
-    const ops = new OpList<TakenIn>();
-    const at = nowIso();
-    for (const index of run) addClaim(ops, block, { node, index, at, token });
-    return {
-      write: {
-        guards: [
-          { key: poolKey, createdAt: pool.createRevision }, // the pool we know
-          ...run.map((index) => ({ key: keys.block(id, index), absent: true as const })),
-        ],
-        ops: ops.ops,
-        reread: { pool: getOp(poolKey), probe },
-        done: (_revision, res) => {
-          const replies = ops.replies(res);
-          for (const index of run) who.took(claimedBlock(replies, index));
-          return 'claimed';
-        },
-      },
-    };
-  };
+  const write = (run: number[]) => claimWrite(ctx, who, run, token, round);
   const result = await transact<ClaimReads, ClaimResult>(
     ctx,
     {
       what: 'claim block',
       conflict: 'block',
-      pool: id,
+      pool: pool.id,
       node,
       // Blind first try: the blocks after our newest one, else at our hash's place.
       start: () => write(owned.firstRun(startOffset(node, count), want)),
       decide: (snap) => {
-        const free = owned.freeRun(claimedIn(snap), probed, PROBE_SPAN, want);
+        const free = owned.freeRun(claimedIn(snap), round.probed, PROBE_SPAN, want);
         if (free.length > 0) return write(free);
         if (places >= PROBES || count <= PROBE_SPAN) return { answer: 'none' };
         places++;
@@ -134,6 +150,7 @@ export async function claimBlocks(
         for (const kv of snap.kvs('probe')) {
           if (putLanded(token, readBlock(kv)?.token)) ours.add(parseBlockIndex(kv.key.toString()));
         }
+        const { chosen } = round;
         return chosen.length > 0 && chosen.every((i) => ours.has(i)) ? 'mine' : undefined;
       },
       lost: (snap) => {
@@ -149,5 +166,5 @@ export async function claimBlocks(
     if (error instanceof StoreError && error.code === 'CONFLICT') return 'none' as const;
     throw error;
   });
-  return { result, chosen };
+  return { result, chosen: round.chosen };
 }
