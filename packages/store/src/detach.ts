@@ -50,8 +50,22 @@ export async function detach(
   const { keys, calls } = deps.ctx;
   const key = keys.attachment(req.pool, req.node, req.ref);
   for (let round = 1; ; round++) {
-    // The address key is only known from the attachment: read it first.
-    const first = kvsAt(await calls.read('detach', [getOp(key)], 'get', budget), 0)[0];
+    // The address key is only known from the attachment: read it first, with what tells a DEL
+    // of nothing (the common repeat, and a dual-stack network's other family) it has no work.
+    const res = await calls.read(
+      'detach',
+      [
+        getOp(key),
+        getOp(keys.hold(req.pool, req.node)),
+        rangeOp(keys.attachmentsOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
+      ],
+      'get',
+      budget,
+    );
+    const first = kvsAt(res, 0)[0];
+    if (!first && !danglingReference(kvsAt(res, 1)[0], kvsAt(res, 2))) {
+      return { released: false, removed: false };
+    }
     const address = first ? decodeAttachment(first).address : undefined;
     try {
       const leave = { more: false };
@@ -64,6 +78,11 @@ export async function detach(
       if (!(error instanceof Again) || round >= DETACH_ROUNDS) throw error;
     }
   }
+}
+
+/** danglingReference: the host's hold carries the CNI reference but it has no attachment left. */
+function danglingReference(hold: IKeyValue | undefined, mine: readonly IKeyValue[]): boolean {
+  return hold !== undefined && decodeHold(hold).cni === true && mine.length === 0;
 }
 
 async function run(
