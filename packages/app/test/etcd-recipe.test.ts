@@ -3,13 +3,26 @@
  * role reaches only the key prefix, set up with the README's etcdctl commands (Debian's
  * etcd-client), and TLS with client certificates between the plugin and etcd. The plugin is
  * the built bin, spoken to over its socket the way Docker does.
+ *
+ * The README says the role is made "with exactly these etcdctl commands": the test reads them
+ * from its code block (and the uninstall commands from its Uninstalling paragraph) and runs
+ * what it finds, so the page and the test cannot drift apart. Moving the section to another
+ * page only changes RECIPE_PAGE (the reader takes a file and a heading).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
+import {
+  codeBlocks,
+  inlineCode,
+  markdownSection,
+  paragraph,
+  shellCommands,
+} from '@kontena-ipam/testing/markdown';
 import { blockOf } from '@kontena-ipam/testing/store-keys';
 import { makeTestCerts, type TestCerts } from '@kontena-ipam/testing/tls';
 import { Etcd3 } from 'etcd3';
@@ -18,6 +31,32 @@ import { callPlugin, type PluginProcess, runBin, startPlugin } from './support/p
 
 const PREFIX = '/kontena/ipam/';
 const PASSWORD = 'ipam-secret-1';
+const ROOT_PASSWORD = 'root-secret';
+
+/** Where the production recipe is documented: a file and a heading. */
+const RECIPE_PAGE = fileURLToPath(new URL('../../../README.md', import.meta.url));
+const RECIPE_HEADING = 'Production: N hosts and an existing etcd cluster';
+const recipe = markdownSection(RECIPE_PAGE, RECIPE_HEADING);
+/** The etcdctl commands of the recipe's first shell block (the user and role), as written. */
+const SETUP = shellCommands(codeBlocks(recipe, 'sh')[0] ?? '', 'etcdctl');
+/** The etcdctl commands of the Uninstalling paragraph (inline code), as written. */
+const UNINSTALL = shellCommands(
+  inlineCode(paragraph(recipe, '**Uninstalling.**')).join('\n'),
+  'etcdctl',
+);
+
+/**
+ * asDocumented runs one documented etcdctl command. `user add` asks for the password on a
+ * terminal; the README's comment says `--interactive=false` reads it from stdin, which is how
+ * the test gives it (root's, or the plugin user's).
+ */
+function asDocumented(endpoint: string, args: string[], auth: string[] = []): string {
+  if (args[0] === 'user' && args[1] === 'add') {
+    const password = args[2] === 'root' ? ROOT_PASSWORD : PASSWORD;
+    return etcdctl(endpoint, [...auth, ...args, '--interactive=false'], `${password}\n`);
+  }
+  return etcdctl(endpoint, [...auth, ...args]);
+}
 
 const staticPool = (network: string) => ({
   AddressSpace: 'local',
@@ -54,14 +93,8 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-auth-'));
     const e = etcd.endpoint;
     // The README's commands, as written there (the root user is what etcd needs for auth).
-    etcdctl(e, ['user', 'add', 'root', '--interactive=false'], 'root-secret\n');
-    etcdctl(e, ['user', 'grant-role', 'root', 'root']);
-    etcdctl(e, ['role', 'add', 'kontena-ipam']);
-    etcdctl(e, ['role', 'grant-permission', 'kontena-ipam', '--prefix=true', 'readwrite', PREFIX]);
-    etcdctl(e, ['user', 'add', 'kontena-ipam', '--interactive=false'], `${PASSWORD}\n`);
-    etcdctl(e, ['user', 'grant-role', 'kontena-ipam', 'kontena-ipam']);
-    etcdctl(e, ['auth', 'enable']);
-    root = new Etcd3({ hosts: e, auth: { username: 'root', password: 'root-secret' } });
+    for (const args of SETUP) asDocumented(e, args);
+    root = new Etcd3({ hosts: e, auth: { username: 'root', password: ROOT_PASSWORD } });
     await root.put('/other-app/config').value('not kontena-ipam');
   });
   afterAll(async () => {
@@ -86,6 +119,18 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     plugins.push(plugin);
     return plugin;
   };
+
+  it('the README recipe was read: its user, role and auth commands, and its uninstall ones', () => {
+    // What the test ran comes from the page; these only say that the page still has a recipe
+    // that makes a user, a role on a prefix and turns auth on, and removes them again.
+    const verbs = (commands: string[][]) => commands.map((c) => c.slice(0, 2).join(' '));
+    expect(verbs(SETUP)).toEqual(
+      expect.arrayContaining(['user add', 'role add', 'role grant-permission', 'auth enable']),
+    );
+    expect(verbs(UNINSTALL)).toEqual(
+      expect.arrayContaining(['del --prefix', 'user delete', 'role delete']),
+    );
+  });
 
   it('the role is what the README says: readwrite on the prefix, nothing else', () => {
     const role = etcdctl(etcd.endpoint, [
@@ -185,12 +230,16 @@ describe('an etcd user whose role reaches only the key prefix', () => {
       body: {},
     });
     expect(await root.get(`${PREFIX}v2/pools/lan`).string()).toBeNull();
-    // What is left (the subnet guard) goes with the README's command, run as the plugin's user.
-    etcdctl(etcd.endpoint, ['--user', `kontena-ipam:${PASSWORD}`, 'del', '--prefix', PREFIX]);
-    expect(await root.getAll().prefix(PREFIX).keys()).toEqual([]);
-    expect(await root.getAll().prefix('/other-app/').keys()).toEqual(['/other-app/config']);
-    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'user', 'delete', 'kontena-ipam']);
-    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'role', 'delete', 'kontena-ipam']);
+    // What is left (the subnet guard) goes with the README's commands: the keys as the plugin's
+    // user, then the user and the role as root.
+    for (const args of UNINSTALL) {
+      const user = args[0] === 'del' ? `kontena-ipam:${PASSWORD}` : `root:${ROOT_PASSWORD}`;
+      asDocumented(etcd.endpoint, args, ['--user', user]);
+      if (args[0] === 'del') {
+        expect(await root.getAll().prefix(PREFIX).keys()).toEqual([]);
+        expect(await root.getAll().prefix('/other-app/').keys()).toEqual(['/other-app/config']);
+      }
+    }
     const users = etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'user', 'list']);
     expect(users.split('\n')).toEqual(['root']);
   });
