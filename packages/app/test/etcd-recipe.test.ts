@@ -1,62 +1,26 @@
 /**
- * The README's production recipe against a real etcd (issue 15, part 3): an etcd user whose
- * role reaches only the key prefix, set up with the README's etcdctl commands (Debian's
- * etcd-client), and TLS with client certificates between the plugin and etcd. The plugin is
- * the built bin, spoken to over its socket the way Docker does.
- *
- * The README says the role is made "with exactly these etcdctl commands": the test reads them
- * from its code block (and the uninstall commands from its Uninstalling paragraph) and runs
- * what it finds, so the page and the test cannot drift apart. Moving the section to another
- * page only changes RECIPE_PAGE (the reader takes a file and a heading).
+ * The production recipe (docs/production.md) against a real etcd (issue 15, part 3): an etcd
+ * user whose role reaches only the key prefix, set up with the etcdctl commands read from that
+ * page (Debian's etcd-client), removed with those of docs/operations.md's "Uninstalling", and
+ * TLS with client certificates between the plugin and etcd. The plugin is the built bin, spoken
+ * to over its socket the way Docker does.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
-import {
-  codeBlocks,
-  inlineCode,
-  markdownSection,
-  paragraph,
-  shellCommands,
-} from '@kontena-ipam/testing/markdown';
 import { blockOf } from '@kontena-ipam/testing/store-keys';
 import { makeTestCerts, type TestCerts } from '@kontena-ipam/testing/tls';
 import { Etcd3 } from 'etcd3';
+import type { Tokens } from 'marked';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPage, section, tokensOf } from './support/markdown.js';
 import { callPlugin, type PluginProcess, runBin, startPlugin } from './support/plugin-process.js';
 
 const PREFIX = '/kontena/ipam/';
 const PASSWORD = 'ipam-secret-1';
-const ROOT_PASSWORD = 'root-secret';
-
-/** Where the production recipe is documented: a file and a heading. */
-const RECIPE_PAGE = fileURLToPath(new URL('../../../README.md', import.meta.url));
-const RECIPE_HEADING = 'Production: N hosts and an existing etcd cluster';
-const recipe = markdownSection(RECIPE_PAGE, RECIPE_HEADING);
-/** The etcdctl commands of the recipe's first shell block (the user and role), as written. */
-const SETUP = shellCommands(codeBlocks(recipe, 'sh')[0] ?? '', 'etcdctl');
-/** The etcdctl commands of the Uninstalling paragraph (inline code), as written. */
-const UNINSTALL = shellCommands(
-  inlineCode(paragraph(recipe, '**Uninstalling.**')).join('\n'),
-  'etcdctl',
-);
-
-/**
- * asDocumented runs one documented etcdctl command. `user add` asks for the password on a
- * terminal; the README's comment says `--interactive=false` reads it from stdin, which is how
- * the test gives it (root's, or the plugin user's).
- */
-function asDocumented(endpoint: string, args: string[], auth: string[] = []): string {
-  if (args[0] === 'user' && args[1] === 'add') {
-    const password = args[2] === 'root' ? ROOT_PASSWORD : PASSWORD;
-    return etcdctl(endpoint, [...auth, ...args, '--interactive=false'], `${password}\n`);
-  }
-  return etcdctl(endpoint, [...auth, ...args]);
-}
 
 const staticPool = (network: string) => ({
   AddressSpace: 'local',
@@ -82,6 +46,50 @@ function etcdctl(endpoint: string, args: string[], input?: string): string {
   return result.stdout.trim();
 }
 
+/** argsOf turns one documented `etcdctl …` line into etcdctl's arguments (comment dropped). */
+function argsOf(line: string): string[] {
+  return line.replace(/#.*$/, '').trim().split(/\s+/).slice(1);
+}
+
+/** RECIPE: the etcdctl commands of docs/production.md's step 1, in order, as written there. */
+const RECIPE = (() => {
+  const page = readPage('docs/production.md');
+  const code = section(page, '1. An etcd user').find((t): t is Tokens.Code => t.type === 'code');
+  if (!code) throw new Error('docs/production.md step 1 has no code block');
+  return code.text
+    .split('\n')
+    .filter((line) => line.startsWith('etcdctl '))
+    .map(argsOf);
+})();
+
+/** UNINSTALL: the etcdctl commands of docs/operations.md's "Uninstalling", in order. */
+const UNINSTALL = (() => {
+  const page = readPage('docs/operations.md');
+  return section(page, 'Uninstalling')
+    .flatMap((t) => tokensOf({ ...page, tokens: [t] }))
+    .filter((t): t is Tokens.Codespan => t.type === 'codespan' && t.text.startsWith('etcdctl '))
+    .map((t) => argsOf(t.text));
+})();
+
+describe('the documented commands', () => {
+  it('are the ones this file runs: root first, the role on the prefix, auth enabled last', () => {
+    expect(RECIPE).toEqual([
+      ['user', 'add', 'root'],
+      ['user', 'grant-role', 'root', 'root'],
+      ['role', 'add', 'kontena-ipam'],
+      ['role', 'grant-permission', 'kontena-ipam', '--prefix=true', 'readwrite', PREFIX],
+      ['user', 'add', 'kontena-ipam'],
+      ['user', 'grant-role', 'kontena-ipam', 'kontena-ipam'],
+      ['auth', 'enable'],
+    ]);
+    expect(UNINSTALL).toEqual([
+      ['del', '--prefix', PREFIX],
+      ['user', 'delete', 'kontena-ipam'],
+      ['role', 'delete', 'kontena-ipam'],
+    ]);
+  });
+});
+
 describe('an etcd user whose role reaches only the key prefix', () => {
   let etcd: EtcdCluster & { endpoint: string };
   let dir: string;
@@ -92,9 +100,18 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     etcd = await startEtcd();
     dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-auth-'));
     const e = etcd.endpoint;
-    // The README's commands, as written there (the root user is what etcd needs for auth).
-    for (const args of SETUP) asDocumented(e, args);
-    root = new Etcd3({ hosts: e, auth: { username: 'root', password: ROOT_PASSWORD } });
+    // The recipe's commands, as written in docs/production.md (the root user is what etcd
+    // needs for auth). `user add` asks for a password; the page says --interactive=false reads
+    // it from stdin, which is how a test answers.
+    const passwords: Record<string, string> = { root: 'root-secret', 'kontena-ipam': PASSWORD };
+    for (const args of RECIPE) {
+      if (args[0] === 'user' && args[1] === 'add') {
+        etcdctl(e, [...args, '--interactive=false'], `${passwords[args[2] as string]}\n`);
+      } else {
+        etcdctl(e, args);
+      }
+    }
+    root = new Etcd3({ hosts: e, auth: { username: 'root', password: 'root-secret' } });
     await root.put('/other-app/config').value('not kontena-ipam');
   });
   afterAll(async () => {
@@ -120,19 +137,7 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     return plugin;
   };
 
-  it('the README recipe was read: its user, role and auth commands, and its uninstall ones', () => {
-    // What the test ran comes from the page; these only say that the page still has a recipe
-    // that makes a user, a role on a prefix and turns auth on, and removes them again.
-    const verbs = (commands: string[][]) => commands.map((c) => c.slice(0, 2).join(' '));
-    expect(verbs(SETUP)).toEqual(
-      expect.arrayContaining(['user add', 'role add', 'role grant-permission', 'auth enable']),
-    );
-    expect(verbs(UNINSTALL)).toEqual(
-      expect.arrayContaining(['del --prefix', 'user delete', 'role delete']),
-    );
-  });
-
-  it('the role is what the README says: readwrite on the prefix, nothing else', () => {
+  it('the role is what the recipe says: readwrite on the prefix, nothing else', () => {
     const role = etcdctl(etcd.endpoint, [
       '--user',
       'root:root-secret',
@@ -173,6 +178,8 @@ describe('an etcd user whose role reaches only the key prefix', () => {
         `${PREFIX}v2/blocks/lan/${block}`,
         `${PREFIX}v2/guard/subnets`,
         `${PREFIX}v2/holds/lan/node-a`,
+        `${PREFIX}v2/hosts/node-a`,
+        `${PREFIX}v2/nodes/node-a`,
         `${PREFIX}v2/pools/lan`,
         `${PREFIX}v2/subnets/10.90.0.0/24`,
       ].sort(),
@@ -230,16 +237,14 @@ describe('an etcd user whose role reaches only the key prefix', () => {
       body: {},
     });
     expect(await root.get(`${PREFIX}v2/pools/lan`).string()).toBeNull();
-    // What is left (the subnet guard) goes with the README's commands: the keys as the plugin's
-    // user, then the user and the role as root.
-    for (const args of UNINSTALL) {
-      const user = args[0] === 'del' ? `kontena-ipam:${PASSWORD}` : `root:${ROOT_PASSWORD}`;
-      asDocumented(etcd.endpoint, args, ['--user', user]);
-      if (args[0] === 'del') {
-        expect(await root.getAll().prefix(PREFIX).keys()).toEqual([]);
-        expect(await root.getAll().prefix('/other-app/').keys()).toEqual(['/other-app/config']);
-      }
-    }
+    // What is left (the subnet guard) goes with the documented command, run as the plugin's
+    // user; then root removes the user and the role with the page's next two commands.
+    const [del, deleteUser, deleteRole] = UNINSTALL as [string[], string[], string[]];
+    etcdctl(etcd.endpoint, ['--user', `kontena-ipam:${PASSWORD}`, ...del]);
+    expect(await root.getAll().prefix(PREFIX).keys()).toEqual([]);
+    expect(await root.getAll().prefix('/other-app/').keys()).toEqual(['/other-app/config']);
+    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', ...deleteUser]);
+    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', ...deleteRole]);
     const users = etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'user', 'list']);
     expect(users.split('\n')).toEqual(['root']);
   });

@@ -121,6 +121,8 @@ describe('a serving plugin with KONTENA_IPAM_METRICS', () => {
         NODE_ID: 'node-a',
         KONTENA_IPAM_ETCD_TIMEOUT: '1000',
         KONTENA_IPAM_METRICS: `127.0.0.1:${port}`,
+        // Every scrape reads the pools here: the tests compare scrapes a moment apart.
+        KONTENA_IPAM_METRICS_CACHE_MS: '0',
         LOG_LEVEL: 'warn',
       },
     });
@@ -186,7 +188,7 @@ describe('a serving plugin with KONTENA_IPAM_METRICS', () => {
     // Pool gauges are read from etcd at scrape time: gateway + 3 taken - 1 released.
     expect(after.get('kontena_ipam_pools')).toBe(1);
     expect(after.get('kontena_ipam_pool_addresses_used{network="kontena"}')).toBe(3);
-    expect(after.get('kontena_ipam_pool_addresses_total{network="kontena"}')).toBe(65534);
+    expect(after.get('kontena_ipam_pool_addresses_capacity{network="kontena"}')).toBe(65534);
     expect(after.get('kontena_ipam_pool_holders{network="kontena"}')).toBe(1);
     expect(after.get('kontena_ipam_pool_utilisation_ratio{network="kontena"}')).toBeCloseTo(
       3 / 65534,

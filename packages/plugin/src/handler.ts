@@ -45,7 +45,7 @@ interface Handler {
 export function createHandler(options: HandlerOptions): RequestListener {
   const handler: Handler = {
     options,
-    routes: routeTable(),
+    routes: routeTable(options.extraRoutes),
     timeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     endpoint: options.endpoint ?? 'the configured endpoint',
@@ -145,28 +145,49 @@ function timeoutError(h: Handler): PluginError {
 
 /** health answers GET /health: 200 when the store answers a ping in time, else 503 with why. */
 async function health(h: Handler): Promise<Outcome> {
+  const reg = h.options.registration;
+  const node = reg
+    ? { Node: h.options.node, Instance: reg.instance, Registration: reg.state.state }
+    : {};
   try {
     await withDeadline(
       () => h.options.backend.ping(),
       h.timeoutMs,
       () => timeoutError(h),
     );
-    const body: HealthResponse = { Status: 'ok', Etcd: 'reachable' };
-    return { status: 200, body };
   } catch (error) {
     const reply = errorReply(error);
-    const body: HealthResponse = { Status: 'unavailable', Etcd: 'unreachable', Err: reply.err };
+    const body: HealthResponse = {
+      Status: 'unavailable',
+      Etcd: 'unreachable',
+      ...node,
+      Err: reply.err,
+    };
     return { status: 503, body, code: reply.code };
   }
+  // Another live instance holds this NODE_ID (or ours lapsed): this one serves nothing.
+  const problem = reg?.problem();
+  if (problem) {
+    const body: HealthResponse = {
+      Status: 'unavailable',
+      Etcd: 'reachable',
+      ...node,
+      Err: problem,
+    };
+    return { status: 503, body, code: 'NOT_REGISTERED' };
+  }
+  const body: HealthResponse = { Status: 'ok', Etcd: 'reachable', ...node };
+  return { status: 200, body };
 }
 
 /** errorOutcome turns a thrown error into the reply (via the error table); logs unexpected ones. */
 function errorOutcome(h: Handler, error: unknown, route: string, fields: RequestFields): Outcome {
   const reply = errorReply(error);
   if (reply.unexpected) h.log.error({ route, ...fields, err: error }, 'unexpected error');
+  const own = h.routes.get(route)?.errorBody;
   return {
     status: reply.status,
-    body: { Err: reply.err },
+    body: own ? own(error, reply) : { Err: reply.err },
     code: reply.code,
     close: reply.kind === 'too-large',
   };
@@ -196,13 +217,20 @@ function logRequest(
     status: outcome.status,
     code: outcome.code,
     result: fields.result,
-    err: ok ? undefined : (outcome.body as { Err?: string }).Err,
+    err: ok ? undefined : errText(outcome.body),
     durationMs,
   };
   if (outcome.status >= 500) h.log.error(line, 'request');
   else if (outcome.status >= 400) h.log.warn(line, 'request');
   else h.log.info(line, 'request');
   if (h.log.isLevelEnabled('debug')) h.log.debug({ route, reply: outcome.body }, 'reply body');
+}
+
+/** errText is a failure's message: Docker's `Err`, or a route's own body's `msg` (CNI). */
+function errText(body: object): string | undefined {
+  const b = body as { Err?: unknown; msg?: unknown };
+  if (typeof b.Err === 'string') return b.Err;
+  return typeof b.msg === 'string' ? b.msg : undefined;
 }
 
 /** notify hands the RequestEvent to onRequest (metrics); its failure costs only a log line. */

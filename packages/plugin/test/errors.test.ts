@@ -40,6 +40,10 @@ describe('errorReply', () => {
     SUPERNET_EXHAUSTED: 507,
     // An unreadable record: unusable until an operator repairs it (`kontena-ipam check`).
     CORRUPT_RECORD: 503,
+    // This instance does not hold its NODE_ID's registration: nothing written until it does.
+    NOT_REGISTERED: 503,
+    // An operator tool acting for a gone host found it live after all.
+    NODE_LIVE: 409,
     UNAVAILABLE: 503,
   };
   const storeCases = Object.entries(storeStatus) as Array<[StoreErrorCode, number]>;

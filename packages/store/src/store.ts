@@ -7,12 +7,32 @@ import { hostRange, type IpAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
 import { listAddresses, releaseAddressIfUnchanged } from './address-admin.js';
 import { AddressStore } from './address-store.js';
+import { attach } from './attach.js';
+import { type AttachmentCheck, checkAttachment, listAttachments } from './attachment-admin.js';
+import { checkAttachRequest, checkDetachRequest } from './attachment-checks.js';
+import type {
+  Attachment,
+  AttachmentRecord,
+  AttachRequest,
+  DetachRequest,
+  DetachResult,
+} from './attachment-types.js';
 import type { Budget } from './budget.js';
 import { createContext, type StoreContext } from './context.js';
+import { detach } from './detach.js';
 import { StoreError } from './errors.js';
 import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
+import { absentFence, heldFence } from './fences.js';
+import { type HostStatus, listHosts } from './hosts.js';
 import { PoolStore, toPoolInfo } from './pool-store.js';
 import { decodeHolds, decodePool, type HoldSet, type PoolRecord } from './records.js';
+import { NodeRegistration, type RegistrationOptions } from './registration.js';
+import {
+  decodeRegistration,
+  encodeRegistration,
+  type HostRecord,
+  type InstanceInfo,
+} from './registration-record.js';
 import type {
   AddressRecord,
   AddressRelease,
@@ -122,6 +142,52 @@ export class IpamStore {
     return this.addressStore(req.node).release(req, budget);
   }
 
+  /**
+   * attach is a CNI ADD: one address of the network's pool (`v6`: its IPv6 pool) for one
+   * (container id, interface) of `node`, recorded with the attachment in one transaction. A
+   * repeated ADD of the same attachment answers the same address (`created: false`). The pool
+   * is created if it does not exist (as requestPool would), and held by the host's attachments.
+   */
+  async attach(req: AttachRequest, budget?: Budget): Promise<Attachment> {
+    const parsed = checkAttachRequest(req);
+    return attach(this.attachDeps(), parsed, budget);
+  }
+
+  /**
+   * detach is a CNI DEL: frees the attachment's address; the host's last attachment in a pool
+   * gives back its hold (the pool goes with the last hold). Nothing to free: `released: false`.
+   */
+  async detach(req: DetachRequest, budget?: Budget): Promise<DetachResult> {
+    checkDetachRequest(req);
+    return detach(this.attachDeps(), req, budget);
+  }
+
+  /** listAttachments lists a pool's CNI attachments (one host's, with `node`). */
+  async listAttachments(
+    req: { pool: PoolId; node?: NodeId },
+    budget?: Budget,
+  ): Promise<AttachmentRecord[]> {
+    checkIds(req.pool, req.node);
+    return listAttachments(this.ctx, req, budget);
+  }
+
+  /** checkAttachment tells whether an attachment's address is still recorded for its host. */
+  async checkAttachment(req: DetachRequest, budget?: Budget): Promise<AttachmentCheck> {
+    checkDetachRequest(req);
+    return checkAttachment(this.ctx, req, budget);
+  }
+
+  private attachDeps() {
+    return {
+      ctx: this.ctx,
+      pools: this.pools,
+      addresses: (node: NodeId) => this.addressStore(node),
+      left: (pool: PoolId) => {
+        for (const store of this.addresses.values()) store.forget(pool);
+      },
+    };
+  }
+
   /** getPool returns a pool with its holds, counts and revisions, or undefined. */
   async getPool(pool: PoolId, budget?: Budget): Promise<PoolStatus | undefined> {
     checkIds(pool);
@@ -197,13 +263,17 @@ export class IpamStore {
     return revisionOf(res);
   }
 
-  /** releaseAddressIfUnchanged deletes an address only if its mod revision is still `modRevision`. */
+  /**
+   * releaseAddressIfUnchanged deletes an address only if its mod revision is still `modRevision`;
+   * with `node` (the record's owner), fenced like every write for that host.
+   */
   releaseAddressIfUnchanged(req: {
     pool: PoolId;
     address: IpAddress;
     modRevision: bigint;
+    node?: NodeId;
   }): Promise<boolean> {
-    checkIds(req.pool);
+    checkIds(req.pool, req.node);
     return releaseAddressIfUnchanged(this.ctx, req);
   }
 
@@ -221,6 +291,51 @@ export class IpamStore {
   async removePoolIfUnheld(req: { pool: PoolId; modRevision: bigint }): Promise<boolean> {
     checkIds(req.pool);
     return this.pools.removeIfUnheld(req);
+  }
+
+  /**
+   * register makes this process the live instance of `node` (registration.ts): it registers in
+   * the background, and from then on every write for `node` is fenced on that registration, so
+   * none is sent while another instance holds it and none commits once it is lost.
+   */
+  register(node: NodeId, info: InstanceInfo, options?: RegistrationOptions): NodeRegistration {
+    parseNodeId(node);
+    const registration = new NodeRegistration(this.ctx, node, info, options);
+    this.ctx.fences.set(node, registration.fence);
+    registration.start();
+    return registration;
+  }
+
+  /**
+   * actAs fences every later write for `node` of this store, for an operator tool: `absent`
+   * (forgetting a host: only while it holds no registration) or `held` (acting beside the
+   * instance that holds it: only while that registration, as `registration` read it, lasts).
+   */
+  actAs(node: NodeId, fence: { absent: true } | { held: HostRecord }): void {
+    parseNodeId(node);
+    const key = this.ctx.keys.node(node);
+    this.ctx.fences.set(
+      node,
+      'absent' in fence
+        ? absentFence(node, key)
+        : heldFence(node, key, encodeRegistration(fence.held)),
+    );
+  }
+
+  /** registration is `node`'s live registration (its instance), or undefined when none is. */
+  async registration(node: NodeId): Promise<HostRecord | undefined> {
+    parseNodeId(node);
+    const res = await this.ctx.calls.read('read registration', [getOp(this.ctx.keys.node(node))]);
+    const kv = kvsAt(res, 0)[0];
+    return kv ? decodeRegistration(kv) : undefined;
+  }
+
+  /**
+   * listHosts returns every host that registered, or owns a hold, block or address: whether it
+   * is live (and its instance), its last registration, and the addresses it owns.
+   */
+  listHosts(budget?: Budget): Promise<HostStatus[]> {
+    return listHosts(this.ctx, budget);
   }
 
   /** ping makes one cheap etcd call within the deadline; UNAVAILABLE if it fails. */
