@@ -10,6 +10,7 @@ import { readPrefix } from '../etcd/paging.js';
 import { allocation } from '../layout/answers.js';
 import { decodeAddress, decodePool } from '../layout/records.js';
 import type { AddressRecord, NodeId, PoolId } from '../types.js';
+import { attachmentOfAddress } from './attachment-admin.js';
 
 /** listAddresses returns a pool's address records (optionally one node's), sorted; [] for no pool. */
 export async function listAddresses(
@@ -62,17 +63,20 @@ export async function releaseAddressIfUnchanged(
   // nobody re-took it since cleanup looked
   const compare = [toCompare({ key, modifiedAt: req.modRevision })];
   const failure = [getOp(key)];
+  // A CNI address goes with its attachment key, or a repeated ADD would answer a freed address.
+  const attached = await attachmentOfAddress(ctx, req.pool, key);
+  if (attached) compare.push(toCompare({ key: attached.key, modifiedAt: attached.modRevision }));
   if (fence) {
     compare.push(toCompare(await fence.guard()));
     failure.push(getOp(fence.key));
   }
   const txn = await ctx.calls.commit('release address if unchanged', {
     compare,
-    success: [deleteOp(key)],
+    success: [deleteOp(key), ...(attached ? [deleteOp(attached.key)] : [])],
     failure,
   });
   if (txn.succeeded) return true;
-  const refused = fence?.refused(kvsAt(txn, 1)[0]);
+  const refused = fence?.refused(kvsAt(txn, failure.length - 1)[0]);
   if (refused) throw refused;
   return kvsAt(txn, 0).length === 0;
 }
