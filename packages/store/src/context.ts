@@ -6,14 +6,15 @@ import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError } from './errors.js';
 import { EtcdCalls } from './etcd/calls.js';
+import type { TransactContext } from './etcd/cas.js';
+import { NodeFences } from './etcd/fences.js';
 import { toCompare } from './etcd/guards.js';
 import { UndoQueue } from './etcd/undo.js';
 import { DEFAULT_PREFIX, KeyLayout } from './layout/keys.js';
-import { NodeFences } from './transitions/fences.js';
 import type { StoreLogger, StoreOptions } from './types.js';
 
 /** StoreContext is what IpamStore hands its parts: one per store instance. */
-export interface StoreContext {
+export interface StoreContext extends TransactContext {
   readonly client: Etcd3;
   readonly calls: EtcdCalls;
   readonly keys: KeyLayout;

@@ -7,10 +7,9 @@ export type { AttachmentCheck } from './admin/attachment-admin.js';
 export type {
   ConsistencyReport,
   ConsistencyRequest,
-  Finding,
-  FindingKind,
 } from './admin/consistency.js';
 export { checkConsistency } from './admin/consistency.js';
+export type { Finding, FindingKind } from './admin/finding.js';
 export type { HostStatus } from './admin/hosts.js';
 export type {
   Attachment,

@@ -11,15 +11,7 @@ import { decodeAttachment, refOfKey } from '../layout/attachment-records.js';
 import type { KeyLayout } from '../layout/keys.js';
 import type { PoolRecord } from '../layout/records.js';
 import { type AddressKind, parseNodeId, parsePoolId } from '../types.js';
-import type { Finding, Located } from './consistency.js';
-
-/** CniFindingKind names the findings about CNI attachments; stable across releases. */
-export type CniFindingKind =
-  | 'attachment-without-pool'
-  | 'attachment-without-address'
-  | 'cni-address-without-attachment'
-  | 'attachment-without-hold'
-  | 'idle-cni-hold';
+import type { Finding, Located } from './finding.js';
 
 /** AddressEntry is what the check keeps of one address record. */
 export interface AddressEntry {

@@ -13,8 +13,8 @@ import {
 } from '@kontena-ipam/cidr';
 import type { KeyLayout } from '../layout/keys.js';
 import type { PoolRecord } from '../layout/records.js';
-import type { Finding, Located } from './consistency.js';
 import type { BlockKey, Records } from './consistency-records.js';
+import type { Finding, Located } from './finding.js';
 
 /** Overlap sweep over subnets sorted by family then network: each is compared with its successors while they start inside it. */
 function overlaps(entries: Array<Located<{ subnet: Subnet; owner: string }>>): Finding[] {

@@ -15,8 +15,8 @@ import {
   readBlock,
 } from '../layout/records.js';
 import { parseNodeId, parsePoolId } from '../types.js';
-import type { Finding, Located } from './consistency.js';
 import { type AddressEntry, type AttachmentEntry, parseAttachmentKey } from './consistency-cni.js';
+import type { Finding, Located } from './finding.js';
 
 /** BlockKey is one block claim or affinity key: the pool, the block's index, the claiming node. */
 export type BlockKey = Located<{ pool: string; index: number; node: string }>;

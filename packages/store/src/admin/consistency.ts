@@ -16,7 +16,7 @@ import { EtcdCalls } from '../etcd/calls.js';
 import { kvsAt, rangeOp } from '../etcd/ops.js';
 import { readPrefix } from '../etcd/paging.js';
 import { KeyLayout } from '../layout/keys.js';
-import { attachmentFindings, type CniFindingKind } from './consistency-cni.js';
+import { attachmentFindings } from './consistency-cni.js';
 import {
   addressFindings,
   blockFindings,
@@ -25,37 +25,7 @@ import {
   reservationFindings,
 } from './consistency-findings.js';
 import { parseAll } from './consistency-records.js';
-
-/** FindingKind names each kind of inconsistency checkConsistency reports; stable across releases. */
-export type FindingKind =
-  | 'overlapping-subnets'
-  | 'pool-without-reservation'
-  | 'reservation-without-pool'
-  | 'address-without-pool'
-  | 'address-outside-pool'
-  | 'hold-without-pool'
-  | 'block-without-pool'
-  | 'stale-block'
-  | 'old-layout'
-  | 'idle-hold'
-  | CniFindingKind
-  | 'unreadable-record'
-  | 'unknown-key';
-
-/** Finding is one inconsistency: its kind, the etcd key it is about, and a one-line message. */
-export interface Finding {
-  kind: FindingKind;
-  /** key is the full etcd key at fault (for overlaps: the second of the two). */
-  key: string;
-  /** message is one line for operators, naming the pool, subnet, address or node involved. */
-  message: string;
-  pool?: string;
-  subnet?: string;
-  address?: string;
-  node?: string;
-  /** other names the second record of a pair (overlapping subnets). */
-  other?: string;
-}
+import type { Finding } from './finding.js';
 
 /** ConsistencyReport is what checkConsistency read and what it found, at one etcd revision. */
 export interface ConsistencyReport {
@@ -84,14 +54,6 @@ export interface ConsistencyRequest {
  * says otherwise: bounded so a big IPv6 cluster never exceeds gRPC's 4 MiB reply limit.
  */
 export const CHECK_PAGE_SIZE = 1000;
-
-/** Located is one parsed record and the key it was read at. */
-export interface Located<T> {
-  key: string;
-  value: T;
-  /** The key's create revision, where a check needs it. */
-  createRevision?: string;
-}
 
 /** checkConsistency reads the whole key space of one store and lists every inconsistency found. */
 export async function checkConsistency(req: ConsistencyRequest): Promise<ConsistencyReport> {

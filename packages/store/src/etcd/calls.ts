@@ -6,7 +6,8 @@
  * and the observer hears of every round trip. The etcd layer's files, one job each: calls.ts
  * (this), attempts.ts (retries), failures.ts (what an error means), backoff.ts (the one
  * jittered pause), ops.ts and replies.ts (ops and their responses), paging.ts (big reads),
- * guards.ts, cas.ts (the compare-and-swap rounds), commit-batch.ts, undo.ts, tokens.ts.
+ * guards.ts, fences.ts, tokens.ts, cas.ts and cas-loss.ts (the compare-and-swap rounds),
+ * merge-plan.ts and commit-batch.ts (group commit), undo.ts.
  */
 import { performance } from 'node:perf_hooks';
 import type {

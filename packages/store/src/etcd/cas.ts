@@ -14,9 +14,8 @@
  * client/v3/concurrency/stm.go, which writes its loop once.
  */
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
-import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
-import type { NodeId, PoolId, StoreObserver } from '../types.js';
+import type { NodeId, PoolId, StoreLogger, StoreObserver } from '../types.js';
 import { backoff } from './backoff.js';
 import type { Budget } from './budget.js';
 import { type AfterLoss, firstLook, nextRound } from './cas-loss.js';
@@ -26,9 +25,23 @@ import { getOp, kvsAt, revisionOf } from './ops.js';
 
 export type { AfterLoss } from './cas-loss.js';
 
-import type { Undo } from './undo.js';
+import type { EtcdCalls } from './calls.js';
+import type { NodeFences } from './fences.js';
+import type { Undo, UndoQueue } from './undo.js';
 
 export type { Guard } from './guards.js';
+
+/**
+ * TransactContext is what the loop needs of the store (StoreContext has it): the etcd calls,
+ * how many rounds, the log, the undo queue for failed writes, and each host's fence.
+ */
+export interface TransactContext {
+  readonly calls: EtcdCalls;
+  readonly maxAttempts: number;
+  readonly logger: StoreLogger;
+  readonly undo: UndoQueue;
+  readonly fences: NodeFences;
+}
 
 /** Snapshot is one round's named reads, all at one revision. */
 export class Snapshot<K extends string> {
@@ -140,7 +153,7 @@ function named<K extends string>(reads: Partial<Record<K, IRequestOp>>): [K[], I
  * given (the plugin gives Docker's call's); without one, each etcd call still has its deadline.
  */
 export async function transact<K extends string, T>(
-  ctx: StoreContext,
+  ctx: TransactContext,
   t: Transition<K, T>,
   budget?: Budget,
 ): Promise<T> {

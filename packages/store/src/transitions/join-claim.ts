@@ -145,3 +145,11 @@ export interface JoinPlan {
   /** take reads the committed join's answer to the ops `add` added. */
   take(replies: Replies<JoinReply>): void;
 }
+
+/** AddressViews is what pool transitions tell the hosts' address views (address-store.ts). */
+export interface AddressViews {
+  /** left: this node no longer holds a pool (or it is gone): drop local views. */
+  left(pool: PoolId): void;
+  /** joining: what `node`'s join or creation of `pool` carries for its view (join-claim.ts). */
+  joining(pool: PoolShape, node: NodeId): JoinPlan | undefined;
+}

@@ -16,9 +16,8 @@ import type { KeyLayout } from '../layout/keys.js';
 import { decodeHold, encodeHold, type PoolRecord } from '../layout/records.js';
 import type { DropHoldRequest, PoolId, ReleasePoolResult } from '../types.js';
 import { BLOCKS_PER_TXN, claimsPage, returnAfterLeave, returnOps } from './block-return.js';
-import { poolIn } from './pool-request.js';
-import { removalGuards, removalOps } from './pool-rules.js';
-import type { AddressViews } from './pool-store.js';
+import type { AddressViews } from './join-claim.js';
+import { poolIn, removalGuards, removalOps } from './pool-rules.js';
 import {
   type Attempted,
   afterLostRemoval,

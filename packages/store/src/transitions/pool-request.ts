@@ -24,7 +24,6 @@ import { OpList } from '../etcd/replies.js';
 import { newToken, putLanded } from '../etcd/tokens.js';
 import {
   decodeHold,
-  decodePool,
   decodeReservation,
   encodeAddress,
   encodeGuard,
@@ -36,9 +35,15 @@ import {
   type PoolRecord,
 } from '../layout/records.js';
 import type { JoinedPool, PoolId, PoolIdRequest } from '../types.js';
-import type { JoinPlan, JoinReply, PoolShape } from './join-claim.js';
-import { chooseSubnet, mismatch, newPool, toPoolInfo, validateRequest } from './pool-rules.js';
-import type { AddressViews } from './pool-store.js';
+import type { AddressViews, JoinPlan, JoinReply, PoolShape } from './join-claim.js';
+import {
+  chooseSubnet,
+  mismatch,
+  newPool,
+  poolIn,
+  toPoolInfo,
+  validateRequest,
+} from './pool-rules.js';
 
 /** How many more rounds requestPool may take than the store's maxAttempts (see requestPool). */
 const POOL_CREATE_ATTEMPTS_FACTOR = 4;
@@ -48,16 +53,6 @@ type PoolRead = 'pool' | 'hold' | 'claims' | 'guard' | 'subnets';
 
 /** PlanFor gives a join what it carries for the joining host's view, once its pool is known. */
 type PlanFor = (pool: PoolShape) => JoinPlan | undefined;
-
-/** poolIn is the pool record read by `name`, if the pool exists. */
-export function poolIn<K extends string>(
-  id: PoolId,
-  snap: Snapshot<K>,
-  name: K,
-): PoolRecord | undefined {
-  const kv = snap.kv(name);
-  return kv ? decodePool(id, kv) : undefined;
-}
 
 /** PoolRequests runs requestPool for IpamStore (through PoolStore). */
 export class PoolRequests {

@@ -17,12 +17,13 @@ import {
 } from '@kontena-ipam/cidr';
 import type { IRequestOp } from 'etcd3';
 import { StoreError } from '../errors.js';
+import type { Snapshot } from '../etcd/cas.js';
 import type { Guard } from '../etcd/guards.js';
 import { deleteOp, deletePrefixOp } from '../etcd/ops.js';
 import { checkHostAddress, hostsOfBoth } from '../layout/address-rules.js';
 import type { KeyLayout } from '../layout/keys.js';
-import type { PoolRecord } from '../layout/records.js';
-import type { PoolIdRequest, PoolInfo, Reservation } from '../types.js';
+import { decodePool, type PoolRecord } from '../layout/records.js';
+import type { PoolId, PoolIdRequest, PoolInfo, Reservation } from '../types.js';
 
 /** toPoolInfo strips what only the store needs from a pool record. */
 export function toPoolInfo(state: PoolRecord): PoolInfo {
@@ -188,4 +189,14 @@ export function chooseSubnet(
     );
   }
   return free;
+}
+
+/** poolIn is the pool record read by `name`, if the pool exists. */
+export function poolIn<K extends string>(
+  id: PoolId,
+  snap: Snapshot<K>,
+  name: K,
+): PoolRecord | undefined {
+  const kv = snap.kv(name);
+  return kv ? decodePool(id, kv) : undefined;
 }

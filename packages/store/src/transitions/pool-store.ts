@@ -12,24 +12,15 @@ import { decodeReservation } from '../layout/records.js';
 import type {
   DropHoldRequest,
   JoinedPool,
-  NodeId,
   PoolId,
   PoolIdRequest,
   ReleasePoolResult,
   Reservation,
 } from '../types.js';
-import type { JoinPlan, PoolShape } from './join-claim.js';
+import type { AddressViews } from './join-claim.js';
 import { PoolReleases } from './pool-release.js';
 import { PoolRequests } from './pool-request.js';
 import type { HoldsToDrop } from './release-rules.js';
-
-/** AddressViews is what pool transitions tell the hosts' address views (address-store.ts). */
-export interface AddressViews {
-  /** left: this node no longer holds a pool (or it is gone): drop local views. */
-  left(pool: PoolId): void;
-  /** joining: what `node`'s join or creation of `pool` carries for its view (join-claim.ts). */
-  joining(pool: PoolShape, node: NodeId): JoinPlan | undefined;
-}
 
 /** PoolStore holds the pool-level transitions of IpamStore. */
 export class PoolStore {

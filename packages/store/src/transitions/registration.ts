@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { Lease } from 'etcd3';
 import type { StoreContext } from '../context.js';
 import { StoreError } from '../errors.js';
+import type { Fence } from '../etcd/fences.js';
 import { toCompare } from '../etcd/guards.js';
 import { getOp, kvsAt, putOp } from '../etcd/ops.js';
 import { nowIso } from '../layout/records.js';
@@ -29,7 +30,6 @@ import {
   type Registration,
 } from '../layout/registration-record.js';
 import type { NodeId } from '../types.js';
-import type { Fence } from './fences.js';
 
 /** RegistrationState is where an instance stands with its NODE_ID. */
 export type RegistrationState =
