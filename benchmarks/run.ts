@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { churn } from './churn.bench.js';
 import { cidr } from './cidr.bench.js';
+import { cni } from './cni.bench.js';
 import { contention } from './contention.bench.js';
 import { fill } from './fill.bench.js';
 import { latency } from './latency.bench.js';
@@ -28,6 +29,7 @@ const scenarios: readonly Scenario[] = [
   cidr,
   pluginOverhead,
   scale,
+  cni,
 ];
 
 interface Args {
