@@ -6,15 +6,17 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CNI_PLUGIN_DIR, hostLocalIpam, type IpamSection } from '@kontena-ipam/testing/cni-config';
+import { DEBIAN_CNI_DIR } from '@kontena-ipam/testing/cni';
+import { hostLocalIpam } from '@kontena-ipam/testing/cni-config';
 
 /** IpamUnderTest is one IPAM plugin, ready to be named in a network config's `ipam`. */
 export interface IpamUnderTest {
   /** name says which IPAM this is, for the table. */
   readonly name: string;
   /** cniPath is CNI_PATH: the folder holding the executable named by ipam.type, then /usr/lib/cni. */
-  readonly cniPath: string;
-  readonly ipam: IpamSection;
+  readonly cniPath: readonly string[];
+  /** ipam is the network config's `ipam` section. */
+  readonly ipam: Record<string, unknown>;
   /** executable is the IPAM plugin itself, timed alone for its start (CNI_COMMAND=VERSION). */
   readonly executable: string;
   /** held counts the addresses the IPAM still holds for the network. */
@@ -39,9 +41,9 @@ export const hostLocal: IpamSetup = async ({ dir, network, subnet }) => {
   const dataDir = join(dir, `host-local-${network}`);
   return {
     name: 'host-local',
-    cniPath: CNI_PLUGIN_DIR,
+    cniPath: [DEBIAN_CNI_DIR],
     ipam: hostLocalIpam({ subnet, dataDir }),
-    executable: join(CNI_PLUGIN_DIR, 'host-local'),
+    executable: join(DEBIAN_CNI_DIR, 'host-local'),
     async held() {
       const records = join(dataDir, network);
       if (!existsSync(records)) return 0;

@@ -12,15 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CNI_PLUGIN_DIR, macvlanConfig } from '@kontena-ipam/testing/cni-config';
-import {
-  type BenchNamespaces,
-  type CniCall,
-  execPlugin,
-  inNetns,
-  makeNamespaces,
-  requireCni,
-} from './cni-exec.js';
+import { type CniCommand, DEBIAN_CNI_DIR, macvlanConfig } from '@kontena-ipam/testing/cni';
+import { type BenchNamespaces, inNetns, makeNamespaces, requireCni, timedCni } from './cni-exec.js';
 import { hostLocal, type IpamSetup, type IpamUnderTest } from './cni-ipams.js';
 import type { Figure, Scenario } from './scenario.js';
 import { ratio, summarize } from './stats.js';
@@ -33,7 +26,7 @@ const STARTS = 20;
 /** Side is one IPAM in the run: its setup, config and what it measured. */
 interface Side {
   ipam: IpamUnderTest;
-  config: unknown;
+  config: Record<string, unknown>;
   prefix: string;
   pairs: number[];
   failures: string[];
@@ -52,48 +45,47 @@ function addressOf(stdout: string): string | undefined {
 
 /** addDel runs one ADD and its DEL through macvlan; it records the pair's time or the failure. */
 async function addDel(side: Side, ns: BenchNamespaces, id: string): Promise<void> {
-  const macvlan = inNetns(ns.host, [join(CNI_PLUGIN_DIR, 'macvlan')]);
-  const call: CniCall = {
+  const call: CniCommand = {
+    plugin: join(DEBIAN_CNI_DIR, 'macvlan'),
+    prefix: inNetns(ns.host.name),
     command: 'ADD',
     containerId: id,
-    netns: ns.containerPath,
-    path: side.ipam.cniPath,
+    netns: ns.container.path,
+    ifname: 'eth0',
+    // What Podman passes (K8S_POD_NAME is the container's name).
+    args: `IgnoreUnknown=1;K8S_POD_NAME=${id}`,
+    cniPath: side.ipam.cniPath,
     config: side.config,
   };
-  const add = await execPlugin(macvlan, call);
+  const add = await timedCni(call);
   const address = addressOf(add.stdout);
   if (add.code !== 0 || !address?.startsWith(side.prefix)) {
-    side.failures.push(
-      `${side.ipam.name} ADD exited ${add.code}: ${add.stdout.trim() || add.stderr.trim()}`,
-    );
+    side.failures.push(`${side.ipam.name} ADD exited ${add.code}: ${add.stdout || add.stderr}`);
   }
-  const del = await execPlugin(macvlan, { ...call, command: 'DEL' });
+  const del = await timedCni({ ...call, command: 'DEL' });
   if (del.code !== 0) {
-    side.failures.push(
-      `${side.ipam.name} DEL exited ${del.code}: ${del.stdout.trim() || del.stderr.trim()}`,
-    );
+    side.failures.push(`${side.ipam.name} DEL exited ${del.code}: ${del.stdout || del.stderr}`);
   }
   if (add.code === 0 && del.code === 0) {
     side.pairs.push(add.ms + del.ms);
   } else {
     // A DEL whose IPAM failed leaves eth0 behind; remove it so the next pair starts clean.
-    spawnSync('ip', ['-n', ns.container, 'link', 'del', 'eth0']);
+    spawnSync('ip', ['-n', ns.container.name, 'link', 'del', 'eth0']);
   }
 }
 
-/** medianStart is the median time, in ms, of `STARTS` execs of `argv` (VERSION, no namespace). */
-async function medianStart(argv: readonly string[], path: string): Promise<number> {
+/** medianStart is the median time, in ms, of STARTS execs of `plugin` (VERSION, no namespace). */
+async function medianStart(plugin: string, prefix: readonly string[] = []): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < STARTS; i++) {
-    const outcome = await execPlugin(argv, {
+    const outcome = await timedCni({
+      plugin,
+      prefix,
       command: 'VERSION',
-      containerId: 'version',
-      netns: '',
-      path,
       config: { cniVersion: '1.0.0' },
     });
     if (outcome.code !== 0) {
-      throw new Error(`${argv.join(' ')} VERSION exited ${outcome.code}: ${outcome.stdout}`);
+      throw new Error(`${plugin} VERSION exited ${outcome.code}: ${outcome.stdout}`);
     }
     times.push(outcome.ms);
   }
@@ -108,7 +100,7 @@ async function makeSide(
   master: string,
 ): Promise<Side> {
   const ipam = await setup({ dir, network: net.network, subnet: net.subnet });
-  const config = macvlanConfig({ name: net.network, master, ipam: ipam.ipam, cniVersion: '1.0.0' });
+  const config = macvlanConfig({ name: net.network, master, ipam: ipam.ipam });
   return { ipam, config, prefix: net.prefix, pairs: [], failures: [] };
 }
 
@@ -204,9 +196,9 @@ export function cniScenario(subject: IpamSetup): Scenario {
         for (const side of sides) side.pairs.length = 0;
         await measure([floor, tested], ns, rounds);
         const starts = {
-          floor: await medianStart([floor.ipam.executable], floor.ipam.cniPath),
-          subject: await medianStart([tested.ipam.executable], tested.ipam.cniPath),
-          nsenter: await medianStart(inNetns(ns.host, ['/bin/true']), ''),
+          floor: await medianStart(floor.ipam.executable),
+          subject: await medianStart(tested.ipam.executable),
+          nsenter: await medianStart('/bin/true', inNetns(ns.host.name)),
         };
         const held = (await floor.ipam.held()) + (await tested.ipam.held());
         return figures(floor, tested, starts, held);

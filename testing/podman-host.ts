@@ -15,7 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxTarball } from './busybox-image.js';
-import { CNI_PLUGIN_DIR, type Conflist } from './cni-config.js';
+import { DEBIAN_CNI_DIR } from './cni.js';
+import type { Conflist } from './cni-config.js';
 import { type DockerResult, run } from './dockerd-io.js';
 import {
   type PodmanInstance,
@@ -77,7 +78,7 @@ function requirePodman(): void {
   }
   const missing: string[] = [];
   if (spawnSync('podman', ['--version']).status !== 0) missing.push('podman');
-  if (!existsSync(join(CNI_PLUGIN_DIR, 'macvlan'))) missing.push('containernetworking-plugins');
+  if (!existsSync(join(DEBIAN_CNI_DIR, 'macvlan'))) missing.push('containernetworking-plugins');
   if (spawnSync('nsenter', ['--version']).status !== 0) missing.push('util-linux');
   if (missing.length > 0) {
     throw new Error(
@@ -109,7 +110,7 @@ function containersConf(layout: HostLayout): string {
     '',
     '[network]',
     'network_backend = "cni"',
-    `cni_plugin_dirs = [${JSON.stringify(layout.pluginDir)}, ${JSON.stringify(CNI_PLUGIN_DIR)}]`,
+    `cni_plugin_dirs = [${JSON.stringify(layout.pluginDir)}, ${JSON.stringify(DEBIAN_CNI_DIR)}]`,
     `network_config_dir = ${JSON.stringify(layout.networkDir)}`,
     '',
     '[engine]',

@@ -4,6 +4,7 @@
  * every store call returns a clear error until etcd is back, and a watcher logs each change.
  */
 import { formatSubnet } from '@kontena-ipam/cidr';
+import { cniRoutes } from '@kontena-ipam/cni';
 import { PluginServer } from '@kontena-ipam/plugin';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -112,6 +113,8 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     logger: logger.child({ component: 'plugin' }),
     endpoint: opened.endpoint,
     v6Dynamic: config.supernet6 !== undefined,
+    // CNI runtimes' calls (kontena-ipam-cni) on the same socket: one process per host.
+    extraRoutes: cniRoutes({ backend: opened.store }),
     ...(metrics ? { onRequest: metrics.onRequest } : {}),
   });
   let metricsServer: MetricsServer | undefined;

@@ -87,7 +87,7 @@ export function planCleanup(input: PlanInput): Plan {
     const addresses = planAddresses(pool, target, input);
     kept += addresses.kept;
     steps.push(...addresses.steps);
-    const step = poolStep(pool, target, addresses.young, input);
+    const step = poolStep(pool, target, addresses, input);
     if (step) steps.push(step);
   }
   return { steps, kept };
@@ -97,17 +97,15 @@ export function planCleanup(input: PlanInput): Plan {
  * planAddresses decides each of the target host's addresses in one pool; `young` counts those
  * too young to judge (they keep the host's hold on the pool for another run, see holdStep).
  */
-function planAddresses(
-  pool: PoolStatus,
-  target: NodeId,
-  input: PlanInput,
-): { steps: PlannedStep[]; kept: number; young: number } {
+function planAddresses(pool: PoolStatus, target: NodeId, input: PlanInput): AddressesSeen {
   const steps: PlannedStep[] = [];
   let kept = 0;
   let young = 0;
+  let cni = 0;
   for (const record of input.addresses.get(pool.id) ?? []) {
     // listAddresses was asked for the target only; check anyway, another host's addresses are never ours to free.
     if (record.node !== target) continue;
+    if (record.kind === 'cni') cni++;
     const decision = addressVerdict(record, input);
     if (decision.verdict === 'keep') kept++;
     else if (decision.verdict === 'skip') {
@@ -117,7 +115,18 @@ function planAddresses(
       steps.push({ kind: 'free-address', pool, record, reason: decision.reason });
     }
   }
-  return { steps, kept, young };
+  return { steps, kept, young, cni };
+}
+
+/**
+ * AddressesSeen is what planAddresses found of the target's addresses in one pool: its steps,
+ * how many it kept, how many were too young to judge, and how many are CNI attachments'.
+ */
+interface AddressesSeen {
+  steps: PlannedStep[];
+  kept: number;
+  young: number;
+  cni: number;
 }
 
 /**
@@ -127,11 +136,21 @@ function planAddresses(
 function poolStep(
   pool: PoolStatus,
   target: NodeId,
-  youngAddresses: number,
+  addresses: AddressesSeen,
   input: PlanInput,
 ): PlannedStep | undefined {
   const holders = Object.keys(pool.holds).filter((n) => (pool.holds[n] ?? 0) > 0);
-  if (heldBy(pool, target)) return holdStep(pool, target, holders, youngAddresses, input);
+  if (heldBy(pool, target) && addresses.cni > 0 && !input.forgetNode) {
+    // CNI attachments hold the pool through the host's hold, and Docker knows nothing of them:
+    // they are freed by the runtime's DEL or GC, never by a comparison with Docker.
+    return {
+      kind: 'keep-pool',
+      pool,
+      young: false,
+      reason: `${addresses.cni} CNI attachment(s) of ${target} hold it`,
+    };
+  }
+  if (heldBy(pool, target)) return holdStep(pool, target, holders, addresses.young, input);
   if (holders.length === 0) return unheldStep(pool, input);
   return undefined;
 }

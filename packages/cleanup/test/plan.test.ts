@@ -224,6 +224,20 @@ describe('planCleanup', () => {
     ]);
   });
 
+  it('keeps the hold of a pool where this host has CNI attachments, which Docker knows nothing of', () => {
+    const lan = pool('lan', '10.68.0.0/24', { [me]: 1 });
+    const records = [
+      addr(lan, '10.68.0.2', { kind: 'cni' }),
+      addr(lan, '10.68.0.3', { kind: 'cni' }),
+    ];
+    const p = plan([lan], records, { networks: [] });
+    expect(freed(p)).toEqual([]);
+    expect(p.kept).toBe(2);
+    expect(p.steps.map((s) => [s.kind, s.reason])).toEqual([
+      ['keep-pool', '2 CNI attachment(s) of node-a hold it'],
+    ]);
+  });
+
   it('never drops the hold of or removes a pool a local network uses, even under another driver name', () => {
     const held = pool('kontena', '10.81.0.0/16', { [me]: 1 });
     const unheld = pool('orphan', '10.82.0.0/16', {});

@@ -1,5 +1,6 @@
 /** What the plugin offers and needs: its options, the backend it calls, the events it emits. */
 import type { IpamStore, NodeId, StoreLogger } from '@kontena-ipam/store';
+import type { Route } from './routes.js';
 
 /**
  * PluginLogger is what the plugin logs through: the store's logger methods plus `error`, and
@@ -44,6 +45,11 @@ export interface PluginServerOptions {
   /** true when an IPv6 supernet is configured (dynamic IPv6 pools possible). */
   v6Dynamic?: boolean;
   onRequest?: (event: RequestEvent) => void;
+  /**
+   * routes served beside Docker's on the same socket (the CNI calls of @kontena-ipam/cni), with
+   * the same body limit, deadline, log line and metrics.
+   */
+  extraRoutes?: readonly Route[];
 }
 
 /** HandlerOptions is what createHandler needs: the server's options minus the socket. */

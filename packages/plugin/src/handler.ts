@@ -45,7 +45,7 @@ interface Handler {
 export function createHandler(options: HandlerOptions): RequestListener {
   const handler: Handler = {
     options,
-    routes: routeTable(),
+    routes: routeTable(options.extraRoutes),
     timeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     endpoint: options.endpoint ?? 'the configured endpoint',
@@ -164,9 +164,10 @@ async function health(h: Handler): Promise<Outcome> {
 function errorOutcome(h: Handler, error: unknown, route: string, fields: RequestFields): Outcome {
   const reply = errorReply(error);
   if (reply.unexpected) h.log.error({ route, ...fields, err: error }, 'unexpected error');
+  const own = h.routes.get(route)?.errorBody;
   return {
     status: reply.status,
-    body: { Err: reply.err },
+    body: own ? own(error, reply) : { Err: reply.err },
     code: reply.code,
     close: reply.kind === 'too-large',
   };
@@ -196,13 +197,20 @@ function logRequest(
     status: outcome.status,
     code: outcome.code,
     result: fields.result,
-    err: ok ? undefined : (outcome.body as { Err?: string }).Err,
+    err: ok ? undefined : errText(outcome.body),
     durationMs,
   };
   if (outcome.status >= 500) h.log.error(line, 'request');
   else if (outcome.status >= 400) h.log.warn(line, 'request');
   else h.log.info(line, 'request');
   if (h.log.isLevelEnabled('debug')) h.log.debug({ route, reply: outcome.body }, 'reply body');
+}
+
+/** errText is a failure's message: Docker's `Err`, or a route's own body's `msg` (CNI). */
+function errText(body: object): string | undefined {
+  const b = body as { Err?: unknown; msg?: unknown };
+  if (typeof b.Err === 'string') return b.Err;
+  return typeof b.msg === 'string' ? b.msg : undefined;
 }
 
 /** notify hands the RequestEvent to onRequest (metrics); its failure costs only a log line. */

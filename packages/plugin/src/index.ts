@@ -27,4 +27,5 @@ export {
   NETWORK_OPTION,
   ROUTES,
 } from './protocol.js';
+export type { RequestFields, Route, RouteContext } from './routes.js';
 export { DEFAULT_SHUTDOWN_GRACE_MS, DEFAULT_SOCKET_MODE, PluginServer } from './server.js';

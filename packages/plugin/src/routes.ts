@@ -74,6 +74,11 @@ export interface RouteContext {
 export interface Route {
   readonly path: string;
   handle(input: unknown, ctx: RouteContext): Promise<object>;
+  /**
+   * errorBody shapes the reply body of a failure of this route (the status stays the error
+   * table's); without it the body is Docker's `{"Err": message}`.
+   */
+  errorBody?(error: unknown, reply: { status: number; err: string; code: string }): object;
 }
 
 const activate: Route = {
@@ -214,8 +219,8 @@ function gatewayHint(error: unknown, asked: string): unknown {
   );
 }
 
-/** routeTable maps each RPC path to its handler. */
-export function routeTable(): ReadonlyMap<string, Route> {
+/** routeTable maps each RPC path to its handler: Docker's, then `extra` (which may not replace one). */
+export function routeTable(extra: readonly Route[] = []): ReadonlyMap<string, Route> {
   const routes = [
     activate,
     capabilities,
@@ -225,5 +230,10 @@ export function routeTable(): ReadonlyMap<string, Route> {
     requestAddress,
     releaseAddress,
   ];
-  return new Map(routes.map((route) => [route.path, route]));
+  const table = new Map(routes.map((route) => [route.path, route]));
+  for (const route of extra) {
+    if (table.has(route.path)) throw new Error(`route ${route.path} is served twice`);
+    table.set(route.path, route);
+  }
+  return table;
 }

@@ -12,7 +12,7 @@ import {
 } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
 import { checkHostAddress } from './address-rules.js';
-import { AllocationRun } from './allocation-run.js';
+import { AllocationRun, type RunExtra } from './allocation-run.js';
 import { allocation, notFound } from './answers.js';
 import type { Budget } from './budget.js';
 import { transact } from './cas.js';
@@ -145,7 +145,11 @@ export class AddressStore {
     await Promise.all(slots.map((s) => s.view?.then((v) => v?.close()).catch(() => undefined)));
   }
 
-  async request(req: AddressRequest, budget?: Budget): Promise<Allocation> {
+  /**
+   * request allocates an address; `extra` adds a CNI attachment's writes to the allocation's
+   * transaction (attachments.ts).
+   */
+  async request(req: AddressRequest, budget?: Budget, extra?: RunExtra): Promise<Allocation> {
     let view = await this.view(req.pool);
     // The view's pool record may be stale (the pool removed or re-created meanwhile): before
     // refusing a request on its account, look again at etcd once.
@@ -162,6 +166,7 @@ export class AddressStore {
       forget: () => this.forget(req.pool),
       checkStatic: (pool, address) => this.checkStatic(pool, address),
       staticTaken: (pool, address, kv) => this.staticTaken(pool, address, req, kv),
+      ...(extra ? { extra } : {}),
     }).run(budget);
   }
 

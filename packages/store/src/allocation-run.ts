@@ -11,10 +11,17 @@
  * inside.
  */
 import { formatAddress, formatSubnet, type IpAddress } from '@kontena-ipam/cidr';
-import type { IKeyValue } from 'etcd3';
+import type { IKeyValue, IRequestOp } from 'etcd3';
 import { allocation, notFound } from './answers.js';
 import type { Budget } from './budget.js';
-import { type AfterLoss, type Decision, type Snapshot, transact, type Write } from './cas.js';
+import {
+  type AfterLoss,
+  type Decision,
+  type Guard,
+  type Snapshot,
+  transact,
+  type Write,
+} from './cas.js';
 import { backoff, newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, getOp, putOp } from './etcd-call.js';
@@ -28,8 +35,29 @@ import {
 } from './records.js';
 import type { AddressRequest, Allocation, NodeId } from './types.js';
 
-/** AddressReads names what a lost allocation reads back. */
-type AddressReads = 'pool' | 'address' | 'hold';
+/** AddressReads names what a lost allocation reads back (`attachment` with a CNI RunExtra). */
+export type AddressReads = 'pool' | 'address' | 'hold' | 'attachment';
+
+/**
+ * RunExtra is what a caller adds to each round's transaction of an allocation: the CNI
+ * attachment key beside the address, and its own guard and write of the host's hold in place
+ * of the run's (attachments.ts). The run stays the judge of the address; the extra of the rest.
+ */
+export interface RunExtra {
+  /** record: fields added to the address record (the attachment it belongs to). */
+  readonly record: Partial<StoredAddress>;
+  /** guards replace the run's own guard on the host's hold; ops are written with the address. */
+  write(address: IpAddress, encodedAddress: string): { guards: Guard[]; ops: IRequestOp[] };
+  /** reads: what a lost compare reads back besides the pool, the address and the hold. */
+  readonly reads: { attachment: IRequestOp };
+  /**
+   * lost looks at a lost compare's reads first: 'retry-now' when its own guards failed (it has
+   * taken note of what it read), an answer when the allocation is moot, else undefined.
+   */
+  lost(snap: Snapshot<AddressReads>): AfterLoss<Allocation> | undefined;
+  /** undo: what takes back the extra's writes of `address` if the outcome is unknown. */
+  undo(address: IpAddress): { guards: Guard[]; ops: IRequestOp[] };
+}
 
 /** What a run needs of the AddressStore it runs for. */
 export interface RunHost {
@@ -62,19 +90,28 @@ export class AllocationRun {
    * in an etcd restore): the allocation writes the hold back in its own transaction.
    */
   private rehold = false;
+  private readonly extra: RunExtra | undefined;
 
-  constructor(ctx: StoreContext, node: NodeId, req: AddressRequest, view: HostView, host: RunHost) {
+  constructor(
+    ctx: StoreContext,
+    node: NodeId,
+    req: AddressRequest,
+    view: HostView,
+    host: RunHost & { extra?: RunExtra },
+  ) {
     this.ctx = ctx;
     this.node = node;
     this.req = req;
     this.view = view;
     this.host = host;
+    this.extra = host.extra;
     this.record = {
       node: req.node,
       kind: req.kind,
       attrs: { ...req.attrs },
       at: nowIso(),
       token: this.token,
+      ...host.extra?.record,
     };
   }
 
@@ -143,25 +180,40 @@ export class AllocationRun {
     const holdKey = keys.hold(pool.id, this.node);
     const heldBack = this.rehold;
     const encoded = encodeAddress(this.record);
+    const extra = this.extra?.write(taken, encoded);
     this.host.pending.add(taken.value);
     return {
       guards: [
         { key: keys.pool(pool.id), createdAt: pool.createRevision }, // the pool we know, not a re-creation
         // An address needs its host's hold: the pool goes with its last hold, and must not
         // take a live address with it.
-        heldBack ? { key: holdKey, absent: true } : { key: holdKey, present: true },
+        ...(extra
+          ? extra.guards
+          : [
+              heldBack
+                ? { key: holdKey, absent: true as const }
+                : { key: holdKey, present: true as const },
+            ]),
         { key: addressKey, absent: true }, // the address is free
       ],
       // A dynamic address may go to etcd with this host's others of the same pool: the two
-      // guards above are the same for all of them (commit-batch.ts).
-      ...(this.req.address || heldBack
+      // guards above are the same for all of them (commit-batch.ts). An extra's are its own.
+      ...(this.req.address || heldBack || extra
         ? {}
         : { batch: { key: `${holdKey}@${pool.createRevision}`, shared: 2 } }),
       ops: [
         putOp(addressKey, encoded),
-        ...(heldBack ? [putOp(holdKey, encodeHold({ count: 1, tokens: [this.token] }))] : []),
+        ...(heldBack && !extra
+          ? [putOp(holdKey, encodeHold({ count: 1, tokens: [this.token] }))]
+          : []),
+        ...(extra?.ops ?? []),
       ],
-      reread: { pool: getOp(keys.pool(pool.id)), address: getOp(addressKey), hold: getOp(holdKey) },
+      reread: {
+        pool: getOp(keys.pool(pool.id)),
+        address: getOp(addressKey),
+        hold: getOp(holdKey),
+        ...this.extra?.reads,
+      },
       settled: () => {
         this.host.pending.delete(taken.value);
       },
@@ -170,8 +222,8 @@ export class AllocationRun {
       undo: {
         what: 'request address',
         fields: { pool: pool.id, address: formatAddress(taken), node: this.node },
-        guards: [{ key: addressKey, holds: encoded }],
-        ops: [deleteOp(addressKey)],
+        guards: [{ key: addressKey, holds: encoded }, ...(this.extra?.undo(taken).guards ?? [])],
+        ops: [deleteOp(addressKey), ...(this.extra?.undo(taken).ops ?? [])],
         finished: () => {
           if (!this.req.address) view.mark(taken, false);
         },
@@ -207,7 +259,12 @@ export class AllocationRun {
       throw notFound(req.pool);
     }
     const kv = snap.kv('address');
-    if (!kv && this.rehold === Boolean(snap.kv('hold'))) {
+    const extra = this.extra?.lost(snap);
+    if (extra !== undefined) {
+      if (extra !== 'retry' && !req.address && !kv) this.view.mark(taken, false);
+      return extra;
+    }
+    if (!kv && !this.extra && this.rehold === Boolean(snap.kv('hold'))) {
       // Not the address: the hold is not as this round assumed. Try again with the other.
       this.rehold = !this.rehold;
       if (!req.address) this.view.mark(taken, false);

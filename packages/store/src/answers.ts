@@ -17,6 +17,7 @@ export function allocation(pool: PoolRecord, address: IpAddress, rec: StoredAddr
     kind: rec.kind,
     attrs: rec.attrs,
     at: rec.at,
+    ...(rec.attachment ? { attachment: rec.attachment } : {}),
   };
 }
 

@@ -21,6 +21,13 @@ import {
   subnetEquals,
 } from '@kontena-ipam/cidr';
 import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
+import {
+  type AddressEntry,
+  type AttachmentEntry,
+  attachmentFindings,
+  type CniFindingKind,
+  parseAttachmentKey,
+} from './consistency-cni.js';
 import { StoreError } from './errors.js';
 import { EtcdCalls, kvsAt, revisionOf } from './etcd-call.js';
 import { KeyLayout, parseBlockIndex, prefixEnd } from './keys.js';
@@ -46,6 +53,7 @@ export type FindingKind =
   | 'stale-block'
   | 'old-layout'
   | 'idle-hold'
+  | CniFindingKind
   | 'unreadable-record'
   | 'unknown-key';
 
@@ -136,9 +144,12 @@ function reasonOf(error: unknown): string {
   return (error as Error).message;
 }
 
-interface Located<T> {
+/** Located is one parsed record and the key it was read at. */
+export interface Located<T> {
   key: string;
   value: T;
+  /** The key's create revision, where a check needs it. */
+  createRevision?: string;
 }
 
 /** Overlap sweep over subnets sorted by family then network: each is compared with its successors while they start inside it. */
@@ -171,11 +182,12 @@ function overlaps(entries: Array<Located<{ subnet: Subnet; owner: string }>>): F
 /** Records is every key of one store, parsed and sorted by kind. */
 interface Records {
   pools: Map<string, PoolRecord>;
-  holds: Array<Located<{ pool: string; node: string }>>;
+  holds: Array<Located<{ pool: string; node: string; cni?: boolean }>>;
   reservations: Array<Located<{ subnet: Subnet; pool: string }>>;
-  addresses: Array<Located<{ pool: string; address: IpAddress; node: string }>>;
+  addresses: Array<Located<AddressEntry>>;
   blocks: BlockKey[];
   affinities: BlockKey[];
+  attachments: AttachmentEntry[];
 }
 
 /** checkConsistency reads the whole key space of one store and lists every inconsistency found. */
@@ -195,6 +207,7 @@ export async function checkConsistency(req: ConsistencyRequest): Promise<Consist
     ...addressFindings(records),
     ...holdFindings(records),
     ...blockFindings(records.blocks, records.affinities, records.holds, records.pools),
+    ...attachmentFindings(records),
   );
   return {
     revision,
@@ -229,6 +242,7 @@ function parseAll(keys: KeyLayout, kvs: readonly IKeyValue[], findings: Finding[
     addresses: [],
     blocks: [],
     affinities: [],
+    attachments: [],
   };
   for (const kv of kvs) {
     const key = kv.key.toString();
@@ -258,8 +272,8 @@ function parseOne(
     if (slash < 0) throw new Error('a hold key needs <pool>/<node>');
     const pool = parsePoolId(rest.slice(0, slash));
     const node = parseNodeId(rest.slice(slash + 1));
-    decodeHold(kv);
-    records.holds.push({ key, value: { pool, node } });
+    const hold = decodeHold(kv);
+    records.holds.push({ key, value: { pool, node, ...(hold.cni ? { cni: true } : {}) } });
   } else if (key.startsWith(keys.subnetsPrefix)) {
     const r = decodeReservation(key.slice(keys.subnetsPrefix.length), kv);
     records.reservations.push({ key, value: r });
@@ -276,7 +290,11 @@ function parseOne(
       throw new Error(`"${text}" is not an address`);
     }
     const rec = decodeAddress(kv);
-    records.addresses.push({ key, value: { pool, address, node: rec.node } });
+    records.addresses.push({
+      key,
+      value: { pool, address, node: rec.node, kind: rec.kind, attachment: rec.attachment },
+      createRevision: kv.create_revision,
+    });
   } else if (key.startsWith(keys.blocksRoot)) {
     const [pool, indexText, extra] = key.slice(keys.blocksRoot.length).split('/');
     const index = parseBlockIndex(key);
@@ -296,6 +314,8 @@ function parseOne(
       key,
       value: { pool: parsePoolId(pool), index, node: parseNodeId(node) },
     });
+  } else if (key.startsWith(keys.attachmentsRoot)) {
+    records.attachments.push(parseAttachmentKey(keys, kv));
   } else if (key !== keys.guard) {
     findings.push({ kind: 'unknown-key', key, message: `${key}: not a key this store writes` });
   }

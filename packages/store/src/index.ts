@@ -3,6 +3,19 @@
  * reservations and addresses, each state change one etcd transaction.
  */
 
+export type { AttachmentCheck } from './attachment-admin.js';
+export type {
+  Attachment,
+  AttachmentInfo,
+  AttachmentRecord,
+  AttachmentRef,
+  AttachRequest,
+  ContainerId,
+  DetachRequest,
+  DetachResult,
+  IfName,
+} from './attachment-types.js';
+export { MAX_IFNAME, parseContainerId, parseIfName } from './attachment-types.js';
 export { Budget } from './budget.js';
 export type { ConsistencyReport, ConsistencyRequest, Finding, FindingKind } from './consistency.js';
 export { checkConsistency } from './consistency.js';

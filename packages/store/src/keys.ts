@@ -8,6 +8,7 @@
  *   addresses/<PoolId>/<address>    one taken address
  *   blocks/<PoolId>/<index>         a host's claim on one block of the window → { node }
  *   affinity/<PoolId>/<NodeId>/<index>  the same claim, found by host (its blocks at start)
+ *   attachments/<PoolId>/<NodeId>/<ContainerId>/<IfName>  one CNI attachment → { address, netns }
  *   guard/subnets                   bumped by every reservation (see pool-store.ts)
  *
  * v2 (nothing released used v1) moved the hosts' holds out of the pool record into keys of
@@ -20,8 +21,16 @@
  * looks for a free address, the address keys stay the truth, so a store without blocks and one
  * with them share a pool safely. Block indexes are fixed-width hex, so keys sort in window order
  * and a range read finds the claims near a host's starting point.
+ *
+ * CNI attachments (attachments.ts) were added the same way: a CNI ADD writes the attachment key
+ * and its address record (kind `cni`, naming the attachment) in one transaction, and a DEL
+ * deletes both, so each points at the other for exactly as long as both exist. The key is found
+ * by what a CNI DEL knows (pool, this host, CNI_CONTAINERID, CNI_IFNAME); a host's attachments of
+ * one pool are one prefix (GC, "is this the last one?"). Container ids and interface names are
+ * parsed before they reach a key (attachment-types.ts: neither can hold '/').
  */
 import { formatAddress, formatSubnet, type IpAddress, type Subnet } from '@kontena-ipam/cidr';
+import type { AttachmentRef } from './attachment-types.js';
 import type { NodeId, PoolId } from './types.js';
 
 /** DEFAULT_PREFIX is where keys live unless StoreOptions.prefix says otherwise. */
@@ -40,6 +49,7 @@ export class KeyLayout {
   readonly addressesRoot: string;
   readonly blocksRoot: string;
   readonly affinityRoot: string;
+  readonly attachmentsRoot: string;
   /** guard is the key every subnet reservation compares and bumps. */
   readonly guard: string;
 
@@ -52,6 +62,7 @@ export class KeyLayout {
     this.addressesRoot = `${this.root}addresses/`;
     this.blocksRoot = `${this.root}blocks/`;
     this.affinityRoot = `${this.root}affinity/`;
+    this.attachmentsRoot = `${this.root}attachments/`;
     this.guard = `${this.root}guard/subnets`;
   }
 
@@ -104,6 +115,21 @@ export class KeyLayout {
 
   affinity(pool: PoolId, node: NodeId, index: number): string {
     return `${this.affinitiesOf(pool, node)}${blockIndexText(index)}`;
+  }
+
+  /** attachments is the prefix of one pool's CNI attachments. */
+  attachments(pool: PoolId): string {
+    return `${this.attachmentsRoot}${pool}/`;
+  }
+
+  /** attachmentsOf is the prefix of one host's CNI attachments in one pool (node ids hold no '/'). */
+  attachmentsOf(pool: PoolId, node: NodeId): string {
+    return `${this.attachments(pool)}${node}/`;
+  }
+
+  /** attachment is one CNI attachment: (container id, interface) of one host in one pool. */
+  attachment(pool: PoolId, node: NodeId, ref: AttachmentRef): string {
+    return `${this.attachmentsOf(pool, node)}${ref.container}/${ref.ifname}`;
   }
 
   /** poolIdOf returns the PoolId part of a pool key. */

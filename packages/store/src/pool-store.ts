@@ -26,7 +26,7 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
-import type { IKeyValue, ITxnResponse } from 'etcd3';
+import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { checkHostAddress, hostsOfBoth } from './address-rules.js';
 import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
@@ -34,7 +34,7 @@ import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
 import type { JoinPlan, PoolShape } from './join-claim.js';
-import { parseBlockIndex } from './keys.js';
+import { type KeyLayout, parseBlockIndex } from './keys.js';
 import {
   decodeHold,
   decodePool,
@@ -62,7 +62,7 @@ import type {
 const POOL_CREATE_ATTEMPTS_FACTOR = 4;
 
 /** MAX_RETURNED_BLOCKS caps the blocks one leave gives back (two deletes each). */
-const MAX_RETURNED_BLOCKS = 50;
+export const MAX_RETURNED_BLOCKS = 50;
 
 /** toPoolInfo strips what only the store needs from a pool record. */
 export function toPoolInfo(state: PoolRecord): PoolInfo {
@@ -116,7 +116,7 @@ function validateRequest(req: PoolIdRequest): void {
 }
 
 /** mismatch says how a request contradicts an existing pool, or undefined when it does not. */
-function mismatch(pool: PoolRecord, req: PoolIdRequest): string | undefined {
+export function mismatch(pool: PoolRecord, req: PoolIdRequest): string | undefined {
   const name = `network ${pool.id}`;
   if (req.subnet && !subnetEquals(req.subnet, pool.subnet)) {
     return `${name} has subnet ${formatSubnet(pool.subnet)}, not ${formatSubnet(req.subnet)}`;
@@ -132,6 +132,49 @@ function mismatch(pool: PoolRecord, req: PoolIdRequest): string | undefined {
     return `${name} is an IPv${pool.subnet.family} pool (${formatSubnet(pool.subnet)})`;
   }
   return undefined;
+}
+
+/** removalGuards: the pool as read, and no hold created or changed since `revision`. */
+export function removalGuards(keys: KeyLayout, pool: PoolRecord, revision: bigint): Guard[] {
+  return [
+    { key: keys.pool(pool.id), modifiedAt: pool.modRevision }, // nobody changed it
+    { prefix: keys.holds(pool.id), unchangedSince: revision }, // nobody joined since we counted
+    // No CNI attachment made since we read (a host's first one also writes its hold).
+    { prefix: keys.attachments(pool.id), unchangedSince: revision },
+  ];
+}
+
+/** removalOps delete pool, reservation, every address, hold, block and attachment, at once. */
+export function removalOps(keys: KeyLayout, pool: PoolRecord): IRequestOp[] {
+  return [
+    deleteOp(keys.pool(pool.id)),
+    deleteOp(keys.subnet(pool.subnet)),
+    deletePrefixOp(keys.addresses(pool.id)),
+    deletePrefixOp(keys.holds(pool.id)),
+    deletePrefixOp(keys.blocks(pool.id)),
+    deletePrefixOp(keys.affinities(pool.id)),
+    deletePrefixOp(keys.attachments(pool.id)),
+  ];
+}
+
+/**
+ * returnBlocks deletes the blocks a leaving host claimed (named by its affinity keys) and
+ * those keys, at most MAX_RETURNED_BLOCKS (a transaction has 128 operations; the rest stay
+ * this host's, for when it joins again). Only the claiming host writes its affinity keys, and a
+ * block is only created where none is, so each named block is this host's to give back.
+ */
+export function returnBlocks(
+  keys: KeyLayout,
+  pool: PoolId,
+  claims: readonly IKeyValue[],
+): IRequestOp[] {
+  const ops = [];
+  for (const kv of claims) {
+    const index = parseBlockIndex(kv.key.toString());
+    if (index !== undefined) ops.push(deleteOp(keys.block(pool, index)));
+    ops.push(deleteOp(kv.key.toString()));
+  }
+  return ops;
 }
 
 /** unchanged is what a release answers when it wrote nothing. */
@@ -246,7 +289,10 @@ export class PoolStore {
     const why = mismatch(pool, req);
     if (why) throw new StoreError('POOL_MISMATCH', why);
     const held = hold?.count ?? 0;
-    if (!req.subnet && held > 0) {
+    // A host's CNI attachments hold the pool with one reference of its own (attachments.ts).
+    if (req.cni && hold?.cni) return { answer: { ...toPoolInfo(pool), held } };
+    const dockerHeld = held - (hold?.cni ? 1 : 0);
+    if (!req.cni && !req.subnet && dockerHeld > 0) {
       // Docker asks again when the pool overlaps a route on this host; answering the same pool
       // would make it loop forever: Docker 20.10's allocator retries RequestPool until the
       // answer avoids its routes, and only a refusal ends the network create.
@@ -257,7 +303,11 @@ export class PoolStore {
       );
     }
     const holdKey = this.ctx.keys.hold(pool.id, req.node);
-    const next = { count: held + 1, tokens: [...(hold?.tokens ?? []), token] };
+    const next = {
+      count: held + 1,
+      tokens: [...(hold?.tokens ?? []), token],
+      cni: req.cni === true || hold?.cni === true,
+    };
     const plan = planFor(pool);
     return {
       write: {
@@ -345,7 +395,7 @@ export class PoolStore {
       putOp(poolKey, encodePool(pool)),
       putOp(subnetKey, encodeReservation(pool.id)),
       putOp(keys.address(pool.id, pool.gateway), encodeAddress(gatewayRecord)),
-      putOp(keys.hold(pool.id, req.node), encodeHold({ count: 1, tokens: [token] })),
+      putOp(keys.hold(pool.id, req.node), encodeHold({ count: 1, tokens: [token], cni: req.cni })),
     ];
     return {
       write: {
@@ -362,7 +412,10 @@ export class PoolStore {
           fields: { pool: pool.id, subnet: formatSubnet(subnet), node: req.node },
           guards: [
             { key: poolKey, holds: encodePool(pool) },
-            { key: keys.hold(pool.id, req.node), holds: encodeHold({ count: 1, tokens: [token] }) },
+            {
+              key: keys.hold(pool.id, req.node),
+              holds: encodeHold({ count: 1, tokens: [token], cni: req.cni }),
+            },
           ],
           ops: [deleteOp(keys.hold(pool.id, req.node)), ...(plan?.undoOps ?? [])],
           finished: (outcome: 'undone' | 'absent' | 'gave-up') => {
@@ -434,11 +487,13 @@ export class PoolStore {
           const holdKv = s.kv('hold');
           const hold = holdKv ? decodeHold(holdKv) : undefined;
           if (!hold) return { answer: unchanged() };
+          // The CNI attachments' reference is theirs to give back (attachments.ts), not Docker's.
+          if (drop === 'one' && hold.cni && hold.count <= 1) return { answer: unchanged() };
           const left = drop === 'all' ? 0 : hold.count - 1;
           const mineGuard: Guard = { key: holdKey, modifiedAt: hold.modRevision };
           if (left > 0) {
             attempted = 'decrement';
-            const next = { count: left, tokens: [...hold.tokens, token] };
+            const next = { count: left, tokens: [...hold.tokens, token], cni: hold.cni };
             return {
               write: {
                 guards: [mineGuard, ...sinceGuard],
@@ -510,43 +565,16 @@ export class PoolStore {
     );
   }
 
-  /** removalGuards: the pool as read, and no hold created or changed since `revision`. */
   private removalGuards(pool: PoolRecord, revision: bigint): Guard[] {
-    const { keys } = this.ctx;
-    return [
-      { key: keys.pool(pool.id), modifiedAt: pool.modRevision }, // nobody changed it
-      { prefix: keys.holds(pool.id), unchangedSince: revision }, // nobody joined since we counted
-    ];
+    return removalGuards(this.ctx.keys, pool, revision);
   }
 
-  /** removalOps delete pool, reservation, every address and every hold, at once. */
   private removalOps(pool: PoolRecord) {
-    const { keys } = this.ctx;
-    return [
-      deleteOp(keys.pool(pool.id)),
-      deleteOp(keys.subnet(pool.subnet)),
-      deletePrefixOp(keys.addresses(pool.id)),
-      deletePrefixOp(keys.holds(pool.id)),
-      deletePrefixOp(keys.blocks(pool.id)),
-      deletePrefixOp(keys.affinities(pool.id)),
-    ];
+    return removalOps(this.ctx.keys, pool);
   }
 
-  /**
-   * returnBlocks deletes the blocks a leaving host claimed (named by its affinity keys) and
-   * those keys, at most MAX_RETURNED_BLOCKS (a transaction has 128 operations; the rest stay
-   * this host's, for when it joins again). Only the claiming host writes its affinity keys, and a block is only created
-   * where none is, so each named block is this host's to give back.
-   */
   private returnBlocks(req: DropHoldRequest, claims: readonly IKeyValue[]) {
-    const { keys } = this.ctx;
-    const ops = [];
-    for (const kv of claims) {
-      const index = parseBlockIndex(kv.key.toString());
-      if (index !== undefined) ops.push(deleteOp(keys.block(req.pool, index)));
-      ops.push(deleteOp(kv.key.toString()));
-    }
-    return ops;
+    return returnBlocks(this.ctx.keys, req.pool, claims);
   }
 
   private removed(pool: PoolRecord): void {

@@ -11,6 +11,7 @@ import {
   parseSubnet,
   type Subnet,
 } from '@kontena-ipam/cidr';
+import type { AttachmentInfo } from './attachment-types.js';
 import { StoreError } from './errors.js';
 import {
   type AddressAttrs,
@@ -45,7 +46,13 @@ export interface PoolState extends PoolRecord {
 
 /** HoldState is one host's hold key as read: how many references, and the key's revisions. */
 export interface HoldState {
+  /** References: one per Docker RequestPool not yet released, plus one while `cni` is set. */
   count: number;
+  /**
+   * cni: this host has CNI attachments in the pool; they hold it with one reference of
+   * `count`, taken by the first attachment and given back by the last (attachments.ts).
+   */
+  cni?: boolean;
   /** Tokens of the last writes to this hold (see PoolRecord.tokens). */
   tokens: readonly string[];
   createRevision: bigint;
@@ -108,6 +115,8 @@ export interface StoredAddress {
   at: string;
   /** Random per request: lets a re-sent transaction recognise its own earlier success. */
   token: string;
+  /** The CNI attachment that holds the address (kind `cni` only). */
+  attachment?: AttachmentInfo;
 }
 
 /** RawKv is the part of an etcd key-value the decoders need. */
@@ -151,7 +160,8 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
 const isTokens = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
-const isKind = (v: unknown): v is AddressKind => v === 'gateway' || v === 'aux' || v === 'endpoint';
+const isKind = (v: unknown): v is AddressKind =>
+  v === 'gateway' || v === 'aux' || v === 'endpoint' || v === 'cni';
 
 function cidrField(key: string, text: string, parse: (t: string) => Subnet): Subnet;
 function cidrField(key: string, text: string, parse: (t: string) => IpAddress): IpAddress;
@@ -197,8 +207,17 @@ export function decodePool(id: PoolId, kv: RawKv): PoolRecord {
 }
 
 /** encodeHold is one host's hold record's JSON. */
-export function encodeHold(hold: { count: number; tokens: readonly string[] }): string {
-  return JSON.stringify({ count: hold.count, tokens: hold.tokens.slice(-RECENT_TOKENS) });
+export function encodeHold(hold: {
+  count: number;
+  tokens: readonly string[];
+  cni?: boolean;
+}): string {
+  return JSON.stringify({
+    count: hold.count,
+    tokens: hold.tokens.slice(-RECENT_TOKENS),
+    // Written only when set, so a Docker-only hold's bytes stay what they always were.
+    ...(hold.cni ? { cni: true } : {}),
+  });
 }
 
 /** decodeHold reads one hold key's record. */
@@ -208,6 +227,7 @@ export function decodeHold(kv: RawKv): HoldState {
   return {
     count: field(key, obj, 'count', isCount),
     tokens: obj.tokens === undefined ? [] : field(key, obj, 'tokens', isTokens),
+    ...(obj.cni === true ? { cni: true } : {}),
     createRevision: BigInt(kv.create_revision),
     modRevision: BigInt(kv.mod_revision),
   };
@@ -249,12 +269,24 @@ export function decodeAddress(kv: RawKv): StoredAddress {
   const { mac, endpoint } = attrsIn as Record<string, unknown>;
   if (isString(mac)) attrs.mac = mac;
   if (isString(endpoint)) attrs.endpoint = endpoint;
+  const kind = field(key, obj, 'kind', isKind);
   return {
     node: field(key, obj, 'node', isString) as NodeId,
-    kind: field(key, obj, 'kind', isKind),
+    kind,
     attrs,
     at: field(key, obj, 'at', isString),
     token: obj.token === undefined ? '' : field(key, obj, 'token', isString),
+    ...(kind === 'cni' ? { attachment: attachmentField(key, obj.attachment) } : {}),
+  };
+}
+
+/** attachmentField reads the attachment a `cni` address record names. */
+function attachmentField(key: string, value: unknown): AttachmentInfo {
+  const obj = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  return {
+    container: field(key, obj, 'container', isString),
+    ifname: field(key, obj, 'ifname', isString),
+    netns: field(key, obj, 'netns', isString),
   };
 }
 

@@ -7,8 +7,19 @@ import { hostRange, type IpAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
 import { listAddresses, releaseAddressIfUnchanged } from './address-admin.js';
 import { AddressStore } from './address-store.js';
+import { attach } from './attach.js';
+import { type AttachmentCheck, checkAttachment, listAttachments } from './attachment-admin.js';
+import { checkAttachRequest, checkDetachRequest } from './attachment-checks.js';
+import type {
+  Attachment,
+  AttachmentRecord,
+  AttachRequest,
+  DetachRequest,
+  DetachResult,
+} from './attachment-types.js';
 import type { Budget } from './budget.js';
 import { createContext, type StoreContext } from './context.js';
+import { detach } from './detach.js';
 import { StoreError } from './errors.js';
 import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
 import { PoolStore, toPoolInfo } from './pool-store.js';
@@ -120,6 +131,52 @@ export class IpamStore {
   async releaseAddress(req: AddressRelease, budget?: Budget): Promise<{ released: boolean }> {
     checkIds(req.pool, req.node);
     return this.addressStore(req.node).release(req, budget);
+  }
+
+  /**
+   * attach is a CNI ADD: one address of the network's pool (`v6`: its IPv6 pool) for one
+   * (container id, interface) of `node`, recorded with the attachment in one transaction. A
+   * repeated ADD of the same attachment answers the same address (`created: false`). The pool
+   * is created if it does not exist (as requestPool would), and held by the host's attachments.
+   */
+  async attach(req: AttachRequest, budget?: Budget): Promise<Attachment> {
+    const parsed = checkAttachRequest(req);
+    return attach(this.attachDeps(), parsed, budget);
+  }
+
+  /**
+   * detach is a CNI DEL: frees the attachment's address; the host's last attachment in a pool
+   * gives back its hold (the pool goes with the last hold). Nothing to free: `released: false`.
+   */
+  async detach(req: DetachRequest, budget?: Budget): Promise<DetachResult> {
+    checkDetachRequest(req);
+    return detach(this.attachDeps(), req, budget);
+  }
+
+  /** listAttachments lists a pool's CNI attachments (one host's, with `node`). */
+  async listAttachments(
+    req: { pool: PoolId; node?: NodeId },
+    budget?: Budget,
+  ): Promise<AttachmentRecord[]> {
+    checkIds(req.pool, req.node);
+    return listAttachments(this.ctx, req, budget);
+  }
+
+  /** checkAttachment tells whether an attachment's address is still recorded for its host. */
+  async checkAttachment(req: DetachRequest, budget?: Budget): Promise<AttachmentCheck> {
+    checkDetachRequest(req);
+    return checkAttachment(this.ctx, req, budget);
+  }
+
+  private attachDeps() {
+    return {
+      ctx: this.ctx,
+      pools: this.pools,
+      addresses: (node: NodeId) => this.addressStore(node),
+      left: (pool: PoolId) => {
+        for (const store of this.addresses.values()) store.forget(pool);
+      },
+    };
   }
 
   /** getPool returns a pool with its holds, counts and revisions, or undefined. */

@@ -4,6 +4,7 @@
  */
 import type { IpAddress, Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
+import type { AttachmentInfo } from './attachment-types.js';
 import { StoreError, type StoreErrorCode } from './errors.js';
 
 /**
@@ -74,8 +75,12 @@ export function parseNodeId(text: string): NodeId {
   return parseName('node id', text, 253) as NodeId;
 }
 
-/** AddressKind says why an address is taken: the pool's gateway, an aux address, or an endpoint. */
-export type AddressKind = 'gateway' | 'aux' | 'endpoint';
+/**
+ * AddressKind says why an address is taken: the pool's gateway, an aux address, a Docker
+ * endpoint, or a CNI attachment (made and freed only through attach/detach; Docker's release
+ * and cleanup's Docker comparison leave it alone).
+ */
+export type AddressKind = 'gateway' | 'aux' | 'endpoint' | 'cni';
 
 /** AddressAttrs keeps what Docker told us about an address (MAC, endpoint name). */
 export interface AddressAttrs {
@@ -121,6 +126,8 @@ export interface Allocation {
   attrs: AddressAttrs;
   /** ISO time the address was taken. */
   at: string;
+  /** The CNI attachment that holds it (kind `cni`): container id, interface, netns. */
+  attachment?: AttachmentInfo;
 }
 
 /** AddressRecord is an Allocation with its etcd revisions (cleanup fences on them). */
@@ -242,7 +249,11 @@ export interface PoolRequest {
  * for (IPv4 or IPv6): `pool` is that pool's id, `NAME` or `NAME:v6`. Only the store's PoolStore
  * takes it; it is not exported.
  */
-export type PoolIdRequest = Omit<PoolRequest, 'network'> & { pool: PoolId };
+export type PoolIdRequest = Omit<PoolRequest, 'network'> & {
+  pool: PoolId;
+  /** cni: the hold is for the host's CNI attachments (their one reference; attachments.ts). */
+  cni?: boolean;
+};
 
 /** PoolRelease is ReleasePool (and dropHold): which pool, which host. */
 export interface PoolRelease {

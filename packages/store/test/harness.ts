@@ -196,6 +196,13 @@ export function invariantProblems(dump: Record<string, unknown>): string[] {
     } else if (key.startsWith('holds/')) {
       const id = key.split('/')[1] ?? '';
       if (!pools.has(id)) problems.push(`hold ${key} without its pool`);
+    } else if (key.startsWith('attachments/')) {
+      // A CNI attachment points at its address record, which names it back.
+      const id = key.split('/')[1] ?? '';
+      const address = (value as { address: string }).address;
+      const rec = dump[`addresses/${id}/${address}`] as { kind?: string } | undefined;
+      if (!pools.has(id)) problems.push(`attachment ${key} without its pool`);
+      else if (rec?.kind !== 'cni') problems.push(`attachment ${key} without its cni address`);
     } else if (key.startsWith('blocks/') || key.startsWith('affinity/')) {
       const id = key.split('/')[1] ?? '';
       if (!pools.has(id)) problems.push(`block claim ${key} without its pool`);

@@ -15,7 +15,8 @@ writes. Exit 0 when clean, 1 with one line per finding.
 
 function findingLine(f: Finding, c: Colors): string {
   // Harmless to addresses (for an operator to judge): yellow; the rest is damage: red.
-  const paint = f.kind === 'idle-hold' || f.kind === 'stale-block' ? c.yellow : c.red;
+  const warning = f.kind === 'idle-hold' || f.kind === 'stale-block' || f.kind === 'idle-cni-hold';
+  const paint = warning ? c.yellow : c.red;
   return `${paint(f.kind)}: ${f.message}\n`;
 }
 

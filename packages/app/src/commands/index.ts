@@ -6,6 +6,7 @@
 import { checkCommand } from './check.js';
 import type { Command } from './command.js';
 import { healthcheckCommand } from './healthcheck.js';
+import { installCniCommand } from './install-cni.js';
 import { releaseCommand } from './release.js';
 import { serveCommand } from './serve.js';
 import { showCommand } from './show.js';
@@ -19,6 +20,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   show: showCommand,
   check: checkCommand,
   release: releaseCommand,
+  'install-cni': installCniCommand,
 };
 
 /** DEFAULT_COMMAND runs when argv names no command. */

@@ -16,12 +16,14 @@ import { runWithStore, usageFailure, writeJson } from './operator.js';
 const USAGE = `Usage: kontena-ipam show NETWORK [--node NAME] [--json]
 
 Lists the addresses taken in NETWORK's pool: address, owner node, kind (gateway, aux,
-endpoint), the MAC address and endpoint name Docker gave when known, and age.
+endpoint, cni), the MAC address and endpoint name Docker gave when known (for a CNI
+attachment: its container id and interface, cni:CONTAINER/IFNAME), and age.
 --node NAME lists only that node's addresses.
 `;
 
 function attrsText(rec: AddressRecord): string {
-  const parts = [rec.attrs.mac, rec.attrs.endpoint].filter((p): p is string => Boolean(p));
+  const cni = rec.attachment && `cni:${rec.attachment.container}/${rec.attachment.ifname}`;
+  const parts = [rec.attrs.mac, rec.attrs.endpoint, cni].filter((p): p is string => Boolean(p));
   return parts.length > 0 ? parts.join(' ') : NONE;
 }
 
@@ -44,6 +46,7 @@ function addressJson(rec: AddressRecord, now: number) {
     kind: rec.kind,
     mac: rec.attrs.mac ?? null,
     endpoint: rec.attrs.endpoint ?? null,
+    ...(rec.attachment ? { attachment: rec.attachment } : {}),
     at: rec.at,
     ageSeconds: Math.max(0, Math.floor((now - Date.parse(rec.at)) / 1000)),
   };

@@ -1,0 +1,103 @@
+/**
+ * Reading CNI attachments: one host's in one pool (GC, operators), and one attachment with the
+ * address record it points at (CHECK: is its address still recorded for this host?).
+ */
+import { formatAddress } from '@kontena-ipam/cidr';
+import { decodeAttachment, refOfKey } from './attachment-records.js';
+import type { AttachmentRecord, DetachRequest } from './attachment-types.js';
+import type { Budget } from './budget.js';
+import type { StoreContext } from './context.js';
+import { getOp, kvsAt, readPrefix } from './etcd-call.js';
+import { readAddress } from './records.js';
+import type { NodeId, PoolId } from './types.js';
+
+/** listAttachments returns `node`'s attachments in `pool` (every host's without `node`). */
+export async function listAttachments(
+  ctx: StoreContext,
+  req: { pool: PoolId; node?: NodeId },
+  budget?: Budget,
+): Promise<AttachmentRecord[]> {
+  const { keys, calls } = ctx;
+  const prefix = req.node ? keys.attachmentsOf(req.pool, req.node) : keys.attachments(req.pool);
+  const { kvs } = await readPrefix(
+    calls,
+    'list attachments',
+    prefix,
+    { pageSize: ctx.pageSize, op: 'list' },
+    undefined,
+    budget,
+  );
+  return kvs.map((kv) => {
+    const key = kv.key.toString();
+    // <node>/<container>/<ifname> under the pool's prefix.
+    const rest = key.slice(keys.attachments(req.pool).length);
+    const node = rest.slice(0, rest.indexOf('/')) as NodeId;
+    const stored = decodeAttachment(kv);
+    return {
+      pool: req.pool,
+      node,
+      ref: refOfKey(keys.attachmentsOf(req.pool, node), key),
+      netns: stored.netns,
+      address: stored.address,
+      at: stored.at,
+      createRevision: stored.createRevision,
+    };
+  });
+}
+
+/** AttachmentCheck is what CHECK learns of one attachment. */
+export type AttachmentCheck = { ok: true; record: AttachmentRecord } | { ok: false; why: string };
+
+/**
+ * checkAttachment reads an attachment and the address record it names: ok when both exist, were
+ * made together (one revision) and the record is this host's `cni` address of this attachment.
+ */
+export async function checkAttachment(
+  ctx: StoreContext,
+  req: DetachRequest,
+  budget?: Budget,
+): Promise<AttachmentCheck> {
+  const { keys, calls } = ctx;
+  const key = keys.attachment(req.pool, req.node, req.ref);
+  const what = `container ${req.ref.container} interface ${req.ref.ifname}`;
+  const first = kvsAt(await calls.read('check attachment', [getOp(key)], 'get', budget), 0)[0];
+  if (!first)
+    return { ok: false, why: `${what} has no address in network ${req.pool} on node ${req.node}` };
+  const stored = decodeAttachment(first);
+  const address = formatAddress(stored.address);
+  const res = await calls.read(
+    'check attachment',
+    [getOp(keys.address(req.pool, stored.address))],
+    'get',
+    budget,
+  );
+  const kv = kvsAt(res, 0)[0];
+  const rec = kv ? readAddress(kv) : undefined;
+  if (!kv || !rec) {
+    return { ok: false, why: `${what}: address ${address} of network ${req.pool} is not recorded` };
+  }
+  const same =
+    kv.create_revision === first.create_revision &&
+    rec.kind === 'cni' &&
+    rec.node === req.node &&
+    rec.attachment?.container === req.ref.container &&
+    rec.attachment?.ifname === req.ref.ifname;
+  if (!same) {
+    return {
+      ok: false,
+      why: `${what}: address ${address} of network ${req.pool} is recorded for another holder (node ${rec.node}, ${rec.kind})`,
+    };
+  }
+  return {
+    ok: true,
+    record: {
+      pool: req.pool,
+      node: req.node,
+      ref: req.ref,
+      netns: stored.netns,
+      address: stored.address,
+      at: stored.at,
+      createRevision: stored.createRevision,
+    },
+  };
+}
