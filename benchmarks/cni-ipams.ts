@@ -1,13 +1,17 @@
 /**
  * The IPAM plugins the CNI benchmark can put under Debian's macvlan plugin: `host-local` (the
- * floor a CNI user compares with, and the stand-in subject that proves the benchmark) and
- * kontena-ipam's CNI client. Each is set up for one network name and subnet and says what it
+ * floor a CNI user compares with; as a subject too, it shows how much two equal sides differ)
+ * and kontena-ipam as a CNI user installs it. Each is set up for one network name and subnet and says what it
  * still holds after the run (every ADD was followed by a DEL, so that must be nothing).
  */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DEBIAN_CNI_DIR } from '@kontena-ipam/testing/cni';
 import { hostLocalIpam } from '@kontena-ipam/testing/cni-config';
+import { startBenchEtcd } from './etcd.js';
 
 /** IpamUnderTest is one IPAM plugin, ready to be named in a network config's `ipam`. */
 export interface IpamUnderTest {
@@ -51,6 +55,94 @@ export const hostLocal: IpamSetup = async ({ dir, network, subnet }) => {
     },
     async stop() {
       // host-local has no process; its files go with the temp folder.
+    },
+  };
+};
+
+/** APP_BIN is the built kontena-ipam (`pnpm bench` builds first). */
+const APP_BIN = fileURLToPath(new URL('../packages/app/dist/bin/kontena-ipam.js', import.meta.url));
+/** STORE_PREFIX is where the store keeps its keys (the default prefix). */
+const STORE_PREFIX = '/kontena/ipam/v2/';
+
+/** answers says whether kontena-ipam answers Plugin.Activate on `socket`. */
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath: socket, path: '/Plugin.Activate', method: 'POST' }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** startDaemon runs the app's bin as a host runs it and resolves once its socket answers. */
+async function startDaemon(socket: string, endpoint: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [APP_BIN], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_ID: 'cni-bench',
+      ETCD_ENDPOINT: endpoint,
+      KONTENA_IPAM_SOCKET: socket,
+      LOG_FORMAT: 'json',
+    },
+    // The production log level (info: a line per call), to /dev/null like the other benches.
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`kontena-ipam exited ${child.exitCode}`);
+    if (await answers(socket)) return child;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`kontena-ipam did not answer on ${socket} within 30 s`);
+}
+
+/** stopDaemon stops the bin with SIGTERM (SIGKILL after 10 s). */
+async function stopDaemon(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * kontenaIpam is the product as a CNI user installs it: a fresh etcd, the app's bin serving on
+ * a socket (NODE_ID cni-bench), and the client installed by `kontena-ipam install-cni DIR`
+ * (the launcher a runtime execs), with `ipam.socket` naming the bin's socket.
+ */
+export const kontenaIpam: IpamSetup = async ({ dir, network, subnet }) => {
+  const pluginDir = join(dir, 'cni-bin');
+  const install = spawnSync(process.execPath, [APP_BIN, 'install-cni', pluginDir], {
+    encoding: 'utf8',
+  });
+  if (install.status !== 0) throw new Error(`kontena-ipam install-cni: ${install.stderr}`);
+  const etcd = await startBenchEtcd();
+  const socket = join(dir, 'kontena-ipam.sock');
+  let daemon: ChildProcess;
+  try {
+    daemon = await startDaemon(socket, etcd.endpoint);
+  } catch (error) {
+    await etcd.stop();
+    throw error;
+  }
+  const client = etcd.client();
+  return {
+    name: 'kontena-ipam',
+    cniPath: [pluginDir, DEBIAN_CNI_DIR],
+    ipam: { type: 'kontena-ipam', network, subnet, socket },
+    executable: join(pluginDir, 'kontena-ipam'),
+    async held() {
+      // Every DEL frees its attachment and address; the last one removes the pool too.
+      const keys = await client.getAll().prefix(STORE_PREFIX).keys();
+      return keys.filter((k) => /\/(addresses|attachments)\//.test(k)).length;
+    },
+    async stop() {
+      await stopDaemon(daemon);
+      await etcd.stop();
     },
   };
 };

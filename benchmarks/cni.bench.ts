@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CniCommand, DEBIAN_CNI_DIR, macvlanConfig } from '@kontena-ipam/testing/cni';
 import { type BenchNamespaces, inNetns, makeNamespaces, requireCni, timedCni } from './cni-exec.js';
-import { hostLocal, type IpamSetup, type IpamUnderTest } from './cni-ipams.js';
+import { hostLocal, type IpamSetup, type IpamUnderTest, kontenaIpam } from './cni-ipams.js';
 import type { Figure, Scenario } from './scenario.js';
 import { ratio, summarize } from './stats.js';
 
@@ -211,5 +211,10 @@ export function cniScenario(subject: IpamSetup): Scenario {
   };
 }
 
-/** cni is the scenario `pnpm bench` runs. */
-export const cni: Scenario = cniScenario(hostLocal);
+/**
+ * cni is the scenario `pnpm bench` runs: kontena-ipam against host-local, or host-local against
+ * itself with KONTENA_CNI_BENCH_IPAM=host-local (how far apart two equal sides come out).
+ */
+export const cni: Scenario = cniScenario(
+  process.env.KONTENA_CNI_BENCH_IPAM === 'host-local' ? hostLocal : kontenaIpam,
+);
