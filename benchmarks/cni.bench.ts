@@ -216,5 +216,6 @@ export function cniScenario(subject: IpamSetup): Scenario {
  * itself with KONTENA_CNI_BENCH_IPAM=host-local (how far apart two equal sides come out).
  */
 export const cni: Scenario = cniScenario(
+  // biome-ignore lint/suspicious/noUndeclaredEnvVars: pnpm bench runs node directly, not through turbo
   process.env.KONTENA_CNI_BENCH_IPAM === 'host-local' ? hostLocal : kontenaIpam,
 );
