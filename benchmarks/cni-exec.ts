@@ -48,27 +48,32 @@ export function inNetns(netns: string): string[] {
   return ['nsenter', `--net=/var/run/netns/${netns}`];
 }
 
-/** BenchNamespaces are the benchmark's host and container namespaces. */
+/** BenchNamespaces are the benchmark's host namespace and its containers' namespaces. */
 export interface BenchNamespaces {
   /** host holds `master`, the macvlan parent (one end of a veth pair, up). */
   host: TestNetns;
   master: string;
-  /** container is where the macvlan plugin puts eth0 (CNI_NETNS). */
+  /** container is where the macvlan plugin puts eth0 (CNI_NETNS) of each measured ADD. */
   container: TestNetns;
-  /** remove deletes both namespaces and everything in them. */
+  /** resident holds an attachment for the whole run, as a host's other containers would. */
+  resident: TestNetns;
+  /** remove deletes the namespaces and everything in them. */
   remove(): void;
 }
 
-/** makeNamespaces makes the host namespace (with a veth pair, up) and the container namespace. */
+/** makeNamespaces makes the host namespace (with a veth pair, up) and the container ones. */
 export function makeNamespaces(label: string): BenchNamespaces {
   const host = makeNetns(`${label}-host`);
   let container: TestNetns | undefined;
+  let resident: TestNetns | undefined;
   const remove = (): void => {
+    resident?.remove();
     container?.remove();
     host.remove();
   };
   try {
     container = makeNetns(`${label}-ctr`);
+    resident = makeNetns(`${label}-res`);
     for (const args of [
       ['link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p'],
       ['link', 'set', 'eth1p', 'up'],
@@ -77,7 +82,7 @@ export function makeNamespaces(label: string): BenchNamespaces {
       const result = spawnSync('ip', ['-n', host.name, ...args], { encoding: 'utf8' });
       if (result.status !== 0) throw new Error(`ip ${args.join(' ')}: ${result.stderr.trim()}`);
     }
-    return { host, master: 'eth1', container, remove };
+    return { host, master: 'eth1', container, resident, remove };
   } catch (error) {
     remove();
     throw error;

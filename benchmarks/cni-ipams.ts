@@ -86,12 +86,18 @@ async function startDaemon(socket: string, endpoint: string): Promise<ChildProce
       KONTENA_IPAM_SOCKET: socket,
       LOG_FORMAT: 'json',
     },
-    // The production log level (info: a line per call), to /dev/null like the other benches.
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // The production log level (info: a line per call), read and dropped but for the last lines.
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`kontena-ipam exited ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`kontena-ipam exited ${child.exitCode}:\n${tail}`);
     if (await answers(socket)) return child;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

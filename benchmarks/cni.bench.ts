@@ -12,8 +12,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CniCommand, DEBIAN_CNI_DIR, macvlanConfig } from '@kontena-ipam/testing/cni';
-import { type BenchNamespaces, inNetns, makeNamespaces, requireCni, timedCni } from './cni-exec.js';
+import { DEBIAN_CNI_DIR, macvlanConfig, type TestNetns } from '@kontena-ipam/testing/cni';
+import {
+  type BenchNamespaces,
+  inNetns,
+  makeNamespaces,
+  requireCni,
+  type TimedOutcome,
+  timedCni,
+} from './cni-exec.js';
 import { hostLocal, type IpamSetup, type IpamUnderTest, kontenaIpam } from './cni-ipams.js';
 import type { Figure, Scenario } from './scenario.js';
 import { ratio, summarize } from './stats.js';
@@ -43,30 +50,48 @@ function addressOf(stdout: string): string | undefined {
   }
 }
 
-/** addDel runs one ADD and its DEL through macvlan; it records the pair's time or the failure. */
-async function addDel(side: Side, ns: BenchNamespaces, id: string): Promise<void> {
-  const call: CniCommand = {
+/** call runs one verb through macvlan for attachment `id` in container namespace `netns`. */
+function call(
+  side: Side,
+  ns: BenchNamespaces,
+  attachment: { id: string; netns: TestNetns; ifname: string },
+  command: 'ADD' | 'DEL',
+): Promise<TimedOutcome> {
+  return timedCni({
     plugin: join(DEBIAN_CNI_DIR, 'macvlan'),
     prefix: inNetns(ns.host.name),
-    command: 'ADD',
-    containerId: id,
-    netns: ns.container.path,
-    ifname: 'eth0',
+    command,
+    containerId: attachment.id,
+    netns: attachment.netns.path,
+    ifname: attachment.ifname,
     // What Podman passes (K8S_POD_NAME is the container's name).
-    args: `IgnoreUnknown=1;K8S_POD_NAME=${id}`,
+    args: `IgnoreUnknown=1;K8S_POD_NAME=${attachment.id}`,
     cniPath: side.ipam.cniPath,
     config: side.config,
-  };
-  const add = await timedCni(call);
-  const address = addressOf(add.stdout);
-  if (add.code !== 0 || !address?.startsWith(side.prefix)) {
-    side.failures.push(`${side.ipam.name} ADD exited ${add.code}: ${add.stdout || add.stderr}`);
-  }
-  const del = await timedCni({ ...call, command: 'DEL' });
-  if (del.code !== 0) {
-    side.failures.push(`${side.ipam.name} DEL exited ${del.code}: ${del.stdout || del.stderr}`);
-  }
-  if (add.code === 0 && del.code === 0) {
+  });
+}
+
+/** added says whether an ADD succeeded with an address of the side's subnet (else records why). */
+function added(side: Side, add: TimedOutcome): boolean {
+  if (add.code === 0 && addressOf(add.stdout)?.startsWith(side.prefix)) return true;
+  side.failures.push(`${side.ipam.name} ADD exited ${add.code}: ${add.stdout || add.stderr}`);
+  return false;
+}
+
+/** deleted says whether a DEL succeeded (else records why). */
+function deleted(side: Side, del: TimedOutcome): boolean {
+  if (del.code === 0) return true;
+  side.failures.push(`${side.ipam.name} DEL exited ${del.code}: ${del.stdout || del.stderr}`);
+  return false;
+}
+
+/** addDel runs one ADD and its DEL through macvlan; it records the pair's time or the failure. */
+async function addDel(side: Side, ns: BenchNamespaces, id: string): Promise<void> {
+  const attachment = { id, netns: ns.container, ifname: 'eth0' };
+  const add = await call(side, ns, attachment, 'ADD');
+  const addOk = added(side, add);
+  const del = await call(side, ns, attachment, 'DEL');
+  if (deleted(side, del) && addOk) {
     side.pairs.push(add.ms + del.ms);
   } else {
     // A DEL whose IPAM failed leaves eth0 behind; remove it so the next pair starts clean.
@@ -178,7 +203,7 @@ export function cniScenario(subject: IpamSetup): Scenario {
     id: 'cni',
     title: '8. CNI ADD+DEL through macvlan',
     method:
-      "Debian's macvlan plugin (containernetworking-plugins 1.1.1) is exec'd as libcni does (CNI_* environment, the network config on stdin, cniVersion 1.0.0) under `nsenter --net` in a host namespace of the benchmark's own (the master is one end of a veth pair), putting eth0 in a container namespace; it execs the IPAM the config names. A sample is one ADD and its DEL, timed from spawn to exit. The IPAM under test and host-local run interleaved in the same run, each on a subnet of its own; every ADD must return an address in its subnet and every DEL must succeed. The IPAM executable's own start is its median over 20 VERSION calls.",
+      "Debian's macvlan plugin (containernetworking-plugins 1.1.1) is exec'd as libcni does (CNI_* environment, the network config on stdin, cniVersion 1.0.0) under `nsenter --net` in a host namespace of the benchmark's own (the master is one end of a veth pair), putting eth0 in a container namespace; it execs the IPAM the config names. A sample is one ADD and its DEL, timed from spawn to exit, while one resident attachment per network stays for the whole run (a host's other containers: kontena-ipam's pool stays in place). The IPAM under test and host-local run interleaved in the same run, each on a subnet of its own; every ADD must return an address in its subnet and every DEL must succeed. The IPAM executable's own start is its median over 20 VERSION calls.",
     async run(ctx) {
       requireCni();
       const rounds = ctx.smoke ? 5 : 300;
@@ -192,9 +217,24 @@ export function cniScenario(subject: IpamSetup): Scenario {
         ctx.progress(
           `cni: ${tested.ipam.name} against host-local, warm-up then ${rounds} pairs each`,
         );
+        // A resident attachment keeps the subject's pool in place, as a host's other containers
+        // on the network would (without one, kontena-ipam's last DEL gives the pool back and
+        // every ADD creates it again).
+        // One namespace holds both sides' residents, each on an interface of its own.
+        const residents = sides.map((_, i) => ({
+          id: 'cnibench-resident',
+          netns: ns.resident,
+          ifname: `res${i}`,
+        }));
+        for (const [i, side] of sides.entries()) {
+          added(side, await call(side, ns, residents[i] as (typeof residents)[0], 'ADD'));
+        }
         await measure([floor, tested], ns, ctx.smoke ? 1 : 5);
         for (const side of sides) side.pairs.length = 0;
         await measure([floor, tested], ns, rounds);
+        for (const [i, side] of sides.entries()) {
+          deleted(side, await call(side, ns, residents[i] as (typeof residents)[0], 'DEL'));
+        }
         const starts = {
           floor: await medianStart(floor.ipam.executable),
           subject: await medianStart(tested.ipam.executable),
