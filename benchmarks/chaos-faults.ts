@@ -4,6 +4,7 @@
  * every run ends with the whole cluster up and the outcome can be read back from etcd.
  */
 import type { EtcdCluster } from '@kontena-ipam/testing/etcd';
+import { identityFaults } from './chaos-identity.js';
 import type { Fleet } from './chaos-load.js';
 import { etcd3 } from './workspace.js';
 
@@ -52,7 +53,7 @@ async function followerOf(etcd: EtcdCluster): Promise<string> {
 /** How long a fault lasts: the full form holds it 10 s, the smoke form 2 s. */
 const hold = (ctx: FaultContext) => (ctx.smoke ? 2000 : 10_000);
 
-export const faults: readonly Fault[] = [
+const etcdFaults: readonly Fault[] = [
   {
     id: 'follower-kill',
     title: 'a follower SIGKILLed, restarted after the hold',
@@ -138,7 +139,7 @@ export const faults: readonly Fault[] = [
     title:
       'a plugin and its Docker paused (SIGSTOP; 4 s, smoke 2 s) while the other writes and etcd compacts past its watch',
     smoke: true,
-    // Not an etcd fault: the paused plugin's own calls in flight are at stake (see README).
+    // Not an etcd fault: the paused plugin's own calls in flight are at stake (docs/etcd-failures.md, a host that was paused).
     quorum: false,
     async run(ctx) {
       // Paused for less than the store's 5 s budget: the calls the paused plugin had in flight
@@ -162,3 +163,6 @@ export const faults: readonly Fault[] = [
     },
   },
 ];
+
+/** faults are every row of RELIABILITY.md: etcd's, then identity's (chaos-identity.ts). */
+export const faults: readonly Fault[] = [...etcdFaults, ...identityFaults];

@@ -168,6 +168,10 @@ function paragraph(o: FaultOutcome): string {
       return `**Quorum lost** (2 of 3 members down). Calls fail with 503 and \`etcd unavailable at <endpoints>: …: no leader\` (or \`no member answered\`) once their 5 s budget (KONTENA_IPAM_ETCD_TIMEOUT) is spent, well before Docker gives up. In this run ${o.note}. ${common} Addresses in etcd that no loop holds afterwards (a failed call that committed anyway): ${o.leftovers.length}.`;
     case 'compaction-paused-plugin':
       return `**A host pauses** (its plugin and its Docker frozen for 4 s) while the other allocates and etcd compacts past the revision the paused plugin's watch had reached. When it resumes its watch is cancelled (or catches up) and its view of the pool reloads; allocations from its stale view lose their compare and retry; no address is granted twice. ${common}${o.failed === 0 ? '' : ' The calls that fail are ones the paused plugin had in flight when it froze: a budget is wall-clock time, so they resume with little of it left.'}`;
+    case 'duplicate-identity':
+      return `**Two hosts with one NODE_ID** (a cloned VM, or a second process). The second instance finds the first one's live registration and serves nothing: each of the 20 RequestAddress it was sent is answered 503 naming NODE_ID and the first instance (one grant would fail the run), and it writes nothing. The first one notices nothing. ${common}`;
+    case 'lost-lease':
+      return `**A host frozen past its registration** (its VM paused for longer than the 10 s lease) while another instance of its NODE_ID took over. Once thawed, nothing it had in flight or sends afterwards commits (every write compares the registration in the same transaction), and it waits, serving nothing, until the other instance stops; then it registers again and serves. The failed calls are the frozen host's, by design. ${common}`;
     default:
       return common;
   }
@@ -185,11 +189,11 @@ export function writeReliability(run: {
   const { facts } = run;
   const quorumFaults = run.outcomes.filter((o) => o.fault.quorum);
   const met = quorumFaults.every((o) => o.failed === 0);
-  const text = `# Reliability under etcd faults
+  const text = `# Reliability under etcd and identity faults
 
 Written by \`pnpm chaos\` (benchmarks/chaos.ts) on ${facts.date.slice(0, 16).replace('T', ' ')} UTC, ${run.seconds.toFixed(0)} s in all: ${facts.cpu} × ${facts.cores}, ${facts.memoryGiB} GiB, ${facts.os}, Node ${facts.node}, etcd ${facts.etcd.version}. The machine is shared (the load average column is the 1-minute load when each fault began, on ${run.cores} cores).
 
-Each fault runs on a fresh 3-member etcd on loopback (\`--heartbeat-interval=10 --election-timeout=100\`) with 2 \`kontena-ipam\` processes (the built bin, distinct NODE_IDs, \`KONTENA_IPAM_LOCAL_ETCD=off\`, ETCD_ENDPOINT listing all 3 members, default budget of 5 s per store call), each driven over its unix socket by 8 concurrent loops of Docker's RequestAddress / ReleaseAddress (each loop keeps 2 addresses and releases the oldest). The fault is injected 3 s into the load, held 10 s, healed, and the load runs 3 s more. Afterwards every address a loop holds is read back from etcd. Each etcd round trip of the store has its own 5 s budget (the plugin's per-Docker-call budget is not threaded into the store yet). "Granted twice" and "missing" must be 0 (the run fails otherwise); failed calls and latencies are the measurement.
+Each fault runs on a fresh 3-member etcd on loopback (\`--heartbeat-interval=10 --election-timeout=100\`) with 2 \`kontena-ipam\` processes (the built bin, distinct NODE_IDs, \`KONTENA_IPAM_LOCAL_ETCD=off\`, ETCD_ENDPOINT listing all 3 members, default budget of 5 s per store call), each driven over its unix socket by 8 concurrent loops of Docker's RequestAddress / ReleaseAddress (each loop keeps 2 addresses and releases the oldest). The identity faults start a second \`kontena-ipam\` with a live host's NODE_ID. The fault is injected 3 s into the load, held 10 s, healed, and the load runs 3 s more. Afterwards every address a loop holds is read back from etcd. Each store call gets 5 s at most (KONTENA_IPAM_ETCD_TIMEOUT), retries included, and never more than what is left of the Docker call's budget (the plugin's 10 s, less 250 ms), which the plugin hands down to the store. "Granted twice" and "missing" must be 0 (the run fails otherwise); failed calls and latencies are the measurement.
 
 Goal: while a quorum is up, no Docker call fails because of an etcd fault — **${met ? 'met' : 'not met'}** in this run (${quorumFaults.map((o) => `${o.fault.id}: ${o.failed} failed`).join(', ')}).
 
@@ -201,7 +205,7 @@ ${run.outcomes.map(paragraph).join('\n\n')}
 
 ## The client settings that matter
 
-See "etcd failures" in README.md: first attempt 700 ms (each retry's deadline doubles), retries with jittered exponential pauses (10 ms doubling up to 200 ms) until the call's budget is spent, no 5 s per-host circuit breaker (a member that did not answer is skipped for 500 ms, unless all are), etcd's require-leader metadata on every call and watch, gRPC keepalive on the watch streams.
+See docs/etcd-failures.md: first attempt 700 ms (each retry's deadline doubles), retries with jittered exponential pauses (10 ms doubling up to 200 ms) until the call's budget is spent, no 5 s per-host circuit breaker (a member that did not answer is skipped for 500 ms, unless all are), etcd's require-leader metadata on every call and watch, gRPC keepalive on the watch streams.
 `;
   const path = fileURLToPath(REPORT);
   writeFileSync(path, text);

@@ -24,7 +24,7 @@ ${commands}
 
 Run \`kontena-ipam <command> --help\` for a command's options.
 
-Environment (see the README's configuration table):
+Environment (see docs/configuration.md):
   ${ENV_VARS.join('\n  ')}
 `;
 }

@@ -7,7 +7,12 @@ import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import { DEFAULT_SOCKET_PATH } from '@kontena-ipam/plugin';
-import { type NodeId, parseNodeId, STORE_DEFAULTS } from '@kontena-ipam/store';
+import {
+  type NodeId,
+  parseNodeId,
+  REGISTRATION_TTL_SECONDS,
+  STORE_DEFAULTS,
+} from '@kontena-ipam/store';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 import { type ListenAddress, parseListenAddress } from './listen-address.js';
@@ -64,6 +69,11 @@ export interface Config {
   localEtcd: LocalEtcdConfig | undefined;
   /** metrics: where to serve /metrics, /healthz, /readyz (KONTENA_IPAM_METRICS); undefined = off. */
   metrics: ListenAddress | undefined;
+  /**
+   * nodeTtlSeconds: the TTL of this instance's registration of NODE_ID (KONTENA_IPAM_NODE_TTL):
+   * how long a crashed instance keeps another one of the same NODE_ID from serving.
+   */
+  nodeTtlSeconds: number;
 }
 
 /** DEFAULT_ETCD_ENDPOINT is the seed's default. */
@@ -239,7 +249,7 @@ const listenAddress = z.string().transform((text, ctx): ListenAddress => {
   }
 });
 
-/** ENV_VARS names every variable loadConfig reads (the README's table documents each). */
+/** ENV_VARS names every variable loadConfig reads (docs/configuration.md's table documents each). */
 export const ENV_VARS = [
   'LOG_LEVEL',
   'LOG_FORMAT',
@@ -263,6 +273,7 @@ export const ENV_VARS = [
   'KONTENA_IPAM_METRICS',
   'KONTENA_IPAM_METRICS_ALLOW_REMOTE',
   'KONTENA_IPAM_MANAGED_PLUGIN',
+  'KONTENA_IPAM_NODE_TTL',
 ] as const;
 
 // Unix socket paths are limited to 108 bytes including the terminating NUL.
@@ -291,6 +302,7 @@ const schema = z.object({
   KONTENA_IPAM_METRICS: listenAddress.optional(),
   KONTENA_IPAM_METRICS_ALLOW_REMOTE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
   KONTENA_IPAM_MANAGED_PLUGIN: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
+  KONTENA_IPAM_NODE_TTL: wholeNumber(2, 300, ' (seconds)').optional(),
 });
 
 /**
@@ -359,6 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
     localEtcd: etcd.local,
     metrics: v.KONTENA_IPAM_METRICS,
+    nodeTtlSeconds: v.KONTENA_IPAM_NODE_TTL ?? REGISTRATION_TTL_SECONDS,
   };
 }
 

@@ -92,7 +92,7 @@ export class IpamMetrics {
       registers,
     });
     this.poolTotal = new Gauge({
-      name: 'kontena_ipam_pool_addresses_total',
+      name: 'kontena_ipam_pool_addresses_capacity',
       help: 'Allocatable addresses of a pool (ip-range, else subnet hosts)',
       labelNames: ['network'],
       registers,

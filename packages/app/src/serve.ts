@@ -6,9 +6,11 @@
 import { formatSubnet } from '@kontena-ipam/cidr';
 import { cniRoutes } from '@kontena-ipam/cni';
 import { PluginServer } from '@kontena-ipam/plugin';
+import type { NodeRegistration } from '@kontena-ipam/store';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { etcdModeOf } from './etcd-mode.js';
+import { instanceInfo, provablyDead } from './instance.js';
 import { type LocalEtcd, startLocalEtcd } from './local-etcd.js';
 import { IpamMetrics, type MetricsServer, startMetricsServer } from './metrics.js';
 import { type OpenStore, openStore } from './open-store.js';
@@ -32,6 +34,8 @@ export interface ServeOptions {
   healthyPollMs?: number;
   /** graceMs bounds how long close() waits for in-flight requests (default 5000). */
   graceMs?: number;
+  /** registerWaitMs bounds how long start-up waits for the NODE_ID registration (default 3000). */
+  registerWaitMs?: number;
 }
 
 /**
@@ -86,6 +90,14 @@ function watchEtcd(
   };
 }
 
+/** firstDecision waits until the registration serves or waits for another instance, at most `ms`. */
+async function firstDecision(registration: NodeRegistration, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (registration.state.state === 'registering' && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** serve starts the plugin on the configured socket and returns once it listens. */
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { config, logger } = options;
@@ -106,8 +118,19 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     logger,
     ...(metrics ? { observer: metrics.storeObserver } : {}),
   });
+  // This instance claims NODE_ID before it writes anything in its name (the store's
+  // registration.ts): a clone or a second process with the same NODE_ID serves nothing.
+  const here = instanceInfo();
+  const registration = opened.store.register(config.nodeId, here, {
+    ttlSeconds: config.nodeTtlSeconds,
+    provablyDead: provablyDead(here),
+  });
+  // Docker's first calls after a restart should not meet "not registered yet": wait for the
+  // first answer, but never long (etcd may be down, and the socket must answer Activate).
+  await firstDecision(registration, options.registerWaitMs ?? 3000);
   const server = new PluginServer({
     backend: opened.store,
+    registration,
     node: config.nodeId,
     socketPath: config.socketPath,
     logger: logger.child({ component: 'plugin' }),
@@ -129,6 +152,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     }
     await server.listen();
   } catch (error) {
+    await registration.stop();
     await metricsServer?.close();
     await opened.close().catch(() => undefined);
     await local?.stop();
@@ -152,6 +176,8 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       closing ??= (async () => {
         stopWatching();
         await server.close(options.graceMs ?? 5000);
+        // A clean stop hands NODE_ID over at once (a restart need not wait out the lease).
+        await registration.stop();
         await metricsServer?.close();
         await opened.close();
         await local?.stop();

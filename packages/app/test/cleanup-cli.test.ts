@@ -13,6 +13,7 @@ import { Etcd3 } from 'etcd3';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLEANUP_USAGE, runCleanupCli } from '../src/commands/cleanup.js';
+import { instanceInfo } from '../src/instance.js';
 import { nodeA } from './cleanup-fixtures.js';
 import { collector } from './cleanup-host.js';
 
@@ -28,6 +29,7 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
       throw new Error('usage errors must not reach the store');
     },
     node: nodeA,
+    bootId: undefined,
     env,
     stdout,
     stderr,
@@ -48,6 +50,7 @@ describe('runCleanupCli flags', () => {
     [['--forget-node'], '--node NAME and --forget-node go together'],
     [['--node', 'node-a', '--forget-node'], 'is this host (NODE_ID)'],
     [['--node', '../x', '--forget-node'], '--node: node id "../x"'],
+    [['--node', 'node-b', '--forget-node', '--interval', '10m'], '--forget-node runs once'],
     [['--grace', '5'], '--grace: "5" is not a duration'],
     [['--grace', '0'], '--grace 0 is below the floor of 30s'],
     [['--grace', '29s'], '--grace 29s is below the floor of 30s'],
@@ -87,6 +90,7 @@ describe('runCleanupCli flags', () => {
           throw new Error('no store in this test');
         },
         node: nodeA,
+        bootId: undefined,
         env: {},
         stdout: collector(),
         stderr,
@@ -143,12 +147,17 @@ describe('runCleanupCli --interval (real etcd, real dockerd)', () => {
     const stderr = collector();
     const controller = new AbortController();
     let built = 0;
+    // node-a's plugin is live on this machine (cleanup runs only beside it).
+    const plugin = new IpamStore({ client, endpoint: etcd.endpoint, deadlineMs: 1000 });
+    const registration = plugin.register(nodeA, instanceInfo(), { ttlSeconds: 5 });
+    await registration.serving();
     const running = runCleanupCli(['--interval', '1s', '--json'], {
       store: async () => {
         built++;
         return new IpamStore({ client, endpoint: etcd.endpoint, deadlineMs: 1000 });
       },
       node: nodeA,
+      bootId: instanceInfo().bootId,
       env: { DOCKER_HOST: `unix://${link}` },
       stdout,
       stderr,
@@ -185,6 +194,8 @@ describe('runCleanupCli --interval (real etcd, real dockerd)', () => {
     expect(stdout.text()).toContain('"code":"DOCKER_UNAVAILABLE"');
     expect(stdout.text()).toContain('"code":"STORE_UNAVAILABLE"');
     expect(built).toBe(1);
+    await registration.stop();
+    await plugin.close();
     client.close();
   }, 180_000);
 });

@@ -5,6 +5,7 @@
  */
 import { formatAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { instanceInfo } from '../src/instance.js';
 import { openSeedStore, pool, type Seeded, uniquePrefix } from './support/operator.js';
 
 export const nodeA: NodeId = parseNodeId('node-a');
@@ -26,12 +27,25 @@ export interface StoreFixture extends Seeded {
 }
 
 /** storeFixture opens a store on a fresh prefix, so tests sharing one etcd never meet. */
-export function storeFixture(endpoint: string, deadlineMs = 2000): StoreFixture {
+export function storeFixture(
+  endpoint: string,
+  deadlineMs = 2000,
+  options: { registerNodeA?: boolean } = {},
+): StoreFixture {
   const prefix = uniquePrefix();
   const seeded = openSeedStore(endpoint, prefix, deadlineMs);
+  // The plugin of node-a is live on this machine, as cleanup requires (cleanup-liveness.ts).
+  const registration =
+    options.registerNodeA === false
+      ? undefined
+      : seeded.store.register(nodeA, instanceInfo(), { ttlSeconds: 5 });
   return {
     ...seeded,
     prefix,
+    async close() {
+      await registration?.stop();
+      await seeded.close();
+    },
     async keyList() {
       const all = await seeded.client.getAll().prefix(prefix).keys();
       return all.map((k) => k.slice(prefix.length)).sort();

@@ -16,6 +16,7 @@ import {
 } from '@kontena-ipam/testing/plugin-host';
 import pino from 'pino';
 import { runCleanupCli } from '../src/commands/cleanup.js';
+import { instanceInfo } from '../src/instance.js';
 import { nodeA, type StoreFixture, storeFixture } from './cleanup-fixtures.js';
 
 /** CleanupHost is a daemon, its plugin, and the store both share. */
@@ -105,6 +106,7 @@ export async function startCleanupHost(endpoint: string, label = 'cln'): Promise
           (async () =>
             new IpamStore({ client: fx.client, prefix: fx.prefix, endpoint, deadlineMs: 2000 })),
         node: nodeA,
+        bootId: instanceInfo().bootId,
         env: opts.env ?? { DOCKER_HOST: daemon.host },
         stdout,
         stderr,

@@ -262,7 +262,7 @@ describe('loadConfig bad values: one clear message each', () => {
     ]);
   });
 
-  it('lists every bad value at once, in the order of the README table', () => {
+  it('lists every bad value at once, in the order of the configuration table', () => {
     const issues = issuesOf({
       LOG_LEVEL: 'loud',
       KONTENA_IPAM_SUPERNET: 'nope',

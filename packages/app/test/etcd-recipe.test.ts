@@ -1,8 +1,9 @@
 /**
- * The README's production recipe against a real etcd (issue 15, part 3): an etcd user whose
- * role reaches only the key prefix, set up with the README's etcdctl commands (Debian's
- * etcd-client), and TLS with client certificates between the plugin and etcd. The plugin is
- * the built bin, spoken to over its socket the way Docker does.
+ * The production recipe (docs/production.md) against a real etcd (issue 15, part 3): an etcd
+ * user whose role reaches only the key prefix, set up with the etcdctl commands read from that
+ * page (Debian's etcd-client), removed with those of docs/operations.md's "Uninstalling", and
+ * TLS with client certificates between the plugin and etcd. The plugin is the built bin, spoken
+ * to over its socket the way Docker does.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,9 @@ import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import { blockOf } from '@kontena-ipam/testing/store-keys';
 import { makeTestCerts, type TestCerts } from '@kontena-ipam/testing/tls';
 import { Etcd3 } from 'etcd3';
+import type { Tokens } from 'marked';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPage, section, tokensOf } from './support/markdown.js';
 import { callPlugin, type PluginProcess, runBin, startPlugin } from './support/plugin-process.js';
 
 const PREFIX = '/kontena/ipam/';
@@ -43,6 +46,50 @@ function etcdctl(endpoint: string, args: string[], input?: string): string {
   return result.stdout.trim();
 }
 
+/** argsOf turns one documented `etcdctl …` line into etcdctl's arguments (comment dropped). */
+function argsOf(line: string): string[] {
+  return line.replace(/#.*$/, '').trim().split(/\s+/).slice(1);
+}
+
+/** RECIPE: the etcdctl commands of docs/production.md's step 1, in order, as written there. */
+const RECIPE = (() => {
+  const page = readPage('docs/production.md');
+  const code = section(page, '1. An etcd user').find((t): t is Tokens.Code => t.type === 'code');
+  if (!code) throw new Error('docs/production.md step 1 has no code block');
+  return code.text
+    .split('\n')
+    .filter((line) => line.startsWith('etcdctl '))
+    .map(argsOf);
+})();
+
+/** UNINSTALL: the etcdctl commands of docs/operations.md's "Uninstalling", in order. */
+const UNINSTALL = (() => {
+  const page = readPage('docs/operations.md');
+  return section(page, 'Uninstalling')
+    .flatMap((t) => tokensOf({ ...page, tokens: [t] }))
+    .filter((t): t is Tokens.Codespan => t.type === 'codespan' && t.text.startsWith('etcdctl '))
+    .map((t) => argsOf(t.text));
+})();
+
+describe('the documented commands', () => {
+  it('are the ones this file runs: root first, the role on the prefix, auth enabled last', () => {
+    expect(RECIPE).toEqual([
+      ['user', 'add', 'root'],
+      ['user', 'grant-role', 'root', 'root'],
+      ['role', 'add', 'kontena-ipam'],
+      ['role', 'grant-permission', 'kontena-ipam', '--prefix=true', 'readwrite', PREFIX],
+      ['user', 'add', 'kontena-ipam'],
+      ['user', 'grant-role', 'kontena-ipam', 'kontena-ipam'],
+      ['auth', 'enable'],
+    ]);
+    expect(UNINSTALL).toEqual([
+      ['del', '--prefix', PREFIX],
+      ['user', 'delete', 'kontena-ipam'],
+      ['role', 'delete', 'kontena-ipam'],
+    ]);
+  });
+});
+
 describe('an etcd user whose role reaches only the key prefix', () => {
   let etcd: EtcdCluster & { endpoint: string };
   let dir: string;
@@ -53,14 +100,17 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     etcd = await startEtcd();
     dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-auth-'));
     const e = etcd.endpoint;
-    // The README's commands, as written there (the root user is what etcd needs for auth).
-    etcdctl(e, ['user', 'add', 'root', '--interactive=false'], 'root-secret\n');
-    etcdctl(e, ['user', 'grant-role', 'root', 'root']);
-    etcdctl(e, ['role', 'add', 'kontena-ipam']);
-    etcdctl(e, ['role', 'grant-permission', 'kontena-ipam', '--prefix=true', 'readwrite', PREFIX]);
-    etcdctl(e, ['user', 'add', 'kontena-ipam', '--interactive=false'], `${PASSWORD}\n`);
-    etcdctl(e, ['user', 'grant-role', 'kontena-ipam', 'kontena-ipam']);
-    etcdctl(e, ['auth', 'enable']);
+    // The recipe's commands, as written in docs/production.md (the root user is what etcd
+    // needs for auth). `user add` asks for a password; the page says --interactive=false reads
+    // it from stdin, which is how a test answers.
+    const passwords: Record<string, string> = { root: 'root-secret', 'kontena-ipam': PASSWORD };
+    for (const args of RECIPE) {
+      if (args[0] === 'user' && args[1] === 'add') {
+        etcdctl(e, [...args, '--interactive=false'], `${passwords[args[2] as string]}\n`);
+      } else {
+        etcdctl(e, args);
+      }
+    }
     root = new Etcd3({ hosts: e, auth: { username: 'root', password: 'root-secret' } });
     await root.put('/other-app/config').value('not kontena-ipam');
   });
@@ -87,7 +137,7 @@ describe('an etcd user whose role reaches only the key prefix', () => {
     return plugin;
   };
 
-  it('the role is what the README says: readwrite on the prefix, nothing else', () => {
+  it('the role is what the recipe says: readwrite on the prefix, nothing else', () => {
     const role = etcdctl(etcd.endpoint, [
       '--user',
       'root:root-secret',
@@ -128,6 +178,8 @@ describe('an etcd user whose role reaches only the key prefix', () => {
         `${PREFIX}v2/blocks/lan/${block}`,
         `${PREFIX}v2/guard/subnets`,
         `${PREFIX}v2/holds/lan/node-a`,
+        `${PREFIX}v2/hosts/node-a`,
+        `${PREFIX}v2/nodes/node-a`,
         `${PREFIX}v2/pools/lan`,
         `${PREFIX}v2/subnets/10.90.0.0/24`,
       ].sort(),
@@ -185,12 +237,14 @@ describe('an etcd user whose role reaches only the key prefix', () => {
       body: {},
     });
     expect(await root.get(`${PREFIX}v2/pools/lan`).string()).toBeNull();
-    // What is left (the subnet guard) goes with the README's command, run as the plugin's user.
-    etcdctl(etcd.endpoint, ['--user', `kontena-ipam:${PASSWORD}`, 'del', '--prefix', PREFIX]);
+    // What is left (the subnet guard) goes with the documented command, run as the plugin's
+    // user; then root removes the user and the role with the page's next two commands.
+    const [del, deleteUser, deleteRole] = UNINSTALL as [string[], string[], string[]];
+    etcdctl(etcd.endpoint, ['--user', `kontena-ipam:${PASSWORD}`, ...del]);
     expect(await root.getAll().prefix(PREFIX).keys()).toEqual([]);
     expect(await root.getAll().prefix('/other-app/').keys()).toEqual(['/other-app/config']);
-    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'user', 'delete', 'kontena-ipam']);
-    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'role', 'delete', 'kontena-ipam']);
+    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', ...deleteUser]);
+    etcdctl(etcd.endpoint, ['--user', 'root:root-secret', ...deleteRole]);
     const users = etcdctl(etcd.endpoint, ['--user', 'root:root-secret', 'user', 'list']);
     expect(users.split('\n')).toEqual(['root']);
   });

@@ -186,7 +186,7 @@ describe('a serving plugin with KONTENA_IPAM_METRICS', () => {
     // Pool gauges are read from etcd at scrape time: gateway + 3 taken - 1 released.
     expect(after.get('kontena_ipam_pools')).toBe(1);
     expect(after.get('kontena_ipam_pool_addresses_used{network="kontena"}')).toBe(3);
-    expect(after.get('kontena_ipam_pool_addresses_total{network="kontena"}')).toBe(65534);
+    expect(after.get('kontena_ipam_pool_addresses_capacity{network="kontena"}')).toBe(65534);
     expect(after.get('kontena_ipam_pool_holders{network="kontena"}')).toBe(1);
     expect(after.get('kontena_ipam_pool_utilisation_ratio{network="kontena"}')).toBeCloseTo(
       3 / 65534,

@@ -2,6 +2,8 @@ import { stripVTControlCharacters } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   envFor,
+  node,
+  openSeedStore,
   runCommand,
   runWithoutEtcd,
   uniquePrefix,
@@ -17,6 +19,51 @@ beforeAll(async () => {
 });
 
 describe('kontena-ipam status', () => {
+  it('lists each host: live with its instance and since when, then since its clean stop', async () => {
+    const prefix = uniquePrefix();
+    const seeded = openSeedStore(etcd.endpoint, prefix);
+    const info = {
+      hostname: 'vm-c',
+      pid: 4321,
+      version: '9.9.9',
+      startedAt: new Date().toISOString(),
+    };
+    const reg = seeded.store.register(node('node-c'), info, { ttlSeconds: 5 });
+    try {
+      await reg.serving();
+      const env = envFor(etcd.endpoint, prefix);
+      const live = JSON.parse((await runCommand(['status', '--json'], env)).stdout);
+      expect(live.hosts).toEqual([
+        {
+          node: 'node-c',
+          live: true,
+          since: info.startedAt,
+          instance: { id: reg.instance, hostname: 'vm-c', pid: 4321, version: '9.9.9' },
+          addresses: 0,
+          pools: [],
+        },
+      ]);
+      const text = stripVTControlCharacters((await runCommand(['status'], env)).stdout);
+      expect(text).toMatch(
+        new RegExp(`node-c +yes +\\d+s ago +${reg.instance} \\(vm-c, pid 4321\\)`),
+      );
+      await reg.stop();
+      const gone = JSON.parse((await runCommand(['status', '--json'], env)).stdout);
+      expect(gone.hosts).toEqual([
+        expect.objectContaining({
+          node: 'node-c',
+          live: false,
+          since: expect.any(String),
+          instance: null,
+        }),
+      ]);
+      expect(Date.parse(gone.hosts[0].since)).toBeGreaterThanOrEqual(Date.parse(info.startedAt));
+    } finally {
+      await reg.stop();
+      await seeded.close();
+    }
+  });
+
   it('prints one aligned row per pool and the supernet totals', async () => {
     const result = await runCommand(['status'], env);
     expect(result.stderr).toBe('');
@@ -27,6 +74,11 @@ describe('kontena-ipam status', () => {
         'apps     10.80.0.0/24  -               10.80.0.1  node-a,node-b          1/254    0.4%  [#.........]',
         'kontena  10.81.0.0/16  10.81.128.0/17  10.81.0.1  node-a,node-b(2)     4/32766   <0.1%  [#.........]',
         'small    10.82.0.0/29  -               10.82.0.1  node-a                   6/6  100.0%  [##########]',
+        '',
+        // Hosts that own something but no live kontena-ipam holds their NODE_ID: not live.
+        'HOST    LIVE  SINCE  INSTANCE  ADDRESSES  POOLS',
+        'node-a  no    -      -                 9  apps,kontena,small',
+        'node-b  no    -      -                 2  apps,kontena',
         '',
         'supernet 10.80.0.0/12: 258 of 4096 /24 subnets used, 3838 available (3 pools inside)',
         `cluster mode: etcd at ${etcd.endpoint} (ETCD_ENDPOINT)`,

@@ -22,6 +22,8 @@ export interface StepContext {
 
 /** lostRace reports a write that a concurrent change beat; the change wins. */
 function lostRace(error: unknown): boolean {
+  // A forgotten host that registered again is no lost race: the whole run must stop.
+  if (error instanceof StoreError && error.code === 'NODE_LIVE') return false;
   return error instanceof StoreError && (error.kind === 'conflict' || error.kind === 'not-found');
 }
 
@@ -125,6 +127,8 @@ async function freeAddress(
         pool: pool.id,
         address: record.address,
         modRevision: record.modRevision,
+        // The owner's fence (the app sets it): only while cleanup may act for that host.
+        node: record.node,
       }),
     false,
   );

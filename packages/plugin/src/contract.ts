@@ -1,5 +1,5 @@
 /** What the plugin offers and needs: its options, the backend it calls, the events it emits. */
-import type { IpamStore, NodeId, StoreLogger } from '@kontena-ipam/store';
+import type { IpamStore, NodeId, NodeRegistration, StoreLogger } from '@kontena-ipam/store';
 import type { Route } from './routes.js';
 
 /**
@@ -50,6 +50,11 @@ export interface PluginServerOptions {
    * the same body limit, deadline, log line and metrics.
    */
   extraRoutes?: readonly Route[];
+  /**
+   * The instance's registration of its NODE_ID (the store's NodeRegistration): `GET /health`
+   * reports it, and is unavailable while this instance does not hold it.
+   */
+  registration?: Pick<NodeRegistration, 'instance' | 'state' | 'problem'>;
 }
 
 /** HandlerOptions is what createHandler needs: the server's options minus the socket. */

@@ -145,19 +145,39 @@ function timeoutError(h: Handler): PluginError {
 
 /** health answers GET /health: 200 when the store answers a ping in time, else 503 with why. */
 async function health(h: Handler): Promise<Outcome> {
+  const reg = h.options.registration;
+  const node = reg
+    ? { Node: h.options.node, Instance: reg.instance, Registration: reg.state.state }
+    : {};
   try {
     await withDeadline(
       () => h.options.backend.ping(),
       h.timeoutMs,
       () => timeoutError(h),
     );
-    const body: HealthResponse = { Status: 'ok', Etcd: 'reachable' };
-    return { status: 200, body };
   } catch (error) {
     const reply = errorReply(error);
-    const body: HealthResponse = { Status: 'unavailable', Etcd: 'unreachable', Err: reply.err };
+    const body: HealthResponse = {
+      Status: 'unavailable',
+      Etcd: 'unreachable',
+      ...node,
+      Err: reply.err,
+    };
     return { status: 503, body, code: reply.code };
   }
+  // Another live instance holds this NODE_ID (or ours lapsed): this one serves nothing.
+  const problem = reg?.problem();
+  if (problem) {
+    const body: HealthResponse = {
+      Status: 'unavailable',
+      Etcd: 'reachable',
+      ...node,
+      Err: problem,
+    };
+    return { status: 503, body, code: 'NOT_REGISTERED' };
+  }
+  const body: HealthResponse = { Status: 'ok', Etcd: 'reachable', ...node };
+  return { status: 200, body };
 }
 
 /** errorOutcome turns a thrown error into the reply (via the error table); logs unexpected ones. */

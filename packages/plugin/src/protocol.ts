@@ -111,5 +111,9 @@ export interface ErrorResponse {
 export interface HealthResponse {
   Status: 'ok' | 'unavailable';
   Etcd: 'reachable' | 'unreachable';
+  /** This host's NODE_ID, and where this instance stands with it (when it registers). */
+  Node?: string;
+  Instance?: string;
+  Registration?: 'registering' | 'serving' | 'waiting' | 'stopped';
   Err?: string;
 }

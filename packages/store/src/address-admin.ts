@@ -6,6 +6,7 @@ import { compareAddresses, type IpAddress, parseAddress } from '@kontena-ipam/ci
 import { allocation } from './answers.js';
 import type { StoreContext } from './context.js';
 import { deleteOp, getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
+import { toCompare } from './guards.js';
 import { decodeAddress, decodePool } from './records.js';
 import type { AddressRecord, NodeId, PoolId } from './types.js';
 
@@ -49,17 +50,28 @@ export async function listAddresses(
  * releaseAddressIfUnchanged deletes an address only if its mod revision is still
  * `modRevision`. True when it is gone afterwards: a failed compare with the key absent means
  * an earlier, re-sent attempt of this delete (or its owner) freed it, which is what was asked.
+ * `node`, the record's owner, fences the delete like every write for that host (fences.ts).
  */
 export async function releaseAddressIfUnchanged(
   ctx: StoreContext,
-  req: { pool: PoolId; address: IpAddress; modRevision: bigint },
+  req: { pool: PoolId; address: IpAddress; modRevision: bigint; node?: NodeId },
 ): Promise<boolean> {
   const key = ctx.keys.address(req.pool, req.address);
-  const txn = await ctx.calls.txn('release address if unchanged', (c) =>
-    c
-      .if(key, 'Mod', '==', req.modRevision.toString()) // nobody re-took it since cleanup looked
-      .then(deleteOp(key))
-      .else(getOp(key)),
-  );
-  return txn.succeeded || kvsAt(txn, 0).length === 0;
+  const fence = req.node === undefined ? undefined : ctx.fences.of(req.node);
+  // nobody re-took it since cleanup looked
+  const compare = [toCompare({ key, modifiedAt: req.modRevision })];
+  const failure = [getOp(key)];
+  if (fence) {
+    compare.push(toCompare(await fence.guard()));
+    failure.push(getOp(fence.key));
+  }
+  const txn = await ctx.calls.commit('release address if unchanged', {
+    compare,
+    success: [deleteOp(key)],
+    failure,
+  });
+  if (txn.succeeded) return true;
+  const refused = fence?.refused(kvsAt(txn, 1)[0]);
+  if (refused) throw refused;
+  return kvsAt(txn, 0).length === 0;
 }

@@ -295,6 +295,7 @@ export class AddressStore {
         what: 'release address',
         conflict: 'release',
         pool: req.pool,
+        node: req.node,
         reads: { address: getOp(key) },
         decide: (snap) => {
           const kv = snap.kv('address');

@@ -123,6 +123,7 @@ export class AllocationRun {
         what: 'request address',
         conflict: 'allocate',
         pool: this.req.pool,
+        node: this.req.node,
         start: round,
         decide: round,
         mine: (snap) => this.mine(snap),

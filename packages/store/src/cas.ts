@@ -7,19 +7,20 @@
  *
  * until a commit succeeds, a decision needs no write, the attempts run out (CONFLICT) or the
  * caller's Budget is spent (UNAVAILABLE). The Else branch reads again exactly what the round
- * read, so the next round decides on fresh data without another round trip; and since etcd3 may
- * re-send a transaction that had committed (its retry policy cannot be turned off per call),
- * each transition writes a random token and `mine` finds it in those reads: our own earlier
- * attempt won. Shaped after etcd's client/v3/concurrency/stm.go, which writes its loop once.
+ * read, so the next round decides on fresh data without another round trip; and since the
+ * store's own retries (etcd-call.ts; etcd3's are off) re-send a transaction whose answer was
+ * lost, though it may have committed, each transition writes a random token and `mine` finds
+ * it in those reads: our own earlier attempt won. Shaped after etcd's
+ * client/v3/concurrency/stm.go, which writes its loop once.
  */
 import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import type { Budget } from './budget.js';
 import type { Batch } from './commit-batch.js';
 import { backoff, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { kvsAt, revisionOf } from './etcd-call.js';
+import { getOp, kvsAt, revisionOf } from './etcd-call.js';
 import { type Guard, toCompare } from './guards.js';
-import type { PoolId, StoreObserver } from './types.js';
+import type { NodeId, PoolId, StoreObserver } from './types.js';
 import type { Undo } from './undo.js';
 
 export type { Guard } from './guards.js';
@@ -110,6 +111,11 @@ export interface Transition<K extends string, T> {
   mine?(snap: Snapshot<K>): NoInfer<T> | undefined;
   /** lost decides what follows a lost compare (default: retry after a pause); may throw. */
   lost?(snap: Snapshot<K>, round: number): AfterLoss<NoInfer<T>> | Promise<AfterLoss<NoInfer<T>>>;
+  /**
+   * node is the host this transition writes for: each commit then carries that host's fence
+   * (fences.ts), and a commit refused by it fails with the fence's error instead of a retry.
+   */
+  node?: NodeId;
   /** rounds caps the rounds (default: the store's maxAttempts). */
   rounds?: number;
   /** exhausted is the CONFLICT message once the rounds ran out. */
@@ -143,14 +149,18 @@ export async function transact<K extends string, T>(
     if ('answer' in decision) return decision.answer;
     const { write } = decision;
     const [names, failure] = named<K>(write.reread ?? t.reads ?? {});
+    const fence = t.node === undefined ? undefined : ctx.fences.of(t.node);
     let res: ITxnResponse;
     try {
-      res = await ctx.calls.commit(
-        t.what,
-        { compare: write.guards.map(toCompare), success: write.ops, failure },
-        budget,
-        write.batch,
-      );
+      const compare = write.guards.map(toCompare);
+      let batch = write.batch;
+      if (fence) {
+        // The host's fence goes first, so merged members (all of one host) share it.
+        compare.unshift(toCompare(await fence.guard()));
+        failure.push(getOp(fence.key));
+        if (batch) batch = { key: batch.key, shared: batch.shared + 1 };
+      }
+      res = await ctx.calls.commit(t.what, { compare, success: write.ops, failure }, budget, batch);
     } catch (error) {
       write.settled?.('failed');
       if (write.undo && error instanceof StoreError && error.code === 'UNAVAILABLE') {
@@ -160,9 +170,13 @@ export async function transact<K extends string, T>(
     }
     write.settled?.(res.succeeded ? 'committed' : 'lost');
     if (res.succeeded) return write.done(revisionOf(res), res);
+    // Our own earlier attempt may have committed before the fence moved (`mine` below), but a
+    // refused fence means this instance may not write as the host: nothing more is tried.
+    const refused = fence?.refused(kvsAt(res, failure.length - 1)[0]);
     snap = new Snapshot(res, names);
     const ours = t.mine?.(snap);
     if (ours !== undefined) return ours;
+    if (refused) throw refused;
     const next = t.lost ? await t.lost(snap, round) : 'retry';
     if (typeof next === 'object') return next.answer;
     ctx.calls.conflict({ op: write.conflict ?? t.conflict, ...(t.pool ? { pool: t.pool } : {}) });

@@ -314,6 +314,8 @@ function parseOne(
       key,
       value: { pool: parsePoolId(pool), index, node: parseNodeId(node) },
     });
+  } else if (key.startsWith(keys.nodesPrefix) || key.startsWith(keys.hostsPrefix)) {
+    // Hosts' registrations (registration.ts): read by hosts.ts, nothing here to match them with.
   } else if (key.startsWith(keys.attachmentsRoot)) {
     records.attachments.push(parseAttachmentKey(keys, kv));
   } else if (key !== keys.guard) {

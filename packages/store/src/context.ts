@@ -7,6 +7,7 @@ import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError } from './errors.js';
 import { EtcdCalls } from './etcd-call.js';
+import { NodeFences } from './fences.js';
 import { toCompare } from './guards.js';
 import { DEFAULT_PREFIX, KeyLayout } from './keys.js';
 import type { StoreLogger, StoreOptions } from './types.js';
@@ -27,6 +28,8 @@ export interface StoreContext {
   readonly logger: StoreLogger;
   /** Takes back writes of calls that failed with their outcome unknown (undo.ts). */
   readonly undo: UndoQueue;
+  /** What writes for each host must find in etcd to commit (fences.ts). */
+  readonly fences: NodeFences;
 }
 
 /**
@@ -86,6 +89,7 @@ export function createContext(options: StoreOptions): StoreContext {
     pageSize: Math.max(1, options.pageSize ?? STORE_DEFAULTS.pageSize),
     logger,
     undo: new UndoQueue(calls, logger, toCompare, options.undoAttemptsMs),
+    fences: new NodeFences(),
   };
 }
 

@@ -79,6 +79,8 @@ async function run(
       what: 'detach',
       conflict: 'release',
       pool: req.pool,
+      // Fenced on the host's registration like every write for it (fences.ts).
+      node: req.node,
       reads: {
         pool: getOp(keys.pool(req.pool)),
         hold: getOp(keys.hold(req.pool, req.node)),

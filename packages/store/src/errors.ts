@@ -21,6 +21,8 @@ export type StoreErrorCode =
   | 'SUPERNET_EXHAUSTED'
   | 'CONFLICT'
   | 'CORRUPT_RECORD'
+  | 'NOT_REGISTERED'
+  | 'NODE_LIVE'
   | 'UNAVAILABLE';
 
 /** KIND_BY_CODE groups codes by what the caller should do about them (the one table). */
@@ -37,6 +39,11 @@ const KIND_BY_CODE = {
   CONFLICT: 'conflict',
   // The data this call needs cannot be used until an operator repairs it (`kontena-ipam check`).
   CORRUPT_RECORD: 'unavailable',
+  // This instance does not hold its NODE_ID's registration (another live instance does, or its
+  // lease lapsed): nothing is written in that host's name until it registers again.
+  NOT_REGISTERED: 'unavailable',
+  // An operator tool acting for a host that is gone found it registered (live) after all.
+  NODE_LIVE: 'conflict',
   UNAVAILABLE: 'unavailable',
 } as const satisfies KindTable<StoreErrorCode>;
 

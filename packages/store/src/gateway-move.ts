@@ -86,6 +86,7 @@ export async function moveGateway(
       what: 'move gateway',
       conflict: 'pool',
       pool: req.pool,
+      node: req.node,
       reads: { pool: getOp(poolKey), to: getOp(toKey), holds: rangeOp(holdsPrefix) },
       decide: (snap) => {
         const poolKv = snap.kv('pool');

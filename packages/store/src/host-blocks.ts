@@ -454,6 +454,7 @@ export class HostView {
         what: 'claim block',
         conflict: 'block',
         pool: id,
+        node: this.node,
         // Blind first try: the blocks after our newest one, else at our hash's place.
         start: () => {
           const run = newest !== undefined ? this.runFrom((newest + 1) % count, want) : [];

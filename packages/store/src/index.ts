@@ -24,7 +24,12 @@ export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
 export type { ResilientClientOptions } from './etcd-client-options.js';
 export { resilientClientOptions } from './etcd-client-options.js';
+export type { HostStatus } from './hosts.js';
 export { KeyLayout } from './keys.js';
+export type { RegistrationOptions, RegistrationState } from './registration.js';
+export { NodeRegistration, REGISTRATION_TTL_SECONDS } from './registration.js';
+export type { HostRecord, InstanceInfo, Registration } from './registration-record.js';
+export { sameProcessGone } from './registration-record.js';
 export { IpamStore } from './store.js';
 export type {
   AddressAttrs,

@@ -10,6 +10,8 @@
  *   affinity/<PoolId>/<NodeId>/<index>  the same claim, found by host (its blocks at start)
  *   attachments/<PoolId>/<NodeId>/<ContainerId>/<IfName>  one CNI attachment → { address, netns }
  *   guard/subnets                   bumped by every reservation (see pool-store.ts)
+ *   nodes/<NodeId>                  the live instance serving a host, under its lease
+ *   hosts/<NodeId>                  that host's last registration, kept (no lease)
  *
  * v2 (nothing released used v1) moved the hosts' holds out of the pool record into keys of
  * their own: a host joining or leaving a network writes only its own key, so a fleet joining
@@ -52,6 +54,8 @@ export class KeyLayout {
   readonly attachmentsRoot: string;
   /** guard is the key every subnet reservation compares and bumps. */
   readonly guard: string;
+  readonly nodesPrefix: string;
+  readonly hostsPrefix: string;
 
   constructor(prefix: string = DEFAULT_PREFIX) {
     const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
@@ -64,6 +68,21 @@ export class KeyLayout {
     this.affinityRoot = `${this.root}affinity/`;
     this.attachmentsRoot = `${this.root}attachments/`;
     this.guard = `${this.root}guard/subnets`;
+    this.nodesPrefix = `${this.root}nodes/`;
+    this.hostsPrefix = `${this.root}hosts/`;
+  }
+
+  /**
+   * node is a host's live registration (registration.ts): every write for the host compares
+   * it (fences.ts). Node ids hold no '/', so the key is exact.
+   */
+  node(id: NodeId): string {
+    return `${this.nodesPrefix}${id}`;
+  }
+
+  /** host is a host's last registration, kept after its lease is gone. */
+  host(id: NodeId): string {
+    return `${this.hostsPrefix}${id}`;
   }
 
   pool(id: PoolId): string {

@@ -243,6 +243,7 @@ export class PoolStore {
         what: 'request pool',
         conflict: 'pool',
         pool: req.pool,
+        node: req.node,
         reads: {
           pool: getOp(poolKey),
           hold: getOp(holdKey),
@@ -469,6 +470,7 @@ export class PoolStore {
         what: 'release pool',
         conflict: 'hold',
         pool: req.pool,
+        node: req.node,
         reads: {
           pool: getOp(poolKey),
           hold: getOp(holdKey),

@@ -33,8 +33,9 @@ export interface PoolRecord extends Omit<Pool, 'holds'> {
   createRevision: bigint;
   modRevision: bigint;
   /**
-   * Tokens of the last writes to this record. etcd3 may re-send a committed transaction; the
-   * re-sent one fails its compare, and finding our token here tells us the first one won.
+   * Tokens of the last writes to this record. The store's retries (etcd-call.ts) may re-send a
+   * transaction that had committed; the re-sent one fails its compare, and finding our token
+   * here tells us the first one won.
    */
   tokens: readonly string[];
 }

@@ -22,8 +22,17 @@ import { createContext, type StoreContext } from './context.js';
 import { detach } from './detach.js';
 import { StoreError } from './errors.js';
 import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
+import { absentFence, heldFence } from './fences.js';
+import { type HostStatus, listHosts } from './hosts.js';
 import { PoolStore, toPoolInfo } from './pool-store.js';
 import { decodeHolds, decodePool, type HoldSet, type PoolRecord } from './records.js';
+import { NodeRegistration, type RegistrationOptions } from './registration.js';
+import {
+  decodeRegistration,
+  encodeRegistration,
+  type HostRecord,
+  type InstanceInfo,
+} from './registration-record.js';
 import type {
   AddressRecord,
   AddressRelease,
@@ -254,13 +263,17 @@ export class IpamStore {
     return revisionOf(res);
   }
 
-  /** releaseAddressIfUnchanged deletes an address only if its mod revision is still `modRevision`. */
+  /**
+   * releaseAddressIfUnchanged deletes an address only if its mod revision is still `modRevision`;
+   * with `node` (the record's owner), fenced like every write for that host.
+   */
   releaseAddressIfUnchanged(req: {
     pool: PoolId;
     address: IpAddress;
     modRevision: bigint;
+    node?: NodeId;
   }): Promise<boolean> {
-    checkIds(req.pool);
+    checkIds(req.pool, req.node);
     return releaseAddressIfUnchanged(this.ctx, req);
   }
 
@@ -278,6 +291,51 @@ export class IpamStore {
   async removePoolIfUnheld(req: { pool: PoolId; modRevision: bigint }): Promise<boolean> {
     checkIds(req.pool);
     return this.pools.removeIfUnheld(req);
+  }
+
+  /**
+   * register makes this process the live instance of `node` (registration.ts): it registers in
+   * the background, and from then on every write for `node` is fenced on that registration, so
+   * none is sent while another instance holds it and none commits once it is lost.
+   */
+  register(node: NodeId, info: InstanceInfo, options?: RegistrationOptions): NodeRegistration {
+    parseNodeId(node);
+    const registration = new NodeRegistration(this.ctx, node, info, options);
+    this.ctx.fences.set(node, registration.fence);
+    registration.start();
+    return registration;
+  }
+
+  /**
+   * actAs fences every later write for `node` of this store, for an operator tool: `absent`
+   * (forgetting a host: only while it holds no registration) or `held` (acting beside the
+   * instance that holds it: only while that registration, as `registration` read it, lasts).
+   */
+  actAs(node: NodeId, fence: { absent: true } | { held: HostRecord }): void {
+    parseNodeId(node);
+    const key = this.ctx.keys.node(node);
+    this.ctx.fences.set(
+      node,
+      'absent' in fence
+        ? absentFence(node, key)
+        : heldFence(node, key, encodeRegistration(fence.held)),
+    );
+  }
+
+  /** registration is `node`'s live registration (its instance), or undefined when none is. */
+  async registration(node: NodeId): Promise<HostRecord | undefined> {
+    parseNodeId(node);
+    const res = await this.ctx.calls.read('read registration', [getOp(this.ctx.keys.node(node))]);
+    const kv = kvsAt(res, 0)[0];
+    return kv ? decodeRegistration(kv) : undefined;
+  }
+
+  /**
+   * listHosts returns every host that registered, or owns a hold, block or address: whether it
+   * is live (and its instance), its last registration, and the addresses it owns.
+   */
+  listHosts(budget?: Budget): Promise<HostStatus[]> {
+    return listHosts(this.ctx, budget);
   }
 
   /** ping makes one cheap etcd call within the deadline; UNAVAILABLE if it fails. */

@@ -358,10 +358,7 @@ describe('attachments under concurrency', () => {
     expect(invariantProblems(d)).toEqual([]);
     expect(Object.keys(d).filter((k) => k.startsWith('attachments/')).length).toBe(24);
     expect(holdsIn(d, 'lan')).toEqual({ 'node-a': 1, 'node-b': 1 });
-    const report = await checkConsistency({
-      client: (store as unknown as { ctx: { client: never } }).ctx.client,
-      prefix,
-    });
+    const report = await checkConsistency({ client: env.client, prefix });
     expect(report.findings).toEqual([]);
     await Promise.all([...refs.map((r) => del(store, A, r)), ...refs.map((r) => del(store, B, r))]);
     expect(withoutClaims(await keys())).toEqual(['guard/subnets']);

@@ -7,6 +7,7 @@
 import { runCleanupCli } from '../commands/cleanup.js';
 import { EXIT } from '../commands/command.js';
 import { configOrReport } from '../commands/config-or-exit.js';
+import { instanceInfo } from '../instance.js';
 import { createLogger } from '../logger.js';
 import { type OpenStore, openStore } from '../open-store.js';
 
@@ -32,6 +33,7 @@ try {
       return opened.store;
     },
     node: config.nodeId,
+    bootId: instanceInfo().bootId,
     env: io.env,
     stdout: io.stdout,
     stderr: io.stderr,

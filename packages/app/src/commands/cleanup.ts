@@ -24,6 +24,7 @@ import {
 } from '@kontena-ipam/cleanup';
 import { type IpamStore, type NodeId, parseNodeId, StoreError } from '@kontena-ipam/store';
 import { type Colors, colors, useColor } from '../render/table.js';
+import { fenceCleanup } from './cleanup-liveness.js';
 import { cleanupSummary } from './cleanup-summary.js';
 import { EXIT } from './command.js';
 
@@ -33,6 +34,11 @@ export interface CleanupCliDeps {
   store: () => Promise<IpamStore>;
   /** This host (NODE_ID). */
   node: NodeId;
+  /**
+   * This machine's boot id (instance.ts): cleanup runs only where the live instance that
+   * holds NODE_ID's registration runs (cleanup-liveness.ts).
+   */
+  bootId: string | undefined;
   /** Environment: DOCKER_HOST, KONTENA_IPAM_SOCKET (its base name is the driver name). */
   env: NodeJS.ProcessEnv;
   stdout: Writable;
@@ -50,6 +56,7 @@ export interface CleanupCliDeps {
 export const CLEANUP_USAGE = `Usage: kontena-ipam-cleanup [options]
 
 Frees addresses and pools in etcd that Docker on this host no longer uses.
+Runs only on the machine whose kontena-ipam holds NODE_ID's registration.
 Never frees an address written after the run started, one younger than --grace,
 a live network's gateway or aux address, or another host's address (unless
 --node NAME --forget-node).
@@ -64,6 +71,7 @@ Options:
   --interval DURATION     run every DURATION until SIGTERM (survives outages between runs)
   --node NAME --forget-node
                           host NAME is gone for good: release its holds and addresses
+                          (refused while NAME is registered, i.e. live; not with --interval)
   --docker-socket PATH    Docker Engine API socket (default: DOCKER_HOST unix://…,
                           else /var/run/docker.sock)
   --ipam-driver NAME      IPAM driver name of our networks (default: base name of
@@ -123,6 +131,13 @@ function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfig | 'he
         `--node ${forgetNode} is this host (NODE_ID): a live host is cleaned without --forget-node`,
       );
     }
+  }
+  if (forgetNode !== undefined && values.interval !== undefined) {
+    // A standing loop would keep freeing that host's addresses if it came back, or its name
+    // were reused: forgetting a host is a one-off act.
+    throw usageError(
+      '--forget-node runs once: it cannot go with --interval (a loop would keep freeing the host if it came back)',
+    );
   }
   const intervalMs =
     values.interval === undefined ? undefined : parseDuration(values.interval, '--interval');
@@ -289,6 +304,11 @@ class Runs {
     const cfg = this.#config;
     try {
       this.#store ??= await this.#deps.store();
+      await fenceCleanup(
+        this.#store,
+        { node: this.#deps.node, bootId: this.#deps.bootId },
+        cfg.forgetNode,
+      );
       const report = await runCleanup({
         store: this.#store,
         docker: this.#docker,

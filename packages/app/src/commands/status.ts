@@ -5,9 +5,9 @@ import {
   type Subnet,
   subnetContains,
 } from '@kontena-ipam/cidr';
-import type { PoolStatus, Reservation } from '@kontena-ipam/store';
+import type { HostStatus, PoolStatus, Reservation } from '@kontena-ipam/store';
 import { etcdModeOf } from '../etcd-mode.js';
-import { bar, NONE, percent, ratio } from '../render/cells.js';
+import { age, bar, NONE, percent, ratio } from '../render/cells.js';
 import { type Cell, type Colors, renderTable } from '../render/table.js';
 import { argsOrHelp, type Command, EXIT } from './command.js';
 import { runWithStore, writeJson } from './operator.js';
@@ -15,7 +15,9 @@ import { runWithStore, writeJson } from './operator.js';
 const USAGE = `Usage: kontena-ipam status [--json]
 
 One row per pool: network, subnet, ip-range, gateway, holding nodes (with their hold count
-when above 1), addresses used / total, the percentage and a bar. Then, for the configured
+when above 1), addresses used / total, the percentage and a bar. Then one row per host
+(NODE_ID): live or not (a kontena-ipam holds its registration), since when (its start, or its
+clean stop), the instance, the addresses it owns and the pools it holds. Then, for the configured
 supernet(s), how many subnets of the configured length are used and still available, and
 the mode (single-host with its embedded etcd, or cluster with its endpoints).
 Reads etcd with the same environment as the server (ETCD_ENDPOINT, KONTENA_IPAM_*).
@@ -113,6 +115,43 @@ function poolTable(pools: readonly PoolStatus[], c: Colors): string {
   );
 }
 
+function hostJson(host: HostStatus) {
+  const live = host.live;
+  return {
+    node: host.node,
+    live: live !== undefined,
+    since: host.since ?? null,
+    instance: live
+      ? { id: live.instance, hostname: live.hostname, pid: live.pid, version: live.version }
+      : null,
+    addresses: host.addresses,
+    pools: host.pools,
+  };
+}
+
+function hostTable(hosts: readonly HostStatus[], c: Colors): string {
+  const rows: Cell[][] = hosts.map((host) => [
+    { text: host.node, paint: c.cyan },
+    host.live ? { text: 'yes', paint: c.green } : { text: 'no', paint: c.yellow },
+    host.since ? `${age(host.since)} ago` : NONE,
+    host.live ? `${host.live.instance} (${host.live.hostname}, pid ${host.live.pid})` : NONE,
+    String(host.addresses),
+    host.pools.length > 0 ? host.pools.join(',') : NONE,
+  ]);
+  return renderTable(
+    [
+      { header: 'HOST' },
+      { header: 'LIVE' },
+      { header: 'SINCE' },
+      { header: 'INSTANCE' },
+      { header: 'ADDRESSES', align: 'right' },
+      { header: 'POOLS' },
+    ],
+    rows,
+    c,
+  );
+}
+
 function supernetLine(s: SupernetUsage, c: Colors): string {
   const share = ratio(s.used, s.subnets);
   return `supernet ${c.bold(s.supernet)}: ${s.used} of ${s.subnets} /${s.subnetLength} subnets used, ${usageColor(c, share)(`${s.available} available`)} (${s.pools} ${s.pools === 1 ? 'pool' : 'pools'} inside)\n`;
@@ -126,9 +165,10 @@ export const statusCommand: Command = {
     if (!args) return EXIT.ok;
     const { values } = args;
     return runWithStore(io, 'status', async ({ config, opened, colors: c }) => {
-      const [pools, reservations] = await Promise.all([
+      const [pools, reservations, hosts] = await Promise.all([
         opened.store.listPools(),
         opened.store.listReservations(),
+        opened.store.listHosts(),
       ]);
       const supernets = [supernetUsage(config.supernet, config.subnetLength, reservations)];
       if (config.supernet6) {
@@ -138,6 +178,7 @@ export const statusCommand: Command = {
       if (values.json) {
         writeJson(io, {
           pools: pools.map(poolJson),
+          hosts: hosts.map(hostJson),
           supernets,
           etcd: { mode: mode.mode, endpoints: config.etcd.endpoints },
         });
@@ -145,6 +186,7 @@ export const statusCommand: Command = {
       }
       io.stdout.write(pools.length > 0 ? poolTable(pools, c) : 'no pools\n');
       io.stdout.write('\n');
+      if (hosts.length > 0) io.stdout.write(`${hostTable(hosts, c)}\n`);
       for (const s of supernets) io.stdout.write(supernetLine(s, c));
       io.stdout.write(`${mode.text}\n`);
       return EXIT.ok;

@@ -37,8 +37,8 @@ describe('Debian macvlan with kontena-ipam on two hosts of one L2', () => {
     expect(addA.code).toBe(0);
     const addB = await run(b, cb, 'ADD');
     expect(addB.code).toBe(0);
-    const ipA = (addA.json?.ips as Array<{ address: string; gateway: string }>)[0];
-    const ipB = (addB.json?.ips as Array<{ address: string; gateway: string }>)[0];
+    const ipA = (addA.json?.ips as Array<{ address: string; gateway: string }> | undefined)?.[0];
+    const ipB = (addB.json?.ips as Array<{ address: string; gateway: string }> | undefined)?.[0];
     expect(ipA?.address).toMatch(/^10\.98\.0\.\d+\/24$/);
     expect(ipB?.address).toMatch(/^10\.98\.0\.\d+\/24$/);
     expect(ipA?.address).not.toBe(ipB?.address);

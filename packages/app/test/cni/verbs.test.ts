@@ -41,7 +41,9 @@ describe('ADD and DEL, repeated', () => {
     // `show` says which attachment holds the address; `check` finds nothing wrong.
     const env = { ETCD_ENDPOINT: stack.etcd.endpoint, NO_COLOR: '1' };
     const shown = await runBin(['show', 'rep'], env);
-    const address = (first.json?.ips as Array<{ address: string }>)[0]?.address.split('/')[0];
+    const address = (first.json?.ips as Array<{ address: string }> | undefined)?.[0]?.address.split(
+      '/',
+    )[0];
     expect(shown.stdout).toMatch(new RegExp(`${address}\\s+host-a\\s+cni\\s+cni:c1/eth0`));
     const checked = await runBin(['check'], env);
     expect([checked.code, checked.stderr]).toEqual([0, '']);
@@ -150,6 +152,32 @@ describe('GC, STATUS, VERSION', () => {
     } finally {
       await a.restart();
     }
+  });
+
+  it('etcd down: DEL is 11 and the record stays; STATUS is 50; once etcd is back the DEL frees it', async () => {
+    const config = conf('down', { subnet: '10.98.8.0/24' }, '1.1.0');
+    const added = await stack.ipam({ ...cmd('e1'), command: 'ADD', config });
+    expect(added.code).toBe(0);
+    const member = stack.etcd.members[0]?.name as string;
+    await stack.etcd.stopMember(member);
+    try {
+      const del = await stack.ipam({ ...cmd('e1'), command: 'DEL', config });
+      expect(del.code).toBe(1);
+      expect(del.json).toMatchObject({
+        code: 11,
+        msg: expect.stringContaining('etcd unavailable'),
+      });
+      const status = await stack.ipam({ command: 'STATUS', config });
+      expect(status.json).toMatchObject({ code: 50, msg: expect.stringContaining('etcd') });
+    } finally {
+      await stack.etcd.startMember(member);
+    }
+    expect(Object.keys(await storeKeys(stack.client, 'attachments/down/'))).toEqual([
+      'attachments/down/host-a/e1/eth0',
+    ]);
+    const again = await stack.ipam({ ...cmd('e1'), command: 'DEL', config });
+    expect([again.code, again.stdout]).toEqual([0, '']);
+    expect(await storeKeys(stack.client, 'pools/down')).toEqual({});
   });
 
   it('VERSION is answered without the daemon', async () => {

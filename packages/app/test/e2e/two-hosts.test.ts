@@ -2,7 +2,8 @@
  * Two Docker hosts on one machine (each dockerd in its own network and mount namespace, each
  * with its own kontena-ipam and NODE_ID) sharing one etcd (issue 5, scenario 5), and Docker's
  * host-route overlap check: Docker asks again when a dynamic pool overlaps a route on the host,
- * and the plugin must refuse the repeat (README, end of the Walkthrough).
+ * and the plugin must refuse the repeat (docs/walkthrough.md, "A host route that overlaps the
+ * next subnet").
  */
 import { describe, expect, it } from 'vitest';
 import {
