@@ -2,7 +2,7 @@
 # Quick start on a fresh Debian machine with Node.js 20, as root: installs what is missing,
 # builds, and runs the kontena-ipam plugin on /run/docker/plugins/kontena-ipam.sock.
 #
-#   ./start.sh                                      # single-host mode: an embedded etcd (127.0.0.1:23790) in ./.state
+#   ./start.sh                                      # single-host mode: an embedded etcd (unix socket) in ./.state
 #   ETCD_ENDPOINT=http://10.0.0.1:2379 ./start.sh   # cluster mode: your etcd cluster
 #
 # Arguments go to the kontena-ipam command (./start.sh --help). Stop it with Ctrl-C (SIGINT)

@@ -13,7 +13,8 @@
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { startEtcdCluster } from '@kontena-ipam/testing/etcd';
-import { type Fault, faults, sleep } from './chaos-faults.js';
+import { etcdFaults, type Fault, sleep } from './chaos-faults.js';
+import { identityFaults } from './chaos-identity.js';
 import { startFleet } from './chaos-load.js';
 import {
   type FaultOutcome,
@@ -22,6 +23,9 @@ import {
   writeReliability,
 } from './chaos-report.js';
 import { machineFacts } from './machine.js';
+
+/** faults are every row of RELIABILITY.md: etcd's, then a host identity's. */
+const faults: readonly Fault[] = [...etcdFaults, ...identityFaults];
 
 function parseArgs(argv: readonly string[]): { smoke: boolean; only?: Set<string> } {
   let smoke = false;

@@ -2,7 +2,7 @@
  * The environment, read once at start into a typed Config. Every bad value gets its own
  * message naming the variable and what it accepts; the bins print them all and exit 2.
  */
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { CidrError, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
@@ -15,39 +15,22 @@ import {
 } from '@kontena-ipam/store';
 import { z } from 'zod';
 import { AppError } from './errors.js';
+import {
+  type EtcdConfig,
+  type EtcdEnv,
+  etcdEndpoints,
+  etcdOf,
+  type LocalEtcdConfig,
+  type Raw,
+  showValue,
+} from './etcd-config.js';
 import { type ListenAddress, parseListenAddress } from './listen-address.js';
 
 /** LogLevel is a pino level name (or silent). */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-/** EtcdConfig says how to reach etcd. */
-export interface EtcdConfig {
-  /** endpoints are the client URLs, used whole (the client balances and fails over). */
-  endpoints: string[];
-  /** explicit is true when ETCD_ENDPOINT was set (false = the default endpoint, or single-host mode). */
-  explicit: boolean;
-  caFile: string | undefined;
-  certFile: string | undefined;
-  keyFile: string | undefined;
-  username: string | undefined;
-  /** password from ETCD_PASSWORD or the file ETCD_PASSWORD_FILE names (read once, at start). */
-  password: string | undefined;
-  /** prefix of every key (the store adds `v2/`). */
-  prefix: string;
-  /** timeoutMs bounds each etcd call. */
-  timeoutMs: number;
-}
-
-/**
- * LocalEtcdConfig is single-host mode's embedded etcd (KONTENA_IPAM_LOCAL_ETCD=on): one member
- * on loopback, on ports a real etcd does not use, serving this host alone.
- */
-export interface LocalEtcdConfig {
-  /** endpoint is its client URL (also `etcd.endpoints`, so the operator tools reach it). */
-  endpoint: string;
-  clientPort: number;
-  peerPort: number;
-}
+export type { EtcdConfig, LocalEtcdConfig } from './etcd-config.js';
+export { DEFAULT_ETCD_ENDPOINT } from './etcd-config.js';
 
 /** Config is everything the bins read from the environment. */
 export interface Config {
@@ -70,24 +53,19 @@ export interface Config {
   /** metrics: where to serve /metrics, /healthz, /readyz (KONTENA_IPAM_METRICS); undefined = off. */
   metrics: ListenAddress | undefined;
   /**
+   * metricsCacheMs: /metrics reads the pools from etcd at most once per this many ms,
+   * however many scrapes arrive (KONTENA_IPAM_METRICS_CACHE_MS; 0 = at every scrape).
+   */
+  metricsCacheMs: number;
+  /**
    * nodeTtlSeconds: the TTL of this instance's registration of NODE_ID (KONTENA_IPAM_NODE_TTL):
    * how long a crashed instance keeps another one of the same NODE_ID from serving.
    */
   nodeTtlSeconds: number;
 }
 
-/** DEFAULT_ETCD_ENDPOINT is the seed's default. */
-export const DEFAULT_ETCD_ENDPOINT = 'http://localhost:2379';
-/**
- * LOCAL_ETCD_CLIENT_PORT and LOCAL_ETCD_PEER_PORT are the embedded etcd's ports: not etcd's
- * own 2379/2380 (nor its legacy 4001/7001), so that it can never take the port of a real
- * member that runs on this host (with `--net host`) and starts a moment later; ten times
- * etcd's, to be recognisable, and below Linux's ephemeral range (32768-60999), so that no
- * outgoing connection holds them.
- */
-export const LOCAL_ETCD_CLIENT_PORT = 23790;
-/** LOCAL_ETCD_PEER_PORT: see LOCAL_ETCD_CLIENT_PORT. */
-export const LOCAL_ETCD_PEER_PORT = 23800;
+/** DEFAULT_METRICS_CACHE_MS: pool gauges are at most this old (ms); see Config. */
+export const DEFAULT_METRICS_CACHE_MS = 5000;
 /** DEFAULT_STATE_DIR holds the single-host etcd's data. */
 export const DEFAULT_STATE_DIR = '/var/lib/kontena-ipam';
 
@@ -174,42 +152,6 @@ function wholeNumber(min: number, max: number, unit = '') {
     );
 }
 
-const endpoints = z.string().transform((text, ctx): string[] => {
-  const list = text
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean);
-  if (list.length === 0) return fail(ctx, 'must list at least one http:// or https:// URL');
-  for (const entry of list) {
-    let url: URL;
-    try {
-      url = new URL(entry);
-    } catch {
-      return fail(
-        ctx,
-        `${JSON.stringify(entry)} is not a URL (expected e.g. http://127.0.0.1:2379)`,
-      );
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return fail(ctx, `${JSON.stringify(entry)} must use http:// or https://`);
-    }
-    if (
-      !url.hostname ||
-      (url.pathname !== '/' && url.pathname !== '') ||
-      url.search ||
-      url.username
-    ) {
-      return fail(
-        ctx,
-        `${JSON.stringify(entry)} must be scheme://host[:port] with nothing after it`,
-      );
-    }
-  }
-  const schemes = new Set(list.map((e) => new URL(e).protocol));
-  if (schemes.size > 1) return fail(ctx, 'must not mix http:// and https:// endpoints');
-  return list.map((e) => e.replace(/\/$/, ''));
-});
-
 const readableFile = z.string().transform((text, ctx) => {
   const path = text.trim();
   try {
@@ -272,6 +214,7 @@ export const ENV_VARS = [
   'KONTENA_IPAM_LOCAL_ETCD',
   'KONTENA_IPAM_METRICS',
   'KONTENA_IPAM_METRICS_ALLOW_REMOTE',
+  'KONTENA_IPAM_METRICS_CACHE_MS',
   'KONTENA_IPAM_MANAGED_PLUGIN',
   'KONTENA_IPAM_NODE_TTL',
 ] as const;
@@ -283,7 +226,7 @@ const schema = z.object({
   LOG_LEVEL: logLevel.optional(),
   LOG_FORMAT: logFormat.optional(),
   NODE_ID: nodeId.optional(),
-  ETCD_ENDPOINT: endpoints.optional(),
+  ETCD_ENDPOINT: etcdEndpoints.optional(),
   ETCD_CA_FILE: readableFile.optional(),
   ETCD_CERT_FILE: readableFile.optional(),
   ETCD_KEY_FILE: readableFile.optional(),
@@ -301,51 +244,17 @@ const schema = z.object({
   KONTENA_IPAM_LOCAL_ETCD: localEtcd.optional(),
   KONTENA_IPAM_METRICS: listenAddress.optional(),
   KONTENA_IPAM_METRICS_ALLOW_REMOTE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
+  KONTENA_IPAM_METRICS_CACHE_MS: wholeNumber(0, 600_000, ' (milliseconds)').optional(),
   KONTENA_IPAM_MANAGED_PLUGIN: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
   KONTENA_IPAM_NODE_TTL: wholeNumber(2, 300, ' (seconds)').optional(),
 });
 
-/**
- * passwordOf takes ETCD_PASSWORD, or reads the file ETCD_PASSWORD_FILE names (so that the
- * secret stays out of `docker plugin inspect` and `docker inspect`), without the line end an
- * editor or `echo` leaves. `given` is false when an issue was pushed.
- */
-function passwordOf(
-  inline: string | undefined,
-  file: string | undefined,
-  issues: string[],
-): { given: true; value: string | undefined } | { given: false } {
-  if (file === undefined) return { given: true, value: inline };
-  if (inline !== undefined) {
-    issues.push(
-      `ETCD_PASSWORD_FILE=${show(file)}: ETCD_PASSWORD is set too; give the password one way only`,
-    );
-    return { given: false };
-  }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    issues.push(
-      `ETCD_PASSWORD_FILE=${show(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-    return { given: false };
-  }
-  const value = text.replace(/(\r?\n)+$/, '');
-  if (value === '') {
-    issues.push(`ETCD_PASSWORD_FILE=${show(file)}: the file is empty`);
-    return { given: false };
-  }
-  return { given: true, value };
-}
+/** Env is the environment as the schema parsed it (Raw: each variable's text, empty = unset). */
+type Env = z.infer<typeof schema> & EtcdEnv;
 
 function show(value: string | undefined): string {
   return value === undefined ? '(unset)' : JSON.stringify(value);
 }
-
-/** Env is the environment as the schema parsed it; Raw is each variable's text (empty = unset). */
-type Env = z.infer<typeof schema>;
-type Raw = Record<string, string | undefined>;
 
 /**
  * loadConfig reads the environment (empty values count as unset, as in the seed's
@@ -356,7 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Each check below adds its issues, so that one run lists every bad value at once.
   const issues: string[] = [];
   const subnets = subnetsOf(v, raw, issues);
-  const etcd = etcdOf(v, raw, issues);
+  const stateDir = v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR;
+  const etcd = etcdOf(v, raw, stateDir, issues);
   const node = nodeIdOf(v, issues);
   checkMetrics(v, raw, issues);
   if (issues.length > 0 || node === undefined || etcd === undefined) throw new ConfigError(issues);
@@ -368,9 +278,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     etcd: etcd.config,
     ...subnets,
     socketPath: v.KONTENA_IPAM_SOCKET ?? DEFAULT_SOCKET_PATH,
-    stateDir: v.KONTENA_IPAM_STATE_DIR ?? DEFAULT_STATE_DIR,
+    stateDir,
     localEtcd: etcd.local,
     metrics: v.KONTENA_IPAM_METRICS,
+    metricsCacheMs: v.KONTENA_IPAM_METRICS_CACHE_MS ?? DEFAULT_METRICS_CACHE_MS,
     nodeTtlSeconds: v.KONTENA_IPAM_NODE_TTL ?? REGISTRATION_TTL_SECONDS,
   };
 }
@@ -386,8 +297,7 @@ function parseEnv(env: NodeJS.ProcessEnv): { raw: Raw; v: Env } {
   if (!parsed.success) {
     const issues = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '');
-      const secret = name === 'ETCD_PASSWORD';
-      return `${name}=${secret ? '(hidden)' : show(raw[name])}: ${issue.message}`;
+      return `${name}=${showValue(name, raw[name])}: ${issue.message}`;
     });
     throw new ConfigError(issues);
   }
@@ -419,71 +329,6 @@ function subnetsOf(
     );
   }
   return { supernet, subnetLength, supernet6: v.KONTENA_IPAM_SUPERNET6, subnetLength6 };
-}
-
-/**
- * etcdOf decides where etcd is (single-host mode's own, ETCD_ENDPOINT, or the default) and
- * checks TLS and authentication against it; undefined when the password could not be had.
- */
-function etcdOf(
-  v: Env,
-  raw: Raw,
-  issues: string[],
-): { config: EtcdConfig; local: LocalEtcdConfig | undefined } | undefined {
-  const single = v.KONTENA_IPAM_LOCAL_ETCD === 'on';
-  if (single && v.ETCD_ENDPOINT) {
-    issues.push(
-      `KONTENA_IPAM_LOCAL_ETCD=${show(raw.KONTENA_IPAM_LOCAL_ETCD)}: single-host mode runs an embedded etcd for this host alone, so ETCD_ENDPOINT must be unset; to use the etcd at ETCD_ENDPOINT, set KONTENA_IPAM_LOCAL_ETCD=off`,
-    );
-  }
-  const local: LocalEtcdConfig | undefined = single
-    ? {
-        endpoint: `http://127.0.0.1:${LOCAL_ETCD_CLIENT_PORT}`,
-        clientPort: LOCAL_ETCD_CLIENT_PORT,
-        peerPort: LOCAL_ETCD_PEER_PORT,
-      }
-    : undefined;
-  const endpoints = local ? [local.endpoint] : (v.ETCD_ENDPOINT ?? [DEFAULT_ETCD_ENDPOINT]);
-  checkTls(v, raw, endpoints, issues);
-  const password = passwordOf(v.ETCD_PASSWORD, v.ETCD_PASSWORD_FILE, issues);
-  if (password.given && (v.ETCD_USERNAME === undefined) !== (password.value === undefined)) {
-    issues.push(
-      `${v.ETCD_USERNAME ? 'ETCD_PASSWORD' : 'ETCD_USERNAME'}=(unset): ETCD_USERNAME and ETCD_PASSWORD go together`,
-    );
-  }
-  if (!password.given) return undefined;
-  const config: EtcdConfig = {
-    endpoints,
-    explicit: v.ETCD_ENDPOINT !== undefined,
-    caFile: v.ETCD_CA_FILE,
-    certFile: v.ETCD_CERT_FILE,
-    keyFile: v.ETCD_KEY_FILE,
-    username: v.ETCD_USERNAME,
-    password: password.value,
-    prefix: v.KONTENA_IPAM_ETCD_PREFIX ?? STORE_DEFAULTS.prefix,
-    timeoutMs: v.KONTENA_IPAM_ETCD_TIMEOUT ?? STORE_DEFAULTS.deadlineMs,
-  };
-  return { config, local };
-}
-
-/** checkTls: certificate files need https:// endpoints, a client certificate its key and CA. */
-function checkTls(v: Env, raw: Raw, endpoints: readonly string[], issues: string[]): void {
-  const tls = endpoints.every((e) => e.startsWith('https://'));
-  for (const name of ['ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'] as const) {
-    if (raw[name] !== undefined && !tls) {
-      issues.push(`${name}=${show(raw[name])}: needs https:// endpoints in ETCD_ENDPOINT`);
-    }
-  }
-  if ((v.ETCD_CERT_FILE === undefined) !== (v.ETCD_KEY_FILE === undefined)) {
-    issues.push(
-      `${v.ETCD_CERT_FILE ? 'ETCD_CERT_FILE' : 'ETCD_KEY_FILE'}: ETCD_CERT_FILE and ETCD_KEY_FILE go together (a client certificate and its key)`,
-    );
-  }
-  if (v.ETCD_CERT_FILE && !v.ETCD_CA_FILE) {
-    issues.push(
-      `ETCD_CA_FILE=(unset): a client certificate needs the CA that signed the etcd server's certificate`,
-    );
-  }
 }
 
 /** nodeIdOf is NODE_ID, else the hostname (never in a managed plugin); undefined with an issue. */

@@ -3,6 +3,7 @@
  * single-host mode (an embedded etcd the user asked for) or cluster mode (the endpoints).
  */
 import type { Config } from './config.js';
+import { endpointText } from './endpoint-text.js';
 
 /** EtcdMode is how this host reaches its store. */
 export interface EtcdMode {
@@ -15,7 +16,7 @@ export interface EtcdMode {
 
 /** etcdModeOf describes the mode the config asks for. */
 export function etcdModeOf(config: Config): EtcdMode {
-  const endpoint = config.etcd.endpoints.join(',');
+  const endpoint = endpointText(config.etcd.endpoints);
   if (config.localEtcd) {
     return {
       mode: 'single-host',

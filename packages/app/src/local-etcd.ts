@@ -1,16 +1,28 @@
 /**
  * Single-host mode, when asked for (KONTENA_IPAM_LOCAL_ETCD=on): the plugin starts its own
- * one-member etcd (Debian's etcd-server) on loopback, on ports a real etcd does not use
- * (LOCAL_ETCD_CLIENT_PORT, LOCAL_ETCD_PEER_PORT), with its data in the state folder so pools
- * and addresses survive restarts.
+ * one-member etcd (Debian's etcd-server) with its data in the state folder, so pools and
+ * addresses survive restarts. It listens on unix sockets only (client and peer), in a folder
+ * of the state folder that only the plugin's user may enter (0700): no TCP port, so no other
+ * local user and no `--net host` container can read or rewrite the pools, and no port of a
+ * real etcd member (2379) can ever be taken by it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+} from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { LOCAL_ETCD_CLIENT_PORT, LOCAL_ETCD_PEER_PORT } from './config.js';
 import { AppError } from './errors.js';
+import { type LocalEtcdSockets, localEtcdSockets } from './etcd-config.js';
 
 /** LocalEtcdError says why the local etcd could not start (code NO_ETCD_BINARY or START_FAILED). */
 export class LocalEtcdError extends AppError<'NO_ETCD_BINARY' | 'START_FAILED'> {
@@ -28,24 +40,30 @@ export interface LocalEtcd {
   stop(): Promise<void>;
 }
 
-/** LocalEtcdOptions: the state folder, the loopback ports (default 23790, 23800) and where to log. */
+/** LocalEtcdOptions: the state folder (data, sockets, log) and where to log. */
 export interface LocalEtcdOptions {
   stateDir: string;
-  clientPort?: number;
-  peerPort?: number;
   logger: Logger;
   /** etcd binary (default: ETCD_BIN, then etcd on PATH, /usr/bin/etcd). */
   binary?: string;
   startTimeoutMs?: number;
 }
 
-/** answers tells whether something accepts TCP connections at the URL's host and port. */
-export function answers(url: string, timeoutMs = 1000): Promise<boolean> {
-  const { hostname, port, protocol } = new URL(url);
-  const host = hostname.replace(/^\[|\]$/g, '');
-  const portNumber = Number(port || (protocol === 'https:' ? 443 : 80));
+/**
+ * answers tells whether something accepts connections at the endpoint: a TCP host and port
+ * (http://, https://) or a unix socket (unix:///path).
+ */
+export function answers(endpoint: string, timeoutMs = 1000): Promise<boolean> {
+  const url = new URL(endpoint);
+  const target =
+    url.protocol === 'unix:'
+      ? { path: endpoint.slice('unix://'.length) }
+      : {
+          host: url.hostname.replace(/^\[|\]$/g, ''),
+          port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+        };
   return new Promise((resolve) => {
-    const socket = connect({ host, port: portNumber });
+    const socket = connect(target);
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
@@ -68,13 +86,65 @@ function findEtcd(explicit: string | undefined): string | undefined {
   return undefined;
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-    const body = (await res.json()) as { health?: string };
-    return body.health === 'true';
-  } catch {
-    return false;
+/** healthy asks etcd's /health over its client socket. */
+function healthy(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/health', timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => {
+        try {
+          resolve((JSON.parse(body) as { health?: string }).health === 'true');
+        } catch {
+          resolve(false);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/**
+ * privateFolder makes `dir` (if missing) and leaves it a directory of this process's user with
+ * mode 0700, or refuses: a folder that someone else owns, or a symlink, could let another user
+ * reach the sockets inside.
+ */
+function privateFolder(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid)) {
+    throw new LocalEtcdError(
+      'START_FAILED',
+      `${dir} must be a folder of this user (uid ${uid}) for the embedded etcd's sockets, but it is ${stat.isDirectory() ? `owned by uid ${stat.uid}` : 'not a folder'}: remove it, or set another KONTENA_IPAM_STATE_DIR`,
+    );
+  }
+  chmodSync(dir, 0o700);
+}
+
+/**
+ * clearStaleSockets removes the sockets an etcd that crashed left behind (etcd 3.4 does not:
+ * "bind: address already in use"), unless an etcd still answers there: then another plugin
+ * uses this state folder, and starting a second member on its data would be wrong.
+ */
+async function clearStaleSockets(sockets: LocalEtcdSockets): Promise<void> {
+  if (await answers(`unix://${sockets.client}`)) {
+    throw new LocalEtcdError(
+      'START_FAILED',
+      `an etcd already answers on ${sockets.client}: is another kontena-ipam running with this KONTENA_IPAM_STATE_DIR?`,
+    );
+  }
+  for (const path of [sockets.client, sockets.peer]) {
+    try {
+      if (lstatSync(path).isSocket()) unlinkSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
 }
 
@@ -87,7 +157,51 @@ function tail(file: string): string {
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-10).join('\n');
 }
 
-/** startLocalEtcd starts etcd on 127.0.0.1 and waits until it is healthy. */
+/**
+ * etcdArgs: one member named kontena-ipam, client and peer URLs on the sockets (relative to
+ * etcd's working folder, the socket folder). The initial-cluster flags only matter on the
+ * first start; etcd reads the rest from dataDir (a member first started on loopback ports
+ * keeps its old peer URL in its membership, unused by a single member, and serves its data).
+ */
+function etcdArgs(dataDir: string): string[] {
+  const client = 'unix://client:0';
+  const peer = 'unix://peer:0';
+  return [
+    '--name',
+    'kontena-ipam',
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    client,
+    '--advertise-client-urls',
+    client,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--initial-cluster',
+    `kontena-ipam=${peer}`,
+    '--initial-cluster-state',
+    'new',
+  ];
+}
+
+/** stopper sends SIGTERM, then SIGKILL after 10 s, and resolves once the child is gone. */
+function stopper(child: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (exited(child)) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  };
+}
+
+/**
+ * startLocalEtcd starts etcd on unix sockets in `<stateDir>/etcd-sockets` (0700) and waits
+ * until it is healthy.
+ */
 export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEtcd> {
   const binary = findEtcd(options.binary);
   if (!binary) {
@@ -96,47 +210,21 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
       'no etcd binary for single-host mode (KONTENA_IPAM_LOCAL_ETCD=on): install it with `apt-get install -y etcd-server`, or unset KONTENA_IPAM_LOCAL_ETCD and set ETCD_ENDPOINT to an etcd cluster',
     );
   }
-  const clientPort = options.clientPort ?? LOCAL_ETCD_CLIENT_PORT;
-  const peerPort = options.peerPort ?? LOCAL_ETCD_PEER_PORT;
-  const endpoint = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
+  const sockets = localEtcdSockets(options.stateDir);
   const dataDir = join(options.stateDir, 'etcd');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  privateFolder(sockets.dir);
+  await clearStaleSockets(sockets);
   const logFile = join(options.stateDir, 'etcd.log');
   const log = openSync(logFile, 'a');
-  // The initial-cluster flags only matter on the first start; etcd reads the rest from dataDir.
-  const child = spawn(
-    binary,
-    [
-      '--name',
-      'kontena-ipam',
-      '--data-dir',
-      dataDir,
-      '--listen-client-urls',
-      endpoint,
-      '--advertise-client-urls',
-      endpoint,
-      '--listen-peer-urls',
-      peer,
-      '--initial-advertise-peer-urls',
-      peer,
-      '--initial-cluster',
-      `kontena-ipam=${peer}`,
-      '--initial-cluster-state',
-      'new',
-    ],
-    { stdio: ['ignore', log, log] },
-  );
+  const child = spawn(binary, etcdArgs(dataDir), {
+    cwd: sockets.dir,
+    stdio: ['ignore', log, log],
+  });
   closeSync(log);
-  const stop = async (): Promise<void> => {
-    if (exited(child)) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await gone;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  const stop = stopper(child);
+  const timeoutMs = options.startTimeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited(child)) {
       throw new LocalEtcdError(
@@ -144,18 +232,18 @@ export async function startLocalEtcd(options: LocalEtcdOptions): Promise<LocalEt
         `local etcd exited with ${child.exitCode ?? child.signalCode} (log: ${logFile}):\n${tail(logFile)}`,
       );
     }
-    if (await healthy(endpoint)) {
+    if (await healthy(sockets.client)) {
       options.logger.info(
-        { endpoint, dataDir, etcdPid: child.pid, log: logFile },
-        'single-host mode: started a local etcd for this host alone (for many hosts, unset KONTENA_IPAM_LOCAL_ETCD and set ETCD_ENDPOINT to their etcd cluster)',
+        { endpoint: sockets.endpoint, dataDir, etcdPid: child.pid, log: logFile },
+        'single-host mode: started a local etcd for this host alone, on a unix socket only this user can reach (for many hosts, unset KONTENA_IPAM_LOCAL_ETCD and set ETCD_ENDPOINT to their etcd cluster)',
       );
-      return { endpoint, dataDir, pid: child.pid, stop };
+      return { endpoint: sockets.endpoint, dataDir, pid: child.pid, stop };
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();
   throw new LocalEtcdError(
     'START_FAILED',
-    `local etcd not healthy at ${endpoint} after ${options.startTimeoutMs ?? 30_000} ms (log: ${logFile}):\n${tail(logFile)}`,
+    `local etcd not healthy at ${sockets.endpoint} after ${timeoutMs} ms (log: ${logFile}):\n${tail(logFile)}`,
   );
 }

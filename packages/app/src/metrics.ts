@@ -3,7 +3,8 @@
  *
  * Where each number comes from: requests from the plugin's onRequest events; etcd calls and
  * compare-and-swap conflicts from the store's observer; pool use from store.listPools(), read
- * when /metrics is scraped (never on the request path). /healthz says the process is up,
+ * when /metrics is scraped (never on the request path), at most once per `cacheMs` however
+ * many scrapes arrive (SharedRead). /healthz says the process is up,
  * /readyz that etcd answers (store.ping()), so an orchestrator can tell "restart me" from
  * "etcd is down, restarting will not help".
  */
@@ -14,6 +15,7 @@ import type { IpamStore, StoreObserver } from '@kontena-ipam/store';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ListenAddress } from './listen-address.js';
+import { SharedRead } from './shared-read.js';
 
 /** MetricsStoreObserver is the store's StoreObserver with both callbacks present. */
 export type MetricsStoreObserver = Required<StoreObserver>;
@@ -111,7 +113,7 @@ export class IpamMetrics {
     });
     this.poolStatsUp = new Gauge({
       name: 'kontena_ipam_pool_stats_up',
-      help: '1 if the pool gauges were read from etcd at this scrape, 0 if etcd did not answer',
+      help: '1 if the last read of the pool gauges from etcd (at most once per KONTENA_IPAM_METRICS_CACHE_MS) succeeded, 0 if etcd did not answer',
       registers,
     });
   }
@@ -186,6 +188,19 @@ export interface MetricsServerOptions {
   address: Pick<ListenAddress, 'host' | 'port'>;
   store: Pick<IpamStore, 'listPools' | 'ping'>;
   logger: Logger;
+  /** cacheMs: read the pools from etcd at most once per this many ms (default 5000; 0 = every scrape). */
+  cacheMs?: number;
+  /** now is the clock the cache goes by (tests). */
+  now?: () => number;
+}
+
+/** DEFAULT_POOL_CACHE_MS is how long a read of the pool gauges serves scrapes. */
+export const DEFAULT_POOL_CACHE_MS = 5000;
+
+/** Handling is what serves a request: the options and the shared pool read. */
+interface Handling {
+  options: MetricsServerOptions;
+  pools: SharedRead<Error | undefined>;
 }
 
 function reply(
@@ -199,7 +214,7 @@ function reply(
 }
 
 async function handle(
-  options: MetricsServerOptions,
+  { options, pools }: Handling,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -209,8 +224,11 @@ async function handle(
     return reply(res, 405, 'method not allowed\n');
   }
   if (path === '/metrics') {
-    const failed = await options.metrics.refreshPools(options.store);
-    if (failed) options.logger.warn({ err: failed }, 'pool gauges: could not read the pools');
+    const read = await pools.get();
+    // Logged once per failed read, not once per scrape that shares it.
+    if (read.value && read.started) {
+      options.logger.warn({ err: read.value }, 'pool gauges: could not read the pools');
+    }
     const text = await options.metrics.registry.metrics();
     return reply(res, 200, text, options.metrics.registry.contentType);
   }
@@ -228,8 +246,13 @@ async function handle(
 
 /** startMetricsServer listens on `address` and serves /metrics, /healthz and /readyz. */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  const pools = new SharedRead(
+    () => options.metrics.refreshPools(options.store),
+    options.cacheMs ?? DEFAULT_POOL_CACHE_MS,
+    options.now,
+  );
   const server: Server = createServer((req, res) => {
-    handle(options, req, res).catch((error: unknown) => {
+    handle({ options, pools }, req, res).catch((error: unknown) => {
       options.logger.error({ err: error }, 'metrics request failed');
       if (!res.headersSent) reply(res, 500, 'internal error\n');
       else res.destroy();

@@ -6,24 +6,35 @@ import { IpamStore, type StoreObserver } from '@kontena-ipam/store';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { endpointText, plainPasswordEndpoints } from './endpoint-text.js';
 import { createEtcdClient } from './etcd-client.js';
 
 /** OpenStore is a store with the client it owns; close() closes both. */
 export interface OpenStore {
   readonly store: IpamStore;
   readonly client: Etcd3;
-  /** endpoint names the etcd endpoints, comma-joined, for messages. */
+  /** endpoint names the etcd endpoints, comma-joined and redacted, for messages. */
   readonly endpoint: string;
   close(): Promise<void>;
 }
 
-/** openStore makes the client and store; it does not touch etcd (both are lazy). */
+/**
+ * openStore makes the client and store; it does not touch etcd (both are lazy). It warns,
+ * before anything dials, when the password would cross the network in the clear.
+ */
 export function openStore(
   config: Config,
   options: { logger: Logger; observer?: StoreObserver },
 ): OpenStore {
   const endpoints = config.etcd.endpoints;
-  const endpoint = endpoints.join(',');
+  const endpoint = endpointText(endpoints);
+  const clear = plainPasswordEndpoints(config.etcd);
+  if (clear.length > 0) {
+    options.logger.warn(
+      { endpoint: endpointText(clear) },
+      'the etcd password goes over plain http:// to a host that is not loopback: anyone on the path can read it; use https:// endpoints (ETCD_CA_FILE) or a unix:// socket',
+    );
+  }
   const client = createEtcdClient(config.etcd, endpoints);
   const store = new IpamStore({
     client,

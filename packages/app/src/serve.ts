@@ -47,12 +47,7 @@ export interface ServeOptions {
  */
 async function startEtcdOfMode(config: Config, logger: Logger): Promise<LocalEtcd | undefined> {
   if (!config.localEtcd) return undefined;
-  return await startLocalEtcd({
-    stateDir: config.stateDir,
-    logger,
-    clientPort: config.localEtcd.clientPort,
-    peerPort: config.localEtcd.peerPort,
-  });
+  return await startLocalEtcd({ stateDir: config.stateDir, logger });
 }
 
 /** watchEtcd pings etcd in the background and logs when it goes down or comes back. */
@@ -148,6 +143,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         address: config.metrics,
         store: opened.store,
         logger: logger.child({ component: 'metrics' }),
+        cacheMs: config.metricsCacheMs,
       });
     }
     await server.listen();

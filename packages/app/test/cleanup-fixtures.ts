@@ -38,7 +38,7 @@ export function storeFixture(
   const registration =
     options.registerNodeA === false
       ? undefined
-      : seeded.store.register(nodeA, instanceInfo(), { ttlSeconds: 5 });
+      : seeded.store.register(nodeA, instanceInfo(), { ttlSeconds: 30 });
   return {
     ...seeded,
     prefix,

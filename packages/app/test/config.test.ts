@@ -159,16 +159,52 @@ describe('ETCD_PASSWORD_FILE and the managed plugin', () => {
   });
 });
 
+describe('ETCD_ENDPOINT never carries a password', () => {
+  it('takes a unix socket (a local etcd reachable only through the file system)', () => {
+    const config = loadConfig({ ETCD_ENDPOINT: 'unix:///run/kontena-ipam-etcd/client:0' });
+    expect(config.etcd.endpoints).toEqual(['unix:///run/kontena-ipam-etcd/client:0']);
+  });
+
+  it.each([
+    ['http://:secret@etcd:2379', 'http://***@etcd:2379'],
+    ['http://user:secret@etcd', 'http://***@etcd'],
+    ['https://user:secret@etcd:2379/', 'https://***@etcd:2379/'],
+    ['http://user@etcd:2379', 'http://***@etcd:2379'],
+    // A password with ',' or '/' in it: nothing before the last '@' is repeated.
+    ['http://a:2379,http://u:sec,ret@b:2379', 'http://***@b:2379'],
+    ['http://u:se/cret@b:2379', 'http://***@b:2379'],
+    ['ftp://u:secret@b', 'ftp://***@b'],
+  ])('refuses %s, naming it as %s and saying where the password goes', (value, shown) => {
+    const issues = issuesOf({ ETCD_ENDPOINT: value });
+    expect(issues).toEqual([
+      `ETCD_ENDPOINT=${JSON.stringify(shown)}: must not hold a user name or password ('@'): they would show in logs and in the errors Docker prints; set ETCD_USERNAME and ETCD_PASSWORD_FILE (or ETCD_PASSWORD) instead`,
+    ]);
+    expect(issues.join('\n')).not.toContain('secret');
+    expect(issues.join('\n')).not.toContain('sec,ret');
+  });
+});
+
 describe('single-host mode is asked for, never assumed', () => {
-  it('KONTENA_IPAM_LOCAL_ETCD=on: the embedded etcd on 127.0.0.1:23790 (peers 23800) is the endpoint', () => {
+  it('KONTENA_IPAM_LOCAL_ETCD=on: the embedded etcd on a unix socket in the state folder is the endpoint (no TCP port)', () => {
     const config = loadConfig({ KONTENA_IPAM_LOCAL_ETCD: 'on' });
     expect(config.localEtcd).toEqual({
-      endpoint: 'http://127.0.0.1:23790',
-      clientPort: 23790,
-      peerPort: 23800,
+      endpoint: 'unix:///var/lib/kontena-ipam/etcd-sockets/client:0',
+      socketDir: '/var/lib/kontena-ipam/etcd-sockets',
     });
-    expect(config.etcd.endpoints).toEqual(['http://127.0.0.1:23790']);
+    expect(config.etcd.endpoints).toEqual(['unix:///var/lib/kontena-ipam/etcd-sockets/client:0']);
     expect(config.etcd.explicit).toBe(false);
+    const moved = loadConfig({
+      KONTENA_IPAM_LOCAL_ETCD: 'on',
+      KONTENA_IPAM_STATE_DIR: '/srv/ipam',
+    });
+    expect(moved.etcd.endpoints).toEqual(['unix:///srv/ipam/etcd-sockets/client:0']);
+  });
+
+  it('refuses a state folder too long for the socket path', () => {
+    const stateDir = `/${'s'.repeat(90)}`;
+    expect(issuesOf({ KONTENA_IPAM_LOCAL_ETCD: 'on', KONTENA_IPAM_STATE_DIR: stateDir })).toEqual([
+      `KONTENA_IPAM_STATE_DIR=${JSON.stringify(stateDir)}: too long for single-host mode, whose etcd socket ${stateDir}/etcd-sockets/client:0 must be at most 107 bytes`,
+    ]);
   });
 
   it('refuses KONTENA_IPAM_LOCAL_ETCD=on together with ETCD_ENDPOINT', () => {
@@ -192,6 +228,9 @@ describe('loadConfig bad values: one clear message each', () => {
     ['ETCD_ENDPOINT', 'http://etcd:2379/v3', 'must be scheme://host[:port]'],
     ['ETCD_ENDPOINT', 'http://a:2379,https://b:2379', 'must not mix http:// and https://'],
     ['ETCD_ENDPOINT', ',,', 'must list at least one'],
+    ['ETCD_ENDPOINT', 'unix://relative:0', 'must be unix:///absolute/path'],
+    ['ETCD_ENDPOINT', `unix:///${'s'.repeat(120)}`, 'a socket path must be at most 107 bytes'],
+    ['ETCD_ENDPOINT', 'unix:///run/etcd.sock,http://b:2379', 'must not mix unix:// with http://'],
     ['KONTENA_IPAM_SUPERNET', '10.80.0.0', 'must be an IPv4 subnet in CIDR form'],
     ['KONTENA_IPAM_SUPERNET', '10.80.0.1/12', 'must be an IPv4 subnet in CIDR form'],
     ['KONTENA_IPAM_SUPERNET', '10.80.0.0/33', 'must be an IPv4 subnet in CIDR form'],

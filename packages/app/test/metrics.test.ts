@@ -121,6 +121,8 @@ describe('a serving plugin with KONTENA_IPAM_METRICS', () => {
         NODE_ID: 'node-a',
         KONTENA_IPAM_ETCD_TIMEOUT: '1000',
         KONTENA_IPAM_METRICS: `127.0.0.1:${port}`,
+        // Every scrape reads the pools here: the tests compare scrapes a moment apart.
+        KONTENA_IPAM_METRICS_CACHE_MS: '0',
         LOG_LEVEL: 'warn',
       },
     });

@@ -1,8 +1,9 @@
 /**
  * Single-host mode is something the user asks for (KONTENA_IPAM_LOCAL_ETCD=on, which
  * ./start.sh passes when ETCD_ENDPOINT is unset), never a fallback: through the built bin,
- * each run in a network namespace of its own, so that "nothing on localhost:2379" is true
- * and the embedded etcd's fixed ports (23790, 23800) cannot meet anyone else's process.
+ * each run in a network namespace of its own, so that "nothing on localhost:2379" is true and
+ * a TCP port the plugin or its etcd opened would show in that namespace alone (the embedded
+ * etcd opens none: it serves on unix sockets in the state folder).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,8 +135,10 @@ describe('without KONTENA_IPAM_LOCAL_ETCD (the default): cluster mode, never an 
 });
 
 describe('KONTENA_IPAM_LOCAL_ETCD=on: single-host mode, asked for', () => {
-  it('runs the embedded etcd on 23790/23800, says so in the log and in status, keeps pools across restarts, stops it on SIGTERM', async () => {
-    const env = { KONTENA_IPAM_LOCAL_ETCD: 'on', KONTENA_IPAM_STATE_DIR: join(dir, 'state-on') };
+  it('runs the embedded etcd on a unix socket (no TCP port), says so in the log and in status, keeps pools across restarts, stops it on SIGTERM', async () => {
+    const stateDir = join(dir, 'state-on');
+    const endpoint = `unix://${stateDir}/etcd-sockets/client:0`;
+    const env = { KONTENA_IPAM_LOCAL_ETCD: 'on', KONTENA_IPAM_STATE_DIR: stateDir };
     const first = await startInOwnNetns(env, 'on-1');
     // Docker's Activate can be answered before the log line that follows listen() arrives.
     await until('the serving log line', () =>
@@ -143,11 +146,12 @@ describe('KONTENA_IPAM_LOCAL_ETCD=on: single-host mode, asked for', () => {
     );
     const output = first.plugin.output();
     expect(output).toContain('single-host mode: started a local etcd for this host alone');
-    expect(output).toMatch(
-      /"endpoint":"http:\/\/127\.0\.0\.1:23790","node":"node-a","mode":"single-host","msg":"kontena-ipam is serving Docker \(single-host mode: embedded etcd at http:\/\/127\.0\.0\.1:23790, for this host alone \(KONTENA_IPAM_LOCAL_ETCD=on\)\)"/,
+    expect(output).toContain(
+      `"endpoint":"${endpoint}","node":"node-a","mode":"single-host","msg":"kontena-ipam is serving Docker (single-host mode: embedded etcd at ${endpoint}, for this host alone (KONTENA_IPAM_LOCAL_ETCD=on))"`,
     );
-    // The embedded etcd listens on its own ports, not on a real etcd's 2379/2380.
-    expect(listeningPorts(first.pid)).toEqual([23790, 23800]);
+    // The embedded etcd listens on no TCP port at all (so never on a real etcd's 2379/2380,
+    // and no local user or --net host container can reach it): only its unix sockets.
+    expect(listeningPorts(first.pid)).toEqual([]);
     const etcd = childProcesses(first.pid).filter((c) => c.command === 'etcd');
     expect(etcd).toHaveLength(1);
 
@@ -162,7 +166,7 @@ describe('KONTENA_IPAM_LOCAL_ETCD=on: single-host mode, asked for', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^kontena0\s+10\.80\.0\.0\/24\s/m);
     expect(status.stdout).toContain(
-      'single-host mode: embedded etcd at http://127.0.0.1:23790, for this host alone (KONTENA_IPAM_LOCAL_ETCD=on)\n',
+      `single-host mode: embedded etcd at ${endpoint}, for this host alone (KONTENA_IPAM_LOCAL_ETCD=on)\n`,
     );
     // Without it, status looks at the default endpoint, finds nothing, and says where to look.
     const lost = await runBinUnder(inNetnsOf(first.pid), {

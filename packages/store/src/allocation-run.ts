@@ -157,6 +157,14 @@ export class AllocationRun {
       if (address) return address;
       if (this.view.stale) continue; // the pool changed under the view: reload, look again
       if (this.host.pending.size > 0) {
+        // Full here, but some of this host's own candidates are on the wire: one that fails
+        // frees its address. Wait for them, but only as long as the call's budget lasts.
+        if (budget?.expired()) {
+          throw this.ctx.calls.outOfTime(
+            'request address',
+            `while waiting for this host's ${this.host.pending.size} other allocations in network ${req.pool} to settle (no address was free meanwhile)`,
+          );
+        }
         await backoff(1);
         continue;
       }

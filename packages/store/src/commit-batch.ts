@@ -14,9 +14,14 @@
  *     sent again alone, so it reads back exactly what it would have read on its own;
  *   - the call fails (UNAVAILABLE): every member fails, and each member's undo (undo.ts) takes
  *     back its own write should the merged one land late.
+ *
+ * Every member keeps its own budget: one with less time left than an attempt goes alone, the
+ * merged call runs under the latest budget of the rest, and a member whose budget ends first
+ * is answered then, on its own (planMerge in merge-plan.ts, and `merged` below).
  */
 import type { ITxnRequest, ITxnResponse } from 'etcd3';
-import type { Budget } from './budget.js';
+import { Budget } from './budget.js';
+import { mergedDeadline, mergeTxns, planMerge, sliceResponses } from './merge-plan.js';
 
 /** Batch says a transaction may be merged with others of the same key. */
 export interface Batch {
@@ -39,6 +44,14 @@ type Commit = (
   members: number,
 ) => Promise<ITxnResponse>;
 
+/** BatcherOptions: how a merge is judged, and the error of a member whose budget ran out. */
+export interface BatcherOptions {
+  /** attemptMs is how long one etcd attempt may take (EtcdCalls.attemptMs). */
+  attemptMs: number;
+  /** expired is the error of a member whose budget ended before the merged call answered. */
+  expired(what: string, detail: string): Error;
+}
+
 interface Member {
   txn: ITxnRequest;
   budget: Budget | undefined;
@@ -55,10 +68,12 @@ interface Lane {
 /** CommitBatcher merges waiting transactions of one key (see the module comment). */
 export class CommitBatcher {
   private readonly send: Commit;
+  private readonly options: BatcherOptions;
   private readonly lanes = new Map<string, Lane>();
 
-  constructor(send: Commit) {
+  constructor(send: Commit, options: BatcherOptions) {
     this.send = send;
+    this.options = options;
   }
 
   commit(what: string, txn: ITxnRequest, batch: Batch, budget?: Budget): Promise<ITxnResponse> {
@@ -93,72 +108,74 @@ export class CommitBatcher {
     this.together(what, batch, members).then(after, after);
   }
 
+  /** together sends the waiting members as planMerge decides: some merged, the rest alone. */
   private async together(what: string, batch: Batch, waited: Member[]): Promise<void> {
-    // A caller whose time ran out while it waited fails alone (its own UNAVAILABLE), and must
-    // not cut short the merged call of the others.
-    const late = waited.filter((m) => m.budget?.expired());
-    const members = waited.filter((m) => !m.budget?.expired());
-    const merged = members.length > 1 ? mergeOf(members, batch.shared) : undefined;
-    if (!merged) {
-      await Promise.all([...late, ...members].map((m) => this.alone(what, m)));
-      return;
-    }
-    const lateDone = Promise.all(late.map((m) => this.alone(what, m)));
+    const plan = planMerge(
+      waited.map((m) => ({ txn: m.txn, remainingMs: m.budget?.remainingMs() })),
+      this.options.attemptMs,
+    );
+    const pick = (indexes: number[]) => indexes.map((i) => waited[i] as Member);
+    const alone = Promise.all(pick(plan.alone).map((m) => this.alone(what, m)));
+    if (plan.together.length > 0) await this.merged(what, batch, pick(plan.together));
+    await alone;
+  }
+
+  /**
+   * merged sends `members` as one transaction under the latest of their budgets (mergedDeadline),
+   * so that a member with less time cannot fail the others. Each member with an earlier
+   * deadline is answered at that deadline with its own UNAVAILABLE, as it would have been alone:
+   * its caller (the plugin answers Docker at the budget's end) must not wait past it, and should
+   * the merged call commit later, the member's undo (undo.ts, scheduled on UNAVAILABLE) takes
+   * its write back. The members still waiting get the merged call's answer.
+   */
+  private async merged(what: string, batch: Batch, members: Member[]): Promise<void> {
+    const deadline = mergedDeadline(members.map((m) => m.budget?.deadline));
+    const open = new Set(members);
+    const timers = members.flatMap((m) => {
+      const own = m.budget;
+      if (!own || (deadline !== undefined && own.deadline >= deadline)) return [];
+      const ms = own.remainingMs();
+      const fire = () => {
+        if (!open.delete(m)) return;
+        const others = members.length - 1;
+        m.reject(
+          this.options.expired(
+            what,
+            `no answer within the call's budget of ${ms} ms (sent merged with ${others} other transactions whose budgets are longer)`,
+          ),
+        );
+      };
+      return [setTimeout(fire, ms)];
+    });
     let res: ITxnResponse;
     try {
-      res = await this.send(what, merged, earliest(members), members.length);
+      const txn = mergeTxns(
+        members.map((m) => m.txn),
+        batch.shared,
+      );
+      const budget = deadline === undefined ? undefined : Budget.until(deadline);
+      res = await this.send(what, txn, budget, members.length);
     } catch (error) {
-      for (const m of members) m.reject(error);
-      await lateDone;
+      for (const m of open) m.reject(error);
       return;
+    } finally {
+      for (const t of timers) clearTimeout(t);
     }
     if (!res.succeeded) {
       // Nothing committed. Each goes alone, so each reads back what its own compares need.
-      await Promise.all([lateDone, ...members.map((m) => this.alone(what, m))]);
+      await Promise.all([...open].map((m) => this.alone(what, m)));
       return;
     }
-    let at = 0;
-    for (const m of members) {
-      const n = m.txn.success?.length ?? 0;
-      m.resolve({ ...res, responses: res.responses.slice(at, at + n) });
-      at += n;
-    }
-    await lateDone;
+    const own = sliceResponses(
+      res,
+      members.map((m) => m.txn),
+    );
+    members.forEach((m, i) => {
+      if (open.has(m)) m.resolve(own[i] as ITxnResponse);
+    });
   }
 
   private alone(what: string, m: Member): Promise<void> {
     return this.send(what, m.txn, m.budget, 1).then(m.resolve, m.reject);
   }
-}
-
-/**
- * mergeOf is one transaction for all members: the shared compares once, then each member's
- * own compares and writes. Undefined when two members write one key (etcd refuses that).
- */
-function mergeOf(members: readonly Member[], shared: number): ITxnRequest | undefined {
-  const first = members[0] as Member;
-  const compare = [...(first.txn.compare ?? []).slice(0, shared)];
-  const success = [];
-  const written = new Set<string>();
-  for (const m of members) {
-    compare.push(...(m.txn.compare ?? []).slice(shared));
-    for (const op of m.txn.success ?? []) {
-      const key = op.request_put?.key?.toString('latin1');
-      if (key !== undefined) {
-        if (written.has(key)) return undefined;
-        written.add(key);
-      }
-      success.push(op);
-    }
-  }
-  return { compare, success, failure: [] };
-}
-
-/** earliest is the budget that ends first: the merged call must end within every member's. */
-function earliest(members: readonly Member[]): Budget | undefined {
-  let out: Budget | undefined;
-  for (const m of members) {
-    if (m.budget && (!out || m.budget.deadline < out.deadline)) out = m.budget;
-  }
-  return out;
 }

@@ -18,11 +18,12 @@ import { formatAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp } from 'etcd3';
 import { decodeAttachment } from './attachment-records.js';
 import type { DetachRequest, DetachResult } from './attachment-types.js';
+import { claimsPage, returnOps } from './block-return.js';
 import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
 import { newToken, type StoreContext } from './context.js';
 import { deleteOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
-import { MAX_RETURNED_BLOCKS, removalGuards, removalOps, returnBlocks } from './pool-store.js';
+import { removalGuards, removalOps } from './pool-store.js';
 import { decodeHold, decodePool, encodeHold, type PoolRecord } from './records.js';
 
 type DetachReads = 'pool' | 'hold' | 'attachment' | 'address' | 'mine' | 'holders' | 'claims';
@@ -90,10 +91,8 @@ async function run(
         // Two of this host's attachments tell whether this one is its last.
         mine: rangeOp(mine, { keysOnly: true, limit: 2 }),
         holders: rangeOp(keys.holds(req.pool), { keysOnly: true, limit: 2 }),
-        claims: rangeOp(keys.affinitiesOf(req.pool, req.node), {
-          keysOnly: true,
-          limit: MAX_RETURNED_BLOCKS,
-        }),
+        // Its first page of blocks go back with its last attachment (as a Docker leave's do).
+        claims: claimsPage(keys, req.pool, req.node),
       },
       decide: (snap) => {
         const poolKv = snap.kv('pool');
@@ -196,7 +195,7 @@ function dropReference(
         { key: witness.key.toString(), present: true as const },
         { prefix: keys.affinitiesOf(req.pool, req.node), unchangedSince: snap.revision },
       ],
-      ops: [...ops, deleteOp(holdKey), ...returnBlocks(keys, req.pool, snap.kvs('claims'))],
+      ops: [...ops, deleteOp(holdKey), ...returnOps(keys, req.pool, snap.kvs('claims'))],
       done: result(false),
     };
   }

@@ -30,6 +30,7 @@ import {
   EtcdPermissionDeniedError,
   GRPCGenericError,
   GRPCOutOfRangeError,
+  type ICompare,
   type IKeyValue,
   type IRequestOp,
   type ITxnRequest,
@@ -123,6 +124,8 @@ export class EtcdCalls {
   readonly endpoint: string;
   /** Told of each round trip and each lost compare (see StoreObserver). */
   readonly observer: StoreObserver | undefined;
+  /** Merges waiting transactions that allow it (commit-batch.ts). */
+  private readonly batcher: CommitBatcher;
 
   constructor(
     client: Etcd3,
@@ -136,6 +139,7 @@ export class EtcdCalls {
     this.endpoint = endpoint;
     this.observer = observer;
     this.attemptMs = Math.min(attemptMs, deadlineMs);
+    this.batcher = this.newBatcher();
   }
 
   /**
@@ -184,6 +188,14 @@ export class EtcdCalls {
   }
 
   /**
+   * outOfTime is the UNAVAILABLE of a call whose budget was spent before it could ask etcd
+   * (waiting locally, or between rounds): it says so instead of blaming etcd, which may be fine.
+   */
+  outOfTime(what: string, when: string): StoreError {
+    return new StoreError('UNAVAILABLE', `${what}: the call's time ran out ${when}`);
+  }
+
+  /**
    * run is the one place every etcd round trip goes through: it makes the attempts (below)
    * inside `budget` (default: deadlineMs from now) and tells the observer how it went. `op` is
    * the kind of call the observer is told.
@@ -226,6 +238,9 @@ export class EtcdCalls {
     budget: Budget,
   ): Promise<T> {
     const budgetMs = budget.remainingMs();
+    // Nothing left before the first attempt: etcd never heard of this call, so the error must
+    // not read "no member answered within 0 ms (0 attempts)".
+    if (budgetMs === 0) throw this.outOfTime(what, `before it reached etcd at ${this.endpoint}`);
     let last: unknown;
     let tries = 0;
     for (;;) {
@@ -320,6 +335,25 @@ export class EtcdCalls {
   }
 
   /**
+   * readIf reads `then` if every compare holds, else `otherwise`, in one round trip: a read whose
+   * extent depends on what is there (a join of an existing pool reads less than a creation).
+   */
+  readIf(
+    what: string,
+    compare: ICompare[],
+    then: IRequestOp[],
+    otherwise: IRequestOp[],
+    budget?: Budget,
+  ): Promise<ITxnResponse> {
+    return this.run(
+      what,
+      'get',
+      (options) => this.client.kv.txn({ compare, success: then, failure: otherwise }, options),
+      budget,
+    );
+  }
+
+  /**
    * commit sends one raw transaction (compares, success and failure ops as etcd takes them):
    * the compare-and-swap primitive (cas.ts) builds it, range compares included, which the
    * client's builder cannot express.
@@ -329,21 +363,28 @@ export class EtcdCalls {
     return this.run(what, 'txn', (options) => this.client.kv.txn(txn, options), budget);
   }
 
-  /** Merges waiting transactions that allow it (commit-batch.ts). */
-  private readonly batcher = new CommitBatcher((what, txn, budget, members) =>
-    members === 1
-      ? this.commit(what, txn, budget)
-      : this.run(
-          what,
-          'txn',
-          (options) => this.client.kv.txn(txn, options),
-          budget,
-          (res) => ({
-            transactions: members,
-            committed: res?.succeeded === true,
-          }),
-        ),
-  );
+  /** batcher merges waiting transactions that allow it (commit-batch.ts). */
+  private newBatcher(): CommitBatcher {
+    return new CommitBatcher(
+      (what, txn, budget, members) =>
+        members === 1
+          ? this.commit(what, txn, budget)
+          : this.run(
+              what,
+              'txn',
+              (options) => this.client.kv.txn(txn, options),
+              budget,
+              (res) => ({
+                transactions: members,
+                committed: res?.succeeded === true,
+              }),
+            ),
+      {
+        attemptMs: this.attemptMs,
+        expired: (what, detail) => this.unavailable(what, detail),
+      },
+    );
+  }
 }
 
 /** getOp reads one key. */
@@ -360,6 +401,11 @@ export interface RangeOptions {
   limit?: number;
   /** Start after this key (the last one of the previous page). */
   after?: Buffer;
+  /**
+   * Only keys created or changed after this revision. etcd then scans the whole range before
+   * it applies `limit`: for rare reads (after a lost compare), not for hot paths.
+   */
+  changedAfter?: bigint;
 }
 
 /** rangeOp reads every key under a prefix (or a page of them, or only counts them). */
@@ -373,6 +419,9 @@ export function rangeOp(prefix: string, options: RangeOptions = {}): IRequestOp 
       ...(options.keysOnly ? { keys_only: true } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
       ...(options.revision !== undefined ? { revision: options.revision.toString() } : {}),
+      ...(options.changedAfter !== undefined
+        ? { min_mod_revision: (options.changedAfter + 1n).toString() }
+        : {}),
     },
   };
 }

@@ -11,7 +11,8 @@
  *
  * Holds: each host's references to a pool are its own key (keys.ts), so joining or leaving
  * writes that key alone, guarded on its own revision. The last holder removes the pool, guarded
- * on "no hold under the pool changed since the holds were counted".
+ * on "no hold and no address under the pool changed since the holds were counted"; an address
+ * this host took meanwhile keeps the pool and its hold (release-rules.ts).
  */
 
 import {
@@ -26,15 +27,17 @@ import {
   subnetEquals,
   subnetsOverlap,
 } from '@kontena-ipam/cidr';
-import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { IRequestOp, ITxnResponse } from 'etcd3';
 import { checkHostAddress, hostsOfBoth } from './address-rules.js';
+import { BLOCKS_PER_TXN, claimsPage, returnAfterLeave, returnOps } from './block-return.js';
 import type { Budget } from './budget.js';
-import { type Guard, type Snapshot, transact } from './cas.js';
+import { type Decision, type Guard, Snapshot, transact } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { deleteOp, deletePrefixOp, getOp, kvsAt, putOp, rangeOp } from './etcd-call.js';
+import { toCompare } from './guards.js';
 import type { JoinPlan, PoolShape } from './join-claim.js';
-import { type KeyLayout, parseBlockIndex } from './keys.js';
+import type { KeyLayout } from './keys.js';
 import {
   decodeHold,
   decodePool,
@@ -47,6 +50,7 @@ import {
   type HoldState,
   type PoolRecord,
 } from './records.js';
+import { afterLostRemoval } from './release-rules.js';
 import type {
   DropHoldRequest,
   JoinedPool,
@@ -60,9 +64,6 @@ import type {
 
 /** How many more rounds requestPool may take than the store's maxAttempts (see requestPool). */
 const POOL_CREATE_ATTEMPTS_FACTOR = 4;
-
-/** MAX_RETURNED_BLOCKS caps the blocks one leave gives back (two deletes each). */
-export const MAX_RETURNED_BLOCKS = 50;
 
 /** toPoolInfo strips what only the store needs from a pool record. */
 export function toPoolInfo(state: PoolRecord): PoolInfo {
@@ -134,11 +135,14 @@ export function mismatch(pool: PoolRecord, req: PoolIdRequest): string | undefin
   return undefined;
 }
 
-/** removalGuards: the pool as read, and no hold created or changed since `revision`. */
+/** removalGuards: the pool as read, and no hold, address or attachment created or changed since `revision`. */
 export function removalGuards(keys: KeyLayout, pool: PoolRecord, revision: bigint): Guard[] {
   return [
     { key: keys.pool(pool.id), modifiedAt: pool.modRevision }, // nobody changed it
     { prefix: keys.holds(pool.id), unchangedSince: revision }, // nobody joined since we counted
+    // Nobody took an address since: an allocation needs no hold change when its host holds
+    // the pool already, so the holds alone miss it (release-rules.ts).
+    { prefix: keys.addresses(pool.id), unchangedSince: revision },
     // No CNI attachment made since we read (a host's first one also writes its hold).
     { prefix: keys.attachments(pool.id), unchangedSince: revision },
   ];
@@ -155,26 +159,6 @@ export function removalOps(keys: KeyLayout, pool: PoolRecord): IRequestOp[] {
     deletePrefixOp(keys.affinities(pool.id)),
     deletePrefixOp(keys.attachments(pool.id)),
   ];
-}
-
-/**
- * returnBlocks deletes the blocks a leaving host claimed (named by its affinity keys) and
- * those keys, at most MAX_RETURNED_BLOCKS (a transaction has 128 operations; the rest stay
- * this host's, for when it joins again). Only the claiming host writes its affinity keys, and a
- * block is only created where none is, so each named block is this host's to give back.
- */
-export function returnBlocks(
-  keys: KeyLayout,
-  pool: PoolId,
-  claims: readonly IKeyValue[],
-): IRequestOp[] {
-  const ops = [];
-  for (const kv of claims) {
-    const index = parseBlockIndex(kv.key.toString());
-    if (index !== undefined) ops.push(deleteOp(keys.block(pool, index)));
-    ops.push(deleteOp(kv.key.toString()));
-  }
-  return ops;
 }
 
 /** unchanged is what a release answers when it wrote nothing. */
@@ -209,6 +193,9 @@ function newPool(
   };
 }
 
+/** PoolRead names what requestPool reads: a join the first three, a creation all five. */
+type PoolRead = 'pool' | 'hold' | 'claims' | 'guard' | 'subnets';
+
 /** PlanFor gives a join what it carries for the joining host's view, once its pool is known. */
 type PlanFor = (pool: PoolShape) => JoinPlan | undefined;
 
@@ -227,44 +214,95 @@ export class PoolStore {
     return kv ? decodePool(id, kv) : undefined;
   }
 
+  /**
+   * requestPool joins the network's pool, or creates it. A join of an existing pool reads the
+   * pool, this host's hold and whether it has claims, nothing that grows with the number of
+   * pools: the first read asks etcd for the reservations only if the pool is absent (one round
+   * trip either way, see firstRead). A join that finds the pool gone after a lost compare hands
+   * over to a creation, which reads every reservation to choose a subnet (and joins instead if
+   * another host created the pool first).
+   */
   async requestPool(req: PoolIdRequest, budget?: Budget): Promise<JoinedPool> {
     validateRequest(req);
-    const { keys } = this.ctx;
-    const poolKey = keys.pool(req.pool);
-    const holdKey = keys.hold(req.pool, req.node);
+    // One token for both: a join that committed unseen is recognised by either (`mine`).
     const token = newToken();
+    const first = await this.firstRead(req, budget);
+    const create = first.kv('pool') === undefined;
+    const joined = await this.joinOrCreate(req, token, { create, first }, budget);
+    return (
+      joined ?? ((await this.joinOrCreate(req, token, { create: true }, budget)) as JoinedPool)
+    );
+  }
+
+  /** poolReads are what a join reads (pool, hold, claims), plus a creation's (guard, subnets). */
+  private poolReads(req: PoolIdRequest, create: boolean): Partial<Record<PoolRead, IRequestOp>> {
+    const { keys } = this.ctx;
+    return {
+      pool: getOp(keys.pool(req.pool)),
+      hold: getOp(keys.hold(req.pool, req.node)),
+      // Does this host hold blocks here already? If not, its join claims one.
+      claims: rangeOp(keys.affinitiesOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
+      // What a creation chooses its subnet from: every reservation, and the guard.
+      ...(create ? { guard: getOp(keys.guard), subnets: rangeOp(keys.subnetsPrefix) } : {}),
+    };
+  }
+
+  /**
+   * firstRead is requestPool's first read, in one round trip: If(the pool exists) Then(a join's
+   * reads) Else(a creation's), so that joining never reads the reservations.
+   */
+  private async firstRead(req: PoolIdRequest, budget?: Budget): Promise<Snapshot<PoolRead>> {
+    const join = this.poolReads(req, false);
+    const create = this.poolReads(req, true);
+    const res = await this.ctx.calls.readIf(
+      'request pool',
+      [toCompare({ key: this.ctx.keys.pool(req.pool), present: true })],
+      Object.values(join) as IRequestOp[],
+      Object.values(create) as IRequestOp[],
+      budget,
+    );
+    const names = Object.keys(res.succeeded ? join : create) as PoolRead[];
+    return new Snapshot(res, names);
+  }
+
+  /**
+   * joinOrCreate runs one requestPool transition, deciding its first round on `first` when
+   * given: joining only (undefined when there is no pool to join), or, with `create`, creating
+   * when there is none.
+   */
+  private joinOrCreate(
+    req: PoolIdRequest,
+    token: string,
+    how: { create: boolean; first?: Snapshot<PoolRead> },
+    budget?: Budget,
+  ): Promise<JoinedPool | undefined> {
     const hold = (snap: Snapshot<'hold'>) => {
       const kv = snap.kv('hold');
       return kv ? decodeHold(kv) : undefined;
     };
-    return transact<'pool' | 'hold' | 'guard' | 'subnets' | 'claims', JoinedPool>(
+    const decide = (s: Snapshot<PoolRead>): Decision<PoolRead, JoinedPool | undefined> => {
+      const existing = this.poolIn(req.pool, s, 'pool');
+      // A host that holds no block here yet claims one with its join.
+      const planFor: PlanFor = (pool) =>
+        s.kvs('claims').length === 0 ? this.views.joining(pool, req.node) : undefined;
+      if (existing) return this.join(existing, hold(s), req, token, planFor);
+      if (!how.create) return { answer: undefined };
+      return this.create(req, token, s, planFor);
+    };
+    const first = how.first;
+    return transact<PoolRead, JoinedPool | undefined>(
       this.ctx,
       {
         what: 'request pool',
         conflict: 'pool',
         pool: req.pool,
         node: req.node,
-        reads: {
-          pool: getOp(poolKey),
-          hold: getOp(holdKey),
-          guard: getOp(keys.guard),
-          subnets: rangeOp(keys.subnetsPrefix),
-          // Does this host hold blocks here already? If not, its join claims one.
-          claims: rangeOp(keys.affinitiesOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
-        },
+        reads: this.poolReads(req, how.create),
+        ...(first ? { start: () => decide(first) } : {}),
         // Every pool creation in the cluster compares the same guard key, so this race has as
         // many contenders as hosts creating networks at once: allow it more rounds.
         rounds: POOL_CREATE_ATTEMPTS_FACTOR * this.ctx.maxAttempts,
-        decide: (snap) => {
-          const s = snap;
-          const existing = this.poolIn(req.pool, s, 'pool');
-          // A host that holds no block here yet claims one with its join.
-          const planFor: PlanFor = (pool) =>
-            s.kvs('claims').length === 0 ? this.views.joining(pool, req.node) : undefined;
-          return existing
-            ? this.join(existing, hold(s), req, token, planFor)
-            : this.create(req, token, s, planFor);
-        },
+        decide,
         mine: (snap) => {
           const mineNow = hold(snap);
           return mineNow?.tokens.includes(token)
@@ -446,6 +484,25 @@ export class PoolStore {
     drop: HoldsToDrop,
     budget?: Budget,
   ): Promise<ReleasePoolResult> {
+    const leave = { more: false };
+    const result = await this.releaseRounds(req, drop, leave, budget);
+    // A leave returns BLOCKS_PER_TXN blocks with the hold; a host with more gives the rest back.
+    if (leave.more && result.released && !result.removed) {
+      await returnAfterLeave(this.ctx, req, budget);
+    }
+    return result;
+  }
+
+  /**
+   * releaseRounds is release's transition; `leave.more` says whether its leave (if that is what
+   * committed) left blocks to return.
+   */
+  private releaseRounds(
+    req: DropHoldRequest,
+    drop: HoldsToDrop,
+    leave: { more: boolean },
+    budget?: Budget,
+  ): Promise<ReleasePoolResult> {
     const { keys } = this.ctx;
     const poolKey = keys.pool(req.pool);
     const holdKey = keys.hold(req.pool, req.node);
@@ -456,6 +513,8 @@ export class PoolStore {
     let attempted: 'decrement' | 'leave' | 'remove' | undefined;
     // The create revision of the key that write deletes (the hold, or the pool).
     let decidedOn: string | undefined;
+    // What a removal decided on: the pool's and this host's hold's mod revisions.
+    let removing: { pool: string; hold: string } | undefined;
     const sinceGuard: Guard[] =
       guard === undefined
         ? []
@@ -464,7 +523,7 @@ export class PoolStore {
             { prefix: holdsPrefix, unchangedSince: guard },
           ];
     const claimsPrefix = keys.affinitiesOf(req.pool, req.node);
-    return transact<'pool' | 'hold' | 'holders' | 'claims', ReleasePoolResult>(
+    return transact<'pool' | 'hold' | 'holders' | 'claims' | 'fresh', ReleasePoolResult>(
       this.ctx,
       {
         what: 'release pool',
@@ -477,10 +536,11 @@ export class PoolStore {
           // Two hold keys are enough to know whether another host holds the pool, and which.
           holders: rangeOp(holdsPrefix, { keysOnly: true, limit: 2 }),
           // The address blocks this host claimed: a host that leaves gives them back.
-          claims: rangeOp(claimsPrefix, { keysOnly: true, limit: MAX_RETURNED_BLOCKS }),
+          claims: claimsPage(keys, req.pool, req.node),
         },
         decide: (snap) => {
           const s = snap;
+          leave.more = false;
           const pool = this.poolIn(req.pool, s, 'pool');
           if (!pool) {
             this.views.left(req.pool);
@@ -511,6 +571,8 @@ export class PoolStore {
             // left, so concurrent leaves never strand a pool with no hold (and no remover).
             attempted = 'leave';
             decidedOn = hold.createRevision.toString();
+            const claims = s.kvs('claims');
+            leave.more = claims.length >= BLOCKS_PER_TXN;
             return {
               write: {
                 guards: [
@@ -519,7 +581,7 @@ export class PoolStore {
                   { prefix: claimsPrefix, unchangedSince: s.revision }, // no claim since we read
                   ...sinceGuard,
                 ],
-                ops: [deleteOp(holdKey), ...this.returnBlocks(req, s.kvs('claims'))],
+                ops: [deleteOp(holdKey), ...returnOps(keys, req.pool, claims)],
                 done: () => {
                   this.views.left(req.pool);
                   return { removed: false, released: true };
@@ -529,10 +591,22 @@ export class PoolStore {
           }
           attempted = 'remove';
           decidedOn = pool.createRevision.toString();
+          removing = { pool: pool.modRevision.toString(), hold: hold.modRevision.toString() };
           return {
             write: {
               guards: [...this.removalGuards(pool, s.revision), ...sinceGuard],
               ops: this.removalOps(pool),
+              reread: {
+                pool: getOp(poolKey),
+                hold: getOp(holdKey),
+                holders: rangeOp(holdsPrefix, { keysOnly: true, limit: 2 }),
+                // Was an address taken since the read? (see release-rules.ts)
+                fresh: rangeOp(keys.addresses(pool.id), {
+                  keysOnly: true,
+                  limit: 1,
+                  changedAfter: s.revision,
+                }),
+              },
               conflict: 'pool',
               done: () => {
                 this.removed(pool);
@@ -560,8 +634,25 @@ export class PoolStore {
           }
           return undefined;
         },
-        // Changed since the caller decided: its decision no longer holds, write nothing.
-        lost: () => (guard === undefined ? 'retry' : { answer: unchanged() }),
+        lost: (snap) => {
+          const removal = attempted === 'remove' ? removing : undefined;
+          const next = afterLostRemoval({
+            fenced: guard !== undefined,
+            addressWritten: removal !== undefined && snap.kvs('fresh').length > 0,
+            poolAsRead: snap.kv('pool')?.mod_revision === removal?.pool,
+            holdAsRead: snap.kv('hold')?.mod_revision === removal?.hold,
+            otherHolder: snap.kvs('holders').some((kv) => kv.key.toString() !== holdKey),
+          });
+          if (next === 'retry') return 'retry';
+          if (next === 'in-use') {
+            this.ctx.logger.warn(
+              { pool: req.pool, node: req.node },
+              'last hold kept: this host took an address in the pool while releasing it; cleanup drops the hold once no local network uses the pool',
+            );
+          }
+          // Changed since the caller decided (or in use): write nothing.
+          return { answer: unchanged() };
+        },
       },
       budget,
     );
@@ -573,10 +664,6 @@ export class PoolStore {
 
   private removalOps(pool: PoolRecord) {
     return removalOps(this.ctx.keys, pool);
-  }
-
-  private returnBlocks(req: DropHoldRequest, claims: readonly IKeyValue[]) {
-    return returnBlocks(this.ctx.keys, req.pool, claims);
   }
 
   private removed(pool: PoolRecord): void {

@@ -9,6 +9,7 @@ import { describe, expect } from 'vitest';
 import { checkConsistency, type IpamStore } from '../src/index.js';
 import {
   dumpKeys,
+  inFlight,
   invariantProblems,
   keysOf,
   net,
@@ -227,5 +228,33 @@ describe('address blocks', () => {
       ['stale-block', 'host-a', 'affinity'],
     ]);
     expect(stale[0]?.message).toContain('the node does not hold the pool');
+  });
+
+  test('a host that leaves with more blocks than one transaction can return gives every one back', async ({
+    env,
+  }) => {
+    const prefix = uniquePrefix();
+    const A = node('host-a');
+    const B = node('host-b');
+    const subnet = net('10.98.0.0/20'); // 256 blocks
+    const a = env.store({ prefix });
+    const b = env.store({ prefix, client: env.newClient() });
+    await b.requestPool({ network: K, node: B, subnet });
+    await a.requestPool({ network: K, node: A, subnet });
+    // 130 blocks' worth of addresses: more than two transactions' worth of blocks (60 each).
+    await inFlight(130 * 16, 64, () => a.requestAddress({ pool: K, node: A, kind: 'endpoint' }));
+    const mine = () => [...claims(dump)].filter(([, n]) => n === 'host-a').length;
+    let dump = await dumpKeys(env.client, prefix);
+    expect(mine()).toBeGreaterThan(120);
+    // Its addresses stay (as leaks would, for cleanup): only its claims are at stake here.
+    expect(await a.releasePool({ pool: K, node: A })).toEqual({ removed: false, released: true });
+    dump = await dumpKeys(env.client, prefix);
+    expect(mine()).toBe(0);
+    expect(Object.keys(dump).filter((k) => k.startsWith('affinity/kontena/host-a/'))).toEqual([]);
+    expect(Object.keys(dump).filter((k) => k.includes('host-a'))).toEqual([]);
+    expect([...claims(dump).values()]).toEqual(['host-b']);
+    const report = await checkConsistency({ client: env.client, prefix });
+    expect(report.findings.filter((f) => f.kind === 'stale-block')).toEqual([]);
+    expect(invariantProblems(dump)).toEqual([]);
   });
 });

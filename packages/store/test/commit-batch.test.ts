@@ -5,15 +5,17 @@
  */
 import { addressAt, formatAddress, parseSubnet } from '@kontena-ipam/cidr';
 import { describe, expect } from 'vitest';
-import { type Allocation, KeyLayout } from '../src/index.js';
+import { type Allocation, Budget, KeyLayout } from '../src/index.js';
 import {
   claimsIn,
   dumpKeys,
+  type Env,
   invariantProblems,
   net,
   node,
   observed,
   pool,
+  rejectsWith,
   test,
   uniquePrefix,
 } from './harness.js';
@@ -115,4 +117,103 @@ describe('group commit', () => {
     }
     expect(lostMerges).toBeGreaterThan(0);
   });
+
+  test('mixed budgets: a member with less time than one attempt goes alone, and the others, merged, commit while etcd is slow', async ({
+    env,
+  }) => {
+    const SHORT_MS = 400; // less than one attempt (700 ms), far less than the freeze
+    const run = await burstWhileFrozen(env, { freezeMs: 1000, oddMs: SHORT_MS });
+    // It failed alone, within its own budget, not the others'.
+    const message = await rejectsWith(run.odd, 'UNAVAILABLE');
+    expect(Number(/within (\d+) ms/.exec(message)?.[1])).toBeLessThanOrEqual(SHORT_MS);
+    // Every other member committed (before the fix they failed with the short one's budget).
+    const granted = await run.granted();
+    // The eight long ones went to etcd together, without the short one.
+    expect(run.calls.some((c) => c.merged?.transactions === 8)).toBe(true);
+    expect(run.calls.some((c) => (c.merged?.transactions ?? 0) > 8)).toBe(false);
+    const dump = await dumpKeys(env.client, run.prefix);
+    expectInEtcd(dump, granted, 'host-a');
+    expect(invariantProblems(dump)).toEqual([]);
+  });
+
+  test('mixed budgets: a merged member whose budget ends first is answered then, on its own; the others commit and its write is taken back', async ({
+    env,
+  }) => {
+    const MEDIUM_MS = 1000; // more than one attempt, less than the freeze
+    const run = await burstWhileFrozen(env, { freezeMs: 1500, oddMs: MEDIUM_MS });
+    const message = await rejectsWith(run.odd, 'UNAVAILABLE');
+    expect(message).toContain('sent merged with 8 other transactions whose budgets are longer');
+    const granted = await run.granted();
+    expect(run.calls.some((c) => c.merged?.transactions === 9)).toBe(true);
+    // The merged call may have carried its write to etcd: its undo takes it back, so what
+    // stays is exactly what the callers were granted.
+    const endpoints = async () =>
+      Object.entries(await dumpKeys(env.client, run.prefix)).filter(
+        ([k, v]) => k.startsWith('addresses/') && (v as { kind: string }).kind === 'endpoint',
+      ).length;
+    const until = Date.now() + 10_000;
+    while ((await endpoints()) !== granted.length && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const dump = await dumpKeys(env.client, run.prefix);
+    expectInEtcd(dump, granted, 'host-a');
+    expect(await endpoints()).toBe(granted.length);
+    expect(invariantProblems(dump)).toEqual([]);
+  });
 });
+
+/**
+ * burstWhileFrozen: four allocations go on the wire (8 s budgets), then, waiting to be merged,
+ * one with `oddMs` and eight more with 8 s. etcd freezes as soon as the first of the four has
+ * answered, which is when the waiting ones go: they meet a frozen etcd, which thaws after
+ * `freezeMs`. The host allocates from blocks it owns (claimed and freed beforehand), so no other
+ * etcd call comes in between.
+ */
+async function burstWhileFrozen(env: Env, o: { freezeMs: number; oddMs: number }) {
+  const prefix = uniquePrefix();
+  const rec = observed();
+  let armed = false;
+  const store = env.store({
+    prefix,
+    undoAttemptsMs: [300, 1000, 3000],
+    observer: {
+      ...rec.observer,
+      etcdCall: (e) => {
+        rec.calls.push(e);
+        if (!armed || e.op !== 'txn') return;
+        armed = false;
+        env.etcd.freezeMember('m0');
+        setTimeout(() => env.etcd.thawMember('m0'), o.freezeMs);
+      },
+    },
+  });
+  await store.requestPool({ network: K, node: A, subnet: net('10.96.0.0/24') });
+  const warm: Allocation[] = [];
+  for (let i = 0; i < 40; i++) {
+    warm.push(await store.requestAddress({ pool: K, node: A, kind: 'endpoint' }));
+  }
+  for (const a of warm) await store.releaseAddress({ pool: K, node: A, address: a.address });
+  rec.calls.length = 0;
+  armed = true;
+  const ask = (ms: number) =>
+    store.requestAddress({ pool: K, node: A, kind: 'endpoint' }, Budget.within(ms));
+  const onWire = Array.from({ length: 4 }, () => ask(8000));
+  const odd = ask(o.oddMs);
+  const long = Array.from({ length: 8 }, () => ask(8000));
+  const others = Promise.allSettled([...onWire, ...long]);
+  return {
+    prefix,
+    calls: rec.calls,
+    odd,
+    /** granted: the twelve others, each granted (none failed) and distinct. */
+    async granted(): Promise<Allocation[]> {
+      const settled = await others;
+      expect(settled.filter((r) => r.status === 'rejected').map((r) => String(r.reason))).toEqual(
+        [],
+      );
+      const granted = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      expect(new Set(granted.map((a) => a.address.value)).size).toBe(12);
+      return granted;
+    },
+  };
+}

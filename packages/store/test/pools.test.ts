@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
+import type { Etcd3, ITxnResponse } from 'etcd3';
 import { describe, expect } from 'vitest';
 import {
   type NetworkName,
@@ -7,19 +9,43 @@ import {
   parseNodeId,
   parsePoolId,
   poolIdFor,
+  type StoreObserver,
 } from '../src/index.js';
+import { KeyLayout } from '../src/keys.js';
+import { encodeAddress } from '../src/records.js';
 import {
   blockOf,
   claimsIn,
+  dumpKeys,
+  type Env,
   holdsIn,
+  invariantProblems,
   ip,
   net,
   node,
   pool,
   rejectsWith,
   test,
+  uniquePrefix,
   withoutClaims,
 } from './harness.js';
+
+/**
+ * countReads watches what a client gets back from etcd (the real answers, passed on unchanged):
+ * the key of every key-value a read returned.
+ */
+function countReads(client: Etcd3) {
+  const seen = { keys: [] as string[] };
+  const txn = client.kv.txn.bind(client.kv);
+  client.kv.txn = async (...args: Parameters<typeof txn>): Promise<ITxnResponse> => {
+    const res = await txn(...args);
+    for (const r of res.responses) {
+      for (const kv of r.response_range?.kvs ?? []) seen.keys.push(kv.key.toString());
+    }
+    return res;
+  };
+  return seen;
+}
 
 const A = node('node-a');
 const B = node('node-b');
@@ -376,6 +402,29 @@ describe('dynamic pools', () => {
     expect(p.dynamic).toBe(false);
   });
 
+  test('a join of an existing pool reads nothing that grows with the pools; a creation reads the reservations', async ({
+    env,
+    setup,
+  }) => {
+    const { store, prefix } = setup();
+    const POOLS = 60;
+    for (let i = 0; i < POOLS; i++) await store.requestPool({ network: pool(`net-${i}`), node: B });
+    const client = env.newClient();
+    const seen = countReads(client);
+    const joiner = env.store({ prefix, client });
+    const joined = await joiner.requestPool({ network: pool('net-30'), node: A });
+    expect(joined.held).toBe(1);
+    const subnets = `${prefix}v2/subnets/`;
+    expect(seen.keys.filter((k) => k.startsWith(subnets))).toEqual([]);
+    // The pool, its record read back, this host's claims; the block it claims is empty.
+    expect(seen.keys.length).toBeLessThan(10);
+    expect((await store.getPool(pool('net-30')))?.holds).toEqual({ 'node-a': 1, 'node-b': 1 });
+    // A creation still chooses its subnet from every reservation.
+    seen.keys.length = 0;
+    await joiner.requestPool({ network: pool('fresh'), node: A });
+    expect(seen.keys.filter((k) => k.startsWith(subnets)).length).toBeGreaterThanOrEqual(POOLS);
+  });
+
   test('supernet full → SUPERNET_EXHAUSTED, nothing written', async ({ setup }) => {
     const { store, keys } = setup({ supernet: net('10.99.0.0/23'), subnetLength: 24 });
     await store.requestPool({ network: pool('n1'), node: A });
@@ -605,5 +654,107 @@ describe('reads and cleanup helpers', () => {
     // Its own stable code (kind unavailable: nothing serves the pool until it is repaired).
     const msg = await rejectsWith(store.getPool(K), 'CORRUPT_RECORD');
     expect(msg).toContain(`${prefix}v2/pools/kontena`);
+  });
+});
+
+/**
+ * allocateBetween arms `observer` so that right after the next read of the store (a release's
+ * read), and before that release commits, host A allocates `address` in K as the store's
+ * allocation does (pool as created, A's hold present, address absent), through etcdctl: a
+ * synchronous call, so it surely lands in between. `result()` is etcdctl's answer.
+ */
+function allocateBetween(env: Env, prefix: string, address: string) {
+  const keys = new KeyLayout(prefix);
+  let armed = false;
+  let out = 'not run';
+  const observer: StoreObserver = {
+    etcdCall: (e) => {
+      if (!armed || e.op !== 'get') return;
+      armed = false;
+      const record = {
+        node: A,
+        kind: 'endpoint' as const,
+        attrs: {},
+        at: new Date().toISOString(),
+        token: 'between',
+      };
+      const addressKey = keys.address(K, ip(address));
+      const script = [
+        `c("${keys.pool(K)}") > "0"`,
+        `c("${keys.hold(K, A)}") > "0"`,
+        `c("${addressKey}") = "0"`,
+        '',
+        `put ${addressKey} ${JSON.stringify(encodeAddress(record))}`,
+        '', // no failure ops: an empty section, then its end
+        '',
+        '',
+      ].join('\n');
+      out = execFileSync('etcdctl', ['--endpoints', env.etcd.endpoint, 'txn'], {
+        input: script,
+        encoding: 'utf8',
+      });
+    },
+  };
+  return {
+    observer,
+    arm: () => {
+      armed = true;
+    },
+    result: () => out,
+  };
+}
+
+describe('pool removal and an allocation in between', () => {
+  test("the last hold's release keeps hold and pool when its host took an address after the release read", async ({
+    env,
+  }) => {
+    const prefix = uniquePrefix();
+    const between = allocateBetween(env, prefix, '10.99.0.77');
+    const store = env.store({ prefix, observer: between.observer });
+    const dump = () => dumpKeys(env.client, prefix);
+    await store.requestPool({ network: K, node: A, subnet: net('10.99.0.0/24') });
+    between.arm();
+    // The address was granted under A's only hold: the pool is in use, nothing is released.
+    expect(await store.releasePool({ pool: K, node: A })).toEqual({
+      removed: false,
+      released: false,
+    });
+    expect(between.result()).toMatch(/^SUCCESS/);
+    const after = await dump();
+    expect(after['addresses/kontena/10.99.0.77']).toMatchObject({
+      node: 'node-a',
+      kind: 'endpoint',
+    });
+    expect(after['pools/kontena']).toMatchObject({ subnet: '10.99.0.0/24' });
+    expect(holdsIn(after, 'kontena')).toEqual({ 'node-a': 1 });
+    expect(invariantProblems(after)).toEqual([]);
+    // Once that address is released, the hold's release removes the pool as always.
+    await store.releaseAddress({ pool: K, node: A, address: ip('10.99.0.77') });
+    expect(await store.releasePool({ pool: K, node: A })).toEqual({
+      removed: true,
+      released: true,
+    });
+    expect(Object.keys(await dump())).toEqual(['guard/subnets']);
+  });
+
+  test('dropHold with modRevision (cleanup) writes nothing when the host took an address after its read', async ({
+    env,
+  }) => {
+    const prefix = uniquePrefix();
+    const between = allocateBetween(env, prefix, '10.99.1.9');
+    const store = env.store({ prefix, observer: between.observer });
+    const dump = () => dumpKeys(env.client, prefix);
+    await store.requestPool({ network: K, node: A, subnet: net('10.99.1.0/24') });
+    const seen = (await store.getPool(K))?.modRevision as bigint;
+    between.arm();
+    expect(await store.dropHold({ pool: K, node: A, modRevision: seen })).toEqual({
+      removed: false,
+      released: false,
+    });
+    expect(between.result()).toMatch(/^SUCCESS/);
+    const after = await dump();
+    expect(after['addresses/kontena/10.99.1.9']).toMatchObject({ node: 'node-a' });
+    expect(holdsIn(after, 'kontena')).toEqual({ 'node-a': 1 });
+    expect(invariantProblems(after)).toEqual([]);
   });
 });

@@ -23,7 +23,7 @@ async function registration(store: IpamStore, node: NodeId): Promise<HostRecord 
     return await store.registration(node);
   } catch (error) {
     if (!isStoreError(error, 'UNAVAILABLE')) throw error;
-    throw new CleanupError('STORE_UNAVAILABLE', `${error.message}; nothing was done`, {
+    throw new CleanupError('STORE_UNAVAILABLE', `${error.message}; nothing was changed`, {
       cause: error,
     });
   }

@@ -1,7 +1,7 @@
 /**
  * A network namespace of a test's own for one process: only loopback, up. A plugin started
  * in it sees nothing on any port (no etcd on 2379 even if the host has one), and what it
- * binds (say 23790) cannot meet another test's or engineer's process. The namespace goes
+ * binds (say a metrics port) cannot meet another test's or engineer's process. The namespace goes
  * when its last process exits. The plugin's unix socket stays reachable from outside.
  */
 import { spawnSync } from 'node:child_process';
