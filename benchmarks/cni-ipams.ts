@@ -5,9 +5,9 @@
  * still holds after the run (every ADD was followed by a DEL, so that must be nothing).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEBIAN_CNI_DIR } from '@kontena-ipam/testing/cni';
 import { hostLocalIpam } from '@kontena-ipam/testing/cni-config';
@@ -118,14 +118,28 @@ async function stopDaemon(child: ChildProcess): Promise<void> {
 /**
  * kontenaIpam is the product as a CNI user installs it: a fresh etcd, the app's bin serving on
  * a socket (NODE_ID cni-bench), and the client installed by `kontena-ipam install-cni DIR`
- * (the launcher a runtime execs), with `ipam.socket` naming the bin's socket.
+ * (the launcher a runtime execs), with `ipam.socket` naming the bin's socket. With `client`,
+ * that executable replaces the launcher (another client of the same wire contract, e.g.
+ * cni-start/go-client), so a faster client can be measured through the same run.
  */
-export const kontenaIpam: IpamSetup = async ({ dir, network, subnet }) => {
-  const pluginDir = join(dir, 'cni-bin');
-  const install = spawnSync(process.execPath, [APP_BIN, 'install-cni', pluginDir], {
-    encoding: 'utf8',
-  });
-  if (install.status !== 0) throw new Error(`kontena-ipam install-cni: ${install.stderr}`);
+export function kontenaIpam(client?: string): IpamSetup {
+  return async (options) => {
+    const pluginDir = join(options.dir, 'cni-bin');
+    const install = spawnSync(process.execPath, [APP_BIN, 'install-cni', pluginDir], {
+      encoding: 'utf8',
+    });
+    if (install.status !== 0) throw new Error(`kontena-ipam install-cni: ${install.stderr}`);
+    if (client) copyFileSync(client, join(pluginDir, 'kontena-ipam'));
+    const subject = await servedIpam(options, pluginDir);
+    return client ? { ...subject, name: `kontena-ipam (${basename(client)})` } : subject;
+  };
+}
+
+/** servedIpam starts etcd and the bin for the client installed in `pluginDir`. */
+async function servedIpam(
+  { dir, network, subnet }: IpamSetupOptions,
+  pluginDir: string,
+): Promise<IpamUnderTest> {
   const etcd = await startBenchEtcd();
   const socket = join(dir, 'kontena-ipam.sock');
   let daemon: ChildProcess;
@@ -151,4 +165,4 @@ export const kontenaIpam: IpamSetup = async ({ dir, network, subnet }) => {
       await etcd.stop();
     },
   };
-};
+}

@@ -252,10 +252,15 @@ export function cniScenario(subject: IpamSetup): Scenario {
 }
 
 /**
- * cni is the scenario `pnpm bench` runs: kontena-ipam against host-local, or host-local against
- * itself with KONTENA_CNI_BENCH_IPAM=host-local (how far apart two equal sides come out).
+ * cni is the scenario `pnpm bench` runs: kontena-ipam against host-local. Two switches, read
+ * outside turbo (pnpm bench runs node directly): KONTENA_CNI_BENCH_IPAM=host-local puts
+ * host-local against itself (how far apart two equal sides come out), KONTENA_CNI_BENCH_CLIENT=
+ * PATH measures another client executable of the same wire contract in place of the launcher.
  */
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: see above
+const benchIpam = process.env.KONTENA_CNI_BENCH_IPAM;
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: see above
+const benchClient = process.env.KONTENA_CNI_BENCH_CLIENT;
 export const cni: Scenario = cniScenario(
-  // biome-ignore lint/suspicious/noUndeclaredEnvVars: pnpm bench runs node directly, not through turbo
-  process.env.KONTENA_CNI_BENCH_IPAM === 'host-local' ? hostLocal : kontenaIpam,
+  benchIpam === 'host-local' ? hostLocal : kontenaIpam(benchClient),
 );
