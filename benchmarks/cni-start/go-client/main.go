@@ -49,8 +49,15 @@ func main() {
 			Socket *string `json:"socket"`
 		} `json:"ipam"`
 	}
+	var whole interface{}
+	if err := json.Unmarshal(stdin, &whole); err != nil {
+		fail(latest, 6, "the network configuration on stdin is not JSON", err.Error())
+	}
+	if _, object := whole.(map[string]interface{}); !object {
+		fail(latest, 6, "the network configuration on stdin is not a JSON object", "")
+	}
 	if err := json.Unmarshal(stdin, &conf); err != nil {
-		fail(latest, 6, "the network configuration on stdin is not a JSON object", err.Error())
+		fail(latest, 7, "the network configuration's cniVersion or ipam.socket is not a string", err.Error())
 	}
 	version := conf.CniVersion
 	if version == "" {
