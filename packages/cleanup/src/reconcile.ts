@@ -4,7 +4,7 @@
  * before every read has succeeded, and each write is all-or-nothing, so a run that stops
  * on an outage leaves no half-done change behind.
  */
-import type { AddressRecord, NodeId } from '@kontena-ipam/store';
+import type { AddressRecord, AttachmentRecord, NodeId } from '@kontena-ipam/store';
 import { StoreError } from '@kontena-ipam/store';
 import { carryOut } from './carry-out.js';
 import {
@@ -16,6 +16,7 @@ import {
 } from './contract.js';
 import { dockerUsage } from './docker-usage.js';
 import { CleanupError } from './errors.js';
+import { type NetnsState, netnsStateOf } from './netns.js';
 import { type PlannedStep, planCleanup } from './plan.js';
 import { type RevisionSighting, revisionOlderThan } from './revision-age.js';
 
@@ -78,6 +79,16 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
     for (const pool of pools) {
       addresses.set(pool.id, await store.listAddresses({ pool: pool.id, node: target }));
     }
+    // CNI attachments of the target, where it has any, and their containers' netns (cni-leaks.ts).
+    const attachments = new Map<string, AttachmentRecord[]>();
+    const netns = new Map<string, NetnsState>();
+    const netnsState = options.netnsState ?? netnsStateOf;
+    for (const pool of pools) {
+      if (!(addresses.get(pool.id) ?? []).some((r) => r.kind === 'cni')) continue;
+      const records = await store.listAttachments({ pool: pool.id, node: target });
+      attachments.set(pool.id, records);
+      for (const a of records) if (!netns.has(a.netns)) netns.set(a.netns, netnsState(a.netns));
+    }
     const usage = dockerUsage(snapshot, ipamDriver);
     const nowMs = now();
     const holdFence = holdFenceOf({ fence, fenceAtMs, nowMs, graceMs, options, addresses });
@@ -92,6 +103,8 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupReport
       pools,
       addresses,
       usage,
+      attachments,
+      netns,
     });
     logger?.debug({ fence, pools: pools.length, steps: plan.steps.length, dryRun }, 'cleanup plan');
 
@@ -173,5 +186,10 @@ function holdFenceOf(args: {
 }
 
 function writes(step: PlannedStep): boolean {
-  return step.kind === 'free-address' || step.kind === 'drop-hold' || step.kind === 'remove-pool';
+  return (
+    step.kind === 'free-address' ||
+    step.kind === 'free-attachment' ||
+    step.kind === 'drop-hold' ||
+    step.kind === 'remove-pool'
+  );
 }
