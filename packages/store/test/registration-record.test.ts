@@ -31,9 +31,13 @@ const kvOf = (value: string, mod = '9'): IKeyValue =>
 describe('decideRegistration', () => {
   it('retries when the key is gone, and knows its own earlier attempt', () => {
     expect(decideRegistration(undefined, 'me', () => false)).toEqual({ kind: 'retry' });
-    expect(
-      decideRegistration(kvOf(JSON.stringify({ ...holder, instance: 'me' })), 'me', () => true),
-    ).toEqual({ kind: 'ours' });
+    // Ours, with the stored value: it may be from an earlier lease of ours, to be put again.
+    const mine = JSON.stringify({ ...holder, instance: 'me' });
+    expect(decideRegistration(kvOf(mine, '7'), 'me', () => true)).toEqual({
+      kind: 'ours',
+      value: mine,
+      modRevision: 7n,
+    });
   });
 
   it('waits for a live holder and takes over from a provably dead one at its revision', () => {

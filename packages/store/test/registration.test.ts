@@ -30,6 +30,21 @@ function twoStores(env: {
   return { prefix, a, b };
 }
 
+/**
+ * crash stops an instance the way SIGKILL would: no keepalive, no revoke, and no more attempts
+ * of its own (its process is gone), so its lease simply runs out.
+ */
+function crash(reg: NodeRegistration): void {
+  const inside = reg as unknown as {
+    lease: { release(): void };
+    watchdog: NodeJS.Timeout;
+    timer: NodeJS.Timeout;
+  };
+  clearInterval(inside.watchdog);
+  clearTimeout(inside.timer);
+  inside.lease.release();
+}
+
 async function addressKeys(client: Etcd3, prefix: string): Promise<string[]> {
   return Object.keys(await dumpKeys(client, prefix))
     .filter((k) => k.startsWith('addresses/'))
@@ -115,12 +130,33 @@ describe('one live instance per NODE_ID', () => {
     await first.serving();
     const second = b.register(twin, info('vm-a'), { ttlSeconds: 1, retryMs: 100 });
     await expect.poll(() => second.state.state).toBe('waiting');
-    // What a SIGKILL leaves: keepalives stop, nothing is revoked, the lease runs out.
-    (first as unknown as { lease: { release(): void } }).lease.release();
+    crash(first); // what a SIGKILL leaves: keepalives stop, nothing is revoked
     await second.serving();
     await b.requestPool({ network: net1, node: twin, subnet: net('10.52.0.0/24') });
     await second.stop();
     await first.stop();
+  });
+
+  test('an instance that gave its lease up while etcd kept it (a lost quorum) registers again and writes', async ({
+    env,
+  }) => {
+    const { prefix, a } = twoStores(env);
+    const reg = a.register(twin, info('vm-a'), { ttlSeconds: 5, retryMs: 100 });
+    await reg.serving();
+    const key = `${prefix}v2/nodes/twin`;
+    const before = JSON.parse((await env.client.get(key).string()) ?? '{}') as { lease: string };
+    // What the watchdog does when no keepalive is answered for a TTL: without a quorum etcd
+    // revokes nothing, so the key (and its lease) are still there when the quorum is back.
+    (reg as unknown as { lapsed(reason: string): void }).lapsed('no keepalive answered (test)');
+    await reg.serving();
+    await a.requestPool({ network: net1, node: twin, subnet: net('10.56.0.0/24') });
+    const granted = await a.requestAddress({ pool: net1, node: twin, kind: 'endpoint' });
+    expect(await addressKeys(env.client, prefix)).toContain(
+      `addresses/net1/${formatAddress(granted.address)}`,
+    );
+    const after = JSON.parse((await env.client.get(key).string()) ?? '{}') as { lease: string };
+    expect(after.lease).not.toBe(before.lease);
+    await reg.stop();
   });
 
   test('a registration left by a process of this machine that is gone is taken over at once', async ({
@@ -136,8 +172,7 @@ describe('one live instance per NODE_ID', () => {
       },
     );
     await first.serving();
-    // Stop keepalives without revoking, as a SIGKILL would: the key stays for 30 s.
-    (first as unknown as { lease: { release(): void } }).lease.release();
+    crash(first); // as a SIGKILL would: the key stays for its 30 s
     const gone = (pid: number) => (pid === 4242 ? undefined : '1');
     const second: NodeRegistration = b.register(
       twin,

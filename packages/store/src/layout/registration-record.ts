@@ -77,7 +77,7 @@ export type RegisterDecision =
   /** Nobody holds it (the create-if-absent compare failed on a key gone since): try again. */
   | { kind: 'retry' }
   /** It is ours already (an earlier attempt of ours committed, its answer lost). */
-  | { kind: 'ours' }
+  | { kind: 'ours'; value?: string; modRevision?: bigint }
   /** Another instance holds it and is live as far as anyone can tell: wait for it to go. */
   | { kind: 'wait'; holder: HostRecord }
   /**
@@ -114,7 +114,11 @@ export function decideRegistration(
       },
     };
   }
-  if (holder.instance === instance) return { kind: 'ours' };
+  // Ours: its value may be from an earlier lease of ours (etcd keeps leases through a lost
+  // quorum, while the instance gave its own up): the caller puts it under its current lease.
+  if (holder.instance === instance) {
+    return { kind: 'ours', value: kv.value.toString(), modRevision: BigInt(kv.mod_revision) };
+  }
   if (provablyDead(holder)) {
     return { kind: 'take-over', holder, modRevision: BigInt(kv.mod_revision) };
   }

@@ -27,6 +27,7 @@ import {
   encodeRegistration,
   type HostRecord,
   type InstanceInfo,
+  type RegisterDecision,
   type Registration,
 } from '../layout/registration-record.js';
 import type { NodeId } from '../types.js';
@@ -276,11 +277,24 @@ export class NodeRegistration {
         failure: [getOp(key)],
       });
       if ((this.current.state as string) === 'stopped') return;
-      const decision = res.succeeded
-        ? ({ kind: 'ours' } as const)
+      const decision: RegisterDecision = res.succeeded
+        ? { kind: 'ours' }
         : decideRegistration(kvsAt(res, 0)[0], this.instance, this.provablyDead);
       switch (decision.kind) {
         case 'ours':
+          if (decision.value !== undefined && decision.value !== value) {
+            // Our registration under an earlier lease (see decideRegistration): every fenced
+            // write compares the exact bytes, so put it under the current one, as read.
+            const again = await this.ctx.calls.commit('register node again', {
+              compare: [toCompare({ key, modifiedAt: decision.modRevision as bigint })],
+              success: [
+                { request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: id } },
+                putOp(this.ctx.keys.host(this.node), value),
+              ],
+              failure: [],
+            });
+            if (!again.succeeded) return this.schedule(0);
+          }
           this.value = value;
           this.setState({ state: 'serving', since: nowIso() });
           return;
