@@ -1,8 +1,26 @@
 /** The one error table: every kind to its status, unknown errors to a bare 500. */
-import { CidrError } from '@kontena-ipam/cidr';
+import { CidrError, KontenaError } from '@kontena-ipam/cidr';
 import { StoreError, type StoreErrorCode } from '@kontena-ipam/store';
 import { describe, expect, it } from 'vitest';
 import { errorReply, INTERNAL_ERR, PluginError } from '../src/errors.js';
+
+describe('the error classes the table reads', () => {
+  it('are KontenaErrors named after their class, kind from code, cause kept', () => {
+    const cause = new Error('etcd deadline');
+    const errors = [
+      [new PluginError('TIMEOUT', 'slow', { cause }), 'PluginError', 'unavailable'],
+      [new StoreError('POOL_EXHAUSTED', 'full', { cause }), 'StoreError', 'exhausted'],
+      [new CidrError('HOST_BITS_SET', 'bits', '10.0.0.1/8'), 'CidrError', 'invalid'],
+    ] as const;
+    for (const [error, name, kind] of errors) {
+      expect(error).toBeInstanceOf(KontenaError);
+      expect(error.name).toBe(name);
+      expect(error.kind).toBe(kind);
+    }
+    expect(errors[0][0].cause).toBe(cause);
+    expect(errors[1][0].cause).toBe(cause);
+  });
+});
 
 describe('errorReply', () => {
   const storeCases: Array<[StoreErrorCode, number]> = [
