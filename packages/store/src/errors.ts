@@ -47,9 +47,6 @@ const KIND_BY_CODE = {
   UNAVAILABLE: 'unavailable',
 } as const satisfies KindTable<StoreErrorCode>;
 
-/** StoreErrorKind is the kinds a store error can have: those of KIND_BY_CODE. */
-export type StoreErrorKind = (typeof KIND_BY_CODE)[StoreErrorCode];
-
 /** StoreError is thrown by every store call; `code` is stable, `kind` follows from it. */
 export class StoreError extends errorClass('StoreError', KIND_BY_CODE) {}
 
