@@ -24,7 +24,10 @@ export interface FaultOutcome {
   leftovers: string[];
   /** 1-minute load average when the fault's run started. */
   load: number;
-  /** What broke a correctness rule (duplicates, missing, a crash): non-empty fails the run. */
+  /**
+   * What broke a correctness rule (duplicates, missing, a crash, calls that did not get through
+   * before the fault or after its heal): non-empty fails the run.
+   */
   broken: string[];
   /** Fault-specific figures (quorum loss: how fast calls failed, first success after). */
   note: string;
@@ -33,10 +36,51 @@ export interface FaultOutcome {
   marks: Array<{ name: string; at: number }>;
 }
 
+/**
+ * progressProblems says where the load did not get through when it should have: every plugin
+ * must have calls granted before the fault (its first mark) and none failed there, etcd being
+ * whole, and must have calls granted again after the fault was healed (its last mark). Without
+ * this a run whose every call failed would pass: nothing granted, so nothing granted twice and
+ * nothing acknowledged missing.
+ */
+export function progressProblems(
+  calls: readonly CallRecord[],
+  marks: ReadonlyArray<{ name: string; at: number }>,
+  plugins: number,
+): string[] {
+  const first = marks[0];
+  const last = marks.at(-1);
+  if (!first || !last) return ['the fault marked no moment: nothing to judge the calls by'];
+  const problems: string[] = [];
+  for (let p = 0; p < plugins; p++) {
+    const mine = calls.filter((c) => c.plugin === p);
+    const before = mine.filter((c) => c.end < first.at);
+    const granted = (c: CallRecord) => c.ok && c.route === 'RequestAddress';
+    const failed = before.filter((c) => !c.ok);
+    if (!before.some(granted)) {
+      problems.push(`plugin ${p}: no address granted before the fault (${first.name})`);
+    }
+    if (failed.length > 0) {
+      problems.push(
+        `plugin ${p}: ${failed.length} calls failed before the fault (${first.name}), etcd whole: ${failed[0]?.error ?? ''}`.slice(
+          0,
+          400,
+        ),
+      );
+    }
+    if (!mine.some((c) => c.end > last.at && granted(c))) {
+      problems.push(`plugin ${p}: no address granted after the fault was healed (${last.name})`);
+    }
+  }
+  return problems;
+}
+
 /** summarizeFault turns a run's raw records into its row. */
 export function summarizeFault(
   fault: Fault,
   run: {
+    /** How many plugins the fleet ran (calls name theirs by index). */
+    plugins: number;
     calls: CallRecord[];
     duplicates: string[];
     missing: string[];
@@ -83,6 +127,7 @@ export function summarizeFault(
     ...run.duplicates.map((d) => `granted twice: ${d}`),
     ...run.missing.map((m) => `acknowledged but not in etcd: ${m}`),
     ...run.crashed.map((c) => `plugin process died: ${c}`),
+    ...progressProblems(run.calls, run.marks, run.plugins),
   ];
   return {
     fault,

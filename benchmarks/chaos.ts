@@ -6,9 +6,10 @@
  * RELIABILITY.md.
  *
  * Exit status: 1 when an address was granted twice, an acknowledged address is missing from
- * etcd, a plugin process died, or a fault could not be run. Failed calls and latencies never
- * change it (they are the measurement, and the machine may be busy); RELIABILITY.md says
- * whether the goals were met.
+ * etcd, a plugin process died, a plugin's calls did not get through while etcd was whole
+ * (before the fault: all must succeed; after its heal: some must), or a fault could not be run.
+ * Failed calls during the fault and latencies never change it (they are the measurement, and
+ * the machine may be busy); RELIABILITY.md says whether the goals were met.
  */
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -80,6 +81,7 @@ async function runFault(fault: Fault, smoke: boolean): Promise<FaultOutcome> {
         .map((i) => `${fleet.nodes[i]}: ${fleet.plugins[i]?.output().slice(-2000)}`);
       const { missing, leftovers } = await fleet.check(etcd);
       return summarizeFault(fault, {
+        plugins: fleet.plugins.length,
         calls: fleet.calls,
         duplicates: fleet.duplicates,
         missing,

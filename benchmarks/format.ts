@@ -1,5 +1,5 @@
 /** How figures and targets read, the same in the terminal table and in BENCHMARKS.md. */
-import { type Figure, met } from './scenario.js';
+import { type Figure, judgedAsInvariant, met } from './scenario.js';
 
 /** formatNumber prints large counts with a thin grouping and small ones with `digits`. */
 export function formatNumber(value: number, digits = 2): string {
@@ -25,12 +25,15 @@ export function formatTarget(figure: Figure): string {
   return figure.unit ? `${text} ${figure.unit}` : text;
 }
 
-/** formatMet says how the figure stands against its target. */
+/**
+ * formatMet says how the figure stands against its target; `judged` is false in a smoke run,
+ * where only invariants count (and the targets a smoke run judges as invariants).
+ */
 export function formatMet(figure: Figure, judged: boolean): string {
   if (!figure.target) return '';
   const ok = met(figure);
   if (ok === undefined) return 'n/a';
   if (ok) return 'met';
-  if (figure.target.kind === 'invariant') return 'BROKEN';
+  if (judgedAsInvariant(figure, !judged)) return 'BROKEN';
   return judged ? 'missed' : 'missed (not judged in smoke)';
 }

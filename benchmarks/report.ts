@@ -142,7 +142,7 @@ export function writeReport(run: FullRun & { path?: string }): string {
     '## Running them',
     '',
     '- `pnpm bench` builds every package, runs all scenarios (each on a fresh etcd) and rewrites this file.',
-    '- `pnpm bench --smoke` runs every scenario at tiny sizes in seconds (CI does, after the tests): it still fails on a duplicate address or overlapping pools, never on a performance target, and leaves this file alone.',
+    '- `pnpm bench --smoke` runs every scenario at tiny sizes in seconds (CI does, after the tests): it still fails on a duplicate address or overlapping pools, and on any request that failed (at tiny sizes nothing may: else a run whose every request failed would pass, having granted nothing twice), never on a performance target, and leaves this file alone.',
     '- `pnpm bench --only latency,contention` runs some scenarios (ids: the `benchmarks/<id>.bench.ts` files) and leaves this file alone.',
     '- `pnpm bench --report` re-renders this file from the last full run (benchmarks/results.json), e.g. after editing the explanations in benchmarks/limits.ts.',
     '- Profile one: `node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx benchmarks/run.ts --only latency`, then open the `.cpuprofile` in Chrome DevTools (Performance tab).',

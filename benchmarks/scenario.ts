@@ -1,7 +1,9 @@
 /**
  * What every scenario offers the runner: a name, a run function, and the figures it measured.
  * A figure may carry a target; an `invariant` target (duplicates, overlaps) fails the run in
- * every mode, a `performance` target never does: it is reported, met or not.
+ * every mode, a `performance` target never does: it is reported, met or not. A performance
+ * target marked `smoke: 'invariant'` (requests that failed) fails a smoke run: there nothing may
+ * fail, or a run whose every request failed would pass (no grant, hence no duplicate).
  */
 
 /** Target is the goal a figure is held to. */
@@ -10,6 +12,12 @@ export interface Target {
   value: number;
   /** invariant: correctness, fails the run; performance: reported only. */
   kind: 'invariant' | 'performance';
+  /**
+   * smoke 'invariant': a performance target that a smoke run judges as an invariant. Its sizes
+   * are tiny and the machine is not pushed, so a request that should have succeeded and did not
+   * is a fault there, not a measurement (at full size a few may fail under load: reported).
+   */
+  smoke?: 'invariant';
 }
 
 /** Figure is one measured number (undefined when it could not be measured: printed "n/a"). */
@@ -54,12 +62,24 @@ export function met(figure: Figure): boolean | undefined {
   return value === target.value;
 }
 
-/** invariantBroken is a figure whose correctness target failed (or could not be measured). */
-export function invariantBroken(figure: Figure): boolean {
-  return figure.target?.kind === 'invariant' && met(figure) !== true;
+/** judgedAsInvariant tells whether a figure's target fails the run in this mode. */
+export function judgedAsInvariant(figure: Figure, smoke: boolean): boolean {
+  const target = figure.target;
+  return target?.kind === 'invariant' || (smoke && target?.smoke === 'invariant');
 }
 
-/** failedRequests is the figure every multi-host scenario reports: requests that failed, by code. */
+/**
+ * invariantBroken is a figure whose correctness target failed (or could not be measured); in a
+ * smoke run, also one whose target is an invariant there (see Target.smoke).
+ */
+export function invariantBroken(figure: Figure, smoke = false): boolean {
+  return judgedAsInvariant(figure, smoke) && met(figure) !== true;
+}
+
+/**
+ * failedRequests is the figure every multi-host scenario reports: requests that failed, by code.
+ * Reported at full size; in a smoke run any failure breaks the run (see Target.smoke).
+ */
 export function failedRequests(id: string, failures: ReadonlyMap<string, number>): Figure {
   const failed = [...failures.values()].reduce((a, b) => a + b, 0);
   return {
@@ -68,7 +88,7 @@ export function failedRequests(id: string, failures: ReadonlyMap<string, number>
     value: failed,
     unit: '',
     digits: 0,
-    target: { op: '==', value: 0, kind: 'performance' },
+    target: { op: '==', value: 0, kind: 'performance', smoke: 'invariant' },
     ...(failed > 0 ? { note: [...failures].map(([code, n]) => `${code}: ${n}`).join(', ') } : {}),
   };
 }

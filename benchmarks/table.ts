@@ -4,7 +4,7 @@
  * colour.
  */
 import { formatMet, formatTarget, formatValue } from './format.js';
-import { type Figure, met } from './scenario.js';
+import { type Figure, judgedAsInvariant, met } from './scenario.js';
 import { type Cell, type Colors, type Column, colors, renderTable, useColor } from './workspace.js';
 
 const columns: readonly Column[] = [
@@ -21,7 +21,7 @@ function statusCell(figure: Figure, judged: boolean, c: Colors): Cell {
   const ok = met(figure);
   if (!figure.target || ok === undefined) return text;
   if (ok) return { text, paint: c.green };
-  return { text, paint: figure.target.kind === 'invariant' ? c.red : c.yellow };
+  return { text, paint: judgedAsInvariant(figure, !judged) ? c.red : c.yellow };
 }
 
 /** printTable writes the figures of one scenario to stdout. */

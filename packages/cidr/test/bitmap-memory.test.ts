@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { AddressBitmap } from '../src/index.js';
 import { errorOf } from './error-of.js';
@@ -44,6 +46,45 @@ describe("AddressBitmap memory and serialized size (the issue's bounds)", () => 
     expect(copy.allocatedCount).toBe(100_000);
     // Buffer.equals: vitest's deep equality walks a 700 KB array element by element, slowly.
     expect(Buffer.from(copy.toBytes()).equals(b.toBytes())).toBe(true);
+  });
+});
+
+/**
+ * heapOf builds a scenario's bitmap in a child process with --expose-gc (support/bitmap-heap.ts)
+ * and returns what the heap and ArrayBuffers grew by between two full collections, with the
+ * bitmap's own estimate: the bounds below hold the real memory, not only the estimate.
+ */
+function heapOf(
+  scenario: string,
+): Promise<{ heapBytes: number; estimate: number; allocated: number }> {
+  const script = fileURLToPath(new URL('./support/bitmap-heap.ts', import.meta.url));
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', script, scenario],
+      { cwd: fileURLToPath(new URL('..', import.meta.url)), maxBuffer: 1024 * 1024 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+    ),
+  );
+}
+
+describe('AddressBitmap memory measured on the heap (a child process, --expose-gc)', () => {
+  // Generous bounds, well above what is measured here (in brackets), that a structure growing
+  // with the window's size cannot meet: one byte per offset of a /8 is 16 MiB, and anything in
+  // proportion to a 2^53-1 window would not fit in any machine.
+  it.each([
+    // [scenario, allocated offsets, bound on the heap's growth]
+    ['full-8', 2 ** 24, 4 * MiB], // a full /8 [~16 KB]
+    ['half-8', 8_391_089, 4 * MiB], // a /8 at 50% random load [~2.3 MiB]
+    ['scattered-2^53', 100_000, 16 * MiB], // 100,000 offsets in 2^53-1 [~5 MiB]
+    ['empty-2^53', 2, 1 * MiB], // two offsets at the ends of 2^53-1 [~4 KB]
+  ])('%s', async (scenario, allocated, bound) => {
+    const measured = await heapOf(scenario);
+    expect(measured.allocated).toBe(allocated);
+    expect(measured.heapBytes).toBeLessThan(bound);
+    // The estimate the other tests bound is of the same order as what the heap grew by.
+    expect(measured.estimate).toBeLessThan(bound);
   });
 });
 

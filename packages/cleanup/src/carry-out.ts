@@ -3,8 +3,9 @@
  * only the report of it), each re-checked against Docker's second look first. A write that
  * a concurrent change beats is reported as `changed`, never retried: the change wins.
  */
-import type { AddressRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
+import type { AddressRecord, AttachmentRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
 import { StoreError } from '@kontena-ipam/store';
+import { describeAttachment } from './cni-leaks.js';
 import type { CleanupAction, CleanupOptions, CleanupReport } from './contract.js';
 import { addressKey, type DockerUsage } from './docker-usage.js';
 import { describeAddress, type PlannedStep } from './plan.js';
@@ -91,7 +92,50 @@ export async function carryOut(step: PlannedStep, ctx: StepContext): Promise<boo
       return await dropHold(step.pool, step.node, step.reason, ctx);
     case 'remove-pool':
       return await removePool(step.pool, step.reason, ctx);
+    case 'skip-attachment': {
+      report.tooYoung++;
+      emit({
+        kind: 'skip-address',
+        outcome: 'skipped',
+        pool,
+        address: describeAttachment(step.attachment),
+        node: step.attachment.node,
+        reason: step.reason,
+      });
+      return false;
+    }
+    case 'free-attachment':
+      return await freeAttachment(step.pool, step.attachment, step.reason, ctx);
   }
+}
+
+/** freeAttachment does the CNI DEL a runtime never sent: the attachment and its address go. */
+async function freeAttachment(
+  pool: PoolStatus,
+  attachment: AttachmentRecord,
+  reason: string,
+  ctx: StepContext,
+): Promise<boolean> {
+  const base = {
+    kind: 'free-address' as const,
+    pool: pool.id,
+    address: describeAttachment(attachment),
+    node: attachment.node,
+  };
+  if (ctx.dryRun) {
+    ctx.report.freed++;
+    ctx.emit({ ...base, outcome: 'dry-run', reason });
+    return false;
+  }
+  const { released } = await guardedWrite(
+    () => ctx.store.detach({ pool: pool.id, node: attachment.node, ref: attachment.ref }),
+    { released: false, removed: false },
+  );
+  if (!released)
+    return changedMeanwhile(base, 'freed concurrently (a DEL came); left as it is', ctx);
+  ctx.report.freed++;
+  ctx.emit({ ...base, outcome: 'done', reason });
+  return true;
 }
 
 async function freeAddress(

@@ -4,6 +4,7 @@
  */
 import type { IpamStore, NodeId, PoolId, StoreLogger } from '@kontena-ipam/store';
 import type { DockerView } from './docker-view.js';
+import type { NetnsState } from './netns.js';
 import type { RevisionClock } from './revision-age.js';
 
 /**
@@ -18,6 +19,8 @@ export type CleanupStore = Pick<
   | 'releaseAddressIfUnchanged'
   | 'dropHold'
   | 'removePoolIfUnheld'
+  | 'listAttachments'
+  | 'detach'
 >;
 
 /** CleanupLogger is the store's logger shape (a pino-compatible subset): one interface for both. */
@@ -61,6 +64,11 @@ export interface CleanupOptions {
    * run notes its own fence in it. Without it, holds are aged by this host's address records.
    */
   revisionClock?: RevisionClock;
+  /**
+   * netnsState judges a CNI attachment's container by its recorded netns path (default:
+   * netns.ts's look at this machine's filesystem).
+   */
+  netnsState?: (path: string) => NetnsState;
   /** Called with each action as it happens, so a failure later loses no line. */
   onAction?: (action: CleanupAction) => void;
 }

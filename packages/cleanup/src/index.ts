@@ -29,6 +29,8 @@ export { createDockerView } from './docker-view.js';
 export { formatDuration, parseDuration } from './duration.js';
 export type { CleanupErrorCode } from './errors.js';
 export { CleanupError } from './errors.js';
+export type { NetnsState } from './netns.js';
+export { netnsStateOf } from './netns.js';
 export type { Plan, PlanInput, PlannedStep } from './plan.js';
 export { planCleanup } from './plan.js';
 export { runCleanup } from './reconcile.js';

@@ -4,9 +4,11 @@
  * can be checked on its own (test/plan.test.ts) before reconcile.ts carries it out.
  */
 import { formatAddress, formatSubnet } from '@kontena-ipam/cidr';
-import type { AddressRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
+import type { AddressRecord, AttachmentRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
+import { type AttachmentStep, planAttachments } from './cni-leaks.js';
 import { addressKey, type DockerUsage } from './docker-usage.js';
 import { formatDuration } from './duration.js';
+import type { NetnsState } from './netns.js';
 
 /** PlanInput is everything a run read before deciding. */
 export interface PlanInput {
@@ -26,6 +28,10 @@ export interface PlanInput {
   /** The target host's address records per pool id (listAddresses with its node). */
   addresses: ReadonlyMap<string, readonly AddressRecord[]>;
   usage: DockerUsage;
+  /** The target host's CNI attachments per pool id (pools where it has any). */
+  attachments?: ReadonlyMap<string, readonly AttachmentRecord[]>;
+  /** The state of each attachment's recorded netns path (netns.ts). */
+  netns?: ReadonlyMap<string, NetnsState>;
 }
 
 /** PlannedStep is one decision; reconcile.ts turns each into an action. */
@@ -34,7 +40,8 @@ export type PlannedStep =
   | { kind: 'skip-address'; pool: PoolStatus; record: AddressRecord; reason: string }
   | { kind: 'drop-hold'; pool: PoolStatus; node: NodeId; reason: string }
   | { kind: 'remove-pool'; pool: PoolStatus; reason: string }
-  | { kind: 'keep-pool'; pool: PoolStatus; reason: string; young: boolean };
+  | { kind: 'keep-pool'; pool: PoolStatus; reason: string; young: boolean }
+  | AttachmentStep;
 
 /** Plan is the steps in the order to carry them out, and what was kept without a step. */
 export interface Plan {
@@ -87,6 +94,15 @@ export function planCleanup(input: PlanInput): Plan {
     const addresses = planAddresses(pool, target, input);
     kept += addresses.kept;
     steps.push(...addresses.steps);
+    // Leaked CNI attachments go before the pool is judged (their DEL may give the hold back).
+    const attachments = planAttachments(pool, input.attachments?.get(pool.id) ?? [], {
+      fence: input.fence,
+      nowMs: input.nowMs,
+      graceMs: input.graceMs,
+      forgetNode: input.forgetNode,
+      netns: input.netns ?? new Map(),
+    });
+    steps.push(...attachments.steps);
     const step = poolStep(pool, target, addresses, input);
     if (step) steps.push(step);
   }

@@ -4,7 +4,7 @@
  * before every read has succeeded, and each write is all-or-nothing, so a run that stops
  * on an outage leaves no half-done change behind.
  */
-import type { AddressRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
+import type { AddressRecord, AttachmentRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
 import { StoreError } from '@kontena-ipam/store';
 import { carryOut } from './carry-out.js';
 import {
@@ -16,6 +16,7 @@ import {
 } from './contract.js';
 import { type DockerUsage, dockerUsage } from './docker-usage.js';
 import { CleanupError } from './errors.js';
+import { type NetnsState, netnsStateOf } from './netns.js';
 import { type Plan, type PlannedStep, planCleanup } from './plan.js';
 import { type RevisionSighting, revisionOlderThan } from './revision-age.js';
 
@@ -97,6 +98,10 @@ interface Reads {
   pools: PoolStatus[];
   /** The target host's address records per pool id. */
   addresses: Map<string, AddressRecord[]>;
+  /** The target host's CNI attachments per pool id (pools where it has CNI addresses). */
+  attachments: Map<string, AttachmentRecord[]>;
+  /** The state of each of those attachments' netns (cni-leaks.ts). */
+  netns: Map<string, NetnsState>;
   /** What Docker used at the first look. */
   usage: DockerUsage;
 }
@@ -115,7 +120,30 @@ async function readAll(options: CleanupOptions, run: RunSettings): Promise<Reads
   for (const pool of pools) {
     addresses.set(pool.id, await store.listAddresses({ pool: pool.id, node: run.target }));
   }
-  return { fence, fenceAtMs, pools, addresses, usage: dockerUsage(snapshot, run.ipamDriver) };
+  const { attachments, netns } = await readAttachments(options, run, { pools, addresses });
+  const usage = dockerUsage(snapshot, run.ipamDriver);
+  return { fence, fenceAtMs, pools, addresses, attachments, netns, usage };
+}
+
+/**
+ * readAttachments reads the target's CNI attachments of every pool where it has CNI addresses,
+ * and the state of their containers' netns (cni-leaks.ts).
+ */
+async function readAttachments(
+  options: CleanupOptions,
+  run: RunSettings,
+  read: Pick<Reads, 'pools' | 'addresses'>,
+): Promise<Pick<Reads, 'attachments' | 'netns'>> {
+  const attachments = new Map<string, AttachmentRecord[]>();
+  const netns = new Map<string, NetnsState>();
+  const netnsState = options.netnsState ?? netnsStateOf;
+  for (const pool of read.pools) {
+    if (!(read.addresses.get(pool.id) ?? []).some((r) => r.kind === 'cni')) continue;
+    const attached = await options.store.listAttachments({ pool: pool.id, node: run.target });
+    attachments.set(pool.id, attached);
+    for (const a of attached) if (!netns.has(a.netns)) netns.set(a.netns, netnsState(a.netns));
+  }
+  return { attachments, netns };
 }
 
 /** Decided is a run's plan and the fences it was made with. */
@@ -127,7 +155,7 @@ interface Decided {
 
 /** decide plans the run from its reads (no I/O), and notes this run's fence in the clock. */
 function decide(options: CleanupOptions, run: RunSettings, reads: Reads): Decided {
-  const { fence, fenceAtMs, pools, addresses, usage } = reads;
+  const { fence, fenceAtMs, pools, addresses, usage, attachments, netns } = reads;
   const { graceMs } = run;
   const nowMs = run.now();
   const holdFence = holdFenceOf({ fence, fenceAtMs, nowMs, graceMs, options, addresses });
@@ -142,6 +170,8 @@ function decide(options: CleanupOptions, run: RunSettings, reads: Reads): Decide
     pools,
     addresses,
     usage,
+    attachments,
+    netns,
   });
   options.logger?.debug(
     { fence, pools: pools.length, steps: plan.steps.length, dryRun: run.dryRun },
@@ -239,5 +269,10 @@ function holdFenceOf(args: {
 }
 
 function writes(step: PlannedStep): boolean {
-  return step.kind === 'free-address' || step.kind === 'drop-hold' || step.kind === 'remove-pool';
+  return (
+    step.kind === 'free-address' ||
+    step.kind === 'free-attachment' ||
+    step.kind === 'drop-hold' ||
+    step.kind === 'remove-pool'
+  );
 }

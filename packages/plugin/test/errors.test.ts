@@ -1,8 +1,24 @@
-/** The one error table: every kind to its status, unknown errors to a bare 500. */
-import { CidrError, KontenaError } from '@kontena-ipam/cidr';
+/**
+ * The one error table: every kind to its status, unknown errors to a bare 500. The tables below
+ * are Records over the code unions, so a code added to the store or the plugin without a line
+ * here fails the typecheck; and every kind of the project's vocabulary must be reached.
+ */
+import { CidrError, type ErrorKind, KontenaError } from '@kontena-ipam/cidr';
 import { StoreError, type StoreErrorCode } from '@kontena-ipam/store';
-import { describe, expect, it } from 'vitest';
-import { errorReply, INTERNAL_ERR, PluginError } from '../src/errors.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { errorReply, INTERNAL_ERR, PluginError, type PluginErrorCode } from '../src/errors.js';
+
+/** STATUS is what each kind of the vocabulary must answer. */
+const STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  'not-found': 404,
+  method: 405,
+  conflict: 409,
+  'too-large': 413,
+  internal: 500,
+  unavailable: 503,
+  exhausted: 507,
+};
 
 describe('the error classes the table reads', () => {
   it('are KontenaErrors named after their class, kind from code, cause kept', () => {
@@ -23,19 +39,32 @@ describe('the error classes the table reads', () => {
 });
 
 describe('errorReply', () => {
-  const storeCases: Array<[StoreErrorCode, number]> = [
-    ['INVALID', 400],
-    ['POOL_MISMATCH', 400],
-    ['OUT_OF_RANGE', 400],
-    ['POOL_NOT_FOUND', 404],
-    ['SUBNET_OVERLAP', 409],
-    ['ALREADY_HELD', 409],
-    ['ADDRESS_IN_USE', 409],
-    ['CONFLICT', 409],
-    ['POOL_EXHAUSTED', 507],
-    ['SUPERNET_EXHAUSTED', 507],
-    ['UNAVAILABLE', 503],
-  ];
+  /** The kinds the cases below reached; every one of STATUS must be. */
+  const reached = new Set<ErrorKind>();
+  afterAll(() => {
+    expect([...reached].sort()).toEqual(Object.keys(STATUS).sort());
+  });
+
+  const storeStatus: Record<StoreErrorCode, number> = {
+    INVALID: 400,
+    POOL_MISMATCH: 400,
+    OUT_OF_RANGE: 400,
+    POOL_NOT_FOUND: 404,
+    SUBNET_OVERLAP: 409,
+    ALREADY_HELD: 409,
+    ADDRESS_IN_USE: 409,
+    CONFLICT: 409,
+    POOL_EXHAUSTED: 507,
+    SUPERNET_EXHAUSTED: 507,
+    // An unreadable record: unusable until an operator repairs it (`kontena-ipam check`).
+    CORRUPT_RECORD: 503,
+    // This instance does not hold its NODE_ID's registration: nothing written until it does.
+    NOT_REGISTERED: 503,
+    // An operator tool acting for a gone host found it live after all.
+    NODE_LIVE: 409,
+    UNAVAILABLE: 503,
+  };
+  const storeCases = Object.entries(storeStatus) as Array<[StoreErrorCode, number]>;
   for (const [code, status] of storeCases) {
     it(`maps the store's ${code} to ${status}, keeping its message`, () => {
       const reply = errorReply(new StoreError(code, `the store says ${code}`));
@@ -45,6 +74,8 @@ describe('errorReply', () => {
         code,
         unexpected: false,
       });
+      expect(STATUS[reply.kind]).toBe(status);
+      reached.add(reply.kind);
     });
   }
 
@@ -62,6 +93,27 @@ describe('errorReply', () => {
     expect(errorReply(new PluginError('ROUTE_NOT_FOUND', 'where')).status).toBe(404);
     expect(errorReply(new PluginError('TIMEOUT', 'slow')).status).toBe(503);
   });
+
+  const pluginStatus: Record<PluginErrorCode, number> = {
+    INVALID_REQUEST: 400,
+    BAD_JSON: 400,
+    ROUTE_NOT_FOUND: 404,
+    METHOD_NOT_ALLOWED: 405,
+    BODY_TOO_LARGE: 413,
+    TIMEOUT: 503,
+    SOCKET_IN_USE: 409,
+    SOCKET_PATH_INVALID: 400,
+    INTERNAL: 500, // as "internal error", its text never shown (below)
+  };
+  for (const [code, status] of Object.entries(pluginStatus) as Array<[PluginErrorCode, number]>) {
+    it(`maps the plugin's ${code} to ${status}`, () => {
+      const reply = errorReply(new PluginError(code, `the plugin says ${code}`));
+      expect(reply.status).toBe(status);
+      expect(reply.err).toBe(code === 'INTERNAL' ? INTERNAL_ERR : `the plugin says ${code}`);
+      expect(STATUS[reply.kind]).toBe(status);
+      reached.add(reply.kind);
+    });
+  }
 
   it('turns anything unknown into 500 "internal error" without leaking its text', () => {
     for (const error of [

@@ -3,6 +3,11 @@
  * the 20.10 the end-to-end suite drives, replayed over the real socket against a real store on
  * a real etcd (test/support/moby.ts says which moby file and tag each step was read from).
  * Each test asserts the pools and addresses the daemon ends up with and the keys left in etcd.
+ *
+ * What the daemon model sends (its Host header, its route order, a v25 refusal before any call)
+ * is the model's own doing: those assertions document the model and stay. Each named Docker
+ * behaviour is asserted besides on what the plugin did with it: the requests it answered, as
+ * its log lines tell them (`served`), the replies it gave, and the keys and revision of etcd.
  */
 
 import { holdsIn } from '@kontena-ipam/testing/store-keys';
@@ -46,6 +51,43 @@ async function subnetKeys(): Promise<string[]> {
     .sort();
 }
 
+/** Served is one request as the plugin logged it: the route, its status and what it named. */
+interface Served {
+  route: string;
+  status: number;
+  err?: string;
+  pool?: string;
+  address?: string;
+  subnet?: string;
+  code?: string;
+  result?: string;
+}
+
+/**
+ * mark notes where the plugin's log stands; the function it returns lists the requests the
+ * plugin answered since (one `request` line each). That is what reached the plugin and what it
+ * replied, as opposed to what the daemon model says it sent.
+ */
+function mark(): () => Served[] {
+  const from = suite.plugin.logs.lines.length;
+  return () =>
+    suite.plugin.logs.lines
+      .slice(from)
+      .filter((l) => l.msg === 'request')
+      .map((l) => {
+        const { route, status, pool, address, subnet, code, result, err } = l as unknown as Served;
+        const all = { route, status, pool, address, subnet, code, result, err };
+        return Object.fromEntries(
+          Object.entries(all).filter(([, v]) => v !== undefined),
+        ) as unknown as Served;
+      });
+}
+
+/** routesOf is the routes of what the plugin served, each with its status. */
+function routesOf(served: readonly Served[]): Array<[string, number]> {
+  return served.map((s) => [s.route, s.status]);
+}
+
 /** failure runs `step` and returns the MobyError it failed with. */
 async function failure(step: () => Promise<unknown>): Promise<MobyError> {
   try {
@@ -59,7 +101,10 @@ async function failure(step: () => Promise<unknown>): Promise<MobyError> {
 
 describe(`Host: plugin.moby.localhost (pkg/plugins/client.go, ${MOBY_TAGS['24']}+)`, () => {
   it('answers the handshake with the daemon host name, as with the empty Host of 20.10', async () => {
+    const answers: unknown[] = [];
     for (const line of ['20.10', '28'] as const) {
+      const before = await suite.setup.revision();
+      const served = mark();
       const d = new MobyDaemon(line, suite.plugin.socketPath);
       const activate = await d.rpc(ROUTES.activate);
       const caps = await d.rpc(ROUTES.capabilities);
@@ -68,10 +113,21 @@ describe(`Host: plugin.moby.localhost (pkg/plugins/client.go, ${MOBY_TAGS['24']}
       expect([caps.status, caps.json]).toEqual([200, CAPABILITIES]);
       expect([spaces.status, spaces.json]).toEqual([200, ADDRESS_SPACES]);
       expect(activate.headers['content-type']).toBe(PLUGIN_CONTENT_TYPE);
+      // The model's own headers (documentation of what each line sends) ...
       expect(d.calls.every((c) => c.host === (line === '28' ? 'plugin.moby.localhost' : ''))).toBe(
         true,
       );
+      // ... and what the plugin did with them: served each call, wrote nothing.
+      expect(routesOf(served())).toEqual([
+        [ROUTES.activate, 200],
+        [ROUTES.capabilities, 200],
+        [ROUTES.addressSpaces, 200],
+      ]);
+      expect(await suite.setup.revision()).toBe(before);
+      answers.push(d.calls.map((c) => [c.reply?.status, c.reply?.json]));
     }
+    // The same answers whatever the Host.
+    expect(answers[1]).toEqual(answers[0]);
   });
 });
 
@@ -79,6 +135,7 @@ describe('GetDefaultAddressSpaces at network create (v24+) and before every Requ
   for (const line of LINES) {
     it(`${line} (${MOBY_TAGS[line]}): a static network and a container, then removal`, async () => {
       const d = await daemon(line);
+      const served = mark();
       const name = `spaces-${line.replace('.', '-')}`;
       const third = 100 + LINES.indexOf(line);
       const subnet = `10.${third}.0.0/24`;
@@ -111,6 +168,21 @@ describe('GetDefaultAddressSpaces at network create (v24+) and before every Requ
       }[line];
       // The gateway came in RequestPool's Data: no daemon asks for it.
       expect(created).toEqual(expected);
+      // What the plugin served is that sequence, each call answered: the address spaces as at
+      // registration, the pool with its gateway in Data, and one endpoint address.
+      expect(routesOf(served())).toEqual((expected ?? []).map((r) => [r, 200]));
+      for (const c of d.calls.filter((c) => c.route === ROUTES.addressSpaces)) {
+        expect(c.reply?.json).toEqual(ADDRESS_SPACES);
+      }
+      const poolReply = d.calls.find((c) => c.route === ROUTES.requestPool)?.reply;
+      expect(poolReply?.json).toEqual({
+        PoolID: name,
+        Pool: subnet,
+        Data: { 'com.docker.network.gateway': `10.${third}.0.1/24` },
+      });
+      expect(served().filter((s) => s.route === ROUTES.requestAddress)).toEqual([
+        expect.objectContaining({ pool: name, result: 'endpoint' }),
+      ]);
       const ip = (ep.v4 as string).split('/')[0];
       expect(await keysOf(name)).toEqual(
         [`addresses/${name}/10.${third}.0.1`, `addresses/${name}/${ip}`, `pools/${name}`].sort(),
@@ -131,6 +203,7 @@ describe('GetDefaultAddressSpaces at network create (v24+) and before every Requ
 describe(`the host-route overlap loop inside the remote driver (ipams/remote/remote.go, ${MOBY_TAGS['27']}+)`, () => {
   it('a dynamic pool overlapping a host route: the repeat is refused, the held pool released, nothing left', async () => {
     const d = await daemon('28');
+    const served = mark();
     // The next dynamic subnet is 10.80.0.0/24; the host has a route into it.
     const error = await failure(() =>
       d.createNetwork({ options: { network: 'routed' }, hostRoutes: ['10.80.0.128/25'] }),
@@ -145,18 +218,36 @@ describe(`the host-route overlap loop inside the remote driver (ipams/remote/rem
       ROUTES.requestPool, // asked again: refused
       ROUTES.releasePool, // the held pool, deferred
     ]);
+    // The plugin's side: the first answer held 10.80.0.0/24, the repeat from the same host was
+    // refused (409 ALREADY_HELD, naming the subnet), the release removed the pool.
+    const pools = served().filter((s) => s.route !== ROUTES.addressSpaces);
+    expect(pools).toEqual([
+      { route: ROUTES.requestPool, status: 200, pool: 'routed', subnet: '10.80.0.0/24' },
+      {
+        route: ROUTES.requestPool,
+        status: 409,
+        pool: 'routed',
+        code: 'ALREADY_HELD',
+        err: expect.stringContaining('10.80.0.0/24'),
+      },
+      { route: ROUTES.releasePool, status: 200, pool: 'routed', result: 'pool removed' },
+    ]);
     expect(await keysOf('routed')).toEqual([]);
     expect(await subnetKeys()).toEqual([]);
   });
 
   it('a dynamic pool clear of the host routes is kept at the first answer', async () => {
     const d = await daemon('27');
+    const served = mark();
     const network = await d.createNetwork({
       options: { network: 'clear' },
       hostRoutes: ['192.0.2.0/24', '10.96.0.0/16'],
     });
     expect(network.v4?.pool).toBe('10.80.0.0/24');
     expect(d.routes().filter((r) => r === ROUTES.requestPool)).toHaveLength(1);
+    expect(served().filter((s) => s.route === ROUTES.requestPool)).toEqual([
+      { route: ROUTES.requestPool, status: 200, pool: 'clear', subnet: '10.80.0.0/24' },
+    ]);
     expect(await subnetKeys()).toEqual(['subnets/10.80.0.0/24']);
     await d.deleteNetwork(network);
     expect(await keysOf('clear')).toEqual([]);
@@ -164,6 +255,7 @@ describe(`the host-route overlap loop inside the remote driver (ipams/remote/rem
 
   it('no check in the global default address space: the overlapping answer is kept', async () => {
     const d = await daemon('28');
+    const served = mark();
     const network = await d.createNetwork({
       options: { network: 'swarm-wide' },
       global: true,
@@ -173,6 +265,10 @@ describe(`the host-route overlap loop inside the remote driver (ipams/remote/rem
     const pools = d.calls.filter((c) => c.route === ROUTES.requestPool);
     expect(pools.map((c) => (c.body as { AddressSpace: string }).AddressSpace)).toEqual([
       ADDRESS_SPACES.GlobalDefaultAddressSpace,
+    ]);
+    // The plugin answered that one request with the overlapping subnet, and no other.
+    expect(served().filter((s) => s.route === ROUTES.requestPool)).toEqual([
+      { route: ROUTES.requestPool, status: 200, pool: 'swarm-wide', subnet: '10.80.0.0/24' },
     ]);
     expect(await keysOf('swarm-wide')).toEqual([
       'addresses/swarm-wide/10.80.0.1',
@@ -213,12 +309,16 @@ describe(`validation before the plugin (api/types/network/ipam.go ValidateIPAM, 
       const options = { network: 'invalid' };
       const before = await suite.setup.revision();
       const v25 = await daemon('25');
+      const servedV25 = mark();
       const refused = await failure(() => v25.createNetwork({ options, v4 }));
       expect(refused.stage).toBe('validate');
       expect(v25.routes().slice(2)).toEqual([]);
+      // The model refused before sending; the plugin was indeed asked nothing, etcd unchanged.
+      expect(servedV25()).toEqual([]);
       expect(await suite.setup.revision()).toBe(before);
 
       const v20 = await daemon('20.10');
+      const servedV20 = mark();
       const old = await failure(() => v20.createNetwork({ options, v4 }));
       expect(old.stage).toBe(refusedAt === 'daemon' ? 'daemon' : 'plugin');
       expect(v20.routes().slice(3)).toEqual(
@@ -226,6 +326,28 @@ describe(`validation before the plugin (api/types/network/ipam.go ValidateIPAM, 
           pool: [ROUTES.requestPool],
           address: [ROUTES.requestPool, ROUTES.requestAddress, ROUTES.releasePool],
           daemon: [ROUTES.requestPool],
+        }[refusedAt],
+      );
+      // What the plugin answered 20.10: the bad pool refused (400, naming what is wrong); the bad
+      // gateway refused after a granted pool, which the release removed; the aux address never
+      // asked for, the pool granted (and left held: 20.10's leak, below).
+      const granted = {
+        route: ROUTES.requestPool,
+        status: 200,
+        pool: 'invalid',
+        subnet: v4.subnet,
+      };
+      const refusal = (route: string, named: string) =>
+        expect.objectContaining({ route, status: 400, err: expect.stringContaining(named) });
+      expect(servedV20()).toEqual(
+        {
+          pool: [refusal(ROUTES.requestPool, v4.subnet.split('/')[0] as string)],
+          address: [
+            granted,
+            refusal(ROUTES.requestAddress, '10.111.0.1'),
+            { route: ROUTES.releasePool, status: 200, pool: 'invalid', result: 'pool removed' },
+          ],
+          daemon: [granted],
         }[refusedAt],
       );
       if (refusedAt === 'pool') expect(await suite.setup.revision()).toBe(before);
@@ -242,6 +364,7 @@ describe(`validation before the plugin (api/types/network/ipam.go ValidateIPAM, 
 
   it('a gateway on the network address passes v25 validation; the plugin refuses it and the pool is released', async () => {
     const d = await daemon('28');
+    const served = mark();
     const error = await failure(() =>
       d.createNetwork({
         options: { network: 'netaddr' },
@@ -251,6 +374,16 @@ describe(`validation before the plugin (api/types/network/ipam.go ValidateIPAM, 
     expect(error.stage).toBe('plugin');
     expect(error.message).toContain('10.112.0.0');
     expect(d.routes().slice(-2)).toEqual([ROUTES.requestAddress, ROUTES.releasePool]);
+    expect(served().slice(-2)).toEqual([
+      expect.objectContaining({
+        route: ROUTES.requestAddress,
+        status: 400,
+        pool: 'netaddr',
+        address: '10.112.0.0',
+        err: expect.stringContaining('10.112.0.0'),
+      }),
+      expect.objectContaining({ route: ROUTES.releasePool, status: 200, result: 'pool removed' }),
+    ]);
     expect(await keysOf('netaddr')).toEqual([]);
     expect(await subnetKeys()).toEqual([]);
   });
@@ -259,6 +392,7 @@ describe(`validation before the plugin (api/types/network/ipam.go ValidateIPAM, 
 describe(`v28 (${MOBY_TAGS['28']}): gateways, IPv6-only networks, MACs, IPv6-disabled containers`, () => {
   it('ipvlan l3 / --internal macvlan (driver needs no gateway): no gateway request; the pool keeps its gateway reserved', async () => {
     const d = await daemon('28');
+    const served = mark();
     const network = await d.createNetwork({
       options: { network: 'l3' },
       v4: { subnet: '10.113.0.0/24' },
@@ -266,6 +400,10 @@ describe(`v28 (${MOBY_TAGS['28']}): gateways, IPv6-only networks, MACs, IPv6-dis
     });
     const ep = await d.createEndpoint(network);
     expect(d.calls.filter((c) => c.route === ROUTES.requestAddress)).toHaveLength(1);
+    // The plugin was asked for one address, the endpoint's; none for a gateway.
+    expect(served().filter((s) => s.route === ROUTES.requestAddress)).toEqual([
+      expect.objectContaining({ status: 200, pool: 'l3', result: 'endpoint' }),
+    ]);
     expect(ep.v4).toMatch(/^10\.113\.0\.\d+\/24$/);
     expect(ep.v4).not.toBe('10.113.0.1/24');
     const ip = (ep.v4 as string).split('/')[0];
@@ -282,6 +420,7 @@ describe(`v28 (${MOBY_TAGS['28']}): gateways, IPv6-only networks, MACs, IPv6-dis
 
   it('with --gateway X the driver without a gateway still asks for X, and gets it', async () => {
     const d = await daemon('28');
+    const served = mark();
     const network = await d.createNetwork({
       options: { network: 'l3gw', gateway: '10.114.0.254' },
       v4: { subnet: '10.114.0.0/24', gateway: '10.114.0.254' },
@@ -295,6 +434,15 @@ describe(`v28 (${MOBY_TAGS['28']}): gateways, IPv6-only networks, MACs, IPv6-dis
           'com.docker.network.gateway',
     );
     expect(gatewayCalls).toHaveLength(1);
+    // The plugin granted exactly that gateway request.
+    expect(served().filter((s) => s.route === ROUTES.requestAddress)).toEqual([
+      expect.objectContaining({
+        status: 200,
+        pool: 'l3gw',
+        address: '10.114.0.254',
+        result: 'gateway',
+      }),
+    ]);
     expect(await keysOf('l3gw')).toEqual(['addresses/l3gw/10.114.0.254', 'pools/l3gw']);
     await d.deleteNetwork(network);
     expect(await keysOf('l3gw')).toEqual([]);
@@ -302,6 +450,7 @@ describe(`v28 (${MOBY_TAGS['28']}): gateways, IPv6-only networks, MACs, IPv6-dis
 
   it('an IPv6-only network (--ipv4=false): only the V6 RequestPool, only IPv6 addresses', async () => {
     const d = await daemon('28');
+    const served = mark();
     const network = await d.createNetwork({
       options: { network: 'six' },
       ipv4Disabled: true,
@@ -316,6 +465,10 @@ describe(`v28 (${MOBY_TAGS['28']}): gateways, IPv6-only networks, MACs, IPv6-dis
     });
     const pools = d.calls.filter((c) => c.route === ROUTES.requestPool);
     expect(pools.map((c) => (c.body as { V6: boolean }).V6)).toEqual([true]);
+    // The plugin made one pool, the IPv6 one.
+    expect(served().filter((s) => s.route === ROUTES.requestPool)).toEqual([
+      { route: ROUTES.requestPool, status: 200, pool: 'six:v6', subnet: 'fd00:115::/64' },
+    ]);
     const ep = await d.createEndpoint(network);
     expect(ep.v4).toBeUndefined();
     expect(ep.v6).toMatch(/^fd00:115::[0-9a-f:]+\/64$/);
@@ -364,9 +517,14 @@ describe(`v28 (${MOBY_TAGS['28']}): gateways, IPv6-only networks, MACs, IPv6-dis
     });
     expect([network.v4?.id, network.v6?.id]).toEqual(['dual', 'dual:v6']);
     const before = d.calls.length;
+    const served = mark();
     const off = await d.createEndpoint(network, { ipv6Disabled: true });
     const asked = d.calls.slice(before).map((c) => (c.body as { PoolID: string }).PoolID);
     expect(asked).toEqual(['dual']);
+    // The plugin gave one address, from the IPv4 pool.
+    expect(served()).toEqual([
+      expect.objectContaining({ route: ROUTES.requestAddress, status: 200, pool: 'dual' }),
+    ]);
     expect(off.v6).toBeUndefined();
     const on = await d.createEndpoint(network);
     expect(on.v6).toMatch(/^fd00:117::/);

@@ -456,15 +456,40 @@ describe('RequestAddress', () => {
     );
   });
 
-  it('names every field at fault at once', async () => {
-    const reply = await call(suite.plugin.socketPath, ROUTES.requestAddress, {
-      PoolID: 5,
-      Address: 'x',
-      Options: { RequestAddressType: 'weird' },
-    });
-    expect(reply.status).toBe(400);
-    const err = (reply.json as { Err: string }).Err;
+  it('names every field at fault at once: every wrong type, then every wrong value', async () => {
+    const before = await suite.setup.revision();
+    const errOf = async (body: unknown): Promise<string> => {
+      const reply = await call(suite.plugin.socketPath, ROUTES.requestAddress, body);
+      expect(reply.status).toBe(400);
+      return (reply.json as { Err: string }).Err;
+    };
+    // A field of the wrong type is named. (Today the values of the others are judged only once
+    // every type is right, so "x" and "weird" wait for the next reply, as below.)
+    const err = await errOf({ PoolID: 5, Address: 'x', Options: { RequestAddressType: 'weird' } });
     expect(err).toContain('PoolID must be a string, got 5');
+    // Every field of the wrong type, named in one reply.
+    expect(await errOf({ PoolID: 5, Address: 7, Options: 3 })).toBe(
+      'PoolID must be a string, got 5; Address must be a string, got 7; Options must be a JSON object of strings, got 3',
+    );
+    // The types right, every value at fault named in one reply, each with its value.
+    expect(
+      (
+        await errOf({
+          PoolID: 'kontena1',
+          Address: 'x',
+          Options: {
+            RequestAddressType: 'weird',
+            'com.docker.network.endpoint.macaddress': 'not-a-mac',
+          },
+        })
+      ).split('; '),
+    ).toEqual([
+      expect.stringMatching(/^Address "x" is not a valid IP address \(/),
+      'Options.RequestAddressType "weird" is not a known request type (only "com.docker.network.gateway")',
+      'Options.com.docker.network.endpoint.macaddress "not-a-mac" is not a MAC address',
+    ]);
+    // Nothing was written.
+    expect(await suite.setup.revision()).toBe(before);
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import { compareAddresses, type IpAddress, parseAddress } from '@kontena-ipam/cidr';
 import { allocation } from './answers.js';
+import { attachmentOfAddress } from './attachment-admin.js';
 import type { StoreContext } from './context.js';
 import { deleteOp, getOp, kvsAt, rangeOp, readPrefix } from './etcd-call.js';
 import { toCompare } from './guards.js';
@@ -61,17 +62,20 @@ export async function releaseAddressIfUnchanged(
   // nobody re-took it since cleanup looked
   const compare = [toCompare({ key, modifiedAt: req.modRevision })];
   const failure = [getOp(key)];
+  // A CNI address goes with its attachment key, or a repeated ADD would answer a freed address.
+  const attached = await attachmentOfAddress(ctx, req.pool, key);
+  if (attached) compare.push(toCompare({ key: attached.key, modifiedAt: attached.modRevision }));
   if (fence) {
     compare.push(toCompare(await fence.guard()));
     failure.push(getOp(fence.key));
   }
   const txn = await ctx.calls.commit('release address if unchanged', {
     compare,
-    success: [deleteOp(key)],
+    success: [deleteOp(key), ...(attached ? [deleteOp(attached.key)] : [])],
     failure,
   });
   if (txn.succeeded) return true;
-  const refused = fence?.refused(kvsAt(txn, 1)[0]);
+  const refused = fence?.refused(kvsAt(txn, failure.length - 1)[0]);
   if (refused) throw refused;
   return kvsAt(txn, 0).length === 0;
 }

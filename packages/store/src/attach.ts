@@ -28,7 +28,7 @@ import type { AfterLoss, Snapshot } from './cas.js';
 import { newToken, nowIso, type StoreContext } from './context.js';
 import { type DetachDeps, detach } from './detach.js';
 import { StoreError } from './errors.js';
-import { deleteOp, getOp, putOp } from './etcd-call.js';
+import { deleteOp, getOp, kvsAt, putOp } from './etcd-call.js';
 import { mismatch, type PoolStore } from './pool-store.js';
 import { decodeHold, decodePool, encodeHold, type HoldState, type PoolRecord } from './records.js';
 import type { Allocation, NodeId, PoolId } from './types.js';
@@ -75,7 +75,15 @@ export async function attach(
     const pool = decodePool(req.pool, poolKv);
     const why = mismatch(pool, { ...req, node: req.node });
     if (why) throw new StoreError('POOL_MISMATCH', why);
-    if (attachmentKv) return existing(req, pool, decodeAttachment(attachmentKv));
+    if (attachmentKv) {
+      const stored = decodeAttachment(attachmentKv);
+      if (await recorded(deps, req, stored, budget)) return existing(req, pool, stored);
+      // Its address was freed behind it (an operator's release): drop the stale attachment,
+      // then allocate afresh, so a repeated ADD never answers an address that is not ours.
+      if (round >= ATTACH_ROUNDS) throw gaveUp(req.pool);
+      await detach(deps, req, budget);
+      continue;
+    }
     const hold = holdKv ? decodeHold(holdKv) : undefined;
     try {
       return await allocate(deps, req, pool, hold, budget);
@@ -106,6 +114,18 @@ function checkStaticIn(subnet: Subnet, address: IpAddress): void {
     );
   }
   checkHostAddress(subnet, address, 'address');
+}
+
+/** recorded: the attachment's address record is still the one made with it (same revision). */
+async function recorded(
+  deps: AttachDeps,
+  req: AttachRequest & { pool: PoolId },
+  stored: StoredAttachment,
+  budget?: Budget,
+): Promise<boolean> {
+  const key = deps.ctx.keys.address(req.pool, stored.address);
+  const res = await deps.ctx.calls.read('attach', [getOp(key)], 'get', budget);
+  return kvsAt(res, 0)[0]?.create_revision === stored.createRevision.toString();
 }
 
 /** existing answers a repeated ADD: the attachment's address, unless it asks for another. */

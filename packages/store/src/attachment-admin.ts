@@ -4,12 +4,17 @@
  */
 import { formatAddress } from '@kontena-ipam/cidr';
 import { decodeAttachment, refOfKey } from './attachment-records.js';
-import type { AttachmentRecord, DetachRequest } from './attachment-types.js';
+import {
+  type AttachmentRecord,
+  type DetachRequest,
+  parseContainerId,
+  parseIfName,
+} from './attachment-types.js';
 import type { Budget } from './budget.js';
 import type { StoreContext } from './context.js';
 import { getOp, kvsAt, readPrefix } from './etcd-call.js';
 import { readAddress } from './records.js';
-import type { NodeId, PoolId } from './types.js';
+import { type NodeId, type PoolId, parseNodeId } from './types.js';
 
 /** listAttachments returns `node`'s attachments in `pool` (every host's without `node`). */
 export async function listAttachments(
@@ -100,4 +105,32 @@ export async function checkAttachment(
       createRevision: stored.createRevision,
     },
   };
+}
+
+/**
+ * attachmentOfAddress finds the attachment key a `cni` address record at `key` names, made with
+ * it (the same create revision); undefined for any other record, or none.
+ */
+export async function attachmentOfAddress(
+  ctx: StoreContext,
+  pool: PoolId,
+  key: string,
+): Promise<{ key: string; modRevision: bigint } | undefined> {
+  const kv = kvsAt(await ctx.calls.read('release address', [getOp(key)], 'get'), 0)[0];
+  const rec = kv ? readAddress(kv) : undefined;
+  if (!kv || rec?.kind !== 'cni' || !rec.attachment) return undefined;
+  let attachmentKey: string;
+  try {
+    const node = parseNodeId(rec.node);
+    const ref = {
+      container: parseContainerId(rec.attachment.container),
+      ifname: parseIfName(rec.attachment.ifname),
+    };
+    attachmentKey = ctx.keys.attachment(pool, node, ref);
+  } catch {
+    return undefined; // names no key this store could have written
+  }
+  const att = kvsAt(await ctx.calls.read('release address', [getOp(attachmentKey)], 'get'), 0)[0];
+  if (!att || att.create_revision !== kv.create_revision) return undefined;
+  return { key: attachmentKey, modRevision: BigInt(att.mod_revision) };
 }

@@ -18,7 +18,7 @@ import { formatAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue, IRequestOp } from 'etcd3';
 import { decodeAttachment } from './attachment-records.js';
 import type { DetachRequest, DetachResult } from './attachment-types.js';
-import { claimsPage, returnOps } from './block-return.js';
+import { BLOCKS_PER_TXN, claimsPage, returnAfterLeave, returnOps } from './block-return.js';
 import type { Budget } from './budget.js';
 import { type Guard, type Snapshot, transact } from './cas.js';
 import { newToken, type StoreContext } from './context.js';
@@ -50,23 +50,48 @@ export async function detach(
   const { keys, calls } = deps.ctx;
   const key = keys.attachment(req.pool, req.node, req.ref);
   for (let round = 1; ; round++) {
-    // The address key is only known from the attachment: read it first.
-    const first = kvsAt(await calls.read('detach', [getOp(key)], 'get', budget), 0)[0];
+    // The address key is only known from the attachment: read it first, with what tells a DEL
+    // of nothing (the common repeat, and a dual-stack network's other family) it has no work.
+    const res = await calls.read(
+      'detach',
+      [
+        getOp(key),
+        getOp(keys.hold(req.pool, req.node)),
+        rangeOp(keys.attachmentsOf(req.pool, req.node), { keysOnly: true, limit: 1 }),
+      ],
+      'get',
+      budget,
+    );
+    const first = kvsAt(res, 0)[0];
+    if (!first && !danglingReference(kvsAt(res, 1)[0], kvsAt(res, 2))) {
+      return { released: false, removed: false };
+    }
     const address = first ? decodeAttachment(first).address : undefined;
     try {
-      return await run(deps, req, address ? keys.address(req.pool, address) : undefined, budget);
+      const leave = { more: false };
+      const key = address ? keys.address(req.pool, address) : undefined;
+      const result = await run(deps, req, { addressKey: key, leave }, budget);
+      // The leave gave back one page of blocks with the hold; a host with more returns the rest.
+      if (leave.more) await returnAfterLeave(deps.ctx, req, budget);
+      return result;
     } catch (error) {
       if (!(error instanceof Again) || round >= DETACH_ROUNDS) throw error;
     }
   }
 }
 
+/** danglingReference: the host's hold carries the CNI reference but it has no attachment left. */
+function danglingReference(hold: IKeyValue | undefined, mine: readonly IKeyValue[]): boolean {
+  return hold !== undefined && decodeHold(hold).cni === true && mine.length === 0;
+}
+
 async function run(
   deps: DetachDeps,
   req: DetachRequest,
-  addressKey: string | undefined,
+  known: { addressKey: string | undefined; leave: { more: boolean } },
   budget?: Budget,
 ): Promise<DetachResult> {
+  const { addressKey, leave } = known;
   const { ctx } = deps;
   const { keys } = ctx;
   const key = keys.attachment(req.pool, req.node, req.ref);
@@ -103,7 +128,7 @@ async function run(
         if (!kv) {
           // Nothing to free; a CNI reference with no attachment left is given back.
           if (others.length > 0) return { answer: outcome };
-          const drop = dropReference(deps, req, pool, snap, [], []);
+          const drop = dropReference(deps, req, { pool, snap, leave }, [], []);
           return drop ? { write: drop } : { answer: outcome };
         }
         const stored = decodeAttachment(kv);
@@ -122,7 +147,9 @@ async function run(
         const ops = [deleteOp(key), ...(ours ? [deleteOp(storedKey)] : [])];
         outcome = { released: true, removed: false, address: stored.address };
         const witness = others[0];
-        const drop = witness ? undefined : dropReference(deps, req, pool, snap, guards, ops);
+        const drop = witness
+          ? undefined
+          : dropReference(deps, req, { pool, snap, leave }, guards, ops);
         if (drop) return { write: drop };
         return {
           write: {
@@ -158,11 +185,11 @@ async function run(
 function dropReference(
   deps: DetachDeps,
   req: DetachRequest,
-  pool: PoolRecord,
-  snap: Snapshot<DetachReads>,
+  read: { pool: PoolRecord; snap: Snapshot<DetachReads>; leave: { more: boolean } },
   guards: Guard[],
   ops: IRequestOp[],
 ) {
+  const { pool, snap } = read;
   const { keys } = deps.ctx;
   const holdKey = keys.hold(req.pool, req.node);
   const holdKv = snap.kv('hold');
@@ -196,7 +223,10 @@ function dropReference(
         { prefix: keys.affinitiesOf(req.pool, req.node), unchangedSince: snap.revision },
       ],
       ops: [...ops, deleteOp(holdKey), ...returnOps(keys, req.pool, snap.kvs('claims'))],
-      done: result(false),
+      done: () => {
+        read.leave.more = snap.kvs('claims').length >= BLOCKS_PER_TXN;
+        return result(false)();
+      },
     };
   }
   return {

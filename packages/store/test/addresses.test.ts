@@ -1,7 +1,10 @@
 import { formatAddress } from '@kontena-ipam/cidr';
 import { Etcd3, GRPCUnavailableError } from 'etcd3';
 import { describe, expect } from 'vitest';
+import { startOffset } from '../src/pool-view.js';
 import {
+  blockOf,
+  claimsIn,
   dumpKeys,
   holdsIn,
   ip,
@@ -98,11 +101,30 @@ describe('dynamic addresses', () => {
   });
 
   test('hosts start at different offsets, so they spread over the pool', async ({ setup }) => {
-    const { store } = setup();
-    await store.requestPool({ network: K, node: A, subnet: net('10.4.0.0/16') });
+    const { store, dump } = setup();
+    const subnet = net('10.4.0.0/16');
+    await store.requestPool({ network: K, node: A, subnet });
+    // Each host joins as Docker's RequestPool does, then asks for an address.
+    for (const n of ['host-1', 'host-2'])
+      await store.requestPool({ network: K, node: node(n), subnet });
     const a = await store.requestAddress({ pool: K, node: node('host-1'), kind: 'endpoint' });
     const b = await store.requestAddress({ pool: K, node: node('host-2'), kind: 'endpoint' });
     expect(a.address).not.toEqual(b.address);
+    // A /16 is 4,096 blocks of 16. A host's join claims the block its node id hashes to
+    // (startOffset: FNV-1a then murmur3's finalizer, scaled to the blocks), and its first address
+    // is that block's first: host-1's block 2408, host-2's 2806, node-a's (the creator's) 956.
+    expect([startOffset(node('host-1'), 4096), startOffset(node('host-2'), 4096)]).toEqual([
+      2408, 2806,
+    ]);
+    expect(formatAddress(a.address)).toBe('10.4.150.128'); // 2408 × 16 = offset 38,528
+    expect(formatAddress(b.address)).toBe('10.4.175.96'); // 2806 × 16 = offset 44,896
+    const hex = (i: number) => i.toString(16).padStart(14, '0');
+    const claims = claimsIn(await dump(), 'kontena');
+    expect(claims).toEqual({ [hex(956)]: 'node-a', [hex(2408)]: 'host-1', [hex(2806)]: 'host-2' });
+    expect([blockOf(a.address, subnet), blockOf(b.address, subnet)]).toEqual([
+      hex(2408),
+      hex(2806),
+    ]);
   });
 
   test('IPv6 /64: allocation works without memory in proportion to the pool', async ({ setup }) => {

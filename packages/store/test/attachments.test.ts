@@ -307,6 +307,53 @@ describe('attach and detach', () => {
     expect(await revision(store)).toBe(before);
   });
 
+  test('an operator’s release of a CNI address takes its attachment with it; a repeated ADD then gets a fresh address', async ({
+    setup,
+  }) => {
+    const { store, dump } = setup();
+    const a = await add(store, A, ref('c1'));
+    await add(store, A, ref('c2')); // keeps the pool
+    const [rec] = (await store.listAddresses({ pool: LAN, node: A })).filter(
+      (r) => formatAddress(r.address) === formatAddress(a.address),
+    );
+    expect(rec?.attachment).toEqual({
+      container: 'c1',
+      ifname: 'eth0',
+      netns: '/var/run/netns/c1',
+    });
+    expect(
+      await store.releaseAddressIfUnchanged({
+        pool: LAN,
+        address: a.address,
+        modRevision: rec?.modRevision ?? 0n,
+      }),
+    ).toBe(true);
+    const d = await dump();
+    expect(d['attachments/lan/node-a/c1/eth0']).toBeUndefined();
+    expect(invariantProblems(d)).toEqual([]);
+    const again = await add(store, A, ref('c1'));
+    expect(again.created).toBe(true);
+  });
+
+  test('a stale attachment (its address record gone behind it) is not answered again', async ({
+    setup,
+    env,
+  }) => {
+    const { store, prefix, dump } = setup();
+    const a = await add(store, A, ref('c1'));
+    await add(store, A, ref('c2'));
+    // An address record deleted by hand (etcdctl), its attachment key left.
+    await env.client.delete().key(`${prefix}v2/addresses/lan/${formatAddress(a.address)}`);
+    const again = await add(store, A, ref('c1'));
+    expect(again.created).toBe(true);
+    const d = await dump();
+    expect(d[`addresses/lan/${formatAddress(again.address)}`]).toMatchObject({
+      kind: 'cni',
+      attachment: { container: 'c1' },
+    });
+    expect(invariantProblems(d)).toEqual([]);
+  });
+
   test('checkAttachment: ok while recorded for this host, not after DEL', async ({ setup }) => {
     const { store } = setup();
     const a = await add(store, A, ref('c1'));

@@ -109,6 +109,29 @@ async function until(ok: () => Promise<boolean>, ms = 15_000): Promise<boolean> 
   return false;
 }
 
+/**
+ * takenBack runs `lateCall` (a call made to commit late, which must fail UNAVAILABLE) until etcd
+ * applied its commit and the store took it back, at most `attempts` times: whether etcd applies
+ * a request whose client gave up while it was frozen is etcd's race (it may see the cancel
+ * first), and a commit that never landed leaves nothing to take back, so proves nothing. Each
+ * attempt waits until its undo settled; a write that never landed changed nothing, so the next
+ * attempt starts from the same state. True once one was taken back (its lines kept in `lines`).
+ */
+async function takenBack(
+  lines: Array<{ msg: string }>,
+  lateCall: () => Promise<{ code?: string } | undefined>,
+  attempts = 5,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    lines.length = 0;
+    const failed = await lateCall();
+    expect(failed?.code).toBe('UNAVAILABLE');
+    expect(await until(async () => lines.some((l) => settled.includes(l.msg)))).toBe(true);
+    if (lines.some((l) => l.msg === settled[0])) return true;
+  }
+  return false;
+}
+
 test('an allocation committed after its call failed is taken back, and only that one', async () => {
   const { etcd, store, dump, lines } = await setup();
   await store.requestPool({ network: K, node: A, subnet: net('10.95.0.0/24') });
@@ -154,14 +177,20 @@ test('a join committed after its call failed is taken back: the pool can still b
   const B = node('host-b');
   await store.requestPool({ network: K, node: B, subnet: net('10.96.0.0/24') });
   await store.requestPool({ network: K, node: A, subnet: net('10.96.0.0/24') });
-  // A join reads before it commits: freeze etcd between the two.
-  const failed = await commitAfterRead(etcd, freezeAfterRead, () =>
-    store.requestPool({ network: K, node: A, subnet: net('10.96.0.0/24') }, Budget.within(400)),
+  // A join reads before it commits: freeze etcd between the two. Until the late join landed
+  // (etcd applied it on thawing) and was taken back.
+  const took = await takenBack(lines, () =>
+    commitAfterRead(etcd, freezeAfterRead, () =>
+      store.requestPool({ network: K, node: A, subnet: net('10.96.0.0/24') }, Budget.within(400)),
+    ),
   );
-  expect(failed?.code).toBe('UNAVAILABLE');
-  // Landed and taken back, or never landed (etcd saw the cancel first): either way settled,
-  // and etcd holds what Docker was told.
-  expect(await until(async () => lines.some((l) => settled.includes(l.msg)))).toBe(true);
+  expect(took).toBe(true);
+  expect(lines.find((l) => l.msg === settled[0])?.fields).toMatchObject({
+    what: 'request pool',
+    pool: 'kontena',
+    node: 'host-a',
+  });
+  // etcd holds what Docker was told: A's second hold is gone again.
   expect(holdsIn(await dump(), 'kontena')).toEqual({ 'host-a': 1, 'host-b': 1 });
   // Docker releases what it was told it got: one hold each, and the pool goes with the last.
   expect(await store.releasePool({ pool: K, node: A })).toEqual({ removed: false, released: true });
@@ -174,13 +203,15 @@ test('a first join committed after its call failed takes back the block it claim
   await store.requestPool({ network: K, node: B, subnet: net('10.98.0.0/20') });
   const byB = claimsIn(await dump(), 'kontena');
   expect(Object.values(byB)).toEqual(['host-b']);
-  // A holds no block yet, so its join claims one: freeze etcd between its read and commit.
-  const failed = await commitAfterRead(etcd, freezeAfterRead, () =>
-    store.requestPool({ network: K, node: A, subnet: net('10.98.0.0/20') }, Budget.within(400)),
+  // A holds no block yet, so its join claims one: freeze etcd between its read and commit,
+  // until the late join landed and was taken back.
+  const took = await takenBack(lines, () =>
+    commitAfterRead(etcd, freezeAfterRead, () =>
+      store.requestPool({ network: K, node: A, subnet: net('10.98.0.0/20') }, Budget.within(400)),
+    ),
   );
-  expect(failed?.code).toBe('UNAVAILABLE');
-  expect(await until(async () => lines.some((l) => settled.includes(l.msg)))).toBe(true);
-  // Taken back (or never there): neither A's hold nor a block of A's is left.
+  expect(took).toBe(true);
+  // Taken back: neither A's hold nor a block of A's is left.
   expect(holdsIn(await dump(), 'kontena')).toEqual({ 'host-b': 1 });
   expect(claimsIn(await dump(), 'kontena')).toEqual(byB);
   // A joins for real and allocates in a block of its own.
@@ -193,14 +224,15 @@ test('a first join committed after its call failed takes back the block it claim
 
 test('a pool created after its call failed is taken back whole: nothing of it stays in etcd', async () => {
   const { etcd, store, dump, lines, freezeAfterRead } = await setup();
-  // A creation reads the reservations before it commits: freeze etcd between the two.
-  const failed = await commitAfterRead(etcd, freezeAfterRead, () =>
-    store.requestPool({ network: K, node: A, subnet: net('10.97.0.0/24') }, Budget.within(400)),
+  // A creation reads the reservations before it commits: freeze etcd between the two, until
+  // the late creation landed and was taken back.
+  const took = await takenBack(lines, () =>
+    commitAfterRead(etcd, freezeAfterRead, () =>
+      store.requestPool({ network: K, node: A, subnet: net('10.97.0.0/24') }, Budget.within(400)),
+    ),
   );
-  expect(failed?.code).toBe('UNAVAILABLE');
-  expect(await until(async () => lines.some((l) => settled.includes(l.msg)))).toBe(true);
-  // Landed and taken back (the hold, then the pool nobody holds), or never landed: either way
-  // only the reservation guard may be left.
+  expect(took).toBe(true);
+  // Taken back (the hold, then the pool nobody holds): only the reservation guard may be left.
   expect(
     await until(
       async () =>

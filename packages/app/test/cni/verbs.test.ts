@@ -154,6 +154,32 @@ describe('GC, STATUS, VERSION', () => {
     }
   });
 
+  it('etcd down: DEL is 11 and the record stays; STATUS is 50; once etcd is back the DEL frees it', async () => {
+    const config = conf('down', { subnet: '10.98.8.0/24' }, '1.1.0');
+    const added = await stack.ipam({ ...cmd('e1'), command: 'ADD', config });
+    expect(added.code).toBe(0);
+    const member = stack.etcd.members[0]?.name as string;
+    await stack.etcd.stopMember(member);
+    try {
+      const del = await stack.ipam({ ...cmd('e1'), command: 'DEL', config });
+      expect(del.code).toBe(1);
+      expect(del.json).toMatchObject({
+        code: 11,
+        msg: expect.stringContaining('etcd unavailable'),
+      });
+      const status = await stack.ipam({ command: 'STATUS', config });
+      expect(status.json).toMatchObject({ code: 50, msg: expect.stringContaining('etcd') });
+    } finally {
+      await stack.etcd.startMember(member);
+    }
+    expect(Object.keys(await storeKeys(stack.client, 'attachments/down/'))).toEqual([
+      'attachments/down/host-a/e1/eth0',
+    ]);
+    const again = await stack.ipam({ ...cmd('e1'), command: 'DEL', config });
+    expect([again.code, again.stdout]).toEqual([0, '']);
+    expect(await storeKeys(stack.client, 'pools/down')).toEqual({});
+  });
+
   it('VERSION is answered without the daemon', async () => {
     const r = await stack.ipam({ command: 'VERSION', config: '{}' });
     expect(r.json).toEqual({

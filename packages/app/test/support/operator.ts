@@ -10,6 +10,7 @@ import {
   type PoolId,
   parseNetworkName,
   parseNodeId,
+  resilientClientOptions,
 } from '@kontena-ipam/store';
 import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { freePort } from '@kontena-ipam/testing/ports';
@@ -87,7 +88,9 @@ export interface Seeded {
 
 /** openSeedStore opens a store (and its own client) on `endpoint` under `prefix`. */
 export function openSeedStore(endpoint: string, prefix: string, deadlineMs = 3000): Seeded {
-  const client = new Etcd3({ hosts: endpoint });
+  // The app's client settings (no 5 s circuit breaker): a just-started etcd on a loaded machine
+  // must not fail the seeding.
+  const client = new Etcd3({ hosts: endpoint, ...resilientClientOptions(deadlineMs) });
   const store = new IpamStore({ client, prefix, endpoint, deadlineMs });
   return {
     client,

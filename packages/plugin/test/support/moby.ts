@@ -111,11 +111,16 @@ export class MobyError extends Error {
   }
 }
 
-/** Call is one request as sent, for asserting the order and shape of the traffic. */
+/**
+ * Call is one request as sent, for asserting the order and shape of the traffic, with the
+ * plugin's reply (once it came). What the daemon sends is this model's own doing; what the
+ * plugin answered is the plugin's.
+ */
 export interface Call {
   route: string;
   body: unknown;
   host: string;
+  reply?: RawReply;
 }
 
 /** mobyMac is a MAC as each line makes it when the IPAM driver RequiresMACAddress. */
@@ -156,9 +161,11 @@ export class MobyDaemon {
       'user-agent': 'Go-http-client/1.1',
       accept: 'application/vnd.docker.plugins.v1.2+json',
     };
-    this.calls.push({ route, body, host });
+    const call: Call = { route, body, host };
+    this.calls.push(call);
     const text = body === undefined ? '' : `${JSON.stringify(body)}\n`;
-    return await send(this.socketPath, route, text, { headers });
+    call.reply = await send(this.socketPath, route, text, { headers });
+    return call.reply;
   }
 
   private async ok(route: string, body?: unknown): Promise<Record<string, unknown>> {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSubnet, type Subnet } from '@kontena-ipam/cidr';
-import { IpamStore, type NodeId, parseNodeId } from '@kontena-ipam/store';
+import { IpamStore, type NodeId, parseNodeId, resilientClientOptions } from '@kontena-ipam/store';
 import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import type { ServedPlugin, ServePlugin } from '@kontena-ipam/testing/plugin-host';
 import { Etcd3 } from 'etcd3';
@@ -49,8 +49,14 @@ export interface StoreKnobs {
 export function storeSetup(endpoint: string, knobs: StoreKnobs = {}): StoreSetup {
   counter += 1;
   const prefix = knobs.prefix ?? `/test-plugin/${process.pid}-${Date.now()}-${counter}/`;
-  // Short dial timeout and store deadline: tests of outages stay short.
-  const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
+  // The app's client options (app/src/etcd-client.ts: resilientClientOptions, its deadline as
+  // the unary backstop), with a short dial timeout and store deadline: outage tests stay short.
+  const deadlineMs = knobs.deadlineMs ?? 2000;
+  const client = new Etcd3({
+    hosts: endpoint,
+    dialTimeout: 1000,
+    ...resilientClientOptions(deadlineMs),
+  });
   const supernet: Subnet | undefined = knobs.supernet ? parseSubnet(knobs.supernet) : undefined;
   const store = new IpamStore({
     client,
@@ -58,7 +64,7 @@ export function storeSetup(endpoint: string, knobs: StoreKnobs = {}): StoreSetup
     supernet,
     subnetLength: knobs.subnetLength,
     supernet6: knobs.supernet6 ? parseSubnet(knobs.supernet6) : undefined,
-    deadlineMs: knobs.deadlineMs ?? 2000,
+    deadlineMs,
     endpoint,
   });
   return {
