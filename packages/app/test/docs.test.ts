@@ -105,7 +105,7 @@ describe('repository paths in the docs', () => {
     if (IGNORED.has(path)) return true;
     if (TOP.has(path.split('/')[0] ?? '') && path.includes('/'))
       return existsSync(join(ROOT, path));
-    // A name written from inside a package (`store/src/keys.ts`, `test/support/moby.ts`, `keys.ts`).
+    // A name written from inside a package (`store/src/layout/keys.ts`, `test/support/moby.ts`, `keys.ts`).
     return files.some((file) => file === path || file.endsWith(`/${path}`));
   };
 
@@ -127,8 +127,8 @@ describe('repository paths in the docs', () => {
     expect(pathWords('keys.ts test/support/moby.ts ETCD_CA_FILE=/etc/x.pem http://a/b.md')).toEqual(
       ['keys.ts', 'test/support/moby.ts'],
     );
-    expect(exists('packages/store/src/keys.ts')).toBe(true);
-    expect(exists('store/src/keys.ts')).toBe(true);
+    expect(exists('packages/store/src/layout/keys.ts')).toBe(true);
+    expect(exists('store/src/layout/keys.ts')).toBe(true);
     expect(exists('packages/store/src/no-such-file.ts')).toBe(false);
     expect(exists('no-such-file.ts')).toBe(false);
     expect(exists('docker/certs')).toBe(true);

@@ -2,19 +2,19 @@
  * StoreContext: the resolved options and shared parts every store module works with, plus the
  * two small things each transition needs (a fresh token, a pause between CAS attempts).
  */
-import { randomBytes } from 'node:crypto';
 import { formatSubnet, parseSubnet, type Subnet } from '@kontena-ipam/cidr';
 import type { Etcd3 } from 'etcd3';
 import { StoreError } from './errors.js';
-import { EtcdCalls } from './etcd-call.js';
-import { NodeFences } from './fences.js';
-import { toCompare } from './guards.js';
-import { DEFAULT_PREFIX, KeyLayout } from './keys.js';
+import { EtcdCalls } from './etcd/calls.js';
+import type { TransactContext } from './etcd/cas.js';
+import { NodeFences } from './etcd/fences.js';
+import { toCompare } from './etcd/guards.js';
+import { UndoQueue } from './etcd/undo.js';
+import { DEFAULT_PREFIX, KeyLayout } from './layout/keys.js';
 import type { StoreLogger, StoreOptions } from './types.js';
-import { UndoQueue } from './undo.js';
 
 /** StoreContext is what IpamStore hands its parts: one per store instance. */
-export interface StoreContext {
+export interface StoreContext extends TransactContext {
   readonly client: Etcd3;
   readonly calls: EtcdCalls;
   readonly keys: KeyLayout;
@@ -91,34 +91,4 @@ export function createContext(options: StoreOptions): StoreContext {
     undo: new UndoQueue(calls, logger, toCompare, options.undoAttemptsMs),
     fences: new NodeFences(),
   };
-}
-
-/** Random per process: with a counter, tokens are unique without 12 random bytes per request. */
-const TOKEN_PREFIX = randomBytes(12).toString('base64url');
-let tokens = 0;
-
-/**
- * newToken is the per-request token every written record carries: unique across processes
- * (the random prefix) and requests (the counter), which is all a re-sent transaction needs to
- * recognise its own earlier success.
- */
-export function newToken(): string {
-  tokens += 1;
-  return `${TOKEN_PREFIX}${tokens.toString(36)}`;
-}
-
-/** nowIso is the time stamp written into records. */
-export function nowIso(): string {
-  return new Date().toISOString();
-}
-
-/**
- * backoff pauses a little after a lost compare-and-swap, growing with the attempt and
- * jittered, so hosts that collided do not collide again in lock step.
- */
-export function backoff(attempt: number): Promise<void> {
-  // Exponential with full jitter, capped: a dozen hosts creating pools at once (all of them
-  // compare the one subnet guard key) spread out instead of colliding round after round.
-  const ms = Math.random() * Math.min(100, 2 ** attempt);
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -3,7 +3,14 @@
  * reservations and addresses, each state change one etcd transaction.
  */
 
-export type { AttachmentCheck } from './attachment-admin.js';
+export type { AttachmentCheck } from './admin/attachment-admin.js';
+export type {
+  ConsistencyReport,
+  ConsistencyRequest,
+} from './admin/consistency.js';
+export { checkConsistency } from './admin/consistency.js';
+export type { Finding, FindingKind } from './admin/finding.js';
+export type { HostStatus } from './admin/hosts.js';
 export type {
   Attachment,
   AttachmentInfo,
@@ -16,21 +23,18 @@ export type {
   IfName,
 } from './attachment-types.js';
 export { MAX_IFNAME, parseContainerId, parseIfName } from './attachment-types.js';
-export { Budget } from './budget.js';
-export type { ConsistencyReport, ConsistencyRequest, Finding, FindingKind } from './consistency.js';
-export { checkConsistency } from './consistency.js';
 export { STORE_DEFAULTS } from './context.js';
 export type { ErrorKind, StoreErrorCode } from './errors.js';
 export { isStoreError, StoreError } from './errors.js';
-export type { ResilientClientOptions } from './etcd-client-options.js';
-export { resilientClientOptions } from './etcd-client-options.js';
-export type { HostStatus } from './hosts.js';
-export { KeyLayout } from './keys.js';
-export type { RegistrationOptions, RegistrationState } from './registration.js';
-export { NodeRegistration, REGISTRATION_TTL_SECONDS } from './registration.js';
-export type { HostRecord, InstanceInfo, Registration } from './registration-record.js';
-export { sameProcessGone } from './registration-record.js';
+export { Budget } from './etcd/budget.js';
+export type { ResilientClientOptions } from './etcd/client-options.js';
+export { resilientClientOptions } from './etcd/client-options.js';
+export { KeyLayout } from './layout/keys.js';
+export type { HostRecord, InstanceInfo, Registration } from './layout/registration-record.js';
+export { sameProcessGone } from './layout/registration-record.js';
 export { IpamStore } from './store.js';
+export type { RegistrationOptions, RegistrationState } from './transitions/registration.js';
+export { NodeRegistration, REGISTRATION_TTL_SECONDS } from './transitions/registration.js';
 export type {
   AddressAttrs,
   AddressKind,

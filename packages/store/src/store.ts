@@ -5,11 +5,13 @@
  */
 import { hostRange, type IpAddress } from '@kontena-ipam/cidr';
 import type { IKeyValue } from 'etcd3';
-import { listAddresses, releaseAddressIfUnchanged } from './address-admin.js';
-import { AddressStore } from './address-store.js';
-import { attach } from './attach.js';
-import { type AttachmentCheck, checkAttachment, listAttachments } from './attachment-admin.js';
-import { checkAttachRequest, checkDetachRequest } from './attachment-checks.js';
+import { listAddresses, releaseAddressIfUnchanged } from './admin/address-admin.js';
+import {
+  type AttachmentCheck,
+  checkAttachment,
+  listAttachments,
+} from './admin/attachment-admin.js';
+import { type HostStatus, listHosts } from './admin/hosts.js';
 import type {
   Attachment,
   AttachmentRecord,
@@ -17,22 +19,25 @@ import type {
   DetachRequest,
   DetachResult,
 } from './attachment-types.js';
-import type { Budget } from './budget.js';
 import { createContext, type StoreContext } from './context.js';
-import { detach } from './detach.js';
 import { StoreError } from './errors.js';
-import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd-call.js';
-import { absentFence, heldFence } from './fences.js';
-import { type HostStatus, listHosts } from './hosts.js';
-import { PoolStore, toPoolInfo } from './pool-store.js';
-import { decodeHolds, decodePool, type HoldSet, type PoolRecord } from './records.js';
-import { NodeRegistration, type RegistrationOptions } from './registration.js';
+import type { Budget } from './etcd/budget.js';
+import { countAt, getOp, kvsAt, rangeOp, revisionOf } from './etcd/ops.js';
+import { decodeHolds, decodePool, type HoldSet, type PoolRecord } from './layout/records.js';
 import {
   decodeRegistration,
   encodeRegistration,
   type HostRecord,
   type InstanceInfo,
-} from './registration-record.js';
+} from './layout/registration-record.js';
+import { AddressStore } from './transitions/address-store.js';
+import { attach } from './transitions/attach.js';
+import { checkAttachRequest, checkDetachRequest } from './transitions/attachment-checks.js';
+import { detach } from './transitions/detach.js';
+import { absentFence, heldFence } from './transitions/fences.js';
+import { toPoolInfo } from './transitions/pool-rules.js';
+import { PoolStore } from './transitions/pool-store.js';
+import { NodeRegistration, type RegistrationOptions } from './transitions/registration.js';
 import type {
   AddressRecord,
   AddressRelease,

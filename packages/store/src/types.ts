@@ -251,7 +251,7 @@ export interface PoolRequest {
  */
 export type PoolIdRequest = Omit<PoolRequest, 'network'> & {
   pool: PoolId;
-  /** cni: the hold is for the host's CNI attachments (their one reference; attachments.ts). */
+  /** cni: the hold is for the host's CNI attachments (their one reference; attach.ts). */
   cni?: boolean;
 };
 

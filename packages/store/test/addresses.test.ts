@@ -1,7 +1,7 @@
 import { formatAddress } from '@kontena-ipam/cidr';
 import { Etcd3, GRPCUnavailableError } from 'etcd3';
 import { describe, expect } from 'vitest';
-import { startOffset } from '../src/pool-view.js';
+import { startOffset } from '../src/views/window-view.js';
 import {
   blockOf,
   claimsIn,

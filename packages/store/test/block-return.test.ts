@@ -6,8 +6,8 @@
 import type { IKeyValue } from 'etcd3';
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { BLOCKS_PER_TXN, returnOps } from '../src/block-return.js';
-import { KeyLayout } from '../src/keys.js';
+import { KeyLayout } from '../src/layout/keys.js';
+import { BLOCKS_PER_TXN, returnOps } from '../src/transitions/block-return.js';
 import { node, pool } from './harness.js';
 
 const keys = new KeyLayout('/t/');

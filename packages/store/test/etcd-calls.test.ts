@@ -6,8 +6,11 @@
 import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, test } from 'vitest';
-import { Budget } from '../src/budget.js';
-import { ATTEMPT_MS, EtcdCalls, getOp, rangeOp, readPrefix } from '../src/etcd-call.js';
+import { ATTEMPT_MS } from '../src/etcd/attempts.js';
+import { Budget } from '../src/etcd/budget.js';
+import { EtcdCalls } from '../src/etcd/calls.js';
+import { getOp, rangeOp } from '../src/etcd/ops.js';
+import { readPrefix } from '../src/etcd/paging.js';
 import { resilientClientOptions } from '../src/index.js';
 import { uniquePrefix } from './harness.js';
 

@@ -17,7 +17,7 @@ export {
 
 import type { NetworkName, NodeId, PoolId, StoreObserver, StoreOptions } from '../src/index.js';
 import { IpamStore, parseNetworkName, parseNodeId, resilientClientOptions } from '../src/index.js';
-import { LAYOUT_VERSION } from '../src/keys.js';
+import { LAYOUT_VERSION } from '../src/layout/keys.js';
 
 export const net = (s: string) => parseSubnet(s);
 export const ip = (s: string) => parseAddress(s);

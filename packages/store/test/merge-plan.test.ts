@@ -13,7 +13,7 @@ import {
   sliceResponses,
   type Waiting,
   writtenKeys,
-} from '../src/merge-plan.js';
+} from '../src/etcd/merge-plan.js';
 
 const ATTEMPT_MS = 700;
 

@@ -11,8 +11,8 @@ import {
   poolIdFor,
   type StoreObserver,
 } from '../src/index.js';
-import { KeyLayout } from '../src/keys.js';
-import { encodeAddress } from '../src/records.js';
+import { KeyLayout } from '../src/layout/keys.js';
+import { encodeAddress } from '../src/layout/records.js';
 import {
   blockOf,
   claimsIn,

@@ -5,7 +5,7 @@ import {
   decideRegistration,
   type HostRecord,
   sameProcessGone,
-} from '../src/registration-record.js';
+} from '../src/layout/registration-record.js';
 import type { NodeId } from '../src/types.js';
 
 const holder: HostRecord = {

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { afterLostRemoval, type LostRemoval } from '../src/release-rules.js';
+import { afterLostRemoval, type LostRemoval } from '../src/transitions/release-rules.js';
 
 const lostArb: fc.Arbitrary<LostRemoval> = fc.record({
   fenced: fc.boolean(),
