@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { churn } from './churn.bench.js';
 import { cidr } from './cidr.bench.js';
+import { cni } from './cni.bench.js';
 import { contention } from './contention.bench.js';
 import { fill } from './fill.bench.js';
 import { latency } from './latency.bench.js';
@@ -30,6 +31,7 @@ const scenarios: readonly Scenario[] = [
   cidr,
   pluginOverhead,
   scale,
+  cni,
 ];
 
 interface Args {

@@ -1,5 +1,5 @@
 /**
- * importBusybox: the e2e suites' image, made from Debian's busybox-static with `docker
+ * The e2e suites' image, made from Debian's busybox-static with `docker import` or `podman
  * import` because no image registry is reachable.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,31 +24,44 @@ function isStaticElf(path: string): boolean {
 export const BUSYBOX_IMAGE = 'kontena-ipam-test/busybox:latest';
 
 /**
- * importBusybox makes a one-binary image from Debian's busybox-static with `docker import`
- * (no registry is reachable) and returns its tag. `sh`, `sleep`, `ip`, … are applet links.
+ * busyboxTarball writes a one-binary rootfs tarball of Debian's busybox-static into `dir` and
+ * returns its path: `sh`, `sleep`, `ip`, `ping`, … are applet links. Both `docker import` and
+ * `podman import` take it (no registry is reachable).
  */
-export async function importBusybox(daemon: Dockerd, tag = BUSYBOX_IMAGE): Promise<string> {
+export function busyboxTarball(dir: string): string {
   const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
   if (!busybox || !isStaticElf(busybox)) {
     throw new Error(
       'The end-to-end tests need a static busybox for their image. Install it with: apt-get install -y busybox-static',
     );
   }
-  const rootfs = join(daemon.root, 'busybox-rootfs');
+  const rootfs = join(dir, 'busybox-rootfs');
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  for (const dir of ['etc', 'tmp', 'proc', 'sys', 'dev'])
-    mkdirSync(join(rootfs, dir), { recursive: true });
+  for (const sub of ['etc', 'tmp', 'proc', 'sys', 'dev'])
+    mkdirSync(join(rootfs, sub), { recursive: true });
   copyFileSync(busybox, join(rootfs, 'bin', 'busybox'));
   const applets = spawnSync(busybox, ['--list'], { encoding: 'utf8' }).stdout.split('\n');
   for (const applet of applets) {
     if (!applet || applet === 'busybox' || applet.includes('/')) continue;
     symlinkSync('busybox', join(rootfs, 'bin', applet));
   }
-  const tarball = join(daemon.root, 'busybox.tar');
+  const tarball = join(dir, 'busybox.tar');
   const tar = spawnSync('tar', ['-C', rootfs, '-cf', tarball, '.'], { encoding: 'utf8' });
-  if (tar.status !== 0) throw new Error(`tar: ${tar.stderr}`);
-  await daemon.dockerOk(['import', '--change', 'CMD ["sh"]', tarball, tag]);
   rmSync(rootfs, { recursive: true, force: true });
-  rmSync(tarball, { force: true });
+  if (tar.status !== 0) throw new Error(`tar: ${tar.stderr}`);
+  return tarball;
+}
+
+/**
+ * importBusybox makes a one-binary image from Debian's busybox-static with `docker import`
+ * (no registry is reachable) and returns its tag.
+ */
+export async function importBusybox(daemon: Dockerd, tag = BUSYBOX_IMAGE): Promise<string> {
+  const tarball = busyboxTarball(daemon.root);
+  try {
+    await daemon.dockerOk(['import', '--change', 'CMD ["sh"]', tarball, tag]);
+  } finally {
+    rmSync(tarball, { force: true });
+  }
   return tag;
 }

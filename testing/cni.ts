@@ -88,6 +88,8 @@ export function execCni(c: CniCommand): Promise<CniOutcome> {
       }
       resolve({ code, stdout, stderr, json });
     });
+    // A plugin may exit without reading its config (EPIPE here would crash the test process).
+    child.stdin.on('error', () => undefined);
     child.stdin.end(typeof c.config === 'string' ? c.config : JSON.stringify(c.config));
   });
 }

@@ -56,29 +56,12 @@ function blockCount(window: Subnet): bigint {
 }
 
 /**
- * Strays are, per pool id, the hosts whose claims without a hold are a known store bug rather
- * than a new one: a host that holds no reference to a pool and asks it for a dynamic address
- * claims free blocks first (the claim does not look at the hold) and writes its hold only with
- * the address; when the window is full the request fails POOL_EXHAUSTED and the claims stay,
- * held by nobody (`check` reports them as stale-block). Found by these model tests; reported,
- * not fixed here (host-blocks.ts). Once fixed, pass no strays and the check covers it too.
- */
-export type Strays = ReadonlyMap<string, ReadonlySet<string>>;
-
-/** addStray records that `node`'s dynamic request, holding no reference, found `pool` full. */
-export function addStray(strays: Map<string, Set<string>>, pool: string, node: string): void {
-  const nodes = strays.get(pool) ?? new Set<string>();
-  nodes.add(node);
-  strays.set(pool, nodes);
-}
-
-/**
  * claimProblems lists what is wrong with the block claims of a dump: a claim without its
  * affinity key or the reverse, a claim in a window too small for blocks or past its end, a
- * claim by a host that holds no reference to the pool (a leave gives its blocks back), unless
- * `strays` says why (see Strays).
+ * claim by a host that holds no reference to the pool (a leave gives its blocks back, and a host
+ * claims only while it holds the pool).
  */
-export function claimProblems(dump: Record<string, unknown>, strays: Strays = new Map()): string[] {
+export function claimProblems(dump: Record<string, unknown>): string[] {
   const problems: string[] = [];
   let pools: Map<string, PoolKeys>;
   try {
@@ -92,7 +75,7 @@ export function claimProblems(dump: Record<string, unknown>, strays: Strays = ne
       if (BigInt(`0x${index}`) >= count) {
         problems.push(`pool ${id}: claim ${index} outside its ${count} blocks`);
       }
-      if (!p.holders.has(holder) && !strays.get(id)?.has(holder)) {
+      if (!p.holders.has(holder)) {
         problems.push(`pool ${id}: block ${index} claimed by ${holder}, who holds no reference`);
       }
     }

@@ -16,6 +16,7 @@ import {
   node,
   observed,
   pool,
+  rejectsWith,
   test,
   uniquePrefix,
 } from './harness.js';
@@ -205,6 +206,34 @@ describe('address blocks', () => {
     }
     expect(again).toBe(formatAddress({ family: 4, value: address.network }));
     expect(invariantProblems(await dumpKeys(env.client, prefix))).toEqual([]);
+  });
+
+  test('a host that holds no reference and finds the pool full leaves no block claim behind', async ({
+    env,
+  }) => {
+    const prefix = uniquePrefix();
+    const a = env.store({ prefix });
+    const b = env.store({ prefix });
+    const c = env.store({ prefix });
+    const A = node('host-a');
+    const B = node('host-b');
+    const C = node('host-c');
+    // A /26: 61 dynamic addresses (blocks need 4 x 16). A and B hold it, A fills it, B leaves.
+    await a.requestPool({ network: K, node: A, subnet: net('10.94.0.0/26') });
+    await b.requestPool({ network: K, node: B, subnet: net('10.94.0.0/26') });
+    for (;;) {
+      const got = await a
+        .requestAddress({ pool: K, node: A, kind: 'endpoint' })
+        .catch((e: { code?: string }) => e.code);
+      if (got === 'POOL_EXHAUSTED') break;
+    }
+    await b.releasePool({ pool: K, node: B });
+    // C holds no reference (as after --forget-node while it lived) and asks for a dynamic one.
+    await rejectsWith(c.requestAddress({ pool: K, node: C, kind: 'endpoint' }), 'POOL_EXHAUSTED');
+    const keys = Object.keys(await dumpKeys(env.client, prefix));
+    expect(keys.filter((k) => k.includes('/host-c'))).toEqual([]);
+    const report = await checkConsistency({ client: env.client, prefix });
+    expect(report.findings.filter((f) => f.kind === 'stale-block')).toEqual([]);
   });
 
   test('a claim by a host that no longer holds the pool is reported by check as stale', async ({

@@ -37,6 +37,7 @@ import {
 } from '../layout/records.js';
 import type { AddressRequest, Allocation, NodeId } from '../types.js';
 import type { HostView } from '../views/host-view.js';
+import { lossStep } from './allocation-loss.js';
 
 /** AddressReads names what a lost allocation reads back (`attachment` with a CNI RunExtra). */
 export type AddressReads = 'pool' | 'address' | 'hold' | 'attachment';
@@ -266,42 +267,53 @@ export class AllocationRun {
     return allocation(this.view.pool, address, this.record);
   }
 
-  /** lost decides after a lost compare, from what the commit's Else read. */
+  /** lost applies lossStep (allocation-loss.ts) to what the commit's Else read. */
   private async lost(snap: Snapshot<AddressReads>, round: number): Promise<AfterLoss<Allocation>> {
     const { req } = this;
     const taken = this.address as IpAddress;
-    if (!snap.kv('pool')) {
-      this.host.forget();
-      throw notFound(req.pool);
-    }
     const kv = snap.kv('address');
-    const extra = this.extra?.lost(snap);
+    const extra = snap.kv('pool') ? this.extra?.lost(snap) : undefined;
     if (extra !== undefined) {
       if (extra !== 'retry' && !req.address && !kv) this.view.mark(taken, false);
       return extra;
     }
-    if (!kv && !this.extra && this.rehold === Boolean(snap.kv('hold'))) {
-      // Not the address: the hold is not as this round assumed. Try again with the other.
-      this.rehold = !this.rehold;
-      if (!req.address) this.view.mark(taken, false);
-      return 'retry-now';
+    const reads = {
+      pool: Boolean(snap.kv('pool')),
+      address: Boolean(kv),
+      hold: Boolean(snap.kv('hold')),
+    };
+    if (kv && !req.address) this.conflicts++;
+    const step = lossStep(reads, {
+      rehold: this.rehold,
+      static: Boolean(req.address),
+      extra: Boolean(this.extra),
+      conflicts: this.conflicts,
+    });
+    switch (step.kind) {
+      case 'pool-gone':
+        this.host.forget();
+        throw notFound(req.pool);
+      case 'flip-hold':
+        this.rehold = !this.rehold;
+        if (!req.address) this.view.mark(taken, false);
+        return 'retry-now';
+      case 'recreated':
+        this.view = await this.host.reload(this.view);
+        return 'retry-now';
+      case 'static-taken':
+        this.view.mark(taken, true);
+        return {
+          answer: this.host.staticTaken(this.view.pool, taken, kv as NonNullable<typeof kv>),
+        };
+      case 'taken':
+        this.view.mark(taken, true);
+        this.ctx.logger.debug(
+          { pool: req.pool, address: formatAddress(taken), attempt: round },
+          'address taken by another host meanwhile; trying the next one',
+        );
+        if (step.jump) this.view.jump();
+        if (step.reload) this.view = await this.host.reload(this.view);
+        return step.pause ? 'retry' : 'retry-now';
     }
-    if (!kv) {
-      // The pool was removed and made again since the view was loaded.
-      this.view = await this.host.reload(this.view);
-      return 'retry-now';
-    }
-    this.view.mark(taken, true);
-    if (req.address) return { answer: this.host.staticTaken(this.view.pool, taken, kv) };
-    this.conflicts++;
-    this.ctx.logger.debug(
-      { pool: req.pool, address: formatAddress(taken), attempt: round },
-      'address taken by another host meanwhile; trying the next one',
-    );
-    if (this.conflicts >= 2) this.view.jump();
-    // Losing again and again: the view lags what others took (a crowded shared window near
-    // full). Look at etcd itself instead of guessing on.
-    if (this.conflicts % 4 === 0) this.view = await this.host.reload(this.view);
-    return this.conflicts >= 3 ? 'retry' : 'retry-now';
   }
 }

@@ -19,7 +19,7 @@ import type { IKeyValue, IRequestOp } from 'etcd3';
 import type { DetachRequest, DetachResult } from '../attachment-types.js';
 import type { StoreContext } from '../context.js';
 import type { Budget } from '../etcd/budget.js';
-import { type Guard, type Snapshot, transact } from '../etcd/cas.js';
+import { type Decision, type Guard, type Snapshot, transact } from '../etcd/cas.js';
 import { deleteOp, getOp, kvsAt, putOp, rangeOp } from '../etcd/ops.js';
 import { newToken } from '../etcd/tokens.js';
 import { decodeAttachment } from '../layout/attachment-records.js';
@@ -97,9 +97,7 @@ async function run(
   const { keys } = ctx;
   const key = keys.attachment(req.pool, req.node, req.ref);
   const mine = keys.attachmentsOf(req.pool, req.node);
-  // The create revision of the attachment this call decided to delete, once it has.
-  let tried: string | undefined;
-  let outcome: DetachResult = { released: false, removed: false };
+  const state: DetachState = { tried: undefined, outcome: { released: false, removed: false } };
   return transact<DetachReads, DetachResult>(
     ctx,
     {
@@ -120,61 +118,78 @@ async function run(
         // Its first page of blocks go back with its last attachment (as a Docker leave's do).
         claims: claimsPage(keys, req.pool, req.node),
       },
-      decide: (snap) => {
-        const poolKv = snap.kv('pool');
-        if (!poolKv) return { answer: { released: false, removed: false } };
-        const pool = decodePool(req.pool, poolKv);
-        const kv = snap.kv('attachment');
-        const others = snap.kvs('mine').filter((k) => k.key.toString() !== key);
-        if (!kv) {
-          // Nothing to free; a CNI reference with no attachment left is given back.
-          if (others.length > 0) return { answer: outcome };
-          const drop = dropReference(deps, req, { pool, snap, leave }, [], []);
-          return drop ? { write: drop } : { answer: outcome };
-        }
-        const stored = decodeAttachment(kv);
-        const storedKey = keys.address(req.pool, stored.address);
-        if (storedKey !== addressKey) throw new Again();
-        tried = kv.create_revision;
-        // The address record made with this attachment (same revision), not a later one.
-        const addressKv = snap.kv('address');
-        const ours = addressKv?.create_revision === kv.create_revision;
-        const guards: Guard[] = [
-          { key, modifiedAt: BigInt(kv.mod_revision) },
-          ours
-            ? { key: storedKey, modifiedAt: BigInt(addressKv?.mod_revision ?? '0') }
-            : { key: storedKey, unchangedSince: snap.revision },
-        ];
-        const ops = [deleteOp(key), ...(ours ? [deleteOp(storedKey)] : [])];
-        outcome = { released: true, removed: false, address: stored.address };
-        const witness = others[0];
-        const drop = witness
-          ? undefined
-          : dropReference(deps, req, { pool, snap, leave }, guards, ops);
-        if (drop) return { write: drop };
-        return {
-          write: {
-            guards: [
-              ...guards,
-              ...(witness ? [{ key: witness.key.toString(), present: true as const }] : []),
-            ],
-            ops,
-            done: () => logged(deps, req, outcome),
-          },
-        };
-      },
+      decide: (snap) => decideDetach(deps, req, { key, addressKey, leave }, state, snap),
       // Gone, or made again since: an earlier, re-sent attempt of this delete went first.
       mine: (snap) => {
+        const { tried } = state;
         if (tried === undefined || snap.kv('attachment')?.create_revision === tried)
           return undefined;
         const removed = !snap.kv('pool');
         if (removed) deps.left(req.pool);
-        return { ...outcome, removed };
+        return { ...state.outcome, removed };
       },
       exhausted: `container ${req.ref.container} interface ${req.ref.ifname}: too many concurrent changes`,
     },
     budget,
   );
+}
+
+/** DetachState is what a detach's rounds remember: what it tried to delete, and its answer. */
+interface DetachState {
+  /** The create revision of the attachment this call decided to delete, once it has. */
+  tried: string | undefined;
+  outcome: DetachResult;
+}
+
+/** decideDetach is one round of a detach: from its reads, an answer or a guarded write. */
+function decideDetach(
+  deps: DetachDeps,
+  req: DetachRequest,
+  known: { key: string; addressKey: string | undefined; leave: { more: boolean } },
+  state: DetachState,
+  snap: Snapshot<DetachReads>,
+): Decision<DetachReads, DetachResult> {
+  const { key, addressKey, leave } = known;
+  const { keys } = deps.ctx;
+  const poolKv = snap.kv('pool');
+  if (!poolKv) return { answer: { released: false, removed: false } };
+  const pool = decodePool(req.pool, poolKv);
+  const kv = snap.kv('attachment');
+  const others = snap.kvs('mine').filter((k) => k.key.toString() !== key);
+  if (!kv) {
+    // Nothing to free; a CNI reference with no attachment left is given back.
+    if (others.length > 0) return { answer: state.outcome };
+    const drop = dropReference(deps, req, { pool, snap, leave }, [], []);
+    return drop ? { write: drop } : { answer: state.outcome };
+  }
+  const stored = decodeAttachment(kv);
+  const storedKey = keys.address(req.pool, stored.address);
+  if (storedKey !== addressKey) throw new Again();
+  state.tried = kv.create_revision;
+  // The address record made with this attachment (same revision), not a later one.
+  const addressKv = snap.kv('address');
+  const ours = addressKv?.create_revision === kv.create_revision;
+  const guards: Guard[] = [
+    { key, modifiedAt: BigInt(kv.mod_revision) },
+    ours
+      ? { key: storedKey, modifiedAt: BigInt(addressKv?.mod_revision ?? '0') }
+      : { key: storedKey, unchangedSince: snap.revision },
+  ];
+  const ops = [deleteOp(key), ...(ours ? [deleteOp(storedKey)] : [])];
+  state.outcome = { released: true, removed: false, address: stored.address };
+  const witness = others[0];
+  const drop = witness ? undefined : dropReference(deps, req, { pool, snap, leave }, guards, ops);
+  if (drop) return { write: drop };
+  return {
+    write: {
+      guards: [
+        ...guards,
+        ...(witness ? [{ key: witness.key.toString(), present: true as const }] : []),
+      ],
+      ops,
+      done: () => logged(deps, req, state.outcome),
+    },
+  };
 }
 
 /**

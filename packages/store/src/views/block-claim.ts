@@ -54,7 +54,7 @@ export interface Claimant {
  */
 export type ClaimResult = 'claimed' | 'mine' | 'none' | 'gone';
 
-type ClaimReads = 'pool' | 'probe';
+type ClaimReads = 'pool' | 'hold' | 'probe';
 
 /** claimedIn is the set of block indexes a probe read found claimed. */
 function claimedIn(snap: Snapshot<ClaimReads>): Set<number> {
@@ -102,10 +102,13 @@ function claimWrite(
     write: {
       guards: [
         { key: keys.pool(id), createdAt: pool.createRevision }, // the pool we know
+        // Only a host that holds the pool claims: a claim made for an allocation that then
+        // fails (a full pool) would outlive it with no hold, and nobody else could claim it.
+        { key: keys.hold(id, node), present: true as const },
         ...run.map((index) => ({ key: keys.block(id, index), absent: true as const })),
       ],
       ops: ops.ops,
-      reread: { pool: getOp(keys.pool(id)), probe },
+      reread: { pool: getOp(keys.pool(id)), hold: getOp(keys.hold(id, node)), probe },
       done: (_revision, res) => {
         const replies = ops.replies(res);
         for (const index of run) who.took(claimedBlock(replies, index));
@@ -156,6 +159,8 @@ export async function claimBlocks(
       lost: (snap) => {
         const now = snap.kv('pool');
         if (!now || BigInt(now.create_revision) !== pool.createRevision) return { answer: 'gone' };
+        // No hold yet (its allocation writes it): borrow from the window this time.
+        if (!snap.kv('hold')) return { answer: 'none' };
         return 'retry-now';
       },
       rounds: PROBES * 2,

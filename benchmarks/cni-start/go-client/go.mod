@@ -1,0 +1,2 @@
+module kontena-ipam-cni
+go 1.19
