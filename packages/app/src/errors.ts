@@ -3,7 +3,7 @@
  * ConfigError and LocalEtcdError are AppErrors, so a caller can switch on `code` and `kind`
  * the way it does for the store's and the plugin's errors.
  */
-import type { KindTable } from '@kontena-ipam/cidr';
+import { errorClass, type KindTable } from '@kontena-ipam/cidr';
 
 /** AppErrorCode names every failure the app itself raises; stable for scripts. */
 export type AppErrorCode =
@@ -17,15 +17,10 @@ const KIND_BY_CODE = {
   START_FAILED: 'unavailable',
 } as const satisfies KindTable<AppErrorCode>;
 
-/** AppError is the base of the app's errors: a stable `code`, and `kind` follows from it. */
-export class AppError<Code extends AppErrorCode = AppErrorCode> extends Error {
-  readonly code: Code;
-  readonly kind: (typeof KIND_BY_CODE)[Code];
+const AppErrorBase = errorClass('AppError', KIND_BY_CODE);
 
-  constructor(code: Code, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'AppError';
-    this.code = code;
-    this.kind = KIND_BY_CODE[code];
-  }
-}
+/**
+ * AppError is the base of the app's errors: a stable `code`, and `kind` follows from it. A
+ * subclass narrows `Code` to its own codes and sets its own `name`.
+ */
+export class AppError<Code extends AppErrorCode = AppErrorCode> extends AppErrorBase<Code> {}

@@ -167,12 +167,6 @@ export class IpamMetrics {
       return error as Error;
     }
   }
-
-  /** render refreshes the pool gauges from `store` and returns the exposition text. */
-  async render(store: Pick<IpamStore, 'listPools'>): Promise<string> {
-    await this.refreshPools(store);
-    return this.registry.metrics();
-  }
 }
 
 /** MetricsServer is the running HTTP endpoint; close() stops it. */

@@ -9,7 +9,7 @@ import { PluginServer } from '@kontena-ipam/plugin';
 import type { NodeRegistration } from '@kontena-ipam/store';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { etcdModeOf } from './etcd-mode.js';
+import { type EtcdMode, etcdModeOf } from './etcd-mode.js';
 import { instanceInfo, provablyDead } from './instance.js';
 import { type LocalEtcd, startLocalEtcd } from './local-etcd.js';
 import { IpamMetrics, type MetricsServer, startMetricsServer } from './metrics.js';
@@ -96,6 +96,43 @@ async function firstDecision(registration: NodeRegistration, ms: number): Promis
 /** serve starts the plugin on the configured socket and returns once it listens. */
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { config, logger } = options;
+  const described = announce(config, logger);
+  const backing = await startBacking(options);
+  const server = pluginServerOf(options, backing);
+  const metricsServer = await listenOrUnwind(options, backing, server);
+  const stopWatching = watchEtcd(backing.opened, logger, {
+    retryMs: options.retryMs ?? 2000,
+    healthyPollMs: options.healthyPollMs ?? 15_000,
+  });
+  const { mode } = described;
+  logger.info(
+    { socket: server.socketPath, endpoint: backing.opened.endpoint, node: config.nodeId, mode },
+    `kontena-ipam is serving Docker (${described.text})`,
+  );
+  const stopServing = async (): Promise<void> => {
+    stopWatching();
+    await server.close(options.graceMs ?? 5000);
+    // A clean stop hands NODE_ID over at once (a restart need not wait out the lease).
+    await backing.registration.stop();
+    await metricsServer?.close();
+    await backing.opened.close();
+    await backing.local?.stop();
+    logger.info('kontena-ipam stopped');
+  };
+  let closing: Promise<void> | undefined;
+  return {
+    socketPath: server.socketPath,
+    endpoint: backing.opened.endpoint,
+    mode,
+    close() {
+      closing ??= stopServing();
+      return closing;
+    },
+  };
+}
+
+/** announce logs what starts, and which etcd it uses; returns that mode. */
+function announce(config: Config, logger: Logger): EtcdMode {
   logger.info(
     {
       node: config.nodeId,
@@ -107,6 +144,21 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   );
   const described = etcdModeOf(config);
   logger.info({ mode: described.mode, endpoint: described.endpoint }, described.text);
+  return described;
+}
+
+/** Backing is what the plugin server stands on, each part stopped when serving ends. */
+interface Backing {
+  /** local is the embedded etcd of single-host mode. */
+  local: LocalEtcd | undefined;
+  opened: OpenStore;
+  registration: NodeRegistration;
+  metrics: IpamMetrics | undefined;
+}
+
+/** startBacking starts the mode's etcd, opens the store and registers this host's NODE_ID. */
+async function startBacking(options: ServeOptions): Promise<Backing> {
+  const { config, logger } = options;
   const local = await startEtcdOfMode(config, logger);
   const metrics = config.metrics ? new IpamMetrics() : undefined;
   const opened = openStore(config, {
@@ -123,7 +175,14 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   // Docker's first calls after a restart should not meet "not registered yet": wait for the
   // first answer, but never long (etcd may be down, and the socket must answer Activate).
   await firstDecision(registration, options.registerWaitMs ?? 3000);
-  const server = new PluginServer({
+  return { local, opened, registration, metrics };
+}
+
+/** pluginServerOf is the plugin server over the backing store (not listening yet). */
+function pluginServerOf(options: ServeOptions, backing: Backing): PluginServer {
+  const { config, logger } = options;
+  const { opened, registration, metrics } = backing;
+  return new PluginServer({
     backend: opened.store,
     registration,
     node: config.nodeId,
@@ -135,6 +194,20 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     extraRoutes: cniRoutes({ backend: opened.store }),
     ...(metrics ? { onRequest: metrics.onRequest } : {}),
   });
+}
+
+/**
+ * listenOrUnwind starts the metrics endpoint (when configured), then the plugin socket; if
+ * either fails, it stops what was started (registration, metrics, store, embedded etcd) and
+ * rethrows.
+ */
+async function listenOrUnwind(
+  options: ServeOptions,
+  backing: Backing,
+  server: PluginServer,
+): Promise<MetricsServer | undefined> {
+  const { config, logger } = options;
+  const { metrics, opened } = backing;
   let metricsServer: MetricsServer | undefined;
   try {
     if (metrics && config.metrics) {
@@ -147,39 +220,12 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       });
     }
     await server.listen();
+    return metricsServer;
   } catch (error) {
-    await registration.stop();
+    await backing.registration.stop();
     await metricsServer?.close();
     await opened.close().catch(() => undefined);
-    await local?.stop();
+    await backing.local?.stop();
     throw error;
   }
-  const stopWatching = watchEtcd(opened, logger, {
-    retryMs: options.retryMs ?? 2000,
-    healthyPollMs: options.healthyPollMs ?? 15_000,
-  });
-  const { mode } = described;
-  logger.info(
-    { socket: server.socketPath, endpoint: opened.endpoint, node: config.nodeId, mode },
-    `kontena-ipam is serving Docker (${described.text})`,
-  );
-  let closing: Promise<void> | undefined;
-  return {
-    socketPath: server.socketPath,
-    endpoint: opened.endpoint,
-    mode,
-    close() {
-      closing ??= (async () => {
-        stopWatching();
-        await server.close(options.graceMs ?? 5000);
-        // A clean stop hands NODE_ID over at once (a restart need not wait out the lease).
-        await registration.stop();
-        await metricsServer?.close();
-        await opened.close();
-        await local?.stop();
-        logger.info('kontena-ipam stopped');
-      })();
-      return closing;
-    },
-  };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { formatSubnet } from '@kontena-ipam/cidr';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Config, ConfigError, loadConfig } from '../src/config.js';
+import { AppError } from '../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kontena-ipam-config-'));
 const ca = join(dir, 'ca.pem');
@@ -20,6 +21,8 @@ function issuesOf(env: Record<string, string>): readonly string[] {
     const configError = error as ConfigError;
     expect(configError.code).toBe('INVALID_CONFIG');
     expect(configError.kind).toBe('invalid');
+    expect(configError).toBeInstanceOf(AppError);
+    expect(configError.name).toBe('ConfigError');
     return configError.issues;
   }
   throw new Error(`expected ${JSON.stringify(env)} to be rejected`);

@@ -10,7 +10,9 @@ export {
   unmapIPv4,
 } from './address.js';
 export { AddressBitmap } from './bitmap.js';
-export type { CidrErrorCode, ErrorKind, KindTable } from './errors.js';
+export type { CodeOf, ErrorClass, ErrorKind, KindTable } from './error-class.js';
+export { errorClass, KontenaError } from './error-class.js';
+export type { CidrErrorCode } from './errors.js';
 export { CidrError } from './errors.js';
 export { defaultGateway, hostRange, isHostAddress } from './host-range.js';
 export type { Subnet } from './subnet.js';

@@ -1,4 +1,4 @@
-import type { KindTable } from '@kontena-ipam/cidr';
+import { errorClass, type KindTable } from '@kontena-ipam/cidr';
 
 /** CleanupErrorCode names every way a cleanup run can refuse or fail; stable for scripts. */
 export type CleanupErrorCode =
@@ -22,14 +22,4 @@ const KIND_BY_CODE = {
 } as const satisfies KindTable<CleanupErrorCode>;
 
 /** CleanupError is the one error class this package throws; `code` is stable, `kind` groups it. */
-export class CleanupError extends Error {
-  override readonly name = 'CleanupError';
-  readonly code: CleanupErrorCode;
-  readonly kind: (typeof KIND_BY_CODE)[CleanupErrorCode];
-
-  constructor(code: CleanupErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.kind = KIND_BY_CODE[code];
-  }
-}
+export class CleanupError extends errorClass('CleanupError', KIND_BY_CODE) {}

@@ -4,7 +4,7 @@
  * before every read has succeeded, and each write is all-or-nothing, so a run that stops
  * on an outage leaves no half-done change behind.
  */
-import type { AddressRecord, AttachmentRecord, NodeId } from '@kontena-ipam/store';
+import type { AddressRecord, AttachmentRecord, NodeId, PoolStatus } from '@kontena-ipam/store';
 import { StoreError } from '@kontena-ipam/store';
 import { carryOut } from './carry-out.js';
 import {
@@ -14,10 +14,10 @@ import {
   DEFAULT_GRACE_MS,
   DEFAULT_IPAM_DRIVER,
 } from './contract.js';
-import { dockerUsage } from './docker-usage.js';
+import { type DockerUsage, dockerUsage } from './docker-usage.js';
 import { CleanupError } from './errors.js';
 import { type NetnsState, netnsStateOf } from './netns.js';
-import { type PlannedStep, planCleanup } from './plan.js';
+import { type Plan, type PlannedStep, planCleanup } from './plan.js';
 import { type RevisionSighting, revisionOlderThan } from './revision-age.js';
 
 /** translateStoreError turns the store's errors into ours at this boundary. */
@@ -36,7 +36,18 @@ function translateStoreError(error: unknown, changes: number): unknown {
   return error;
 }
 
-function validate(options: CleanupOptions): number {
+/** RunSettings is one run's options checked, with their defaults applied. */
+interface RunSettings {
+  graceMs: number;
+  dryRun: boolean;
+  ipamDriver: string;
+  now: () => number;
+  /** The host whose addresses and holds this run looks at: forgetNode, else this host. */
+  target: NodeId;
+}
+
+/** settingsOf checks the options (CleanupError INVALID_ARGUMENT) and applies the defaults. */
+function settingsOf(options: CleanupOptions): RunSettings {
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   if (!Number.isFinite(graceMs) || graceMs < 0) {
     throw new CleanupError('INVALID_ARGUMENT', `graceMs must be >= 0, got ${graceMs}`);
@@ -47,7 +58,13 @@ function validate(options: CleanupOptions): number {
       `--node ${options.forgetNode} is this host (NODE_ID): a live host is cleaned without --forget-node`,
     );
   }
-  return graceMs;
+  return {
+    graceMs,
+    dryRun: options.dryRun ?? false,
+    ipamDriver: options.ipamDriver ?? DEFAULT_IPAM_DRIVER,
+    now: options.now ?? Date.now,
+    target: options.forgetNode ?? options.node,
+  };
 }
 
 /**
@@ -59,100 +76,166 @@ function validate(options: CleanupOptions): number {
  * `conflicts`. Throws CleanupError (DOCKER_UNAVAILABLE, STORE_UNAVAILABLE, …).
  */
 export async function runCleanup(options: CleanupOptions): Promise<CleanupReport> {
-  const graceMs = validate(options);
-  const { store, docker, node, forgetNode, logger } = options;
-  const dryRun = options.dryRun ?? false;
-  const ipamDriver = options.ipamDriver ?? DEFAULT_IPAM_DRIVER;
-  const now = options.now ?? Date.now;
-  const target: NodeId = forgetNode ?? node;
-  let changes = 0;
-
+  const run = settingsOf(options);
+  const progress = { changes: 0 };
   try {
-    // 1. The fence comes first: anything written after it is newer than every read below.
-    const fence = await store.revision();
-    const fenceAtMs = now();
-    // 2. Docker after the fence, so an endpoint made before the fence is seen here.
-    const snapshot = await docker.snapshot();
-    // 3. The store's view.
-    const pools = await store.listPools();
-    const addresses = new Map<string, AddressRecord[]>();
-    for (const pool of pools) {
-      addresses.set(pool.id, await store.listAddresses({ pool: pool.id, node: target }));
-    }
-    // CNI attachments of the target, where it has any, and their containers' netns (cni-leaks.ts).
-    const attachments = new Map<string, AttachmentRecord[]>();
-    const netns = new Map<string, NetnsState>();
-    const netnsState = options.netnsState ?? netnsStateOf;
-    for (const pool of pools) {
-      if (!(addresses.get(pool.id) ?? []).some((r) => r.kind === 'cni')) continue;
-      const records = await store.listAttachments({ pool: pool.id, node: target });
-      attachments.set(pool.id, records);
-      for (const a of records) if (!netns.has(a.netns)) netns.set(a.netns, netnsState(a.netns));
-    }
-    const usage = dockerUsage(snapshot, ipamDriver);
-    const nowMs = now();
-    const holdFence = holdFenceOf({ fence, fenceAtMs, nowMs, graceMs, options, addresses });
-    options.revisionClock?.note({ revision: fence, atMs: fenceAtMs }, graceMs);
-    const plan = planCleanup({
-      fence,
-      holdFence,
-      nowMs,
-      graceMs,
-      node,
-      forgetNode,
-      pools,
-      addresses,
-      usage,
-      attachments,
-      netns,
-    });
-    logger?.debug({ fence, pools: pools.length, steps: plan.steps.length, dryRun }, 'cleanup plan');
-
-    const report: CleanupReport = {
-      fence,
-      fenceAt: new Date(fenceAtMs).toISOString(),
-      holdFence,
-      pools: pools.length,
-      kept: plan.kept,
-      freed: 0,
-      tooYoung: 0,
-      holdsDropped: 0,
-      poolsRemoved: 0,
-      conflicts: 0,
-      actions: [],
-      dryRun,
-      node: target,
-      forgetNode,
-      graceMs,
-    };
-    const emit = (action: CleanupAction): void => {
-      report.actions.push(action);
-      // Actions are the command's output already; the log keeps them for debugging only.
-      logger?.debug({ ...action }, `cleanup ${action.kind} ${action.outcome}`);
-      options.onAction?.(action);
-    };
-
-    // 4. Look at Docker once more right before writing: a network or container that was
-    //    being created during the first look is visible now, and is left alone.
-    const confirm =
-      dryRun || !plan.steps.some(writes) ? usage : dockerUsage(await docker.snapshot(), ipamDriver);
-
-    for (const step of plan.steps) {
-      const wrote = await carryOut(step, {
-        store,
-        dryRun,
-        report,
-        emit,
-        confirm,
-        forget: forgetNode !== undefined,
-      });
-      if (wrote) changes++;
-    }
+    const reads = await readAll(options, run);
+    const decided = decide(options, run, reads);
+    const report = reportOf(options, run, decided);
+    await carryOutAll(options, { run, decided, report }, progress);
     const { actions: _actions, ...summary } = report;
-    logger?.info(summary, dryRun ? 'cleanup dry run' : 'cleanup run');
+    options.logger?.info(summary, run.dryRun ? 'cleanup dry run' : 'cleanup run');
     return report;
   } catch (error) {
-    throw translateStoreError(error, changes);
+    throw translateStoreError(error, progress.changes);
+  }
+}
+
+/** Reads is everything a run decides from, all read after its fence. */
+interface Reads {
+  fence: bigint;
+  fenceAtMs: number;
+  pools: PoolStatus[];
+  /** The target host's address records per pool id. */
+  addresses: Map<string, AddressRecord[]>;
+  /** The target host's CNI attachments per pool id (pools where it has CNI addresses). */
+  attachments: Map<string, AttachmentRecord[]>;
+  /** The state of each of those attachments' netns (cni-leaks.ts). */
+  netns: Map<string, NetnsState>;
+  /** What Docker used at the first look. */
+  usage: DockerUsage;
+}
+
+/** readAll takes the fence, then Docker's view, then the store's, in that order. */
+async function readAll(options: CleanupOptions, run: RunSettings): Promise<Reads> {
+  const { store, docker } = options;
+  // 1. The fence comes first: anything written after it is newer than every read below.
+  const fence = await store.revision();
+  const fenceAtMs = run.now();
+  // 2. Docker after the fence, so an endpoint made before the fence is seen here.
+  const snapshot = await docker.snapshot();
+  // 3. The store's view.
+  const pools = await store.listPools();
+  const addresses = new Map<string, AddressRecord[]>();
+  for (const pool of pools) {
+    addresses.set(pool.id, await store.listAddresses({ pool: pool.id, node: run.target }));
+  }
+  const { attachments, netns } = await readAttachments(options, run, { pools, addresses });
+  const usage = dockerUsage(snapshot, run.ipamDriver);
+  return { fence, fenceAtMs, pools, addresses, attachments, netns, usage };
+}
+
+/**
+ * readAttachments reads the target's CNI attachments of every pool where it has CNI addresses,
+ * and the state of their containers' netns (cni-leaks.ts).
+ */
+async function readAttachments(
+  options: CleanupOptions,
+  run: RunSettings,
+  read: Pick<Reads, 'pools' | 'addresses'>,
+): Promise<Pick<Reads, 'attachments' | 'netns'>> {
+  const attachments = new Map<string, AttachmentRecord[]>();
+  const netns = new Map<string, NetnsState>();
+  const netnsState = options.netnsState ?? netnsStateOf;
+  for (const pool of read.pools) {
+    if (!(read.addresses.get(pool.id) ?? []).some((r) => r.kind === 'cni')) continue;
+    const attached = await options.store.listAttachments({ pool: pool.id, node: run.target });
+    attachments.set(pool.id, attached);
+    for (const a of attached) if (!netns.has(a.netns)) netns.set(a.netns, netnsState(a.netns));
+  }
+  return { attachments, netns };
+}
+
+/** Decided is a run's plan and the fences it was made with. */
+interface Decided {
+  reads: Reads;
+  holdFence: bigint;
+  plan: Plan;
+}
+
+/** decide plans the run from its reads (no I/O), and notes this run's fence in the clock. */
+function decide(options: CleanupOptions, run: RunSettings, reads: Reads): Decided {
+  const { fence, fenceAtMs, pools, addresses, usage, attachments, netns } = reads;
+  const { graceMs } = run;
+  const nowMs = run.now();
+  const holdFence = holdFenceOf({ fence, fenceAtMs, nowMs, graceMs, options, addresses });
+  options.revisionClock?.note({ revision: fence, atMs: fenceAtMs }, graceMs);
+  const plan = planCleanup({
+    fence,
+    holdFence,
+    nowMs,
+    graceMs,
+    node: options.node,
+    forgetNode: options.forgetNode,
+    pools,
+    addresses,
+    usage,
+    attachments,
+    netns,
+  });
+  options.logger?.debug(
+    { fence, pools: pools.length, steps: plan.steps.length, dryRun: run.dryRun },
+    'cleanup plan',
+  );
+  return { reads, holdFence, plan };
+}
+
+/** reportOf is the report of a run before any step is carried out. */
+function reportOf(options: CleanupOptions, run: RunSettings, decided: Decided): CleanupReport {
+  const { fence, fenceAtMs, pools } = decided.reads;
+  return {
+    fence,
+    fenceAt: new Date(fenceAtMs).toISOString(),
+    holdFence: decided.holdFence,
+    pools: pools.length,
+    kept: decided.plan.kept,
+    freed: 0,
+    tooYoung: 0,
+    holdsDropped: 0,
+    poolsRemoved: 0,
+    conflicts: 0,
+    actions: [],
+    dryRun: run.dryRun,
+    node: run.target,
+    forgetNode: options.forgetNode,
+    graceMs: run.graceMs,
+  };
+}
+
+/**
+ * carryOutAll looks at Docker once more, then carries out every step in order, counting the
+ * steps that wrote in `progress` (a failure says how far the run got).
+ */
+async function carryOutAll(
+  options: CleanupOptions,
+  state: { run: RunSettings; decided: Decided; report: CleanupReport },
+  progress: { changes: number },
+): Promise<void> {
+  const { run, decided, report } = state;
+  const { store, docker, logger } = options;
+  const emit = (action: CleanupAction): void => {
+    report.actions.push(action);
+    // Actions are the command's output already; the log keeps them for debugging only.
+    logger?.debug({ ...action }, `cleanup ${action.kind} ${action.outcome}`);
+    options.onAction?.(action);
+  };
+  // 4. Look at Docker once more right before writing: a network or container that was
+  //    being created during the first look is visible now, and is left alone.
+  const confirm =
+    run.dryRun || !decided.plan.steps.some(writes)
+      ? decided.reads.usage
+      : dockerUsage(await docker.snapshot(), run.ipamDriver);
+  const forget = options.forgetNode !== undefined;
+  for (const step of decided.plan.steps) {
+    const wrote = await carryOut(step, {
+      store,
+      dryRun: run.dryRun,
+      report,
+      emit,
+      confirm,
+      forget,
+    });
+    if (wrote) progress.changes++;
   }
 }
 

@@ -4,6 +4,7 @@
  * e2e.test.ts repeats the safety rules with a real dockerd and the real plugin).
  */
 
+import { StoreError } from '@kontena-ipam/store';
 import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CleanupReport } from '../src/contract.js';
@@ -436,6 +437,8 @@ describe('runCleanup (real etcd)', () => {
       );
       expect(error).toBeInstanceOf(CleanupError);
       expect((error as CleanupError).code).toBe('STORE_UNAVAILABLE');
+      // Translated at this boundary, with the store's error kept as the cause.
+      expect((error as CleanupError).cause).toBeInstanceOf(StoreError);
       expect((error as Error).message).toMatch(/etcd unavailable at http:\/\/127\.0\.0\.1:\d+/);
       expect((error as Error).message).toContain('nothing was changed');
     } finally {

@@ -2,7 +2,7 @@
  * The plugin's error class and the ONE table that turns any error (ours, the store's, the
  * cidr package's) into an HTTP status and the `Err` text Docker shows the user.
  */
-import { CidrError, type ErrorKind, type KindTable } from '@kontena-ipam/cidr';
+import { CidrError, type ErrorKind, errorClass, type KindTable } from '@kontena-ipam/cidr';
 import { StoreError } from '@kontena-ipam/store';
 
 /** PluginErrorCode names every failure the plugin itself raises. */
@@ -34,17 +34,7 @@ const KIND_BY_CODE = {
 } as const satisfies KindTable<PluginErrorCode>;
 
 /** PluginError is every error the plugin raises, with a stable `code`; `kind` follows from it. */
-export class PluginError extends Error {
-  override readonly name = 'PluginError';
-  readonly code: PluginErrorCode;
-  readonly kind: (typeof KIND_BY_CODE)[PluginErrorCode];
-
-  constructor(code: PluginErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.kind = KIND_BY_CODE[code];
-  }
-}
+export class PluginError extends errorClass('PluginError', KIND_BY_CODE) {}
 
 /** STATUS_BY_KIND is the one mapping from error kind to HTTP status. */
 const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {

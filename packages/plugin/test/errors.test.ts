@@ -3,7 +3,7 @@
  * are Records over the code unions, so a code added to the store or the plugin without a line
  * here fails the typecheck; and every kind of the project's vocabulary must be reached.
  */
-import { CidrError, type ErrorKind } from '@kontena-ipam/cidr';
+import { CidrError, type ErrorKind, KontenaError } from '@kontena-ipam/cidr';
 import { StoreError, type StoreErrorCode } from '@kontena-ipam/store';
 import { afterAll, describe, expect, it } from 'vitest';
 import { errorReply, INTERNAL_ERR, PluginError, type PluginErrorCode } from '../src/errors.js';
@@ -19,6 +19,24 @@ const STATUS: Record<ErrorKind, number> = {
   unavailable: 503,
   exhausted: 507,
 };
+
+describe('the error classes the table reads', () => {
+  it('are KontenaErrors named after their class, kind from code, cause kept', () => {
+    const cause = new Error('etcd deadline');
+    const errors = [
+      [new PluginError('TIMEOUT', 'slow', { cause }), 'PluginError', 'unavailable'],
+      [new StoreError('POOL_EXHAUSTED', 'full', { cause }), 'StoreError', 'exhausted'],
+      [new CidrError('HOST_BITS_SET', 'bits', '10.0.0.1/8'), 'CidrError', 'invalid'],
+    ] as const;
+    for (const [error, name, kind] of errors) {
+      expect(error).toBeInstanceOf(KontenaError);
+      expect(error.name).toBe(name);
+      expect(error.kind).toBe(kind);
+    }
+    expect(errors[0][0].cause).toBe(cause);
+    expect(errors[1][0].cause).toBe(cause);
+  });
+});
 
 describe('errorReply', () => {
   /** The kinds the cases below reached; every one of STATUS must be. */

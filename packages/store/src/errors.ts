@@ -3,7 +3,7 @@
  * status and on `code` for finer handling; nothing from etcd3 or gRPC leaks past this class.
  */
 
-import type { ErrorKind, KindTable } from '@kontena-ipam/cidr';
+import { type ErrorKind, errorClass, type KindTable } from '@kontena-ipam/cidr';
 
 /** ErrorKind is the project's one kind vocabulary (defined in cidr), re-exported for callers. */
 export type { ErrorKind };
@@ -47,21 +47,8 @@ const KIND_BY_CODE = {
   UNAVAILABLE: 'unavailable',
 } as const satisfies KindTable<StoreErrorCode>;
 
-/** StoreErrorKind is the kinds a store error can have: those of KIND_BY_CODE. */
-export type StoreErrorKind = (typeof KIND_BY_CODE)[StoreErrorCode];
-
 /** StoreError is thrown by every store call; `code` is stable, `kind` follows from it. */
-export class StoreError extends Error {
-  readonly code: StoreErrorCode;
-  readonly kind: StoreErrorKind;
-
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreError';
-    this.code = code;
-    this.kind = KIND_BY_CODE[code];
-  }
-}
+export class StoreError extends errorClass('StoreError', KIND_BY_CODE) {}
 
 /** isStoreError tells a StoreError (optionally of one code) from anything else. */
 export function isStoreError(error: unknown, code?: StoreErrorCode): error is StoreError {
