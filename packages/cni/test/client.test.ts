@@ -3,6 +3,7 @@
  * this test stands in for the daemon's routes, so the client's own handling is what is tested
  * (the daemon's answers are the app's CNI tests'). Also: what the client imports.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -133,6 +134,19 @@ describe('runCniClient', () => {
       JSON.parse((await runCniClient({ env: { CNI_COMMAND: 'ADD' }, stdin: '{' })).stdout),
     ).toMatchObject({ code: 6 });
     expect(seen).toEqual([]);
+  });
+});
+
+describe('the bin by hand', () => {
+  const bin = fileURLToPath(new URL('../dist/bin/kontena-ipam-cni.js', import.meta.url));
+  it('--help prints what it is and exits 0; any other argument exits 2 (a runtime passes none)', () => {
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', input: '' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('A CNI IPAM plugin');
+    expect(help.stdout).toContain('kontena-ipam install-cni');
+    const other = spawnSync(process.execPath, [bin, 'ADD'], { encoding: 'utf8', input: '' });
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain('run by a CNI runtime, not by hand');
   });
 });
 
