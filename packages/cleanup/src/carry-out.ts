@@ -39,11 +39,7 @@ async function guardedWrite<T>(write: () => Promise<T>, lost: T): Promise<T> {
 }
 
 /** changedMeanwhile reports a write a concurrent change beat (nothing written); returns false. */
-function changedMeanwhile(
-  base: Omit<CleanupAction, 'outcome' | 'reason'>,
-  reason: string,
-  ctx: StepContext,
-): false {
+function changedMeanwhile(base: FreeBase, reason: string, ctx: StepContext): false {
   ctx.report.conflicts++;
   ctx.emit({ ...base, outcome: 'changed', reason });
   return false;
@@ -109,8 +105,33 @@ export async function carryOut(step: PlannedStep, ctx: StepContext): Promise<boo
   }
 }
 
+/** FreeBase is what a free's report lines say of it. */
+type FreeBase = Omit<CleanupAction, 'outcome' | 'reason'>;
+
+/**
+ * freed finishes a free of `base`: in a dry run only its report; else the guarded `write`
+ * (false: a concurrent change won, reported as `changed` with `lost`), then its report.
+ */
+async function freed(
+  base: FreeBase,
+  reason: string,
+  ctx: StepContext,
+  write: () => Promise<boolean>,
+  lost: string,
+): Promise<boolean> {
+  if (ctx.dryRun) {
+    ctx.report.freed++;
+    ctx.emit({ ...base, outcome: 'dry-run', reason });
+    return false;
+  }
+  if (!(await guardedWrite(write, false))) return changedMeanwhile(base, lost, ctx);
+  ctx.report.freed++;
+  ctx.emit({ ...base, outcome: 'done', reason });
+  return true;
+}
+
 /** freeAttachment does the CNI DEL a runtime never sent: the attachment and its address go. */
-async function freeAttachment(
+function freeAttachment(
   pool: PoolStatus,
   attachment: AttachmentRecord,
   reason: string,
@@ -122,20 +143,10 @@ async function freeAttachment(
     address: describeAttachment(attachment),
     node: attachment.node,
   };
-  if (ctx.dryRun) {
-    ctx.report.freed++;
-    ctx.emit({ ...base, outcome: 'dry-run', reason });
-    return false;
-  }
-  const { released } = await guardedWrite(
-    () => ctx.store.detach({ pool: pool.id, node: attachment.node, ref: attachment.ref }),
-    { released: false, removed: false },
-  );
-  if (!released)
-    return changedMeanwhile(base, 'freed concurrently (a DEL came); left as it is', ctx);
-  ctx.report.freed++;
-  ctx.emit({ ...base, outcome: 'done', reason });
-  return true;
+  const write = async () =>
+    (await ctx.store.detach({ pool: pool.id, node: attachment.node, ref: attachment.ref }))
+      .released;
+  return freed(base, reason, ctx, write, 'freed concurrently (a DEL came); left as it is');
 }
 
 async function freeAddress(
@@ -150,12 +161,7 @@ async function freeAddress(
     address: describeAddress(record),
     node: record.node,
   };
-  if (ctx.dryRun) {
-    ctx.report.freed++;
-    ctx.emit({ ...base, outcome: 'dry-run', reason });
-    return false;
-  }
-  if (ctx.confirm.liveAddresses.has(addressKey(record.address))) {
+  if (!ctx.dryRun && ctx.confirm.liveAddresses.has(addressKey(record.address))) {
     ctx.report.kept++;
     ctx.emit({
       ...base,
@@ -165,27 +171,21 @@ async function freeAddress(
     });
     return false;
   }
-  const freed = await guardedWrite(
-    () =>
-      ctx.store.releaseAddressIfUnchanged({
-        pool: pool.id,
-        address: record.address,
-        modRevision: record.modRevision,
-        // The owner's fence (the app sets it): only while cleanup may act for that host.
-        node: record.node,
-      }),
-    false,
+  const write = () =>
+    ctx.store.releaseAddressIfUnchanged({
+      pool: pool.id,
+      address: record.address,
+      modRevision: record.modRevision,
+      // The owner's fence (the app sets it): only while cleanup may act for that host.
+      node: record.node,
+    });
+  return freed(
+    base,
+    reason,
+    ctx,
+    write,
+    'changed or freed concurrently since it was read; left as it is',
   );
-  if (!freed) {
-    return changedMeanwhile(
-      base,
-      'changed or freed concurrently since it was read; left as it is',
-      ctx,
-    );
-  }
-  ctx.report.freed++;
-  ctx.emit({ ...base, outcome: 'done', reason });
-  return true;
 }
 
 function stillUsed(pool: PoolStatus, ctx: StepContext): string[] {
