@@ -6,6 +6,7 @@
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { orphanedDirs } from './orphans.js';
 
 const live = new Set<DaemonInstance>();
 let exitHookInstalled = false;
@@ -56,31 +57,13 @@ export function writeOwner(instance: DaemonInstance): void {
   writeFileSync(join(instance.root, OWNER_FILE), `${JSON.stringify(owner)}\n`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * sweepOrphans removes what a killed test process left behind (its exit hook never ran):
  * daemons and shims named by a /tmp/kipam-* dir whose owner process is gone, their network
  * namespace and the dir. Dirs of live owners (other test runs) are left alone.
  */
 export function sweepOrphans(): void {
-  for (const entry of readdirSync('/tmp')) {
-    if (!entry.startsWith('kipam-')) continue;
-    const root = join('/tmp', entry);
-    let owner: { pid?: number; netns?: string };
-    try {
-      owner = JSON.parse(readFileSync(join(root, OWNER_FILE), 'utf8')) as typeof owner;
-    } catch {
-      continue; // not ours, or still being set up
-    }
-    if (typeof owner.pid !== 'number' || alive(owner.pid)) continue;
+  for (const { root, owner } of orphanedDirs<{ pid?: number; netns?: string }>(OWNER_FILE)) {
     const orphan: DaemonInstance = {
       root,
       netns: owner.netns,

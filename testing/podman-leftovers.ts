@@ -13,6 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { orphanedDirs } from './orphans.js';
 
 /** CNI_RESULTS is libcni's result cache; Podman 4.3 has no setting to move it. */
 const CNI_RESULTS = '/var/lib/cni/results';
@@ -168,31 +169,15 @@ export function removeTraces(instance: PodmanInstance, problems: string[]): void
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * sweepPodmanOrphans removes Podman hosts whose test process was killed (its exit hook never
  * ran): their containers (podman rm with the host's own command line), traces, namespace and
  * dir. Hosts of live owners (other test runs) are left alone.
  */
 export function sweepPodmanOrphans(): void {
-  for (const entry of readdirSync('/tmp')) {
-    if (!entry.startsWith('kipam-')) continue;
-    const root = join('/tmp', entry);
-    let owner: { pid?: number; netns?: string; command?: string[]; env?: NodeJS.ProcessEnv };
-    try {
-      owner = JSON.parse(readFileSync(join(root, OWNER_FILE), 'utf8')) as typeof owner;
-    } catch {
-      continue; // not a Podman host, or still being set up
-    }
-    if (typeof owner.pid !== 'number' || alive(owner.pid) || !owner.command) continue;
+  type Owner = { pid?: number; netns?: string; command?: string[]; env?: NodeJS.ProcessEnv };
+  for (const { root, owner } of orphanedDirs<Owner>(OWNER_FILE)) {
+    if (!owner.command) continue;
     removeSync({
       root,
       netns: owner.netns,
