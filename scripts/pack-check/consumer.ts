@@ -4,7 +4,7 @@
  * then imports each package with `import` and with `require`, runs each bin's --help, checks
  * that peers resolve to the consumer's own copy, and type-checks and runs the README examples.
  */
-import { realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { type Example, toModule } from './examples.js';
@@ -63,7 +63,59 @@ export function installConsumer(spec: ConsumerSpec): void {
 
 /** checkConsumer runs every check on the installed project and returns the problems. */
 export function checkConsumer(spec: ConsumerSpec): string[] {
-  return [...checkImports(spec), ...checkPeers(spec), ...checkBins(spec), ...checkExamples(spec)];
+  return [
+    ...checkImports(spec),
+    ...checkPeers(spec),
+    ...checkBins(spec),
+    ...checkCniClient(spec),
+    ...checkExamples(spec),
+  ];
+}
+
+/** NATIVE_TARGETS: the static CNI clients @kontena-ipam/cni ships (packages/cni/scripts/build-native.mjs). */
+const NATIVE_TARGETS = ['linux-x64', 'linux-arm64'];
+
+/**
+ * checkCniClient: the cni tarball ships a native client for each target, and the app's
+ * `install-cni` from the tarballs installs this host's, which answers a runtime's VERSION.
+ */
+function checkCniClient(spec: ConsumerSpec): string[] {
+  if (!spec.packages.some((p) => p.manifest.name === '@kontena-ipam/cni')) return [];
+  const problems: string[] = [];
+  const cni = dirname(
+    realpathSync(
+      createRequire(join(spec.dir, 'package.json')).resolve('@kontena-ipam/cni/package.json'),
+    ),
+  );
+  for (const target of NATIVE_TARGETS) {
+    if (!existsSync(join(cni, 'dist', 'native', target, 'kontena-ipam-cni'))) {
+      problems.push(`@kontena-ipam/cni ships no native client for ${target}`);
+    }
+  }
+  const pluginDir = join(spec.dir, 'cni-bin');
+  const installed = run(
+    join(spec.dir, 'node_modules', '.bin', 'kontena-ipam'),
+    ['install-cni', pluginDir],
+    {
+      cwd: spec.dir,
+    },
+  );
+  if (installed.status !== 0 || !installed.stdout.includes('the native client')) {
+    problems.push(
+      `kontena-ipam install-cni did not install the native client:\n${installed.stdout}${installed.stderr}`,
+    );
+    return problems;
+  }
+  const version = run(join(pluginDir, 'kontena-ipam'), [], {
+    cwd: spec.dir,
+    env: { CNI_COMMAND: 'VERSION' },
+  });
+  if (version.status !== 0 || !version.stdout.includes('"supportedVersions"')) {
+    problems.push(
+      `the installed CNI client failed VERSION (exit ${version.status}):\n${version.stdout}${version.stderr}`,
+    );
+  }
+  return problems;
 }
 
 /** checkImports: each package loads with import and with require, with the same exports. */

@@ -1,19 +1,21 @@
 /**
  * @kontena-ipam/cni: a CNI IPAM plugin on the kontena-ipam store. The daemon side: the CNI
  * routes a PluginServer serves beside Docker's (`extraRoutes: cniRoutes({ backend: store })`),
- * the parser and result shaping they use, and the launcher `install-cni` writes. The client a
- * runtime execs is `@kontena-ipam/cni/client` (node built-ins only).
+ * the parser and result shaping they use, and what `install-cni` writes. The client a runtime
+ * execs is the static Go binary this package ships (native/, built into dist/native/), or
+ * `@kontena-ipam/cni/client` (node built-ins only) where none is shipped for the host.
  */
 export type { CniRequest } from './config.js';
 export { parseCniCall, staticIps } from './config.js';
 export type { CniCode, CniErrorObject } from './errors.js';
 export { CniError, cniErrorOf } from './errors.js';
-export type { Installed, InstallOptions } from './install.js';
+export type { ClientKind, Installed, InstallOptions } from './install.js';
 export {
   CNI_PLUGIN_NAME,
   DEFAULT_CNI_BIN_DIR,
   installCniPlugin,
   launcherScript,
+  nativeClientPath,
 } from './install.js';
 export type { RangeRequest } from './ranges.js';
 export { parseRanges } from './ranges.js';

@@ -3,14 +3,14 @@
  * this test stands in for the daemon's routes, so the client's own handling is what is tested
  * (the daemon's answers are the app's CNI tests'). Also: what the client imports.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCniClient } from '../src/client/index.js';
+import { CLIENT_TIMEOUT_MS, runCniClient } from '../src/client/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kipam-cni-client-'));
 const socket = join(dir, 'daemon.sock');
@@ -137,17 +137,258 @@ describe('runCniClient', () => {
   });
 });
 
-describe('the bin by hand', () => {
-  const bin = fileURLToPath(new URL('../dist/bin/kontena-ipam-cni.js', import.meta.url));
-  it('--help prints what it is and exits 0; any other argument exits 2 (a runtime passes none)', () => {
-    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', input: '' });
-    expect(help.status).toBe(0);
+/**
+ * Both clients a runtime may exec (install-cni installs the native one, and the node launcher
+ * where none is shipped) as processes, case by case: each must print what the contract says,
+ * and the two must print the same.
+ */
+const NODE_BIN = fileURLToPath(new URL('../dist/bin/kontena-ipam-cni.js', import.meta.url));
+const NATIVE_BIN = fileURLToPath(
+  new URL(`../dist/native/${process.platform}-${process.arch}/kontena-ipam-cni`, import.meta.url),
+);
+const CLIENTS = [
+  { name: 'node', argv: [process.execPath, NODE_BIN] },
+  { name: 'native', argv: [NATIVE_BIN] },
+] as const;
+
+interface Exec {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+/** exec runs a client as a runtime does: its own environment, the config on stdin. */
+function exec(
+  argv: readonly string[],
+  env: Record<string, string>,
+  stdin: string,
+  args: string[] = [],
+): Promise<Exec> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0] as string, [...argv.slice(1), ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ stdout, stderr, code }));
+    child.stdin.end(stdin);
+  });
+}
+
+/** A case: the daemon's reply, the call, and what a client must print (parsed) and exit with. */
+interface Case {
+  name: string;
+  reply?: { status: number; body: string };
+  env: Record<string, string>;
+  stdin?: string;
+  /** Exact output (undefined: prints nothing), or a partial match of the printed object. */
+  prints?: Record<string, unknown>;
+  partial?: boolean;
+  exit: number;
+  /** The routes the daemon saw, in order. */
+  posted: string[];
+}
+
+const CASES: Case[] = [
+  {
+    name: 'ADD prints the result as the daemon gave it',
+    reply: { status: 200, body: '{"cniVersion":"0.4.0","ips":[{"address":"10.1.0.2/24"}]}' },
+    env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0' },
+    prints: { cniVersion: '0.4.0', ips: [{ address: '10.1.0.2/24' }] },
+    exit: 0,
+    posted: ['/Cni.Add'],
+  },
+  ...['DEL', 'CHECK', 'GC', 'STATUS'].map((verb) => ({
+    name: `${verb} prints nothing on success`,
+    reply: { status: 200, body: '{}' },
+    env: { CNI_COMMAND: verb },
+    exit: 0,
+    posted: [`/Cni.${verb[0]}${verb.slice(1).toLowerCase()}`],
+  })),
+  {
+    name: 'a CNI error from the daemon, with the caller’s cniVersion',
+    reply: { status: 400, body: '{"code":7,"msg":"ipam.subnet: bad","details":"10.0.0.0/33"}' },
+    env: { CNI_COMMAND: 'ADD' },
+    prints: { cniVersion: '0.4.0', code: 7, msg: 'ipam.subnet: bad', details: '10.0.0.0/33' },
+    exit: 1,
+    posted: ['/Cni.Add'],
+  },
+  {
+    name: 'a 503 without a CNI body is 11 with the daemon’s Err',
+    reply: { status: 503, body: '{"Err":"etcd unavailable"}' },
+    env: { CNI_COMMAND: 'ADD' },
+    prints: { cniVersion: '0.4.0', code: 11, msg: 'etcd unavailable' },
+    exit: 1,
+    posted: ['/Cni.Add'],
+  },
+  {
+    name: 'a 503 to STATUS is 50',
+    reply: { status: 503, body: '{"Err":"etcd unavailable"}' },
+    env: { CNI_COMMAND: 'STATUS' },
+    prints: { cniVersion: '0.4.0', code: 50, msg: 'etcd unavailable' },
+    exit: 1,
+    posted: ['/Cni.Status'],
+  },
+  {
+    name: 'any other unexpected answer is 999 naming the HTTP status',
+    reply: { status: 404, body: '{"Err":"unknown route"}' },
+    env: { CNI_COMMAND: 'ADD' },
+    prints: {
+      cniVersion: '0.4.0',
+      code: 999,
+      msg: 'kontena-ipam answered HTTP 404: unknown route',
+    },
+    exit: 1,
+    posted: ['/Cni.Add'],
+  },
+  {
+    name: 'an answer that is not JSON is 999 quoting it',
+    reply: { status: 500, body: 'oops' },
+    env: { CNI_COMMAND: 'DEL' },
+    prints: { cniVersion: '0.4.0', code: 999, msg: 'kontena-ipam answered HTTP 500: oops' },
+    exit: 1,
+    posted: ['/Cni.Del'],
+  },
+  {
+    name: 'VERSION is answered without the daemon',
+    env: { CNI_COMMAND: 'VERSION' },
+    stdin: '',
+    prints: {
+      cniVersion: '1.1.0',
+      supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+    },
+    exit: 0,
+    posted: [],
+  },
+  {
+    name: 'an unknown verb is 4, without the daemon',
+    env: { CNI_COMMAND: 'NOPE' },
+    prints: {
+      cniVersion: '0.4.0',
+      code: 4,
+      msg: 'CNI_COMMAND "NOPE" is not a CNI verb (ADD, DEL, CHECK, GC, STATUS, VERSION)',
+    },
+    exit: 1,
+    posted: [],
+  },
+  {
+    name: 'a missing CNI_COMMAND is 4',
+    env: {},
+    prints: { cniVersion: '0.4.0', code: 4, msg: 'CNI_COMMAND is missing' },
+    exit: 1,
+    posted: [],
+  },
+  {
+    name: 'a config that is not JSON is 6',
+    env: { CNI_COMMAND: 'ADD' },
+    stdin: '{',
+    prints: { cniVersion: '1.1.0', code: 6, msg: 'the network configuration on stdin is not JSON' },
+    partial: true,
+    exit: 1,
+    posted: [],
+  },
+  {
+    name: 'a config that is JSON but not an object is 6',
+    env: { CNI_COMMAND: 'ADD' },
+    stdin: 'null',
+    prints: {
+      cniVersion: '1.1.0',
+      code: 6,
+      msg: 'the network configuration on stdin is not a JSON object',
+    },
+    exit: 1,
+    posted: [],
+  },
+  {
+    name: 'a relative ipam.socket is 7, naming it',
+    env: { CNI_COMMAND: 'ADD' },
+    stdin: JSON.stringify({
+      cniVersion: '1.0.0',
+      ipam: { type: 'kontena-ipam', socket: 'x.sock' },
+    }),
+    prints: {
+      cniVersion: '1.0.0',
+      code: 7,
+      msg: 'ipam.socket must be an absolute path of a unix socket',
+      details: 'x.sock',
+    },
+    exit: 1,
+    posted: [],
+  },
+];
+
+describe.each(CLIENTS)('the $name client as a process', ({ argv }) => {
+  it.each(CASES)('$name', async (c) => {
+    seen.length = 0;
+    if (c.reply) reply = c.reply;
+    const out = await exec(argv, { ...c.env, SECRET: 'not sent' }, c.stdin ?? config());
+    expect(out.code).toBe(c.exit);
+    if (c.prints === undefined) expect(out.stdout).toBe('');
+    else if (c.partial) expect(JSON.parse(out.stdout)).toMatchObject(c.prints);
+    else expect(JSON.parse(out.stdout)).toEqual(c.prints);
+    // One JSON object on one line: what libcni reads.
+    expect(out.stdout === '' || /^[^\n]+\n$/.test(out.stdout)).toBe(true);
+    expect(seen.map((s) => s.path)).toEqual(c.posted);
+    for (const s of seen) {
+      expect(s.body.env).toEqual(c.env);
+      expect(s.body.config).toEqual(JSON.parse(c.stdin ?? config()));
+    }
+  });
+
+  it('no daemon on the socket: 11 naming the socket; STATUS: 50', async () => {
+    const none = join(dir, 'none.sock');
+    const del = await exec(argv, { CNI_COMMAND: 'DEL' }, config({ socket: none }));
+    expect(del.code).toBe(1);
+    expect(JSON.parse(del.stdout)).toMatchObject({
+      cniVersion: '0.4.0',
+      code: 11,
+      msg: `kontena-ipam is not answering on ${none}: is it running on this host?`,
+    });
+    const status = await exec(argv, { CNI_COMMAND: 'STATUS' }, config({ socket: none }));
+    expect(JSON.parse(status.stdout)).toMatchObject({ code: 50 });
+  });
+
+  it('--help prints what it is and exits 0; any other argument exits 2 (a runtime passes none)', async () => {
+    const help = await exec(argv, {}, '', ['--help']);
+    expect(help.code).toBe(0);
     expect(help.stdout).toContain('A CNI IPAM plugin');
     expect(help.stdout).toContain('kontena-ipam install-cni');
-    const other = spawnSync(process.execPath, [bin, 'ADD'], { encoding: 'utf8', input: '' });
-    expect(other.status).toBe(2);
+    const other = await exec(argv, {}, '', ['ADD']);
+    expect(other.code).toBe(2);
     expect(other.stderr).toContain('run by a CNI runtime, not by hand');
   });
+});
+
+describe('a daemon that never answers', () => {
+  it(
+    'both clients give up after CLIENT_TIMEOUT_MS with 11: a runtime is never held',
+    async () => {
+      const silent = createServer(() => undefined);
+      const path = join(dir, 'silent-both.sock');
+      await new Promise<void>((resolve) => silent.listen(path, resolve));
+      try {
+        const outs = await Promise.all(
+          CLIENTS.map(({ argv }) => exec(argv, { CNI_COMMAND: 'ADD' }, config({ socket: path }))),
+        );
+        for (const out of outs) {
+          expect(out.code).toBe(1);
+          expect(JSON.parse(out.stdout)).toMatchObject({
+            code: 11,
+            details: `no answer within ${CLIENT_TIMEOUT_MS} ms`,
+          });
+        }
+      } finally {
+        silent.closeAllConnections();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
+    },
+    CLIENT_TIMEOUT_MS * 2,
+  );
 });
 
 describe('what the client loads', () => {

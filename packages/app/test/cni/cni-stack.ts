@@ -21,7 +21,8 @@ import { type EtcdCluster, startEtcd } from '@kontena-ipam/testing/etcd';
 import { type SharedL2, startSharedL2 } from '@kontena-ipam/testing/shared-l2';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { type PluginProcess, runBin, startPlugin } from '../support/plugin-process.js';
+import { installCni } from '../support/install-cni.js';
+import { type PluginProcess, startPlugin } from '../support/plugin-process.js';
 
 /** LAN_IF is each host's veth on the shared L2: the macvlan master. */
 export const LAN_IF = 'lan0';
@@ -86,8 +87,7 @@ export function useCniStack(): CniStack {
   beforeAll(async () => {
     etcd = await startEtcd();
     client = new Etcd3({ hosts: etcd.endpoint });
-    const installed = await runBin(['install-cni', pluginDir], {});
-    if (installed.code !== 0) throw new Error(`install-cni failed: ${installed.stderr}`);
+    await installCni(pluginDir);
     l2 = startSharedL2('cni');
     for (const node of ['host-a', 'host-b']) {
       const netns = makeNetns(node);

@@ -9,7 +9,8 @@
 import { macvlanConflist } from '@kontena-ipam/testing/cni-config';
 import { type PluginHost, startPluginHost } from '@kontena-ipam/testing/plugin-host';
 import { type PodmanHost, startPodmanHost } from '@kontena-ipam/testing/podman-host';
-import { type BinPlugin, runBin, serveBin } from './plugin-process.js';
+import { installCni } from './install-cni.js';
+import { type BinPlugin, serveBin } from './plugin-process.js';
 
 /** PodmanCniHost is a Podman host and the kontena-ipam serving its CNI calls. */
 export interface PodmanCniHost {
@@ -38,8 +39,7 @@ export async function startPodmanCniHost(options: {
   const podman = await startPodmanHost({ label: options.node });
   let plugin: PluginHost<BinPlugin> | undefined;
   try {
-    const installed = await runBin(['install-cni', podman.pluginDir], {});
-    if (installed.code !== 0) throw new Error(`install-cni failed: ${installed.stderr}`);
+    await installCni(podman.pluginDir);
     plugin = await startPluginHost(
       serveBin({
         NODE_ID: options.node,
