@@ -5,9 +5,9 @@
  * still holds after the run (every ADD was followed by a DEL, so that must be nothing).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEBIAN_CNI_DIR } from '@kontena-ipam/testing/cni';
 import { hostLocalIpam } from '@kontena-ipam/testing/cni-config';
@@ -117,21 +117,23 @@ async function stopDaemon(child: ChildProcess): Promise<void> {
 
 /**
  * kontenaIpam is the product as a CNI user installs it: a fresh etcd, the app's bin serving on
- * a socket (NODE_ID cni-bench), and the client installed by `kontena-ipam install-cni DIR`
- * (the launcher a runtime execs), with `ipam.socket` naming the bin's socket. With `client`,
- * that executable replaces the launcher (another client of the same wire contract, e.g.
- * cni-start/go-client), so a faster client can be measured through the same run.
+ * a socket (NODE_ID cni-bench), and the client installed by `kontena-ipam install-cni DIR` (the
+ * native client shipped for this host; with `kind` 'node', `--node-client`: the node launcher
+ * that hosts without a shipped binary get), with `ipam.socket` naming the bin's socket.
  */
-export function kontenaIpam(client?: string): IpamSetup {
+export function kontenaIpam(kind: 'native' | 'node' = 'native'): IpamSetup {
   return async (options) => {
     const pluginDir = join(options.dir, 'cni-bin');
-    const install = spawnSync(process.execPath, [APP_BIN, 'install-cni', pluginDir], {
-      encoding: 'utf8',
-    });
-    if (install.status !== 0) throw new Error(`kontena-ipam install-cni: ${install.stderr}`);
-    if (client) copyFileSync(client, join(pluginDir, 'kontena-ipam'));
+    const args = ['install-cni', ...(kind === 'node' ? ['--node-client'] : []), pluginDir];
+    const install = spawnSync(process.execPath, [APP_BIN, ...args], { encoding: 'utf8' });
+    const wanted = kind === 'node' ? 'the node client' : 'the native client';
+    if (install.status !== 0 || !install.stdout.includes(wanted)) {
+      throw new Error(
+        `kontena-ipam install-cni did not install ${wanted}: ${install.stdout}${install.stderr}`,
+      );
+    }
     const subject = await servedIpam(options, pluginDir);
-    return client ? { ...subject, name: `kontena-ipam (${basename(client)})` } : subject;
+    return kind === 'node' ? { ...subject, name: 'kontena-ipam (node client)' } : subject;
   };
 }
 

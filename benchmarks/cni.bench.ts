@@ -253,15 +253,16 @@ export function cniScenario(subject: IpamSetup): Scenario {
 }
 
 /**
- * cni is the scenario `pnpm bench` runs: kontena-ipam against host-local. Two switches, read
- * outside turbo (pnpm bench runs node directly): KONTENA_CNI_BENCH_IPAM=host-local puts
- * host-local against itself (how far apart two equal sides come out), KONTENA_CNI_BENCH_CLIENT=
- * PATH measures another client executable of the same wire contract in place of the launcher.
+ * cni is the scenario `pnpm bench` runs: kontena-ipam, as install-cni installs it, against
+ * host-local. Two switches, read outside turbo (pnpm bench runs node directly):
+ * KONTENA_CNI_BENCH_IPAM=host-local puts host-local against itself (how far apart two equal
+ * sides come out), KONTENA_CNI_BENCH_IPAM=node-client measures the node launcher that hosts
+ * without a shipped native client get.
  */
 // biome-ignore lint/suspicious/noUndeclaredEnvVars: see above
 const benchIpam = process.env.KONTENA_CNI_BENCH_IPAM;
-// biome-ignore lint/suspicious/noUndeclaredEnvVars: see above
-const benchClient = process.env.KONTENA_CNI_BENCH_CLIENT;
 export const cni: Scenario = cniScenario(
-  benchIpam === 'host-local' ? hostLocal : kontenaIpam(benchClient),
+  benchIpam === 'host-local'
+    ? hostLocal
+    : kontenaIpam(benchIpam === 'node-client' ? 'node' : 'native'),
 );

@@ -3,7 +3,7 @@
 # the trivial client in C (glibc dynamic and static, musl static), Go, Node (plain, startup
 # snapshot, single executable with code cache or snapshot), Bun (run and --compile) and Deno
 # (run; `deno compile` downloads its runtime from dl.deno.land, unreachable here), plus the
-# project's own CNI client as install-cni installs it, bundled, and the Go prototype.
+# project's own CNI client as install-cni installs it, bundled, and the native client (packages/cni/native).
 # Needs: pnpm build done, gcc; musl-gcc and go when present. Bun, Deno and postject come from
 # npm into OUT (their binaries ship inside registry packages).
 set -eu
@@ -17,7 +17,7 @@ gcc -O2 -static -o "$OUT/client-c-static" "$HERE/client.c"
 if command -v musl-gcc >/dev/null; then musl-gcc -O2 -static -s -o "$OUT/client-c-musl" "$HERE/client.c"; fi
 if command -v go >/dev/null; then
   (cd "$HERE" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$OUT/client-go" client.go)
-  (cd "$HERE/../go-client" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$OUT/client-go-real" .)
+  (cd "$REPO/packages/cni/native" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$OUT/client-go-real" .)
 fi
 cp "$HERE/client.cjs" "$HERE/client.mjs" "$HERE/server.mjs" "$OUT/"
 node --snapshot-blob "$OUT/snap.blob" --build-snapshot "$HERE/snapshot-entry.cjs"
@@ -31,7 +31,7 @@ for kind in code-cache snapshot; do
 done
 "$OUT/node_modules/.bin/bun" build --compile "$HERE/client.mjs" --outfile "$OUT/client-bun" >/dev/null
 "$OUT/node_modules/.bin/bun" build --compile --minify --bytecode "$HERE/client.mjs" --outfile "$OUT/client-bun-bc" >/dev/null
-node "$REPO/packages/app/dist/bin/kontena-ipam.js" install-cni "$OUT/cni-bin" >/dev/null
+node "$REPO/packages/app/dist/bin/kontena-ipam.js" install-cni --node-client "$OUT/cni-bin" >/dev/null
 ESBUILD=$(ls -d "$REPO"/node_modules/.pnpm/esbuild@*/node_modules/esbuild/bin/esbuild | head -1)
 "$ESBUILD" "$REPO/packages/app/dist/bin/kontena-ipam-cni.js" --bundle --platform=node --format=esm \
   --outfile="$OUT/cni-bundle.mjs" --log-level=warning

@@ -21,7 +21,7 @@ const variants = {
   'C, glibc static': [at('client-c-static')],
   'C, musl static': [at('client-c-musl')],
   'Go 1.19 static': [at('client-go')],
-  'Go 1.19 static, kontena-ipam wire contract (prototype)': [at('client-go-real')],
+  'Go 1.19 static, kontena-ipam wire contract (packages/cni/native)': [at('client-go-real')],
   'node -e 0': [node, '-e', '0'],
   'node client.cjs': [node, at('client.cjs')],
   'node client.mjs': [node, at('client.mjs')],
@@ -36,7 +36,7 @@ const variants = {
   'node --snapshot-blob (startup snapshot)': [node, '--snapshot-blob', at('snap.blob')],
   'node single executable + code cache': [at('client-sea-code-cache')],
   'node single executable + snapshot': [at('client-sea-snapshot')],
-  'kontena-ipam-cni as install-cni installs it (sh + node)': [at('cni-bin/kontena-ipam')],
+  'kontena-ipam-cni, install-cni --node-client (sh + node)': [at('cni-bin/kontena-ipam')],
   'kontena-ipam-cni: node dist/bin directly': [
     node,
     join(repo, 'packages/app/dist/bin/kontena-ipam-cni.js'),

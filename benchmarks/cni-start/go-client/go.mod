@@ -1,2 +1,0 @@
-module kontena-ipam-cni
-go 1.19
