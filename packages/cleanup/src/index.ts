@@ -6,6 +6,13 @@
  * CleanupReport, are the app's (`kontena-ipam-cleanup`).
  */
 export type {
+  AbsentHosts,
+  AbsentHostsInput,
+  DueHost,
+  Sighting,
+} from './absent-hosts.js';
+export { absentHosts, MIN_FORGET_AFTER_MS } from './absent-hosts.js';
+export type {
   CleanupAction,
   CleanupActionKind,
   CleanupLogger,

@@ -1,32 +1,33 @@
 /**
- * runCleanupCli: the command line behind the `kontena-ipam-cleanup` bin. It parses flags,
- * builds the Docker view, runs @kontena-ipam/cleanup's runCleanup once or every --interval,
+ * runCleanupCli: the command line behind the `kontena-ipam-cleanup` bin. It parses flags
+ * (cleanup-args.ts), builds the Docker view, runs @kontena-ipam/cleanup's runCleanup once or
+ * every --interval (for this host, then with --forget-after for each host absent long enough),
  * prints, and returns the exit code. The bin hands it a ready store factory, so nothing here
  * knows etcd.
  */
-import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import {
+  absentHosts,
   CleanupError,
   type CleanupLogger,
   createDockerView,
-  DEFAULT_GRACE_MS,
-  DEFAULT_IPAM_DRIVER,
   type DockerView,
   formatAction,
   formatDuration,
   MIN_GRACE_MS,
-  parseDuration,
   RevisionClock,
   reportToJson,
   runCleanup,
+  type Sighting,
 } from '@kontena-ipam/cleanup';
-import { type IpamStore, type NodeId, parseNodeId, StoreError } from '@kontena-ipam/store';
+import { type IpamStore, type NodeId, StoreError } from '@kontena-ipam/store';
 import { type Colors, colors, useColor } from '../render/table.js';
+import { CLEANUP_USAGE, type CliConfig, parseCleanupArgs } from './cleanup-args.js';
 import { fenceCleanup } from './cleanup-liveness.js';
 import { cleanupSummary } from './cleanup-summary.js';
 import { EXIT } from './command.js';
+
+export { CLEANUP_USAGE } from './cleanup-args.js';
 
 /** CleanupCliDeps is what the app passes in: a store factory, this host, streams, logger. */
 export interface CleanupCliDeps {
@@ -50,154 +51,6 @@ export interface CleanupCliDeps {
   signal?: AbortSignal;
   /** Clock for the grace period; default Date.now. */
   now?: () => number;
-}
-
-/** CLEANUP_USAGE is the --help text. */
-export const CLEANUP_USAGE = `Usage: kontena-ipam-cleanup [options]
-
-Frees addresses and pools in etcd that Docker on this host no longer uses.
-Runs only on the machine whose kontena-ipam holds NODE_ID's registration.
-Never frees an address written after the run started, one younger than --grace,
-a live network's gateway or aux address, or another host's address (unless
---node NAME --forget-node).
-
-Options:
-  --dry-run               report what would be freed; write nothing
-  --grace DURATION        never free addresses younger than this (default ${formatDuration(DEFAULT_GRACE_MS)},
-                          at least ${formatDuration(MIN_GRACE_MS)})
-  --unsafe-grace DURATION like --grace, below ${formatDuration(MIN_GRACE_MS)} too (0 = no age check): may free
-                          the address of a container Docker is starting; only when no
-                          docker command runs on this host
-  --interval DURATION     run every DURATION until SIGTERM (survives outages between runs)
-  --node NAME --forget-node
-                          host NAME is gone for good: release its holds and addresses
-                          (refused while NAME is registered, i.e. live; not with --interval)
-  --docker-socket PATH    Docker Engine API socket (default: DOCKER_HOST unix://…,
-                          else /var/run/docker.sock)
-  --ipam-driver NAME      IPAM driver name of our networks (default: base name of
-                          KONTENA_IPAM_SOCKET, else ${DEFAULT_IPAM_DRIVER})
-  --json                  print the report as JSON (one object per run)
-  -h, --help              show this text
-
-Durations: 250ms, 30s, 5m, 1h30m. Exit: 0 clean or cleaned, 1 Docker/etcd unreachable, 2 bad flags.
-`;
-
-interface CliConfig {
-  dryRun: boolean;
-  json: boolean;
-  graceMs: number;
-  /** unsafeGrace: the grace came from --unsafe-grace (it may lie below MIN_GRACE_MS). */
-  unsafeGrace: boolean;
-  intervalMs: number | undefined;
-  forgetNode: NodeId | undefined;
-  dockerSocket: string | undefined;
-  ipamDriver: string;
-}
-
-function usageError(message: string): CleanupError {
-  return new CleanupError('INVALID_ARGUMENT', message);
-}
-
-function driverFromEnv(env: NodeJS.ProcessEnv): string {
-  // Docker names a socket plugin after its file: /run/docker/plugins/NAME.sock → NAME.
-  const socket = env.KONTENA_IPAM_SOCKET?.trim();
-  if (socket?.endsWith('.sock')) return basename(socket, '.sock');
-  return DEFAULT_IPAM_DRIVER;
-}
-
-/** parseCleanupArgs turns argv into a config or throws CleanupError INVALID_ARGUMENT. */
-function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfig | 'help' {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    values = parse(argv).values;
-  } catch (error) {
-    throw usageError((error as Error).message);
-  }
-  if (values.help) return 'help';
-  if (Boolean(values['forget-node']) !== Boolean(values.node)) {
-    throw usageError(
-      '--node NAME and --forget-node go together: name the host that is gone for good, and confirm it',
-    );
-  }
-  let forgetNode: NodeId | undefined;
-  if (values.node) {
-    try {
-      forgetNode = parseNodeId(values.node);
-    } catch (error) {
-      throw usageError(`--node: ${(error as Error).message}`);
-    }
-    if (forgetNode === deps.node) {
-      throw usageError(
-        `--node ${forgetNode} is this host (NODE_ID): a live host is cleaned without --forget-node`,
-      );
-    }
-  }
-  if (forgetNode !== undefined && values.interval !== undefined) {
-    // A standing loop would keep freeing that host's addresses if it came back, or its name
-    // were reused: forgetting a host is a one-off act.
-    throw usageError(
-      '--forget-node runs once: it cannot go with --interval (a loop would keep freeing the host if it came back)',
-    );
-  }
-  const intervalMs =
-    values.interval === undefined ? undefined : parseDuration(values.interval, '--interval');
-  if (intervalMs !== undefined && intervalMs < 1000) {
-    throw usageError(`--interval ${values.interval} is shorter than 1s`);
-  }
-  return {
-    dryRun: values['dry-run'] ?? false,
-    json: values.json ?? false,
-    ...graceOf(values.grace, values['unsafe-grace']),
-    intervalMs,
-    forgetNode,
-    dockerSocket: values['docker-socket'],
-    ipamDriver: values['ipam-driver'] ?? driverFromEnv(deps.env),
-  };
-}
-
-/**
- * graceOf reads --grace (at least MIN_GRACE_MS) or --unsafe-grace (any duration). The floor
- * covers the gap between the plugin's commit and Docker listing the endpoint, during which
- * a fresh address looks like a leak.
- */
-function graceOf(
-  grace: string | undefined,
-  unsafe: string | undefined,
-): { graceMs: number; unsafeGrace: boolean } {
-  if (grace !== undefined && unsafe !== undefined) {
-    throw usageError('--grace and --unsafe-grace exclude each other: give one');
-  }
-  if (unsafe !== undefined) {
-    return { graceMs: parseDuration(unsafe, '--unsafe-grace'), unsafeGrace: true };
-  }
-  if (grace === undefined) return { graceMs: DEFAULT_GRACE_MS, unsafeGrace: false };
-  const graceMs = parseDuration(grace, '--grace');
-  if (graceMs < MIN_GRACE_MS) {
-    throw usageError(
-      `--grace ${grace} is below the floor of ${formatDuration(MIN_GRACE_MS)}: an address the plugin has just handed out is not yet listed by Docker and would be freed under its container; give --grace ${formatDuration(MIN_GRACE_MS)} or more, or --unsafe-grace ${grace} if no docker command runs on this host meanwhile`,
-    );
-  }
-  return { graceMs, unsafeGrace: false };
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      'dry-run': { type: 'boolean' },
-      grace: { type: 'string' },
-      'unsafe-grace': { type: 'string' },
-      interval: { type: 'string' },
-      node: { type: 'string' },
-      'forget-node': { type: 'boolean' },
-      'docker-socket': { type: 'string' },
-      'ipam-driver': { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 function errorMessage(error: unknown): { code: string; kind: string; message: string } {
@@ -285,6 +138,8 @@ class Runs {
   #store: IpamStore | undefined;
   // Remembers this process's fences, so --interval runs can always age a pool hold.
   readonly #revisionClock = new RevisionClock();
+  // --forget-after: when this process first saw each absent host (absent-hosts.ts).
+  #sightings: ReadonlyMap<NodeId, Sighting> = new Map();
   readonly #config: CliConfig;
   readonly #docker: DockerView;
   readonly #deps: CleanupCliDeps;
@@ -298,37 +153,17 @@ class Runs {
     this.#colors = colors(useColor(deps.stdout, deps.env));
   }
 
-  /** once runs cleanup one time and prints its report, or its error; returns the exit code. */
+  /**
+   * once runs cleanup one time: this host (or --forget-node's host), then with --forget-after
+   * every host absent long enough; prints each report, or the error. Returns the exit code.
+   */
   async once(): Promise<number> {
     const { stdout, stderr } = this.#deps;
     const cfg = this.#config;
     try {
       this.#store ??= await this.#deps.store();
-      await fenceCleanup(
-        this.#store,
-        { node: this.#deps.node, bootId: this.#deps.bootId },
-        cfg.forgetNode,
-      );
-      const report = await runCleanup({
-        store: this.#store,
-        docker: this.#docker,
-        node: this.#deps.node,
-        graceMs: cfg.graceMs,
-        dryRun: cfg.dryRun,
-        forgetNode: cfg.forgetNode,
-        logger: this.#deps.logger,
-        ipamDriver: cfg.ipamDriver,
-        revisionClock: this.#revisionClock,
-        ...(this.#deps.now ? { now: this.#deps.now } : {}),
-        // Lines go out as actions happen, so a failure later in the run loses none.
-        ...(cfg.json ? {} : { onAction: (action) => stdout.write(`${formatAction(action)}\n`) }),
-      });
-      if (cfg.json) {
-        stdout.write(`${JSON.stringify(reportToJson(report))}\n`);
-      } else {
-        if (report.actions.length === 0) stdout.write('nothing to do: the store matches Docker\n');
-        stdout.write(cleanupSummary(report, this.#colors));
-      }
+      await this.#cleanFor(this.#store, cfg.forgetNode);
+      if (cfg.forgetAfterMs !== undefined) await this.#forgetAbsent(this.#store, cfg.forgetAfterMs);
       return EXIT.ok;
     } catch (error) {
       const info = errorMessage(error);
@@ -337,6 +172,62 @@ class Runs {
       // One-shot: the stderr line says it all; a loop also logs it for whoever watches logs.
       if (cfg.intervalMs !== undefined) this.#deps.logger.warn({ err: info }, 'cleanup run failed');
       return EXIT.failure;
+    }
+  }
+
+  /** cleanFor cleans this host, or forgets `forgetNode`, fenced on its liveness; prints the report. */
+  async #cleanFor(store: IpamStore, forgetNode: NodeId | undefined): Promise<void> {
+    const { stdout } = this.#deps;
+    const cfg = this.#config;
+    await fenceCleanup(store, { node: this.#deps.node, bootId: this.#deps.bootId }, forgetNode);
+    const report = await runCleanup({
+      store,
+      docker: this.#docker,
+      node: this.#deps.node,
+      graceMs: cfg.graceMs,
+      dryRun: cfg.dryRun,
+      forgetNode,
+      logger: this.#deps.logger,
+      ipamDriver: cfg.ipamDriver,
+      revisionClock: this.#revisionClock,
+      ...(this.#deps.now ? { now: this.#deps.now } : {}),
+      // Lines go out as actions happen, so a failure later in the run loses none.
+      ...(cfg.json ? {} : { onAction: (action) => stdout.write(`${formatAction(action)}\n`) }),
+    });
+    if (cfg.json) {
+      stdout.write(`${JSON.stringify(reportToJson(report))}\n`);
+    } else {
+      if (report.actions.length === 0) stdout.write('nothing to do: the store matches Docker\n');
+      stdout.write(cleanupSummary(report, this.#colors));
+    }
+  }
+
+  /**
+   * forgetAbsent forgets each host absentHosts finds due, as --forget-node would. A host that
+   * comes back meanwhile is refused by its fence (HOST_LIVE) and kept: not a failed run.
+   */
+  async #forgetAbsent(store: IpamStore, afterMs: number): Promise<void> {
+    const now = (this.#deps.now ?? Date.now)();
+    const decision = absentHosts({
+      hosts: await store.listHosts(),
+      self: this.#deps.node,
+      now,
+      afterMs,
+      sightings: this.#sightings,
+    });
+    this.#sightings = decision.sightings;
+    for (const host of decision.due) {
+      const since = host.from === 'stopped' ? 'its clean stop' : 'this cleanup first saw it absent';
+      const line = `forgetting host ${host.node}: absent for ${formatDuration(host.absentMs)} (since ${since}), --forget-after ${formatDuration(afterMs)}`;
+      this.#deps.logger.warn({ node: host.node, absentMs: host.absentMs, from: host.from }, line);
+      if (!this.#config.json) this.#deps.stdout.write(`${line}\n`);
+      try {
+        await this.#cleanFor(store, host.node);
+      } catch (error) {
+        if (!(error instanceof CleanupError && error.code === 'HOST_LIVE')) throw error;
+        this.#deps.logger.info({ node: host.node }, `cleanup: ${host.node} came back; kept`);
+        if (!this.#config.json) this.#deps.stdout.write(`${host.node} came back: kept\n`);
+      }
     }
   }
 

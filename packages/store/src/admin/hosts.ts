@@ -25,6 +25,11 @@ export interface HostStatus {
   since: string | undefined;
   /** Addresses recorded as the host's. */
   addresses: number;
+  /**
+   * Of those, pools' gateways: recorded as the host that created the pool, but the pool's, so
+   * they stay while any host holds it (forgetting the host does not free them).
+   */
+  gateways: number;
   /** Pools the host holds (joined and not released). */
   pools: string[];
 }
@@ -67,9 +72,12 @@ export async function listHosts(ctx: StoreContext, budget?: Budget): Promise<Hos
     if (node) pools.set(node, [...(pools.get(node) ?? []), pool]);
   }
   const owned = new Map<string, number>();
+  const gateways = new Map<string, number>();
   for (const kv of addresses.kvs) {
-    const node = readAddress(kv)?.node;
-    if (node) owned.set(node, (owned.get(node) ?? 0) + 1);
+    const record = readAddress(kv);
+    if (!record?.node) continue;
+    owned.set(record.node, (owned.get(record.node) ?? 0) + 1);
+    if (record.kind === 'gateway') gateways.set(record.node, (gateways.get(record.node) ?? 0) + 1);
   }
   const names = new Set([...live.keys(), ...last.keys(), ...pools.keys(), ...owned.keys()]);
   return [...names].sort().map((node) => {
@@ -81,6 +89,7 @@ export async function listHosts(ctx: StoreContext, budget?: Budget): Promise<Hos
       last: before,
       since: now ? now.startedAt : before?.stoppedAt,
       addresses: owned.get(node) ?? 0,
+      gateways: gateways.get(node) ?? 0,
       pools: (pools.get(node) ?? []).sort(),
     };
   });
