@@ -9,23 +9,11 @@ import { formatAddress } from '@kontena-ipam/cidr';
 import type { CleanupReportJson } from '@kontena-ipam/cleanup';
 import { parseContainerId, parseIfName } from '@kontena-ipam/store';
 import { makeNetns } from '@kontena-ipam/testing/cni';
-import { startEtcd } from '@kontena-ipam/testing/etcd';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nodeA, poolId, subnet } from './cleanup-fixtures.js';
-import { type CleanupHost, startCleanupHost } from './cleanup-host.js';
+import { useCleanupHost } from './cleanup-host.js';
 
-let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let host: CleanupHost;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  host = await startCleanupHost(etcd.endpoint, 'ccni');
-}, 180_000);
-
-afterAll(async () => {
-  await host?.stop();
-  await etcd?.stop();
-}, 180_000);
+const stack = useCleanupHost({ label: 'ccni' });
 
 const ref = (container: string) => ({
   container: parseContainerId(container),
@@ -37,7 +25,7 @@ describe('kontena-ipam-cleanup and CNI attachments', () => {
     const live = makeNetns('live');
     const gone = makeNetns('gone');
     const attach = (container: string, netns: string) =>
-      host.fx.store.attach({
+      stack.host.fx.store.attach({
         network: poolId('podnet'),
         node: nodeA,
         ref: ref(container),
@@ -50,7 +38,7 @@ describe('kontena-ipam-cleanup and CNI attachments', () => {
       const c = await attach('unseen0', '/nonexistent-netns-folder/ns0');
       gone.remove(); // the container went, and its runtime never sent DEL
 
-      const run = await host.runCli(['--unsafe-grace', '0s', '--json']);
+      const run = await stack.host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       const report = JSON.parse(run.stdout) as CleanupReportJson;
@@ -69,19 +57,25 @@ describe('kontena-ipam-cleanup and CNI attachments', () => {
       );
 
       // In etcd: the live and the unjudged attachments and their addresses stay; the gone one went.
-      const left = await host.fx.store.listAttachments({ pool: poolId('podnet'), node: nodeA });
+      const left = await stack.host.fx.store.listAttachments({
+        pool: poolId('podnet'),
+        node: nodeA,
+      });
       expect(left.map((x) => x.ref.container).sort()).toEqual(['live0', 'unseen0']);
-      const addresses = await host.fx.addressesOf('podnet', nodeA);
+      const addresses = await stack.host.fx.addressesOf('podnet', nodeA);
       expect(addresses).toContain(formatAddress(a.address));
       expect(addresses).toContain(formatAddress(c.address));
       expect(addresses).not.toContain(formatAddress(b.address));
 
       // The live one's container goes too: the next run frees it.
       live.remove();
-      const again = await host.runCli(['--unsafe-grace', '0s', '--json']);
+      const again = await stack.host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(again.code).toBe(0);
       expect((JSON.parse(again.stdout) as CleanupReportJson).freed).toBe(1);
-      const after = await host.fx.store.listAttachments({ pool: poolId('podnet'), node: nodeA });
+      const after = await stack.host.fx.store.listAttachments({
+        pool: poolId('podnet'),
+        node: nodeA,
+      });
       expect(after.map((x) => x.ref.container)).toEqual(['unseen0']);
     } finally {
       live.remove();

@@ -6,33 +6,17 @@
  */
 import { formatAddress, parseAddress } from '@kontena-ipam/cidr';
 import { type CleanupReportJson, createDockerView, runCleanup } from '@kontena-ipam/cleanup';
-import { startEtcd } from '@kontena-ipam/testing/etcd';
 import { kontenaNetworkArgs } from '@kontena-ipam/testing/kontena-network';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HOUR_LATER, nodeA, nodeB, poolId, subnet } from './cleanup-fixtures.js';
-import { type CleanupHost, startCleanupHost } from './cleanup-host.js';
+import { useCleanupHost } from './cleanup-host.js';
 
-let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let host: CleanupHost;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  host = await startCleanupHost(etcd.endpoint);
-}, 180_000);
-
-afterAll(async () => {
-  await host?.stop();
-  await etcd?.stop();
-}, 180_000);
-
-beforeEach(async () => {
-  await host.freshStore();
-});
+const stack = useCleanupHost({ fresh: true });
 
 /** Each leak costs Docker's plugin client ~15 s of retries per failed release call. */
 const E2E_TIMEOUT = 300_000;
 
-const docker = (args: string[]) => host.daemon.dockerOk(args, { timeoutMs: 120_000 });
+const docker = (args: string[]) => stack.host.daemon.dockerOk(args, { timeoutMs: 120_000 });
 
 async function network(name: string, extra: string[] = []): Promise<void> {
   await docker(kontenaNetworkArgs(name, extra));
@@ -47,21 +31,21 @@ async function container(name: string, net: string, extra: string[] = []): Promi
     '--network',
     net,
     ...extra,
-    host.image,
+    stack.host.image,
     'sleep',
     '3600',
   ]);
-  return await host.containerIp(name, net);
+  return await stack.host.containerIp(name, net);
 }
 
 /** leak removes containers and networks while the plugin is down: Docker's releases fail. */
 async function leak(containers: string[], networks: string[] = []): Promise<void> {
-  await host.stopPlugin();
+  await stack.host.stopPlugin();
   try {
     await Promise.all(containers.map((c) => docker(['rm', '-f', c])));
     for (const n of networks) await docker(['network', 'rm', n]);
   } finally {
-    await host.startPlugin();
+    await stack.host.startPlugin();
   }
 }
 
@@ -70,7 +54,7 @@ function json(stdout: string): CleanupReportJson {
   return JSON.parse(lines[lines.length - 1] as string) as CleanupReportJson;
 }
 
-const addresses = (pool: string, node?: typeof nodeA) => host.fx.addressesOf(pool, node);
+const addresses = (pool: string, node?: typeof nodeA) => stack.host.fx.addressesOf(pool, node);
 
 describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () => {
   it(
@@ -82,18 +66,18 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const leaked1 = await container('leak1', 'kontena');
       const leaked2 = await container('leak2', 'gone');
       // Another host's addresses in the same pool: never ours to free.
-      await host.fx.store.requestPool({
+      await stack.host.fx.store.requestPool({
         network: poolId('kontena'),
         node: nodeB,
         subnet: subnet('10.81.0.0/16'),
         ipRange: subnet('10.81.128.0/17'),
       });
-      const b = await host.fx.store.requestAddress({
+      const b = await stack.host.fx.store.requestAddress({
         pool: poolId('kontena'),
         node: nodeB,
         kind: 'endpoint',
       });
-      const goneSubnet = (await host.fx.store.getPool(poolId('gone')))?.subnet;
+      const goneSubnet = (await stack.host.fx.store.getPool(poolId('gone')))?.subnet;
       expect(goneSubnet).toBeDefined();
 
       await leak(['leak1', 'leak2'], ['gone']);
@@ -101,7 +85,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       expect(await addresses('kontena', nodeA)).toContain(leaked1);
       expect(await addresses('gone', nodeA)).toContain(leaked2);
 
-      const run = await host.runCli(['--unsafe-grace', '0s', '--json']);
+      const run = await stack.host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       const report = json(run.stdout);
@@ -122,16 +106,18 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
 
       expect(await addresses('kontena', nodeA)).toEqual(['10.81.0.1', keep].sort());
       expect(await addresses('kontena', nodeB)).toEqual([formatAddress(b.address)]);
-      expect(await host.fx.store.getPool(poolId('gone'))).toBeUndefined();
-      expect((await host.fx.store.listReservations()).map((r) => r.pool)).toEqual(['kontena']);
-      expect((await host.fx.store.getPool(poolId('kontena')))?.holds).toEqual({
+      expect(await stack.host.fx.store.getPool(poolId('gone'))).toBeUndefined();
+      expect((await stack.host.fx.store.listReservations()).map((r) => r.pool)).toEqual([
+        'kontena',
+      ]);
+      expect((await stack.host.fx.store.getPool(poolId('kontena')))?.holds).toEqual({
         [nodeA]: 1,
         [nodeB]: 1,
       });
 
       // Docker still works on what was kept, and a second run finds nothing.
       await docker(['exec', 'keep', 'true']);
-      const again = await host.runCli(['--unsafe-grace', '0s']);
+      const again = await stack.host.runCli(['--unsafe-grace', '0s']);
       expect(again.code).toBe(0);
       expect(again.stdout).toContain('nothing to do');
       await docker(['rm', '-f', 'keep']);
@@ -144,7 +130,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
     'an address allocated during a run (after the fence) survives, even with no grace',
     async () => {
       await network('busy', ['--subnet', '10.84.0.0/24']);
-      const real = createDockerView({ socketPath: host.daemon.socket });
+      const real = createDockerView({ socketPath: stack.host.daemon.socket });
       let late = '';
       // A container starts while cleanup is looking at Docker: after the fence, and after
       // the snapshot that would have shown it.
@@ -157,7 +143,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
         },
       };
       const report = await runCleanup({
-        store: host.fx.store,
+        store: stack.host.fx.store,
         docker: view,
         node: nodeA,
         graceMs: 0,
@@ -192,7 +178,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const runs: string[] = [];
       const cleaner = (async () => {
         while (!stop) {
-          const r = await host.runCli(['--unsafe-grace', '2s']);
+          const r = await stack.host.runCli(['--unsafe-grace', '2s']);
           runs.push(`${r.code}${r.code === 0 ? '' : `: ${r.stderr}`}`);
           // Let the churn's I/O in, whatever a run did.
           await new Promise((resolve) => setTimeout(resolve, 50));
@@ -210,9 +196,9 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       expect(runs.length).toBeGreaterThan(0);
       expect(runs.filter((c) => c !== '0')).toEqual([]);
       const running = ['churn1', 'churn3', 'churn5'];
-      const ips = await Promise.all(running.map((c) => host.containerIp(c, 'churn')));
+      const ips = await Promise.all(running.map((c) => stack.host.containerIp(c, 'churn')));
       // One more run (past the grace) settles the old leaks; the running containers keep theirs.
-      const final = await host.runCli(['--unsafe-grace', '2s']);
+      const final = await stack.host.runCli(['--unsafe-grace', '2s']);
       expect(final.code).toBe(0);
       expect(await addresses('churn', nodeA)).toEqual(['10.85.0.1', ...ips].sort());
       await docker(['rm', '-f', ...running]);
@@ -226,36 +212,36 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
     async () => {
       await network('shared');
       const mine = await container('mine', 'shared');
-      await host.fx.store.requestPool({ network: poolId('shared'), node: nodeB });
-      const theirs = await host.fx.store.requestAddress({
+      await stack.host.fx.store.requestPool({ network: poolId('shared'), node: nodeB });
+      const theirs = await stack.host.fx.store.requestAddress({
         pool: poolId('shared'),
         node: nodeB,
         kind: 'endpoint',
       });
-      const pool = await host.fx.store.getPool(poolId('shared'));
+      const pool = await stack.host.fx.store.getPool(poolId('shared'));
       const gateway = pool?.gateway;
       await leak(['mine'], ['shared']);
 
-      const run = await host.runCli(['--unsafe-grace', '0s', '--json']);
+      const run = await stack.host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(run.code).toBe(0);
       expect(json(run.stdout)).toMatchObject({ freed: 1, holdsDropped: 1, poolsRemoved: 0 });
-      const after = await host.fx.store.getPool(poolId('shared'));
+      const after = await stack.host.fx.store.getPool(poolId('shared'));
       expect(after?.holds).toEqual({ [nodeB]: 1 });
-      const left = await host.fx.store.listAddresses({ pool: poolId('shared') });
+      const left = await stack.host.fx.store.listAddresses({ pool: poolId('shared') });
       expect(left.map((r) => r.address.value).sort()).toEqual(
         [gateway?.value, theirs.address.value].sort(),
       );
       expect(left.some((r) => r.address.value === parseAddress(mine).value)).toBe(false);
 
       // Without --forget-node, node-b's address stays on every run.
-      expect((await host.runCli(['--unsafe-grace', '0s'])).stdout).toContain('nothing to do');
+      expect((await stack.host.runCli(['--unsafe-grace', '0s'])).stdout).toContain('nothing to do');
       expect(await addresses('shared', nodeB)).toHaveLength(1);
 
-      const usage = await host.runCli(['--node', 'node-b', '--unsafe-grace', '0s']);
+      const usage = await stack.host.runCli(['--node', 'node-b', '--unsafe-grace', '0s']);
       expect(usage.code).toBe(2);
       expect(usage.stderr).toContain('--node NAME and --forget-node go together');
 
-      const forget = await host.runCli([
+      const forget = await stack.host.runCli([
         '--node',
         'node-b',
         '--forget-node',
@@ -272,7 +258,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
         poolsRemoved: 1,
       });
       // What is left: the subnet guard and node-a's registration (its plugin still runs).
-      expect(await host.fx.keyList()).toEqual([
+      expect(await stack.host.fx.keyList()).toEqual([
         'v2/guard/subnets',
         'v2/hosts/node-a',
         'v2/nodes/node-a',
@@ -290,7 +276,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       const dynamic = await container('dyn', 'statics');
       const before = await addresses('statics');
       expect(before).toEqual(['10.86.0.1', '10.86.0.20', '10.86.0.7', dynamic].sort());
-      const run = await host.runCli(['--unsafe-grace', '0s', '--json']);
+      const run = await stack.host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(run.code).toBe(0);
       expect(json(run.stdout)).toMatchObject({
         freed: 0,
@@ -311,15 +297,15 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       await network('dry');
       const leaked = await container('dryc', 'dry');
       await leak(['dryc'], ['dry']);
-      const before = await host.fx.store.revision();
-      const run = await host.runCli(['--dry-run', '--unsafe-grace', '0s']);
+      const before = await stack.host.fx.store.revision();
+      const run = await stack.host.runCli(['--dry-run', '--unsafe-grace', '0s']);
       expect(run.code).toBe(0);
       expect(run.stdout).toContain(`would free        dry ${leaked} [node-a]`);
       expect(run.stdout).toContain('would remove pool dry');
       expect(run.stdout).toContain('dry run: nothing written');
-      expect(await host.fx.store.revision()).toBe(before);
+      expect(await stack.host.fx.store.revision()).toBe(before);
       // The real run then does what the dry run said.
-      const real = await host.runCli(['--unsafe-grace', '0s', '--json']);
+      const real = await stack.host.runCli(['--unsafe-grace', '0s', '--json']);
       expect(json(real.stdout)).toMatchObject({ freed: 1, holdsDropped: 1, poolsRemoved: 1 });
     },
     E2E_TIMEOUT,
@@ -331,21 +317,21 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       await network('still');
       await container('stillc', 'still');
       await leak(['stillc']);
-      const before = await host.fx.store.revision();
+      const before = await stack.host.fx.store.revision();
 
-      const noDocker = await host.runCli(['--unsafe-grace', '0s'], {
+      const noDocker = await stack.host.runCli(['--unsafe-grace', '0s'], {
         env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
       });
       expect(noDocker.code).toBe(1);
       expect(noDocker.stderr).toContain('Docker unreachable at unix:///nonexistent/docker.sock');
       expect(noDocker.stdout).toBe('');
-      expect(await host.fx.store.revision()).toBe(before);
+      expect(await stack.host.fx.store.revision()).toBe(before);
 
       const { freePort } = await import('@kontena-ipam/testing/ports');
       const { storeFixture } = await import('./cleanup-fixtures.js');
       const dead = storeFixture(`http://127.0.0.1:${await freePort()}`, 500);
       try {
-        const noEtcd = await host.runCli(['--unsafe-grace', '0s', '--json'], {
+        const noEtcd = await stack.host.runCli(['--unsafe-grace', '0s', '--json'], {
           store: async () => dead.store,
         });
         expect(noEtcd.code).toBe(1);
@@ -358,7 +344,7 @@ describe('kontena-ipam-cleanup against a real dockerd and the real plugin', () =
       } finally {
         await dead.close().catch(() => undefined);
       }
-      expect(await host.fx.store.revision()).toBe(before);
+      expect(await stack.host.fx.store.revision()).toBe(before);
       await docker(['network', 'rm', 'still']);
     },
     E2E_TIMEOUT,

@@ -8,27 +8,13 @@
 import { formatAddress } from '@kontena-ipam/cidr';
 import type { CleanupReportJson } from '@kontena-ipam/cleanup';
 import { type Budget, IpamStore, type NodeRegistration, parseNodeId } from '@kontena-ipam/store';
-import { startEtcd } from '@kontena-ipam/testing/etcd';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { instanceInfo } from '../src/instance.js';
 import { HOUR_LATER, type nodeA, nodeB, poolId, subnet } from './cleanup-fixtures.js';
-import { type CleanupHost, startCleanupHost } from './cleanup-host.js';
+import { useCleanupHost } from './cleanup-host.js';
 
 const nodeC = parseNodeId('node-c');
-let etcd: Awaited<ReturnType<typeof startEtcd>>;
-let host: CleanupHost;
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  host = await startCleanupHost(etcd.endpoint, 'fga');
-}, 180_000);
-afterAll(async () => {
-  await host?.stop();
-  await etcd?.stop();
-}, 180_000);
-beforeEach(async () => {
-  await host.freshStore();
-});
+const stack = useCleanupHost({ label: 'fga', fresh: true });
 
 /** reports are the JSON lines of a --json run: this host's first, then each forgotten host's. */
 function reports(stdout: string): CleanupReportJson[] {
@@ -42,8 +28,8 @@ function reports(stdout: string): CleanupReportJson[] {
 async function seed(nodes: (typeof nodeA)[]): Promise<void> {
   const pool = poolId('far');
   for (const node of nodes) {
-    await host.fx.store.requestPool({ network: pool, node, subnet: subnet('10.87.0.0/24') });
-    await host.fx.store.requestAddress({ pool, node, kind: 'endpoint' });
+    await stack.host.fx.store.requestPool({ network: pool, node, subnet: subnet('10.87.0.0/24') });
+    await stack.host.fx.store.requestAddress({ pool, node, kind: 'endpoint' });
   }
 }
 
@@ -52,36 +38,38 @@ const FORGET = ['--forget-after', '30m', '--unsafe-grace', '0s', '--json'];
 describe('kontena-ipam-cleanup --forget-after', () => {
   it('forgets a host stopped cleanly longer ago; keeps a live one, one stopped recently, and this host', async () => {
     await seed([nodeB, nodeC]);
-    const b = host.fx.store.register(nodeB, { ...instanceInfo(), hostname: 'vm-b' });
-    const c = host.fx.store.register(nodeC, { ...instanceInfo(), hostname: 'vm-c' });
+    const b = stack.host.fx.store.register(nodeB, { ...instanceInfo(), hostname: 'vm-b' });
+    const c = stack.host.fx.store.register(nodeC, { ...instanceInfo(), hostname: 'vm-c' });
     await Promise.all([b.serving(), c.serving()]);
     await b.stop(); // a clean stop: hosts/node-b records stoppedAt
     try {
       // node-b stopped seconds ago: not yet.
-      const now = await host.runCli(FORGET);
+      const now = await stack.host.runCli(FORGET);
       expect(now.code).toBe(0);
       expect(reports(now.stdout)).toHaveLength(1);
       // node-b created the pool: it owns the gateway besides its address.
-      const gateway = (await host.fx.store.getPool(poolId('far')))?.gateway;
+      const gateway = (await stack.host.fx.store.getPool(poolId('far')))?.gateway;
       if (!gateway) throw new Error('pool far has no gateway');
-      expect(await host.fx.addressesOf('far', nodeB)).toHaveLength(2);
+      expect(await stack.host.fx.addressesOf('far', nodeB)).toHaveLength(2);
 
       // An hour on: node-b's address and hold go; the pool's gateway stays (node-c holds the
       // pool); node-c is live and keeps everything; this host's report comes first.
-      const later = await host.runCli(FORGET, { now: HOUR_LATER });
+      const later = await stack.host.runCli(FORGET, { now: HOUR_LATER });
       expect(later.code).toBe(0);
       const [self, forgot, ...more] = reports(later.stdout);
       expect(self).toMatchObject({ node: 'node-a' });
       expect(self?.forgetNode).toBeUndefined();
       expect(forgot).toMatchObject({ forgetNode: 'node-b', freed: 1, holdsDropped: 1 });
       expect(more).toEqual([]);
-      expect(await host.fx.addressesOf('far', nodeB)).toEqual([formatAddress(gateway)]);
-      expect(await host.fx.addressesOf('far', nodeC)).toHaveLength(1);
-      expect((await host.fx.store.getPool(poolId('far')))?.holds).toEqual({ [nodeC]: 1 });
+      expect(await stack.host.fx.addressesOf('far', nodeB)).toEqual([formatAddress(gateway)]);
+      expect(await stack.host.fx.addressesOf('far', nodeC)).toHaveLength(1);
+      expect((await stack.host.fx.store.getPool(poolId('far')))?.holds).toEqual({ [nodeC]: 1 });
 
       // Once forgotten it has nothing left to free (the gateway is the pool's): the next run
       // forgets nobody.
-      expect(reports((await host.runCli(FORGET, { now: HOUR_LATER })).stdout)).toHaveLength(1);
+      expect(reports((await stack.host.runCli(FORGET, { now: HOUR_LATER })).stdout)).toHaveLength(
+        1,
+      );
     } finally {
       await c.stop();
     }
@@ -94,7 +82,10 @@ describe('kontena-ipam-cleanup --forget-after', () => {
     const now = () => (Date.now() - started > 1500 ? Date.now() + 3_600_000 : Date.now());
     const stop = new AbortController();
     const timer = setTimeout(() => stop.abort(), 4500);
-    const run = await host.runCli(['--interval', '1s', ...FORGET], { now, signal: stop.signal });
+    const run = await stack.host.runCli(['--interval', '1s', ...FORGET], {
+      now,
+      signal: stop.signal,
+    });
     clearTimeout(timer);
     expect(run.code).toBe(0);
     const lines = reports(run.stdout);
@@ -103,15 +94,15 @@ describe('kontena-ipam-cleanup --forget-after', () => {
     expect(forgot[0]).toMatchObject({ freed: 1, holdsDropped: 1, poolsRemoved: 1 });
     // Not on the first run (a single JSON line), however long node-b had been gone before.
     expect(lines.indexOf(forgot[0] as CleanupReportJson)).toBeGreaterThan(1);
-    expect(await host.fx.addressesOf('far')).toEqual([]);
+    expect(await stack.host.fx.addressesOf('far')).toEqual([]);
   });
 
   it('a host that comes back between the read and the forget is kept: its fence refuses', async () => {
     await seed([nodeB]);
-    const gone = host.fx.store.register(nodeB, { ...instanceInfo(), hostname: 'vm-b' });
+    const gone = stack.host.fx.store.register(nodeB, { ...instanceInfo(), hostname: 'vm-b' });
     await gone.serving();
     await gone.stop();
-    const fx = host.fx;
+    const fx = stack.host.fx;
     let back: NodeRegistration | undefined;
     // A real store on the same etcd whose host list is read just before node-b registers again.
     class Racing extends IpamStore {
@@ -123,13 +114,13 @@ describe('kontena-ipam-cleanup --forget-after', () => {
       }
     }
     try {
-      const run = await host.runCli(['--forget-after', '30m', '--unsafe-grace', '0s'], {
+      const run = await stack.host.runCli(['--forget-after', '30m', '--unsafe-grace', '0s'], {
         now: HOUR_LATER,
         store: async () =>
           new Racing({
             client: fx.client,
             prefix: fx.prefix,
-            endpoint: etcd.endpoint,
+            endpoint: stack.endpoint,
             deadlineMs: 2000,
           }),
       });
@@ -145,15 +136,21 @@ describe('kontena-ipam-cleanup --forget-after', () => {
 
   it('bad flags exit 2 and write nothing: below the floor, or with --forget-node', async () => {
     await seed([nodeB]);
-    const before = await host.fx.keyList();
-    const short = await host.runCli(['--forget-after', '5m']);
+    const before = await stack.host.fx.keyList();
+    const short = await stack.host.runCli(['--forget-after', '5m']);
     expect(short.code).toBe(2);
     expect(short.stderr).toContain('--forget-after 5m is below 10m');
-    const both = await host.runCli(['--forget-after', '1h', '--node', 'node-b', '--forget-node']);
+    const both = await stack.host.runCli([
+      '--forget-after',
+      '1h',
+      '--node',
+      'node-b',
+      '--forget-node',
+    ]);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain(
       '--forget-after and --node NAME --forget-node exclude each other',
     );
-    expect(await host.fx.keyList()).toEqual(before);
+    expect(await stack.host.fx.keyList()).toEqual(before);
   });
 });

@@ -8,6 +8,7 @@
 import { Writable } from 'node:stream';
 import { PluginServer } from '@kontena-ipam/plugin';
 import { IpamStore, type NodeId } from '@kontena-ipam/store';
+import { startEtcd } from '@kontena-ipam/testing/etcd';
 import {
   type DockerHost,
   type InProcessPlugin,
@@ -15,6 +16,7 @@ import {
   startDockerHost,
 } from '@kontena-ipam/testing/plugin-host';
 import pino from 'pino';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { runCleanupCli } from '../src/commands/cleanup.js';
 import { instanceInfo } from '../src/instance.js';
 import { nodeA, type StoreFixture, storeFixture } from './cleanup-fixtures.js';
@@ -125,4 +127,40 @@ export async function startCleanupHost(endpoint: string, label = 'cln'): Promise
     },
   };
   return host;
+}
+
+/** CleanupStack is a file's etcd and cleanup host, there from beforeAll on. */
+export interface CleanupStack {
+  readonly host: CleanupHost;
+  /** The etcd endpoint the host's store and plugin use. */
+  readonly endpoint: string;
+}
+
+/**
+ * useCleanupHost registers the hooks that start a real etcd and a cleanup host on it before a
+ * file's tests and stop both after; with `fresh`, every test starts on a store of its own.
+ */
+export function useCleanupHost(options: { label?: string; fresh?: boolean } = {}): CleanupStack {
+  let etcd: Awaited<ReturnType<typeof startEtcd>> | undefined;
+  let host: CleanupHost | undefined;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    host = await startCleanupHost(etcd.endpoint, options.label);
+  }, 180_000);
+  afterAll(async () => {
+    await host?.stop();
+    await etcd?.stop();
+  }, 180_000);
+  if (options.fresh) beforeEach(async () => stack.host.freshStore());
+  const stack: CleanupStack = {
+    get host() {
+      if (!host) throw new Error('the cleanup host did not start (see beforeAll)');
+      return host;
+    },
+    get endpoint() {
+      if (!etcd) throw new Error('etcd did not start (see beforeAll)');
+      return etcd.endpoint;
+    },
+  };
+  return stack;
 }
