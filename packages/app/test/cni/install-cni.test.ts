@@ -4,18 +4,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SHIPPED_CNI_CLIENT } from '../support/install-cni.js';
 import { runBin } from '../support/plugin-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kipam-install-cni-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The binary @kontena-ipam/cni ships for this host, as the app resolves the package. */
-const cniDist = dirname(createRequire(import.meta.url).resolve('@kontena-ipam/cni'));
-const shipped = join(cniDist, 'native', `${process.platform}-${process.arch}`, 'kontena-ipam-cni');
+const shipped = SHIPPED_CNI_CLIENT;
 
 /** version execs the installed plugin as a runtime does for VERSION: no PATH, nothing on stdin. */
 function version(plugin: string): unknown {

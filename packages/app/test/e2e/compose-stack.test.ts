@@ -9,13 +9,22 @@
  * daemon does not have (Docker would make a folder there).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Dockerd, startDockerd } from '@kontena-ipam/testing/dockerd';
 import { etcdBinary } from '@kontena-ipam/testing/etcd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { SHIPPED_CNI_CLIENT } from '../support/install-cni.js';
 import { callPlugin } from '../support/plugin-process.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -183,4 +192,30 @@ describe('docker/compose.yml on a test dockerd', () => {
       /"endpoint":"unix:\/\/\/run\/kontena-ipam-etcd\/client:0".*kontena-ipam is serving Docker/,
     );
   }, 240_000);
+
+  it('the image puts its native CNI client on the host: docker run -v /opt/cni/bin:/opt/cni/bin IMAGE bin/kontena-ipam install-cni', async () => {
+    const hostDir = join(daemon.root, 'host-cni-bin');
+    mkdirSync(hostDir);
+    const image = images['kontena-ipam']?.image as string;
+    const out = await daemon.dockerOk([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '-v',
+      `${hostDir}:/opt/cni/bin`,
+      image,
+      'bin/kontena-ipam',
+      'install-cni',
+    ]);
+    expect(out.trim()).toBe(
+      `installed /opt/cni/bin/kontena-ipam: the native client for ${process.platform}-${process.arch}`,
+    );
+    // On the host, outside any container: the static binary, answering a runtime's VERSION.
+    const plugin = join(hostDir, 'kontena-ipam');
+    expect(readFileSync(plugin).equals(readFileSync(SHIPPED_CNI_CLIENT))).toBe(true);
+    const version = spawnSync(plugin, [], { env: { CNI_COMMAND: 'VERSION' }, encoding: 'utf8' });
+    expect(version.status).toBe(0);
+    expect(JSON.parse(version.stdout)).toMatchObject({ cniVersion: '1.1.0' });
+  }, 120_000);
 });
