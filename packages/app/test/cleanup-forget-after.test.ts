@@ -97,42 +97,64 @@ describe('kontena-ipam-cleanup --forget-after', () => {
     expect(await stack.host.fx.addressesOf('far')).toEqual([]);
   });
 
-  it('a host that comes back between the read and the forget is kept: its fence refuses', async () => {
-    await seed([nodeB]);
-    const gone = stack.host.fx.store.register(nodeB, { ...instanceInfo(), hostname: 'vm-b' });
-    await gone.serving();
-    await gone.stop();
-    const fx = stack.host.fx;
-    let back: NodeRegistration | undefined;
-    // A real store on the same etcd whose host list is read just before node-b registers again.
-    class Racing extends IpamStore {
-      override async listHosts(budget?: Budget) {
-        const hosts = await super.listHosts(budget);
+  /**
+   * Where node-b registers again, in a real store on the same etcd: right after the host list
+   * is read (the liveness check before the forget refuses), or right after the forget's own
+   * run read its fence revision (the store's fence refuses its first write: NODE_LIVE). The
+   * second revision() is the forget's: the first is this host's own run.
+   */
+  const RACES = [
+    { when: 'the host list is read', hook: 'listHosts' },
+    { when: 'the forget has started', hook: 'revision' },
+  ] as const;
+
+  it.each(RACES)(
+    'a host that comes back after $when is kept: its fence refuses',
+    async ({ hook }) => {
+      await seed([nodeB]);
+      const gone = stack.host.fx.store.register(nodeB, { ...instanceInfo(), hostname: 'vm-b' });
+      await gone.serving();
+      await gone.stop();
+      const fx = stack.host.fx;
+      let back: NodeRegistration | undefined;
+      const comeBack = async () => {
         back = fx.store.register(nodeB, { ...instanceInfo(), hostname: 'vm-b2' });
         await back.serving();
-        return hosts;
+      };
+      class Racing extends IpamStore {
+        #revisions = 0;
+        override async listHosts(budget?: Budget) {
+          const hosts = await super.listHosts(budget);
+          if (hook === 'listHosts') await comeBack();
+          return hosts;
+        }
+        override async revision() {
+          const revision = await super.revision();
+          if (hook === 'revision' && ++this.#revisions === 2) await comeBack();
+          return revision;
+        }
       }
-    }
-    try {
-      const run = await stack.host.runCli(['--forget-after', '30m', '--unsafe-grace', '0s'], {
-        now: HOUR_LATER,
-        store: async () =>
-          new Racing({
-            client: fx.client,
-            prefix: fx.prefix,
-            endpoint: stack.endpoint,
-            deadlineMs: 2000,
-          }),
-      });
-      expect(run.code).toBe(0);
-      expect(run.stdout).toContain('forgetting host node-b: absent for 1h');
-      expect(run.stdout).toContain('node-b came back: kept');
-      expect(await fx.addressesOf('far', nodeB)).toHaveLength(2);
-      expect((await fx.store.getPool(poolId('far')))?.holds).toEqual({ [nodeB]: 1 });
-    } finally {
-      await back?.stop();
-    }
-  });
+      try {
+        const run = await stack.host.runCli(['--forget-after', '30m', '--unsafe-grace', '0s'], {
+          now: HOUR_LATER,
+          store: async () =>
+            new Racing({
+              client: fx.client,
+              prefix: fx.prefix,
+              endpoint: stack.endpoint,
+              deadlineMs: 2000,
+            }),
+        });
+        expect(run.code).toBe(0);
+        expect(run.stdout).toContain('forgetting host node-b: absent for 1h');
+        expect(run.stdout).toContain('node-b came back: kept');
+        expect(await fx.addressesOf('far', nodeB)).toHaveLength(2);
+        expect((await fx.store.getPool(poolId('far')))?.holds).toEqual({ [nodeB]: 1 });
+      } finally {
+        await back?.stop();
+      }
+    },
+  );
 
   it('bad flags exit 2 and write nothing: below the floor, or with --forget-node', async () => {
     await seed([nodeB]);

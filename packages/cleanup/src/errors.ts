@@ -8,7 +8,7 @@ export type CleanupErrorCode =
   | 'STORE_UNAVAILABLE' // etcd did not answer (the store's UNAVAILABLE, translated)
   | 'STORE_FAILED' // any other store error (a bug or a corrupt record), with its cause
   | 'NOT_LIVE' // this host's NODE_ID is not served by a live instance on this machine
-  | 'HOST_LIVE'; // --forget-node of a host that is registered (live)
+  | 'HOST_LIVE'; // forgetting a host that is registered (live), before or during the run
 
 /** KIND_BY_CODE gives each code its kind from the project's one vocabulary (cidr's ErrorKind). */
 const KIND_BY_CODE = {

@@ -27,6 +27,11 @@ function translateStoreError(error: unknown, changes: number): unknown {
     changes === 0
       ? 'nothing was changed'
       : `stopped after ${changes} change(s), each complete; the next run continues`;
+  // The forgotten host registered again: the fence refused the write. The same refusal as
+  // the check before the run (HOST_LIVE), not a store failure.
+  if (error instanceof StoreError && error.code === 'NODE_LIVE') {
+    return new CleanupError('HOST_LIVE', `${error.message}; ${done}`, { cause: error });
+  }
   if (error instanceof StoreError && error.kind === 'unavailable') {
     return new CleanupError('STORE_UNAVAILABLE', `${error.message}; ${done}`, { cause: error });
   }

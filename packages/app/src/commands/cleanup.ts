@@ -204,7 +204,10 @@ class Runs {
 
   /**
    * forgetAbsent forgets each host absentHosts finds due, as --forget-node would. A host that
-   * comes back meanwhile is refused by its fence (HOST_LIVE) and kept: not a failed run.
+   * comes back meanwhile is kept, not a failed run: refused (HOST_LIVE) before its first write
+   * by fenceCleanup's check, or at any write after by the store's fence (runCleanup translates
+   * it); either stops that host's forget where it is, and what was already freed was freed
+   * while it was absent.
    */
   async #forgetAbsent(store: IpamStore, afterMs: number): Promise<void> {
     const now = (this.#deps.now ?? Date.now)();
