@@ -14,7 +14,6 @@ import {
   parseDuration,
 } from '@kontena-ipam/cleanup';
 import { type NodeId, parseNodeId } from '@kontena-ipam/store';
-import type { CleanupCliDeps } from './cleanup.js';
 
 /** CLEANUP_USAGE is the --help text. */
 export const CLEANUP_USAGE = `Usage: kontena-ipam-cleanup [options]
@@ -76,7 +75,10 @@ function driverFromEnv(env: NodeJS.ProcessEnv): string {
 }
 
 /** parseCleanupArgs turns argv into a config or throws CleanupError INVALID_ARGUMENT. */
-export function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfig | 'help' {
+export function parseCleanupArgs(
+  argv: string[],
+  here: { node: NodeId; env: NodeJS.ProcessEnv },
+): CliConfig | 'help' {
   let values: ReturnType<typeof parse>['values'];
   try {
     values = parse(argv).values;
@@ -96,7 +98,7 @@ export function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfi
     } catch (error) {
       throw usageError(`--node: ${(error as Error).message}`);
     }
-    if (forgetNode === deps.node) {
+    if (forgetNode === here.node) {
       throw usageError(
         `--node ${forgetNode} is this host (NODE_ID): a live host is cleaned without --forget-node`,
       );
@@ -122,7 +124,7 @@ export function parseCleanupArgs(argv: string[], deps: CleanupCliDeps): CliConfi
     forgetNode,
     forgetAfterMs: forgetAfterOf(values['forget-after'], forgetNode),
     dockerSocket: values['docker-socket'],
-    ipamDriver: values['ipam-driver'] ?? driverFromEnv(deps.env),
+    ipamDriver: values['ipam-driver'] ?? driverFromEnv(here.env),
   };
 }
 
