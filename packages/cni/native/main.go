@@ -85,14 +85,12 @@ type parsed struct {
 }
 
 func parseConfig(stdin []byte) (parsed, *outcome) {
-	if !json.Valid(stdin) {
-		var probe interface{}
-		err := json.Unmarshal(stdin, &probe)
-		fail := failure(latestVersion, codeDecodingFailure, "the network configuration on stdin is not JSON", errText(err))
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(stdin, &top); err != nil && !json.Valid(stdin) {
+		fail := failure(latestVersion, codeDecodingFailure, "the network configuration on stdin is not JSON", err.Error())
 		return parsed{}, &fail
 	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(stdin, &top) != nil || top == nil {
+	if top == nil {
 		fail := failure(latestVersion, codeDecodingFailure, "the network configuration on stdin is not a JSON object", "")
 		return parsed{}, &fail
 	}
@@ -106,10 +104,11 @@ func parseConfig(stdin []byte) (parsed, *outcome) {
 	if raw, ok := top["ipam"]; ok && json.Unmarshal(raw, &ipam) == nil {
 		if raw, ok := ipam["socket"]; ok {
 			var path string
-			if json.Unmarshal(raw, &path) != nil || len(path) == 0 || path[0] != '/' {
-				details := string(raw)
-				if json.Unmarshal(raw, &path) == nil {
-					details = path
+			isString := json.Unmarshal(raw, &path) == nil
+			if !isString || len(path) == 0 || path[0] != '/' {
+				details := path
+				if !isString {
+					details = string(raw)
 				}
 				fail := failure(version, codeInvalidConfig, "ipam.socket must be an absolute path of a unix socket", details)
 				return parsed{}, &fail
@@ -118,13 +117,6 @@ func parseConfig(stdin []byte) (parsed, *outcome) {
 		}
 	}
 	return parsed{config: json.RawMessage(bytes.TrimSpace(stdin)), version: version, socket: socket}, nil
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // cniEnv keeps the CNI_ variables only: the rest of the runtime's environment is not ours to send.
@@ -231,15 +223,12 @@ func printable(command, version string, answer reply) outcome {
 		return outcome{append(text, '\n'), 1}
 	}
 	// Not our CNI routes' answer: an older kontena-ipam, or a failure before the route ran.
-	var docker struct {
-		Err *string `json:"Err"`
-	}
-	detail := string(answer.body)
-	if len(detail) > 200 {
-		detail = detail[:200]
-	}
-	if isObject && json.Unmarshal(answer.body, &docker) == nil && docker.Err != nil {
-		detail = *docker.Err
+	var detail string
+	if json.Unmarshal(body["Err"], &detail) != nil {
+		detail = string(answer.body)
+		if len(detail) > 200 {
+			detail = detail[:200]
+		}
 	}
 	if answer.status == http.StatusServiceUnavailable {
 		return failure(version, unavailableCode(command), detail, "")
