@@ -18,7 +18,6 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
-  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +31,7 @@ import {
   writeOwner,
 } from './dockerd-leftovers.js';
 import { launchScript } from './dockerd-namespaces.js';
+import { removeOwnTraces } from './orphans.js';
 
 export { BUSYBOX_IMAGE, importBusybox } from './busybox-image.js';
 export type { DockerResult } from './dockerd-io.js';
@@ -281,15 +281,7 @@ function removeHostTraces(instance: DaemonInstance, bridges: string[], problems:
     // In the caller's namespace, bridges outlive the daemon; remove the ones it made.
     for (const bridge of bridges) spawnSync('ip', ['link', 'del', bridge]);
   }
-  if (instance.ownNetns && instance.netns) {
-    const del = spawnSync('ip', ['netns', 'del', instance.netns], { encoding: 'utf8' });
-    if (del.status !== 0) problems.push(`ip netns del ${instance.netns}: ${del.stderr.trim()}`);
-  }
-  try {
-    rmSync(instance.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-  } catch (error) {
-    problems.push(`rm ${instance.root}: ${String(error)}`);
-  }
+  removeOwnTraces(instance, problems);
 }
 
 /**

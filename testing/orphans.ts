@@ -2,8 +2,10 @@
  * Orphans: what a killed test process left behind. Each harness (dockerd.ts, podman-host.ts)
  * writes an owner file naming its test process into its /tmp/kipam-* dir; a later run sweeps
  * the dirs whose owner is gone, and leaves those of live owners (other test runs) alone.
+ * removeOwnTraces is the last step of both a harness's stop and that sweep.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** alive tells whether process `pid` exists (EPERM: it does, someone else's). */
@@ -37,4 +39,23 @@ export function orphanedDirs<T extends { pid?: number }>(
     if (typeof owner.pid === 'number' && !alive(owner.pid)) out.push({ root, owner });
   }
   return out;
+}
+
+/**
+ * removeOwnTraces deletes a harness instance's network namespace, when the harness made it,
+ * and its temp dir; each failure is added to `problems` (the caller reports them together).
+ */
+export function removeOwnTraces(
+  instance: { ownNetns: boolean; netns?: string | undefined; root: string },
+  problems: string[],
+): void {
+  if (instance.ownNetns && instance.netns) {
+    const del = spawnSync('ip', ['netns', 'del', instance.netns], { encoding: 'utf8' });
+    if (del.status !== 0) problems.push(`ip netns del ${instance.netns}: ${del.stderr.trim()}`);
+  }
+  try {
+    rmSync(instance.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (error) {
+    problems.push(`rm ${instance.root}: ${String(error)}`);
+  }
 }

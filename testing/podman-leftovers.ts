@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { orphanedDirs } from './orphans.js';
+import { orphanedDirs, removeOwnTraces } from './orphans.js';
 
 /** CNI_RESULTS is libcni's result cache; Podman 4.3 has no setting to move it. */
 const CNI_RESULTS = '/var/lib/cni/results';
@@ -158,15 +158,7 @@ export function removeTraces(instance: PodmanInstance, problems: string[]): void
       if (ids.some((id) => entry.includes(`-${id}-`))) rmSync(join(CNI_RESULTS, entry));
     }
   }
-  if (instance.ownNetns && instance.netns) {
-    const del = spawnSync('ip', ['netns', 'del', instance.netns], { encoding: 'utf8' });
-    if (del.status !== 0) problems.push(`ip netns del ${instance.netns}: ${del.stderr.trim()}`);
-  }
-  try {
-    rmSync(instance.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-  } catch (error) {
-    problems.push(`rm ${instance.root}: ${String(error)}`);
-  }
+  removeOwnTraces(instance, problems);
 }
 
 /**
