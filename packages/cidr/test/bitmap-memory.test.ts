@@ -3,24 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { AddressBitmap } from '../src/index.js';
 import { errorOf } from './error-of.js';
+import { SCENARIOS } from './support/bitmap-scenarios.js';
 
 const MiB = 1024 * 1024;
 
-/** xorshift32 is a small deterministic PRNG, so these tests see the same "random" load each run. */
-function xorshift32(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
-
 describe("AddressBitmap memory and serialized size (the issue's bounds)", () => {
   it('a full /8 holds under 4 MiB and serializes to a few bytes per chunk', () => {
-    const b = new AddressBitmap(2 ** 24);
-    for (let i = 0; i < 2 ** 24; i++) b.allocateFirstFree();
+    const b = SCENARIOS['full-8']();
     expect(b.freeCount).toBe(0);
     expect(b.memoryBytes()).toBeLessThan(4 * MiB);
     expect(b.toBytes().length).toBeLessThan(1024);
@@ -28,19 +17,14 @@ describe("AddressBitmap memory and serialized size (the issue's bounds)", () => 
   });
 
   it('a /8 at 50% random load holds under 2.5 MiB', () => {
-    const b = new AddressBitmap(2 ** 24);
-    const rand = xorshift32(12345);
-    for (let o = 0; o < 2 ** 24; o++) if ((rand() & 1) === 1) b.allocate(o);
+    const b = SCENARIOS['half-8']();
     expect(b.allocatedCount).toBeGreaterThan(2 ** 23 - 20_000);
     expect(b.memoryBytes()).toBeLessThan(2.5 * MiB);
     expect(b.toBytes().length).toBeLessThan(2.1 * MiB);
   });
 
   it('a 2^53-1 window with 100,000 scattered offsets stays near 5 MB (64 MiB per million)', () => {
-    const size = Number.MAX_SAFE_INTEGER;
-    const b = new AddressBitmap(size);
-    const rand = xorshift32(777);
-    while (b.allocatedCount < 100_000) b.allocate(((rand() & 0x1fffff) * 2 ** 32 + rand()) % size);
+    const b = SCENARIOS['scattered-2^53']();
     expect(b.memoryBytes()).toBeLessThan(6.4 * MiB);
     const copy = AddressBitmap.fromBytes(b.toBytes());
     expect(copy.allocatedCount).toBe(100_000);
