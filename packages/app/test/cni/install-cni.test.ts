@@ -13,8 +13,6 @@ import { runBin } from '../support/plugin-process.js';
 const dir = mkdtempSync(join(tmpdir(), 'kipam-install-cni-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const shipped = SHIPPED_CNI_CLIENT;
-
 /** version execs the installed plugin as a runtime does for VERSION: no PATH, nothing on stdin. */
 function version(plugin: string): unknown {
   const run = spawnSync(plugin, [], {
@@ -40,7 +38,7 @@ describe('kontena-ipam install-cni', () => {
       `installed ${target}/kontena-ipam: the native client for ${process.platform}-${process.arch}\n`,
     );
     const plugin = join(target, 'kontena-ipam');
-    expect(readFileSync(plugin).equals(readFileSync(shipped))).toBe(true);
+    expect(readFileSync(plugin).equals(readFileSync(SHIPPED_CNI_CLIENT))).toBe(true);
     expect(statSync(plugin).mode & 0o777).toBe(0o755);
     expect(version(plugin)).toEqual(VERSIONS);
   });
@@ -57,7 +55,7 @@ describe('kontena-ipam install-cni', () => {
     expect(version(plugin)).toEqual(VERSIONS);
     // Over the launcher: the native client, and no temp file left beside it.
     expect((await runBin(['install-cni', target], {})).code).toBe(0);
-    expect(readFileSync(plugin).equals(readFileSync(shipped))).toBe(true);
+    expect(readFileSync(plugin).equals(readFileSync(SHIPPED_CNI_CLIENT))).toBe(true);
     expect(readdirSync(target)).toEqual(['kontena-ipam']);
   });
 
